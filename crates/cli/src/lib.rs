@@ -1,0 +1,1 @@
+//! The haul command line.

@@ -1,0 +1,84 @@
+//! A fetched page, and the HTTP fetching contract that the runner implements.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::FetchError;
+
+/// A page as fetched over HTTP or rendered by a browser, handed to an extractor.
+///
+/// Contract: `url` is the final address after redirects (use it to resolve relative links);
+/// `body` is the decoded text (HTML, or JSON for API-backed sites); `rendered` tells whether
+/// scripts ran.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Final URL after redirects.
+    pub url: Url,
+    /// URL that was asked for.
+    pub requested: Url,
+    /// HTTP status (200 for rendered pages whose status the browser did not report).
+    pub status: u16,
+    /// `Content-Type` header, when known.
+    pub content_type: Option<String>,
+    /// Decoded body text.
+    pub body: String,
+    /// Whether the body is the DOM after scripts ran (browser) rather than the raw response.
+    pub rendered: bool,
+    /// When it was fetched.
+    pub fetched_at: DateTime<Utc>,
+}
+
+impl Document {
+    /// A document with status 200 fetched now, for tests and for `haul parse` on saved files.
+    pub fn new(url: Url, body: impl Into<String>) -> Self {
+        Self {
+            requested: url.clone(),
+            url,
+            status: 200,
+            content_type: None,
+            body: body.into(),
+            rendered: false,
+            fetched_at: Utc::now(),
+        }
+    }
+
+    /// Whether the content type (or, without one, the body) looks like JSON.
+    pub fn is_json(&self) -> bool {
+        match &self.content_type {
+            Some(ct) => ct.contains("json"),
+            None => matches!(self.body.trim_start().as_bytes().first(), Some(b'{' | b'[')),
+        }
+    }
+}
+
+/// One HTTP GET as asked for by an extractor or the runner.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// Address to fetch.
+    pub url: Url,
+    /// Extra request headers (name, value), for example `Accept: application/json`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl FetchRequest {
+    /// A plain GET of `url`.
+    pub fn get(url: Url) -> Self {
+        Self {
+            url,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// The runner's HTTP client as seen by extractors.
+///
+/// Contract: implementations apply the crawl's politeness (robots.txt, per-domain limits,
+/// User-Agent) and retry policy, follow redirects, decode the body to text, and return an
+/// error for non-2xx statuses ([`FetchError::Status`]) rather than a document. Going through a
+/// `Fetcher` instead of a raw client is what keeps an extractor's extra requests polite.
+#[async_trait]
+pub trait Fetcher: Send + Sync {
+    /// Fetches one URL.
+    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError>;
+}

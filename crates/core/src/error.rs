@@ -1,0 +1,182 @@
+//! Error types of the contracts. Each names the URL or the component at fault.
+
+use thiserror::Error;
+
+/// Why an HTTP fetch failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The server answered with a non-success status.
+    #[error("{url}: HTTP status {status}")]
+    Status {
+        /// The URL fetched.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Seconds from a `Retry-After` header, if any.
+        retry_after: Option<u64>,
+    },
+    /// Connecting, sending or reading failed.
+    #[error("{url}: {kind}: {message}")]
+    Transport {
+        /// The URL fetched.
+        url: String,
+        /// `connect`, `timeout`, `body` or `request`.
+        kind: &'static str,
+        /// What the client said.
+        message: String,
+    },
+    /// robots.txt forbids the URL.
+    #[error("{url}: disallowed by robots.txt")]
+    Robots {
+        /// The URL not fetched.
+        url: String,
+    },
+    /// The crawl is shutting down.
+    #[error("{url}: not fetched, the crawl is shutting down")]
+    Cancelled {
+        /// The URL not fetched.
+        url: String,
+    },
+}
+
+impl FetchError {
+    /// Whether trying again later may succeed (connect errors, timeouts, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::Transport { kind, .. } => *kind != "request",
+            Self::Robots { .. } | Self::Cancelled { .. } => false,
+        }
+    }
+
+    /// A short label for statistics: `http_404`, `connect`, `timeout`, `robots`...
+    pub fn kind(&self) -> String {
+        match self {
+            Self::Status { status, .. } => format!("http_{status}"),
+            Self::Transport { kind, .. } => (*kind).to_string(),
+            Self::Robots { .. } => "robots".into(),
+            Self::Cancelled { .. } => "cancelled".into(),
+        }
+    }
+}
+
+/// Why a browser page could not be had or used.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PageError {
+    /// No page pool is configured and the extractor needs a rendered page.
+    #[error("no browser is configured (needed for {url}); run with a browser pool or --render auto/always")]
+    NotConfigured {
+        /// The URL that needed rendering.
+        url: String,
+    },
+    /// Launching or talking to the browser failed.
+    #[error("browser: {0}")]
+    Browser(String),
+    /// Navigation or a wait did not finish in time.
+    #[error("{url}: page timed out after {secs} s")]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// The timeout in seconds.
+        secs: u64,
+    },
+    /// The browser died while the page was in use; the URL may be retried on a new browser.
+    #[error("{url}: browser crashed or was killed")]
+    Crashed {
+        /// The URL.
+        url: String,
+    },
+    /// Navigation failed (DNS, connection refused...).
+    #[error("{url}: navigation failed: {message}")]
+    Navigation {
+        /// The URL.
+        url: String,
+        /// What the browser said.
+        message: String,
+    },
+}
+
+/// Why an LLM task failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LlmError {
+    /// No LLM is configured.
+    #[error("no LLM is configured: set HAUL_LLM_KEYS (and --llm-provider) to enable LLM extraction")]
+    NotConfigured,
+    /// The provider rejected the request (HTTP 400...), with its message.
+    #[error("LLM provider rejected the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The provider's message.
+        message: String,
+    },
+    /// Every key is dead (401/403).
+    #[error("every LLM key was refused by the provider (401/403)")]
+    NoUsableKey,
+    /// Retries were exhausted on transient errors.
+    #[error("LLM call failed after {attempts} attempts: {last}")]
+    Exhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: String,
+    },
+    /// The answer was not the JSON that was asked for, even after a repair attempt.
+    #[error("LLM answer is not valid JSON ({message}); raw answer kept: {raw:.200}")]
+    InvalidAnswer {
+        /// The parse error.
+        message: String,
+        /// The raw answer.
+        raw: String,
+    },
+    /// The pool shut down before the task ran.
+    #[error("LLM task cancelled: the pool is shutting down")]
+    Cancelled,
+}
+
+/// Why an extraction failed as a whole. A partial extraction is not an error: return the
+/// records found with warnings instead.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// Fetching an extra resource failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The browser page failed.
+    #[error(transparent)]
+    Page(#[from] PageError),
+    /// The LLM failed.
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    /// The page is not what this extractor understands (names the URL and what was wrong).
+    #[error("{url}: {message}")]
+    Unparseable {
+        /// The page URL.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The extraction task panicked or was cancelled.
+    #[error("extraction of {url} did not finish: {message}")]
+    Aborted {
+        /// The page URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl ExtractError {
+    /// Whether running the same URL again may succeed (transient fetch errors, crashed
+    /// browsers, timeouts).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Fetch(e) => e.is_transient(),
+            Self::Page(PageError::Crashed { .. } | PageError::Timeout { .. }) => true,
+            _ => false,
+        }
+    }
+}

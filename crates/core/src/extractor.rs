@@ -1,0 +1,279 @@
+//! The `Extractor` trait that every site implements, and the `Context` it is given.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use url::Url;
+
+use crate::{
+    Document, ExtractError, FetchError, FetchRequest, Fetcher, LlmPool, NavOptions, PageError,
+    PageHandle, PagePool, Record,
+};
+
+/// Whether an extractor needs a page rendered by a browser (scripts run) to find its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RenderNeed {
+    /// Plain HTTP is always enough.
+    Never,
+    /// Always render (the data is written by scripts).
+    Always,
+    /// Try HTTP first; render when the HTTP page yields no records and looks script-built.
+    Auto,
+}
+
+/// Something worth telling the user about an extraction that still produced a result, such as
+/// "price not found on https://...".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Warning(pub String);
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What one page gave: records, links to follow at the next level, and warnings.
+///
+/// A partial extraction (some fields or records missing) is an `Extraction` with warnings, not
+/// an [`ExtractError`].
+#[derive(Debug, Clone, Default)]
+pub struct Extraction {
+    /// Records found on the page.
+    pub records: Vec<Record>,
+    /// Absolute links to crawl at the next level (the runner filters scope and duplicates).
+    pub links: Vec<Url>,
+    /// Problems that did not stop the extraction.
+    pub warnings: Vec<Warning>,
+}
+
+impl Extraction {
+    /// Adds a warning.
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.warnings.push(Warning(message.into()));
+    }
+}
+
+/// A site plugin: which URLs it handles and how it turns pages into records.
+///
+/// Required: [`name`](Extractor::name) and [`parse`](Extractor::parse). Everything else is a
+/// hook with a sensible default.
+///
+/// Implementations are registered once per process with [`register_site!`](crate::register_site)
+/// and must therefore be `'static` values (usually a unit struct).
+#[async_trait]
+pub trait Extractor: Send + Sync + 'static {
+    /// The site's unique registered name: lower-case, `[a-z0-9-]`, such as `"demo"`. It is what
+    /// users type after `haul crawl`.
+    fn name(&self) -> &'static str;
+
+    /// One line for `haul sites`.
+    fn description(&self) -> &'static str {
+        ""
+    }
+
+    /// Host names this site owns (subdomains included), such as `["slickdeals.net"]`. Used by
+    /// the default [`handles`](Extractor::handles) and [`start_urls`](Extractor::start_urls).
+    fn domains(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether this extractor claims `url` when a crawl or `haul parse` picks a site by URL.
+    /// Default: the URL's host is one of [`domains`](Extractor::domains) or a subdomain.
+    fn handles(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        self.domains()
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    }
+
+    /// Where a crawl of this site starts (level 0) when the user gives no `--start-url`.
+    /// Default: `https://<domain>/` for each domain.
+    fn start_urls(&self) -> Vec<Url> {
+        self.domains()
+            .iter()
+            .filter_map(|d| Url::parse(&format!("https://{d}/")).ok())
+            .collect()
+    }
+
+    /// Whether `url` needs a rendered page. Default: [`RenderNeed::Auto`].
+    fn render(&self, _url: &Url) -> RenderNeed {
+        RenderNeed::Auto
+    }
+
+    /// A CSS selector that must be present before a rendered page counts as loaded (for shops
+    /// that build their content with scripts). Default: none, the `load` event is enough.
+    fn wait_for(&self, _url: &Url) -> Option<&'static str> {
+        None
+    }
+
+    /// Extracts records and links from one document. Synchronous and CPU-bound: the runner
+    /// calls it on a blocking thread (through [`Context::parse`]), never on the async runtime.
+    ///
+    /// Contract: must not panic on any input (return [`ExtractError::Unparseable`] naming the
+    /// URL instead); must not do I/O; records carry `site == self.name()`; links are absolute.
+    fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError>;
+
+    /// The full extraction of one page, given the context. Override it to fetch extra
+    /// resources, drive the browser page, or fall back to the LLM; the default parses `doc` with
+    /// [`parse`](Extractor::parse) on a blocking thread.
+    ///
+    /// Contract: may be cancelled at any `.await` (timeouts, shutdown), so it must not leave
+    /// shared state half-updated; resources it borrows (pages) are released on drop.
+    async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
+        cx.parse(doc).await
+    }
+}
+
+/// What an extractor is given besides the page: the site's identity and the shared services.
+///
+/// Cheap to clone. Built by the runner (and by tests through [`Context::new`]).
+#[derive(Clone)]
+pub struct Context {
+    extractor: &'static dyn Extractor,
+    level: u32,
+    fetcher: Arc<dyn Fetcher>,
+    pages: Option<Arc<dyn PagePool>>,
+    llm: Option<Arc<dyn LlmPool>>,
+    page_timeout: Duration,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("site", &self.extractor.name())
+            .field("level", &self.level)
+            .field("pages", &self.pages.is_some())
+            .field("llm", &self.llm.is_some())
+            .finish()
+    }
+}
+
+impl Context {
+    /// A context for `extractor` with an HTTP fetcher, no page pool and no LLM.
+    pub fn new(extractor: &'static dyn Extractor, fetcher: Arc<dyn Fetcher>) -> Self {
+        Self {
+            extractor,
+            level: 0,
+            fetcher,
+            pages: None,
+            llm: None,
+            page_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the page pool that [`page`](Self::page) and [`render`](Self::render) borrow from.
+    pub fn with_pages(mut self, pages: Option<Arc<dyn PagePool>>) -> Self {
+        self.pages = pages;
+        self
+    }
+
+    /// Sets the LLM pool.
+    pub fn with_llm(mut self, llm: Option<Arc<dyn LlmPool>>) -> Self {
+        self.llm = llm;
+        self
+    }
+
+    /// Sets the crawl level of the page being extracted.
+    pub fn with_level(mut self, level: u32) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Sets the per-page timeout used by [`render`](Self::render).
+    pub fn with_page_timeout(mut self, timeout: Duration) -> Self {
+        self.page_timeout = timeout;
+        self
+    }
+
+    /// The extractor this context belongs to.
+    pub fn extractor(&self) -> &'static dyn Extractor {
+        self.extractor
+    }
+
+    /// The registered name of the site.
+    pub fn site(&self) -> &'static str {
+        self.extractor.name()
+    }
+
+    /// Crawl level of the current page (0 = start URL).
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    /// Fetches `url` through the crawl's polite HTTP client.
+    pub async fn fetch(&self, url: Url) -> Result<Document, FetchError> {
+        self.fetcher.fetch(FetchRequest::get(url)).await
+    }
+
+    /// The crawl's fetcher, for requests with extra headers.
+    pub fn fetcher(&self) -> &Arc<dyn Fetcher> {
+        &self.fetcher
+    }
+
+    /// Whether a page pool is available.
+    pub fn has_pages(&self) -> bool {
+        self.pages.is_some()
+    }
+
+    /// Borrows a browser page; it goes back to the pool when the handle is dropped.
+    /// `url` only names the page in the error when no pool is configured.
+    pub async fn page(&self, url: &Url) -> Result<PageHandle, PageError> {
+        match &self.pages {
+            Some(pool) => pool.acquire().await,
+            None => Err(PageError::NotConfigured {
+                url: url.to_string(),
+            }),
+        }
+    }
+
+    /// Renders `url` in a borrowed page (waiting for the extractor's
+    /// [`wait_for`](Extractor::wait_for) selector) and returns the DOM after scripts ran.
+    pub async fn render(&self, url: &Url) -> Result<Document, PageError> {
+        let opts = NavOptions {
+            timeout: self.page_timeout,
+            wait_for: self.extractor.wait_for(url).map(str::to_string),
+        };
+        let mut page = self.page(url).await?;
+        let limit = opts.timeout + Duration::from_secs(5);
+        match tokio::time::timeout(limit, page.render(url, &opts)).await {
+            Ok(result) => result,
+            Err(_) => {
+                page.mark_broken();
+                Err(PageError::Timeout {
+                    url: url.to_string(),
+                    secs: limit.as_secs(),
+                })
+            }
+        }
+    }
+
+    /// The LLM pool, when one is configured.
+    pub fn llm(&self) -> Option<&Arc<dyn LlmPool>> {
+        self.llm.as_ref()
+    }
+
+    /// Runs the extractor's [`parse`](Extractor::parse) on a blocking thread, so CPU-heavy
+    /// HTML parsing never stalls the async runtime. A panic in `parse` becomes
+    /// [`ExtractError::Aborted`] naming the URL.
+    pub async fn parse(&self, doc: Document) -> Result<Extraction, ExtractError> {
+        let extractor = self.extractor;
+        let url = doc.url.to_string();
+        tokio::task::spawn_blocking(move || extractor.parse(&doc))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ExtractError::Aborted {
+                    url,
+                    message: if e.is_panic() {
+                        "the extractor panicked".into()
+                    } else {
+                        "cancelled".into()
+                    },
+                })
+            })
+    }
+}

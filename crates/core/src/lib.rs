@@ -1,0 +1,40 @@
+//! haul's contracts: what every other crate codes against.
+//!
+//! This crate knows nothing of Chromium, of LLM providers, of output files or of any particular
+//! shop. It defines:
+//!
+//! * [`Record`]: one product or deal as extracted, with exact decimal prices;
+//! * [`Extractor`]: what a site plugin implements, and the [`Context`] it is given;
+//! * [`Document`]: a fetched (or rendered) page handed to an extractor;
+//! * [`PagePool`] / [`PageHandle`] / [`Page`]: pooled browser pages, released on drop;
+//! * [`LlmPool`]: the process-wide LLM task pool, as seen by sites;
+//! * [`Fetcher`]: the runner's polite HTTP client, as seen by sites;
+//! * [`SiteRegistration`] / [`Registry`]: plugin registration through `inventory`.
+//!
+//! Implementations live elsewhere: the runner implements [`Fetcher`], `haul-browser`
+//! implements [`PagePool`], `haul-llm` implements [`LlmPool`].
+
+mod document;
+mod error;
+mod extractor;
+pub mod http;
+mod llm;
+mod pool;
+mod record;
+mod registry;
+
+pub use document::{Document, FetchRequest, Fetcher};
+pub use error::{ExtractError, FetchError, LlmError, PageError};
+pub use extractor::{Context, Extraction, Extractor, RenderNeed, Warning};
+pub use llm::{LlmAnswer, LlmPool, LlmTask};
+pub use pool::{NavOptions, Page, PageHandle, PagePool, PoolStats};
+pub use record::{Availability, Currency, CurrencyError, Method, Record, RecordKind};
+pub use registry::{FALLBACK_SITE, Registry, RegistryError, SiteRegistration};
+
+// Re-exported so site crates can register without naming `inventory` themselves, and so
+// that every crate agrees on the versions of the types that appear in the contracts.
+pub use async_trait::async_trait;
+#[doc(hidden)]
+pub use inventory;
+pub use rust_decimal::Decimal;
+pub use url::Url;

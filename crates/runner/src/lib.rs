@@ -1,0 +1,1 @@
+//! The crawl engine: level-by-level concurrent crawling over HTTP and browser pages.

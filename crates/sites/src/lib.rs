@@ -1,0 +1,1 @@
+//! Links every site crate so that their inventory registrations exist.

@@ -1,0 +1,1 @@
+//! The demo shop haul ships: its catalogue, its pages and its extractor.
