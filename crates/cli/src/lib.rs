@@ -1,1 +1,80 @@
-//! The haul command line.
+//! The haul command line: argument parsing and the `crawl`, `sites` and `serve` commands.
+//!
+//! Kept as a library under a thin `main` so that the binary relinks in under a second after a
+//! change elsewhere, and so the commands can be tested without spawning processes.
+
+mod args;
+mod crawl;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::{Cli, Command};
+
+/// Parses the command line, runs the command, prints errors with their causes, and returns
+/// the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(_cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,chromiumoxide::handler=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Crawl(args) => crawl::crawl(args).await,
+        Command::Sites => {
+            let registry = haul_sites::registry()?;
+            for reg in registry.iter() {
+                let e = reg.extractor;
+                let domains = e.domains().join(", ");
+                println!(
+                    "{:<14} {:<28} {}",
+                    e.name(),
+                    if domains.is_empty() { "-" } else { &domains },
+                    e.description()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { site, port, latency_ms } => {
+            if site != "demo" {
+                anyhow::bail!("haul serve: unknown site {site:?}; only \"demo\" can be served");
+            }
+            let router = haul_testkit::demo_router(std::time::Duration::from_millis(latency_ms));
+            let server = haul_testkit::TestServer::bind(router, port)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+            println!("serving the demo shop at {}", server.url("/"));
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

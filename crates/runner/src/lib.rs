@@ -1,1 +1,24 @@
-//! The crawl engine: level-by-level concurrent crawling over HTTP and browser pages.
+//! The crawl engine: level-by-level concurrent crawling of one or more sites.
+//!
+//! [`Crawler`] takes [`SiteJob`]s and crawls each site level by level: level 0 is the start
+//! URLs; links an extractor returns go to the next level, up to `max_level`. Every URL of a
+//! level runs concurrently, at most `concurrency` at a time per site, and a new URL starts as
+//! soon as any slot is free (no batch barrier). Records stream to the [`Output`] as they are
+//! found; a failing URL is counted and does not stop its level.
+//!
+//! The runner is the only crate that knows about every service at once: it builds the
+//! [`HttpFetcher`], receives the page pool and LLM pool, and hands them to extractors through
+//! `haul_core::Context`.
+
+mod crawl;
+mod fetch;
+mod output;
+mod report;
+mod scope;
+
+pub use crawl::{CrawlOptions, Crawler, RenderMode, Services, SiteJob};
+pub use fetch::{HttpFetcher, HttpOptions};
+pub use output::{Output, OutputError, OutputFormat};
+pub use report::{CrawlReport, SiteReport};
+pub use scope::{Scope, canonicalize};
+pub use tokio_util::sync::CancellationToken;

@@ -1,1 +1,163 @@
-//! In-process test servers on 127.0.0.1:0: the demo shop, generated sites, fault injection.
+//! In-process HTTP servers for tests, benchmarks and `haul serve`: always bound to
+//! 127.0.0.1 on a free port, with request accounting (in-flight peak, hits per path).
+//!
+//! Tests assert concurrency limits from the server's side with [`ServerStats`], which is the
+//! honest place to measure them: it counts what actually arrived.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use url::Url;
+
+/// What a [`TestServer`] saw.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    requests: AtomicUsize,
+    hits: Mutex<HashMap<String, usize>>,
+}
+
+impl ServerStats {
+    /// Most requests being handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Requests currently being handled.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Requests received in total.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests received for `path_and_query` (such as `/product/x`).
+    pub fn hits(&self, path_and_query: &str) -> usize {
+        self.hits
+            .lock()
+            .map(|h| h.get(path_and_query).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Every path requested with its count.
+    pub fn all_hits(&self) -> HashMap<String, usize> {
+        self.hits.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+async fn count(State(stats): State<Arc<ServerStats>>, req: Request, next: Next) -> Response {
+    let key = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if let Ok(mut h) = stats.hits.lock() {
+        *h.entry(key).or_default() += 1;
+    }
+    stats.requests.fetch_add(1, Ordering::SeqCst);
+    let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    // Decrement even if the client goes away and the future is dropped.
+    struct Guard(Arc<ServerStats>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let _guard = Guard(stats.clone());
+    next.run(req).await
+}
+
+/// A running server on 127.0.0.1:0; shut down when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    stats: Arc<ServerStats>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    /// Serves `router` on a free loopback port, counting requests.
+    pub async fn start(router: Router) -> std::io::Result<Self> {
+        Self::bind(router, 0).await
+    }
+
+    /// Serves `router` on 127.0.0.1:`port` (0 = a free port).
+    pub async fn bind(router: Router, port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::new(ServerStats::default());
+        let app = router.layer(middleware::from_fn_with_state(stats.clone(), count));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            stats,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> Url {
+        Url::parse(&format!("http://{}{}", self.addr, path)).expect("valid test URL")
+    }
+
+    /// What the server saw so far.
+    pub fn stats(&self) -> &Arc<ServerStats> {
+        &self.stats
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The demo shop as a router, every response delayed by `latency`.
+pub fn demo_router(latency: Duration) -> Router {
+    Router::new().fallback(move |req: Request| async move {
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let r = haul_site_demo::respond(&path);
+        (
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [(header::CONTENT_TYPE, r.content_type)],
+            Body::from(r.body),
+        )
+            .into_response()
+    })
+}

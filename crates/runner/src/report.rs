@@ -1,0 +1,159 @@
+//! Crawl statistics: per-site counters and the final report (printed and saved as JSON).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use haul_core::PoolStats;
+use serde::Serialize;
+
+/// What one site's crawl did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SiteReport {
+    /// Registered site name.
+    pub site: String,
+    /// Pages fetched and extracted without error.
+    pub pages_ok: u64,
+    /// Pages that failed (after retries).
+    pub pages_failed: u64,
+    /// Records extracted.
+    pub records: u64,
+    /// Warnings from extractors (partial extractions).
+    pub warnings: u64,
+    /// Retries of transient failures.
+    pub retries: u64,
+    /// Pages rendered in a browser.
+    pub rendered: u64,
+    /// Failures by kind (`http_404`, `timeout`, `unparseable`...).
+    pub errors: BTreeMap<String, u64>,
+    /// Pages processed per level (index = level).
+    pub levels: Vec<u64>,
+    /// Median page time in milliseconds (fetch + extract).
+    pub page_ms_p50: u64,
+    /// 95th percentile page time in milliseconds.
+    pub page_ms_p95: u64,
+    /// Wall time of this site's crawl in seconds.
+    pub elapsed_secs: f64,
+    #[serde(skip)]
+    pub(crate) page_ms: Vec<u64>,
+}
+
+impl SiteReport {
+    pub(crate) fn new(site: &str) -> Self {
+        Self {
+            site: site.into(),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn count_error(&mut self, kind: impl Into<String>) {
+        *self.errors.entry(kind.into()).or_default() += 1;
+    }
+
+    pub(crate) fn count_level(&mut self, level: u32) {
+        let i = level as usize;
+        if self.levels.len() <= i {
+            self.levels.resize(i + 1, 0);
+        }
+        self.levels[i] += 1;
+    }
+
+    pub(crate) fn finish(&mut self, elapsed_secs: f64) {
+        self.elapsed_secs = elapsed_secs;
+        self.page_ms.sort_unstable();
+        let pct = |p: f64| -> u64 {
+            if self.page_ms.is_empty() {
+                return 0;
+            }
+            let i = ((self.page_ms.len() - 1) as f64 * p).round() as usize;
+            self.page_ms[i]
+        };
+        self.page_ms_p50 = pct(0.50);
+        self.page_ms_p95 = pct(0.95);
+    }
+
+    /// Pages per second over the site's wall time.
+    pub fn pages_per_sec(&self) -> f64 {
+        let pages = (self.pages_ok + self.pages_failed) as f64;
+        if self.elapsed_secs > 0.0 {
+            pages / self.elapsed_secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The whole crawl's result.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CrawlReport {
+    /// One entry per site, in the order given.
+    pub sites: Vec<SiteReport>,
+    /// Wall time in seconds.
+    pub elapsed_secs: f64,
+    /// Whether the crawl was interrupted (Ctrl-C or an output error) before it finished.
+    pub interrupted: bool,
+    /// Browser pool counters, when a pool was used.
+    pub browser: Option<PoolStats>,
+    /// LLM pool counters, when an LLM was configured.
+    pub llm: Option<serde_json::Value>,
+}
+
+impl CrawlReport {
+    /// Pages processed over all sites.
+    pub fn pages(&self) -> u64 {
+        self.sites.iter().map(|s| s.pages_ok + s.pages_failed).sum()
+    }
+
+    /// Failed pages over all sites.
+    pub fn failed(&self) -> u64 {
+        self.sites.iter().map(|s| s.pages_failed).sum()
+    }
+
+    /// Records over all sites.
+    pub fn records(&self) -> u64 {
+        self.sites.iter().map(|s| s.records).sum()
+    }
+}
+
+impl fmt::Display for CrawlReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>8} {:>7}",
+            "site", "pages", "failed", "records", "retries", "p50 ms", "p95 ms", "pages/s"
+        )?;
+        for s in &self.sites {
+            writeln!(
+                f,
+                "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>8} {:>7.1}",
+                s.site,
+                s.pages_ok + s.pages_failed,
+                s.pages_failed,
+                s.records,
+                s.retries,
+                s.page_ms_p50,
+                s.page_ms_p95,
+                s.pages_per_sec()
+            )?;
+            if !s.errors.is_empty() {
+                let errs: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(f, "{:<14} errors: {}", "", errs.join(" "))?;
+            }
+        }
+        if let Some(b) = &self.browser {
+            writeln!(
+                f,
+                "browser: {} pages, {} launches ({} relaunches, {} retired), peak {} open, mean {:.0} ms",
+                b.pages_served, b.launches, b.relaunches, b.retirements, b.peak_open, b.mean_page_ms
+            )?;
+        }
+        write!(
+            f,
+            "total: {} pages, {} records, {} failed, {:.2} s{}",
+            self.pages(),
+            self.records(),
+            self.failed(),
+            self.elapsed_secs,
+            if self.interrupted { " (interrupted)" } else { "" }
+        )
+    }
+}
