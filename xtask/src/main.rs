@@ -1,2 +1,77 @@
-//! cargo xtask: project automation.
-fn main() {}
+//! `cargo xtask`: project automation. `cargo xtask ci` is exactly what CI runs.
+//!
+//! Subcommands:
+//! * `ci` — format check, clippy with `-D warnings`, docs, and every test of the workspace;
+//! * `crawl [--demo] [ARGS...]` — builds `haul` in release mode and runs `haul crawl ARGS...`;
+//!   with `--demo` it first serves the bundled demo shop and crawls it into `demo.jsonl`.
+
+mod crawl;
+mod util;
+
+use anyhow::{Result, bail};
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci                       fmt check, clippy -D warnings, docs, all tests (what CI runs)
+  crawl [--demo] [ARGS..]  release-build haul and run `haul crawl ARGS..`;
+                           --demo serves the demo shop and crawls it into demo.jsonl (or -o FILE)";
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match cmd.as_str() {
+        "ci" => ci(rest),
+        "crawl" => crawl::crawl(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn ci(rest: &[String]) -> Result<()> {
+    if !rest.is_empty() {
+        bail!("`cargo xtask ci` takes no arguments, got {rest:?}");
+    }
+    let started = std::time::Instant::now();
+    util::step("fmt", &["fmt", "--all", "--check"], &[])?;
+    util::step(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    util::step(
+        "doc",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    util::step("test", &["test", "--workspace", "--locked"], &[])?;
+    eprintln!(
+        "xtask ci: all green in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -46,7 +46,9 @@ pub enum RenderArg {
 }
 
 fn parse_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("{s:?} is not a valid URL ({e}); write it in full, like https://shop.example/"))?;
+    let url = Url::parse(s).map_err(|e| {
+        format!("{s:?} is not a valid URL ({e}); write it in full, like https://shop.example/")
+    })?;
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),
         _ => Err(format!("{s:?} is not an http(s) URL with a host")),

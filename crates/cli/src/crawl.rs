@@ -121,10 +121,12 @@ pub(crate) async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     spawn_ctrl_c(cancel.clone());
     let crawler = Crawler::new(opts, services, output.sender(), cancel);
     let report = crawler.run(jobs).await;
-    let written = output
-        .finish()
-        .await
-        .with_context(|| format!("records were extracted but the output {} failed", path.display()))?;
+    let written = output.finish().await.with_context(|| {
+        format!(
+            "records were extracted but the output {} failed",
+            path.display()
+        )
+    })?;
     eprintln!("{report}");
     if path != std::path::Path::new("-") {
         eprintln!("wrote {written} records to {}", path.display());
@@ -149,7 +151,9 @@ fn spawn_ctrl_c(cancel: CancellationToken) {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        eprintln!("stopping: finishing pages in flight and flushing output (Ctrl-C again to quit now)");
+        eprintln!(
+            "stopping: finishing pages in flight and flushing output (Ctrl-C again to quit now)"
+        );
         cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(130);

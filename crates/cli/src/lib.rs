@@ -64,7 +64,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { site, port, latency_ms } => {
+        Command::Serve {
+            site,
+            port,
+            latency_ms,
+        } => {
             if site != "demo" {
                 anyhow::bail!("haul serve: unknown site {site:?}; only \"demo\" can be served");
             }

@@ -66,7 +66,9 @@ impl FetchError {
 #[non_exhaustive]
 pub enum PageError {
     /// No page pool is configured and the extractor needs a rendered page.
-    #[error("no browser is configured (needed for {url}); run with a browser pool or --render auto/always")]
+    #[error(
+        "no browser is configured (needed for {url}); run with a browser pool or --render auto/always"
+    )]
     NotConfigured {
         /// The URL that needed rendering.
         url: String,
@@ -103,7 +105,9 @@ pub enum PageError {
 #[non_exhaustive]
 pub enum LlmError {
     /// No LLM is configured.
-    #[error("no LLM is configured: set HAUL_LLM_KEYS (and --llm-provider) to enable LLM extraction")]
+    #[error(
+        "no LLM is configured: set HAUL_LLM_KEYS (and --llm-provider) to enable LLM extraction"
+    )]
     NotConfigured,
     /// The provider rejected the request (HTTP 400...), with its message.
     #[error("LLM provider rejected the request ({status}): {message}")]

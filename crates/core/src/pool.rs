@@ -99,7 +99,10 @@ pub struct PageHandle {
 
 impl PageHandle {
     /// Wraps `page`; `release(page, reusable)` runs exactly once, when the handle is dropped.
-    pub fn new(page: Box<dyn Page>, release: impl FnOnce(Box<dyn Page>, bool) + Send + 'static) -> Self {
+    pub fn new(
+        page: Box<dyn Page>,
+        release: impl FnOnce(Box<dyn Page>, bool) + Send + 'static,
+    ) -> Self {
         Self {
             page: Some(page),
             broken: false,
@@ -138,7 +141,9 @@ impl Drop for PageHandle {
 
 impl std::fmt::Debug for PageHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageHandle").field("broken", &self.broken).finish()
+        f.debug_struct("PageHandle")
+            .field("broken", &self.broken)
+            .finish()
     }
 }
 

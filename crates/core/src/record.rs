@@ -319,7 +319,10 @@ mod tests {
             Availability::parse("https://schema.org/InStock"),
             Some(Availability::InStock)
         );
-        assert_eq!(Availability::parse("Sold out"), Some(Availability::OutOfStock));
+        assert_eq!(
+            Availability::parse("Sold out"),
+            Some(Availability::OutOfStock)
+        );
         assert_eq!(Availability::parse("whatever"), None);
     }
 

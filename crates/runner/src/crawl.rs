@@ -178,7 +178,12 @@ impl Crawler {
             if frontier.is_empty() || self.cancel.is_cancelled() {
                 break;
             }
-            info!(site = ext.name(), level, urls = frontier.len(), "level starts");
+            info!(
+                site = ext.name(),
+                level,
+                urls = frontier.len(),
+                "level starts"
+            );
             let mut next: Vec<Url> = Vec::new();
             let mut pending = std::mem::take(&mut frontier).into_iter();
             let mut running = JoinSet::new();
@@ -329,11 +334,9 @@ impl Crawler {
             let doc = cx.render(url).await?;
             return Ok((ext.extract(cx, doc).await?, true));
         }
-        let doc = cx
-            .fetcher()
-            .fetch(FetchRequest::get(url.clone()))
-            .await?;
-        let script_built = need == RenderNeed::Auto && cx.has_pages() && looks_script_rendered(&doc);
+        let doc = cx.fetcher().fetch(FetchRequest::get(url.clone())).await?;
+        let script_built =
+            need == RenderNeed::Auto && cx.has_pages() && looks_script_rendered(&doc);
         let ex = ext.extract(cx, doc).await?;
         if ex.records.is_empty() && script_built {
             debug!(%url, "no records over HTTP and the page looks script-built: rendering");
@@ -353,9 +356,13 @@ fn looks_script_rendered(doc: &Document) -> bool {
     let body = doc.body.as_str();
     let lower = body.to_ascii_lowercase();
     let scripts = lower.matches("<script").count();
-    let empty_root = ["id=\"root\"></div>", "id=\"app\"></div>", "id=\"__next\"></div>"]
-        .iter()
-        .any(|m| lower.contains(m));
+    let empty_root = [
+        "id=\"root\"></div>",
+        "id=\"app\"></div>",
+        "id=\"__next\"></div>",
+    ]
+    .iter()
+    .any(|m| lower.contains(m));
     // Visible text estimate: strip tags roughly.
     let mut text_len = 0usize;
     let mut in_tag = false;
@@ -367,7 +374,8 @@ fn looks_script_rendered(doc: &Document) -> bool {
             _ => {}
         }
     }
-    empty_root || (scripts > 0 && text_len < 2_000 && lower.contains("<noscript"))
+    empty_root
+        || (scripts > 0 && text_len < 2_000 && lower.contains("<noscript"))
         || (scripts > 0 && text_len < 200)
 }
 
@@ -394,9 +402,18 @@ mod tests {
     #[test]
     fn script_rendered_detection() {
         let u = Url::parse("http://x/").unwrap();
-        let spa = Document::new(u.clone(), r#"<html><body><div id="root"></div><script src="/app.js"></script></body></html>"#);
+        let spa = Document::new(
+            u.clone(),
+            r#"<html><body><div id="root"></div><script src="/app.js"></script></body></html>"#,
+        );
         assert!(looks_script_rendered(&spa));
-        let plain = Document::new(u, format!("<html><body><h1>Shop</h1><p>{}</p></body></html>", "text ".repeat(100)));
+        let plain = Document::new(
+            u,
+            format!(
+                "<html><body><h1>Shop</h1><p>{}</p></body></html>",
+                "text ".repeat(100)
+            ),
+        );
         assert!(!looks_script_rendered(&plain));
     }
 }

@@ -221,7 +221,10 @@ mod tests {
         drop(tx);
         assert_eq!(out.finish().await.unwrap(), 100);
         let text = std::fs::read_to_string(&path).unwrap();
-        let back: Vec<Record> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let back: Vec<Record> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(back, recs);
     }
 

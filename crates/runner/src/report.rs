@@ -143,7 +143,12 @@ impl fmt::Display for CrawlReport {
             writeln!(
                 f,
                 "browser: {} pages, {} launches ({} relaunches, {} retired), peak {} open, mean {:.0} ms",
-                b.pages_served, b.launches, b.relaunches, b.retirements, b.peak_open, b.mean_page_ms
+                b.pages_served,
+                b.launches,
+                b.relaunches,
+                b.retirements,
+                b.peak_open,
+                b.mean_page_ms
             )?;
         }
         write!(
@@ -153,7 +158,11 @@ impl fmt::Display for CrawlReport {
             self.records(),
             self.failed(),
             self.elapsed_secs,
-            if self.interrupted { " (interrupted)" } else { "" }
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
         )
     }
 }

@@ -65,7 +65,10 @@ impl Scope {
             let same_host = host == h
                 || host.ends_with(&format!(".{h}"))
                 || h.strip_prefix("www.").is_some_and(|bare| host == bare);
-            same_host && (*p == port || (p.is_some_and(|p| p == 80 || p == 443) && port.is_some_and(|q| q == 80 || q == 443)))
+            same_host
+                && (*p == port
+                    || (p.is_some_and(|p| p == 80 || p == 443)
+                        && port.is_some_and(|q| q == 80 || q == 443)))
         })
     }
 }
@@ -81,8 +84,14 @@ mod tests {
     #[test]
     fn canonical_form_drops_fragments_tracking_and_default_ports() {
         let cases = [
-            ("http://A.example:80/p?utm_source=x#top", "http://a.example/p"),
-            ("https://a.example/p?id=3&utm_medium=m&gclid=1", "https://a.example/p?id=3"),
+            (
+                "http://A.example:80/p?utm_source=x#top",
+                "http://a.example/p",
+            ),
+            (
+                "https://a.example/p?id=3&utm_medium=m&gclid=1",
+                "https://a.example/p?id=3",
+            ),
             ("https://a.example/p?", "https://a.example/p"),
             ("https://a.example/p?b=2&a=1", "https://a.example/p?b=2&a=1"),
         ];
@@ -93,7 +102,8 @@ mod tests {
 
     #[test]
     fn scope_is_the_start_hosts_and_their_subdomains() {
-        let s = Scope::from_start_urls(&[u("https://www.shop.example/"), u("http://127.0.0.1:8080/")]);
+        let s =
+            Scope::from_start_urls(&[u("https://www.shop.example/"), u("http://127.0.0.1:8080/")]);
         assert!(s.contains(&u("https://www.shop.example/p/1")));
         assert!(s.contains(&u("https://shop.example/p/1")));
         assert!(s.contains(&u("http://127.0.0.1:8080/x")));

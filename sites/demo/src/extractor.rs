@@ -3,8 +3,8 @@
 use std::str::FromStr;
 
 use haul_core::{
-    Availability, Currency, Decimal, Document, ExtractError, Extraction, Extractor, Method,
-    Record, RenderNeed, Url,
+    Availability, Currency, Decimal, Document, ExtractError, Extraction, Extractor, Method, Record,
+    RenderNeed, Url,
 };
 use scraper::{ElementRef, Html, Selector};
 
@@ -104,8 +104,12 @@ fn from_json_ld(html: &Html, url: &Url) -> Option<Record> {
         }
         let mut r = record(url, v["name"].as_str()?, Method::JsonLd);
         let offer = &v["offers"];
-        r.price = offer["price"].as_str().and_then(|p| Decimal::from_str(p).ok());
-        r.currency = offer["priceCurrency"].as_str().and_then(|c| Currency::new(c).ok());
+        r.price = offer["price"]
+            .as_str()
+            .and_then(|p| Decimal::from_str(p).ok());
+        r.currency = offer["priceCurrency"]
+            .as_str()
+            .and_then(|c| Currency::new(c).ok());
         r.availability = offer["availability"].as_str().and_then(Availability::parse);
         r.brand = v["brand"]["name"].as_str().map(str::to_string);
         r.sku = v["sku"].as_str().map(str::to_string);
@@ -124,7 +128,9 @@ fn from_microdata(html: &Html, url: &Url) -> Option<Record> {
         .select(&sel(r#"[itemscope][itemtype$="schema.org/Product"]"#))
         .next()?;
     let prop = |name: &str| -> Option<ElementRef<'_>> {
-        scope.select(&sel(&format!(r#"[itemprop="{name}"]"#))).next()
+        scope
+            .select(&sel(&format!(r#"[itemprop="{name}"]"#)))
+            .next()
     };
     let value = |e: ElementRef<'_>| -> String {
         let v = e.value();
@@ -206,7 +212,12 @@ mod tests {
             assert_eq!(ex.records.len(), 1, "{}", p.slug);
             let r = &ex.records[0];
             assert_eq!(r.title, p.title);
-            assert_eq!(r.price.unwrap().to_string(), p.price_decimal(), "{}", p.slug);
+            assert_eq!(
+                r.price.unwrap().to_string(),
+                p.price_decimal(),
+                "{}",
+                p.slug
+            );
             assert_eq!(
                 r.list_price.map(|d| d.to_string()),
                 p.list_price_decimal(),
@@ -238,7 +249,11 @@ mod tests {
                 .iter()
                 .any(|l| l.path() == "/product/alpine-2-tent")
         );
-        assert!(ex.links.iter().any(|l| l.path() == "/category/tents/page/2"));
+        assert!(
+            ex.links
+                .iter()
+                .any(|l| l.path() == "/category/tents/page/2")
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub fn respond(path: &str) -> Response {
             .ok()
             .and_then(|n: usize| category(slug, n))
             .map(html),
-        ["product", slug] => CATALOG.iter().find(|p| p.slug == *slug).map(|p| html(product(p))),
+        ["product", slug] => CATALOG
+            .iter()
+            .find(|p| p.slug == *slug)
+            .map(|p| html(product(p))),
         _ => None,
     };
     found.unwrap_or_else(|| Response {
@@ -112,7 +115,10 @@ fn category(slug: &str, page: usize) -> Option<String> {
             let _ = write!(main, r#"<span class="current">{n}</span>"#);
         } else if n == 1 {
             // Page 1 is linked with a tracking parameter, as real shops do.
-            let _ = write!(main, r#"<a href="/category/{slug}?utm_source=pager">{n}</a>"#);
+            let _ = write!(
+                main,
+                r#"<a href="/category/{slug}?utm_source=pager">{n}</a>"#
+            );
         } else {
             let _ = write!(main, r#"<a href="/category/{slug}/page/{n}">{n}</a>"#);
         }
@@ -130,9 +136,8 @@ fn availability(p: &DemoProduct) -> (&'static str, &'static str) {
 }
 
 fn related(p: &DemoProduct) -> String {
-    let mut out = String::from(
-        r#"<section class="related-products"><h2>Customers also bought</h2><ul>"#,
-    );
+    let mut out =
+        String::from(r#"<section class="related-products"><h2>Customers also bought</h2><ul>"#);
     for r in CATALOG
         .iter()
         .filter(|r| r.category == p.category && r.slug != p.slug)

@@ -1,0 +1,222 @@
+//! End-to-end: the real `haul` binary crawls the demo shop served on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use haul_e2e::{haul, haul_bin, read_records, stderr};
+use haul_site_demo::CATALOG;
+use haul_testkit::{TestServer, demo_router};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crawl_gets_every_demo_product_right_within_the_concurrency_limit() {
+    // Latency makes requests overlap, so the concurrency bound is actually exercised.
+    let server = TestServer::start(demo_router(Duration::from_millis(25)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("demo.jsonl");
+    let start = server.url("/");
+    let out = haul(&[
+        "crawl",
+        "demo",
+        "--start-url",
+        start.as_str(),
+        "--concurrency",
+        "3",
+        "-o",
+        out_path.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.status.success(), "haul failed: {}", stderr(&out));
+
+    let records = read_records(&out_path);
+    assert_eq!(records.len(), CATALOG.len(), "one record per product");
+    let by_url: HashMap<String, _> = records.iter().map(|r| (r.url.clone(), r)).collect();
+    assert_eq!(by_url.len(), CATALOG.len(), "no product twice");
+    for p in CATALOG {
+        let url = server.url(&format!("/product/{}", p.slug)).to_string();
+        let r = by_url.get(&url).unwrap_or_else(|| panic!("missing {url}"));
+        assert_eq!(r.title, p.title, "{url}");
+        assert_eq!(
+            r.price.map(|d| d.to_string()),
+            Some(p.price_decimal()),
+            "{url}"
+        );
+        assert_eq!(
+            r.list_price.map(|d| d.to_string()),
+            p.list_price_decimal(),
+            "{url}"
+        );
+        assert_eq!(
+            r.currency.map(|c| c.to_string()).as_deref(),
+            Some("USD"),
+            "{url}"
+        );
+        assert_eq!(r.site, "demo");
+    }
+
+    let stats = server.stats();
+    assert!(
+        stats.max_in_flight() <= 3,
+        "server saw {} requests at once with --concurrency 3",
+        stats.max_in_flight()
+    );
+    assert!(
+        stats.max_in_flight() >= 2,
+        "pages of a level should overlap"
+    );
+    // Each page once: the utm-tagged pager link and the #reviews fragments are the same pages.
+    for (path, hits) in stats.all_hits() {
+        assert_eq!(hits, 1, "{path} fetched {hits} times");
+    }
+    assert!(
+        stderr(&out).contains("30 records"),
+        "summary: {}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_level_limits_the_depth() {
+    let server = TestServer::start(demo_router(Duration::ZERO))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("l1.jsonl");
+    let out = haul(&[
+        "crawl",
+        "demo",
+        "--start-url",
+        server.url("/").as_str(),
+        "--max-level",
+        "1",
+        "-o",
+        out_path.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Level 0 = home, level 1 = the three category pages; products are level 2.
+    assert!(read_records(&out_path).is_empty());
+    assert_eq!(server.stats().requests(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_a_clear_error_with_a_non_zero_exit() {
+    let out = haul(&[
+        "crawl",
+        "no-such-shop",
+        "--start-url",
+        "http://127.0.0.1:9/",
+    ])
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("unknown site \"no-such-shop\""), "{err}");
+    assert!(
+        err.contains("known sites: ") && err.contains("demo"),
+        "{err}"
+    );
+
+    let out = haul(&["crawl", "demo", "--start-url", "shop.example/no-scheme"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("\"shop.example/no-scheme\" is not a valid URL"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = haul(&[
+        "crawl",
+        "demo",
+        "--concurrency",
+        "0",
+        "--start-url",
+        "http://127.0.0.1:9/",
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--concurrency"), "{}", stderr(&out));
+
+    let server = TestServer::start(demo_router(Duration::ZERO))
+        .await
+        .unwrap();
+    let out = haul(&[
+        "crawl",
+        "demo",
+        "--start-url",
+        server.url("/").as_str(),
+        "-o",
+        "/nonexistent-dir/out.jsonl",
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot create output file /nonexistent-dir/out.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        server.stats().requests(),
+        0,
+        "nothing is fetched when the output cannot be written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_keeps_every_record_already_found() {
+    // Slow pages so that the crawl is surely mid-way when it is interrupted.
+    let server = TestServer::start(demo_router(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("int.jsonl");
+    let child = tokio::process::Command::new(haul_bin())
+        .args(["crawl", "demo", "--concurrency", "2", "--start-url"])
+        .arg(server.url("/").as_str())
+        .arg("-o")
+        .arg(&out_path)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Wait until some records are on disk (they are flushed as they arrive).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while read_records(&out_path).len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no records flushed in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let kill = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("haul exits soon after Ctrl-C")
+        .unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("interrupted"), "{err}");
+    let records = read_records(&out_path);
+    assert!(
+        records.len() >= 3 && records.len() < CATALOG.len(),
+        "{} records",
+        records.len()
+    );
+    // Every product page the server answered made it into the file.
+    let served = server
+        .stats()
+        .all_hits()
+        .keys()
+        .filter(|p| p.starts_with("/product/"))
+        .count();
+    assert_eq!(
+        records.len(),
+        served,
+        "every product page fetched was written"
+    );
+}
