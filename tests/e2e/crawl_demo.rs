@@ -97,7 +97,8 @@ async fn max_level_limits_the_depth() {
     assert!(out.status.success(), "{}", stderr(&out));
     // Level 0 = home, level 1 = the three category pages; products are level 2.
     assert!(read_records(&out_path).is_empty());
-    assert_eq!(server.stats().requests(), 4);
+    assert_eq!(server.stats().hits("/robots.txt"), 1);
+    assert_eq!(server.stats().requests(), 1 + 4, "robots.txt, home and 3 categories");
 }
 
 #[tokio::test(flavor = "multi_thread")]

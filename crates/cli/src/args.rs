@@ -1,24 +1,39 @@
-//! Command-line arguments (clap derive).
+//! Command-line arguments (clap derive). Crawl settings are optional here: their defaults
+//! live in [`crate::settings::Settings`], so that `haul.toml` and `HAUL_*` variables apply
+//! unless a flag is given (flags win).
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// haul: crawl shopping and deal sites into clean product and deal records.
 #[derive(Debug, Parser)]
 #[command(name = "haul", version, about)]
 pub struct Cli {
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Crawl one or more sites (by name) or start URLs, writing records as they are found.
-    Crawl(CrawlArgs),
+    Crawl(Box<CrawlArgs>),
     /// List the registered sites.
     Sites,
     /// Serve a bundled site on 127.0.0.1 (for trying haul out and for tests).
@@ -35,7 +50,8 @@ pub enum Command {
 }
 
 /// When to use the browser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RenderArg {
     /// Plain HTTP only.
     Never,
@@ -62,41 +78,92 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Arguments of `haul crawl`.
-#[derive(Debug, clap::Args)]
+fn parse_regex(s: &str) -> Result<String, String> {
+    regex::Regex::new(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("{s:?} is not a valid regular expression: {e}"))
+}
+
+/// Arguments of `haul crawl`. Unset options fall back to `haul.toml`, then `HAUL_*`
+/// environment variables, then built-in defaults.
+#[derive(Debug, clap::Args, Serialize)]
 pub struct CrawlArgs {
     /// Registered site names (see `haul sites`). Without any, the site is chosen from each
     /// start URL.
+    #[serde(skip)]
     pub sites: Vec<String>,
     /// Where to start (level 0); repeatable. Defaults to the sites' own start URLs.
     #[arg(long = "start-url", value_name = "URL", value_parser = parse_url)]
+    #[serde(skip)]
     pub start_urls: Vec<Url>,
-    /// Deepest link level to follow (0 = the start URLs only).
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub max_level: u32,
-    /// Pages in flight at once per site.
-    #[arg(long, default_value = "8", value_name = "N", value_parser = parse_positive)]
-    pub concurrency: usize,
-    /// Stop after this many pages per site.
-    #[arg(long, value_name = "N")]
-    pub max_pages: Option<u64>,
-    /// Output file (format from the extension: .jsonl); `-` or none writes JSON Lines to
-    /// standard output.
+    /// Configuration file [default: haul.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Output file; the format follows the extension (.jsonl); `-` is standard output
+    /// [default: -].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,
-    /// When to render pages in a browser.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub render: RenderArg,
-    /// Upper bound for one page, in seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    pub page_timeout: u64,
-    /// Retries of a page after a transient failure (timeouts, 5xx, 429, crashed browser).
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub retries: u32,
-    /// User-Agent for plain HTTP requests.
+    /// Deepest link level to follow, 0 = the start URLs only [default: 3].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_level: Option<u32>,
+    /// Pages in flight at once per site [default: 8].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Pages in flight at once over all sites [default: no global cap].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_concurrency: Option<usize>,
+    /// Requests in flight at once per domain [default: 8].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_domain_concurrency: Option<usize>,
+    /// Minimum milliseconds between two requests to one domain [default: 0; robots.txt
+    /// Crawl-delay raises it].
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Stop scheduling a site after this many pages [default: no limit].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pages: Option<u64>,
+    /// Follow only links matching this regular expression; repeatable.
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Never follow links matching this regular expression; repeatable.
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    /// When to render pages in a browser [default: auto].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub render: Option<RenderArg>,
+    /// Upper bound for one page, in seconds [default: 30].
+    #[arg(long, value_name = "SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_timeout: Option<u64>,
+    /// Retries after a transient failure (timeouts, 5xx, 429, crashed browser) [default: 3].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Fetch pages that robots.txt disallows.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_robots: bool,
+    /// User-Agent for plain HTTP requests [default: haul/<version>].
     #[arg(long, value_name = "UA")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// Write the final statistics as JSON to this file.
     #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<PathBuf>,
+    /// No progress bars, even on a terminal.
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_progress: bool,
 }

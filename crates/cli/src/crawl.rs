@@ -2,7 +2,6 @@
 //! summary.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +9,13 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use haul_core::{Extractor, Registry};
 use haul_runner::{
-    CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Output, RenderMode,
-    Services, SiteJob,
+    CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Output, PoliteFetcher,
+    Politeness, RenderMode, Services, SiteJob,
 };
 use url::Url;
 
 use crate::args::{CrawlArgs, RenderArg};
+use crate::settings::Settings;
 
 /// Assigns start URLs to sites. Named sites get the start URLs they handle (all of them when
 /// only one site is named) or their own defaults; without names, each URL picks its site.
@@ -74,53 +74,66 @@ pub(crate) fn plan_jobs(
         if urls.is_empty() {
             bail!("site {name:?} has no default start URL; give one with --start-url URL");
         }
-        out.push(SiteJob {
-            extractor: e,
-            start_urls: urls,
-        });
+        out.push(SiteJob::new(e, urls));
     }
     Ok(out)
 }
 
-pub(crate) async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&args)?;
     let registry = haul_sites::registry()?;
-    let jobs = plan_jobs(&registry, &args.sites, &args.start_urls)?;
-    let path = args.output.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let mut jobs = plan_jobs(&registry, &args.sites, &args.start_urls)?;
+    let allow = compile(&settings.allow)?;
+    let deny = compile(&settings.deny)?;
+    for job in &mut jobs {
+        job.allow = allow.clone();
+        job.deny = deny.clone();
+    }
+    let path = settings.output.clone();
     let output = {
         let path = path.clone();
         tokio::task::spawn_blocking(move || Output::create(&path)).await??
     };
     let http = HttpOptions {
-        user_agent: args
-            .user_agent
-            .clone()
-            .unwrap_or_else(|| haul_core::http::DEFAULT_USER_AGENT.into()),
-        timeout: Duration::from_secs(args.page_timeout),
+        user_agent: settings.user_agent.clone(),
+        timeout: Duration::from_secs(settings.page_timeout),
         ..HttpOptions::default()
     };
-    let fetcher = HttpFetcher::new(&http)?;
+    let fetcher = PoliteFetcher::new(
+        HttpFetcher::new(&http)?,
+        Politeness {
+            obey_robots: !settings.ignore_robots,
+            per_domain_concurrency: settings.per_domain_concurrency,
+            delay: Duration::from_millis(settings.delay_ms),
+            ..Politeness::default()
+        },
+    );
     let services = Services {
         fetcher: Arc::new(fetcher),
         pages: None,
         llm: None,
     };
     let opts = CrawlOptions {
-        max_level: args.max_level,
-        concurrency: args.concurrency,
-        max_pages: args.max_pages,
-        render: match args.render {
+        max_level: settings.max_level,
+        concurrency: settings.concurrency,
+        global_concurrency: settings.global_concurrency,
+        max_pages: settings.max_pages,
+        render: match settings.render {
             RenderArg::Never => RenderMode::Never,
             RenderArg::Always => RenderMode::Always,
             RenderArg::Auto => RenderMode::Auto,
         },
-        page_timeout: Duration::from_secs(args.page_timeout),
-        retries: args.retries,
+        page_timeout: Duration::from_secs(settings.page_timeout),
+        retries: settings.retries,
         ..CrawlOptions::default()
     };
     let cancel = CancellationToken::new();
     spawn_ctrl_c(cancel.clone());
-    let crawler = Crawler::new(opts, services, output.sender(), cancel);
+    let progress = crate::progress::for_stderr(progress_allowed && !args.no_progress);
+    let crawler =
+        Crawler::new(opts, services, output.sender(), cancel).with_progress(progress.clone());
     let report = crawler.run(jobs).await;
+    progress.finish();
     let written = output.finish().await.with_context(|| {
         format!(
             "records were extracted but the output {} failed",
@@ -131,7 +144,7 @@ pub(crate) async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     if path != std::path::Path::new("-") {
         eprintln!("wrote {written} records to {}", path.display());
     }
-    if let Some(stats) = &args.stats {
+    if let Some(stats) = &settings.stats {
         let json = serde_json::to_vec_pretty(&report)?;
         let p = stats.clone();
         tokio::task::spawn_blocking(move || std::fs::write(&p, json))
@@ -143,6 +156,15 @@ pub(crate) async fn crawl(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn compile(patterns: &[String]) -> anyhow::Result<Vec<regex::Regex>> {
+    patterns
+        .iter()
+        .map(|p| {
+            regex::Regex::new(p).with_context(|| format!("{p:?} is not a valid regular expression"))
+        })
+        .collect()
 }
 
 /// First Ctrl-C: stop scheduling, let pages in flight finish, flush. Second: exit at once.

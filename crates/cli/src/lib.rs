@@ -5,12 +5,14 @@
 
 mod args;
 mod crawl;
+mod progress;
+mod settings;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, LogFormat};
 
 /// Parses the command line, runs the command, prints errors with their causes, and returns
 /// the process exit code.
@@ -36,20 +38,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(_cli: &Cli) {
+fn init_tracing(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,chromiumoxide::handler=error"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match cli.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Crawl(args) => crawl::crawl(args).await,
+        Command::Crawl(args) => crawl::crawl(*args, cli.log_format == LogFormat::Text).await,
         Command::Sites => {
             let registry = haul_sites::registry()?;
             for reg in registry.iter() {

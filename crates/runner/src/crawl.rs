@@ -8,12 +8,15 @@ use haul_core::{
     Context, Document, ExtractError, Extraction, Extractor, FetchRequest, Fetcher, LlmPool,
     PagePool, RenderNeed,
 };
+use regex::Regex;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::output::RecordSender;
+use crate::progress::{Progress, Silent};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, canonicalize};
 
@@ -45,8 +48,10 @@ pub struct CrawlOptions {
     pub page_timeout: Duration,
     /// Retries of a page whose failure is transient.
     pub retries: u32,
-    /// First retry delay; doubled on every further retry.
+    /// First retry delay; doubled on every further retry, with jitter.
     pub retry_base: Duration,
+    /// Pages in flight at once over all sites (none = only the per-site limits).
+    pub global_concurrency: Option<usize>,
 }
 
 impl Default for CrawlOptions {
@@ -59,6 +64,7 @@ impl Default for CrawlOptions {
             page_timeout: Duration::from_secs(30),
             retries: 3,
             retry_base: Duration::from_millis(250),
+            global_concurrency: None,
         }
     }
 }
@@ -70,6 +76,29 @@ pub struct SiteJob {
     pub extractor: &'static dyn Extractor,
     /// Level-0 URLs.
     pub start_urls: Vec<Url>,
+    /// Links are followed only when they match one of these (empty = all in scope).
+    pub allow: Vec<Regex>,
+    /// Links matching any of these are never followed.
+    pub deny: Vec<Regex>,
+}
+
+impl SiteJob {
+    /// A job for `extractor` from `start_urls`, with no allow/deny patterns.
+    pub fn new(extractor: &'static dyn Extractor, start_urls: Vec<Url>) -> Self {
+        Self {
+            extractor,
+            start_urls,
+            allow: Vec::new(),
+            deny: Vec::new(),
+        }
+    }
+
+    /// Whether the allow/deny patterns let `url` be followed.
+    fn permits(&self, url: &Url) -> bool {
+        let s = url.as_str();
+        (self.allow.is_empty() || self.allow.iter().any(|r| r.is_match(s)))
+            && !self.deny.iter().any(|r| r.is_match(s))
+    }
 }
 
 impl std::fmt::Debug for SiteJob {
@@ -98,6 +127,8 @@ pub struct Crawler {
     services: Services,
     output: RecordSender,
     cancel: CancellationToken,
+    global: Option<Arc<Semaphore>>,
+    progress: Arc<dyn Progress>,
 }
 
 /// What processing one URL gave.
@@ -108,6 +139,8 @@ struct PageResult {
     warnings: u64,
     retries: u64,
     rendered: bool,
+    status: Option<u16>,
+    retry_kinds: Vec<String>,
     elapsed: Duration,
     error: Option<String>,
 }
@@ -121,12 +154,23 @@ impl Crawler {
         output: RecordSender,
         cancel: CancellationToken,
     ) -> Self {
+        let global = opts
+            .global_concurrency
+            .map(|n| Arc::new(Semaphore::new(n.max(1))));
         Self {
             opts,
             services,
             output,
             cancel,
+            global,
+            progress: Arc::new(Silent),
         }
+    }
+
+    /// Reports progress to `progress` (bars, log lines) as the crawl goes.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Crawls every job concurrently (each site with its own concurrency limit) and returns
@@ -197,7 +241,13 @@ impl Crawler {
                     scheduled += 1;
                     let this = self.clone();
                     let cx = cx.clone().with_level(level);
-                    running.spawn(async move { this.process(&cx, url).await });
+                    running.spawn(async move {
+                        let _global = match &this.global {
+                            Some(g) => g.clone().acquire_owned().await.ok(),
+                            None => None,
+                        };
+                        this.process(&cx, url).await
+                    });
                 }
                 let Some(done) = running.join_next().await else {
                     break;
@@ -216,6 +266,13 @@ impl Crawler {
                 report.warnings += page.warnings;
                 report.retries += page.retries;
                 report.rendered += u64::from(page.rendered);
+                if let Some(status) = page.status {
+                    *report.status.entry(status).or_default() += 1;
+                }
+                for kind in &page.retry_kinds {
+                    *report.retry_kinds.entry(kind.clone()).or_default() += 1;
+                }
+                self.progress.page_done(ext.name(), level, page.error.is_none(), page.records);
                 match page.error {
                     Some(kind) => {
                         report.pages_failed += 1;
@@ -227,6 +284,7 @@ impl Crawler {
                     for link in page.links {
                         let link = canonicalize(&link);
                         if (scope.contains(&link) || ext.handles(&link))
+                            && job.permits(&link)
                             && visited.insert(link.clone())
                         {
                             next.push(link);
@@ -238,6 +296,7 @@ impl Crawler {
             frontier = next;
         }
         report.finish(started.elapsed().as_secs_f64());
+        self.progress.site_done(ext.name());
         report
     }
 
@@ -251,6 +310,8 @@ impl Crawler {
             warnings: 0,
             retries: 0,
             rendered: false,
+            status: None,
+            retry_kinds: Vec::new(),
             elapsed: Duration::ZERO,
             error: None,
         };
@@ -268,13 +329,8 @@ impl Crawler {
                 Err(e) if e.is_transient() && attempt < self.opts.retries => {
                     attempt += 1;
                     result.retries += 1;
-                    let delay = match &e {
-                        ExtractError::Fetch(haul_core::FetchError::Status {
-                            retry_after: Some(s),
-                            ..
-                        }) => Duration::from_secs(*s),
-                        _ => self.opts.retry_base * 2u32.saturating_pow(attempt - 1),
-                    };
+                    result.retry_kinds.push(error_kind(&e));
+                    let delay = retry_delay(&e, self.opts.retry_base, attempt);
                     debug!(%url, attempt, "transient failure, retrying in {delay:?}: {e}");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -285,8 +341,9 @@ impl Crawler {
             }
         };
         match outcome {
-            Ok((ex, rendered)) => {
+            Ok((ex, rendered, status)) => {
                 result.rendered = rendered;
+                result.status = Some(status);
                 result.warnings = ex.warnings.len() as u64;
                 for w in &ex.warnings {
                     debug!(site = cx.site(), "{w}");
@@ -310,6 +367,9 @@ impl Crawler {
             }
             Err(e) => {
                 warn!(site = cx.site(), "{e}");
+                if let ExtractError::Fetch(haul_core::FetchError::Status { status, .. }) = &e {
+                    result.status = Some(*status);
+                }
                 result.error = Some(error_kind(&e));
             }
         }
@@ -318,12 +378,12 @@ impl Crawler {
     }
 
     /// Gets the document the way the render mode and the extractor ask for, then extracts.
-    /// Returns the extraction and whether the page was rendered.
+    /// Returns the extraction, whether the page was rendered, and the HTTP status.
     async fn fetch_and_extract(
         &self,
         cx: &Context,
         url: &Url,
-    ) -> Result<(Extraction, bool), ExtractError> {
+    ) -> Result<(Extraction, bool, u16), ExtractError> {
         let ext = cx.extractor();
         let need = match self.opts.render {
             RenderMode::Never => RenderNeed::Never,
@@ -332,18 +392,20 @@ impl Crawler {
         };
         if need == RenderNeed::Always {
             let doc = cx.render(url).await?;
-            return Ok((ext.extract(cx, doc).await?, true));
+            let status = doc.status;
+            return Ok((ext.extract(cx, doc).await?, true, status));
         }
         let doc = cx.fetcher().fetch(FetchRequest::get(url.clone())).await?;
         let script_built =
             need == RenderNeed::Auto && cx.has_pages() && looks_script_rendered(&doc);
+        let status = doc.status;
         let ex = ext.extract(cx, doc).await?;
         if ex.records.is_empty() && script_built {
             debug!(%url, "no records over HTTP and the page looks script-built: rendering");
             let doc = cx.render(url).await?;
-            return Ok((ext.extract(cx, doc).await?, true));
+            return Ok((ext.extract(cx, doc).await?, true, status));
         }
-        Ok((ex, false))
+        Ok((ex, false, status))
     }
 }
 
@@ -379,6 +441,21 @@ fn looks_script_rendered(doc: &Document) -> bool {
         || (scripts > 0 && text_len < 200)
 }
 
+/// How long to wait before retry number `attempt` (1-based): the server's Retry-After when it
+/// gave one, else exponential backoff from `base` with ±50% jitter so that retries of many
+/// pages do not arrive together.
+fn retry_delay(e: &ExtractError, base: Duration, attempt: u32) -> Duration {
+    let backoff = base * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let jittered = backoff.mul_f64(0.5 + fastrand::f64());
+    match e {
+        ExtractError::Fetch(haul_core::FetchError::Status {
+            retry_after: Some(s),
+            ..
+        }) => Duration::from_secs(*s).max(jittered),
+        _ => jittered,
+    }
+}
+
 fn error_kind(e: &ExtractError) -> String {
     match e {
         ExtractError::Fetch(f) => f.kind(),
@@ -398,6 +475,27 @@ fn error_kind(e: &ExtractError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_delays_grow_and_honour_retry_after() {
+        let transient = ExtractError::Fetch(haul_core::FetchError::Status {
+            url: "u".into(),
+            status: 503,
+            retry_after: None,
+        });
+        let base = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let d = retry_delay(&transient, base, attempt);
+            let nominal = base * 2u32.pow(attempt - 1);
+            assert!(d >= nominal / 2 && d <= nominal * 3 / 2, "{attempt}: {d:?}");
+        }
+        let told = ExtractError::Fetch(haul_core::FetchError::Status {
+            url: "u".into(),
+            status: 429,
+            retry_after: Some(3),
+        });
+        assert!(retry_delay(&told, base, 1) >= Duration::from_secs(3));
+    }
 
     #[test]
     fn script_rendered_detection() {

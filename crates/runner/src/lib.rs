@@ -13,12 +13,16 @@
 mod crawl;
 mod fetch;
 mod output;
+mod polite;
+mod progress;
 mod report;
 mod scope;
 
 pub use crawl::{CrawlOptions, Crawler, RenderMode, Services, SiteJob};
 pub use fetch::{HttpFetcher, HttpOptions};
-pub use output::{Output, OutputError, OutputFormat};
+pub use output::{Output, OutputError, OutputFormat, RecordSender};
+pub use polite::{PoliteFetcher, Politeness};
+pub use progress::{Progress, Silent};
 pub use report::{CrawlReport, SiteReport};
 pub use scope::{Scope, canonicalize};
 pub use tokio_util::sync::CancellationToken;

@@ -23,8 +23,12 @@ pub struct SiteReport {
     pub retries: u64,
     /// Pages rendered in a browser.
     pub rendered: u64,
-    /// Failures by kind (`http_404`, `timeout`, `unparseable`...).
+    /// Failures by kind (`http_404`, `timeout`, `unparseable`...), after retries.
     pub errors: BTreeMap<String, u64>,
+    /// Retries by the kind of failure that caused them.
+    pub retry_kinds: BTreeMap<String, u64>,
+    /// Final HTTP status of each page (histogram).
+    pub status: BTreeMap<u16, u64>,
     /// Pages processed per level (index = level).
     pub levels: Vec<u64>,
     /// Median page time in milliseconds (fetch + extract).

@@ -1,0 +1,183 @@
+//! Politeness: robots.txt, per-domain concurrency and request spacing, Retry-After.
+//!
+//! [`PoliteFetcher`] wraps the plain [`HttpFetcher`] and is what extractors get as their
+//! `Fetcher`, so their extra requests obey the same rules as the crawl's own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use haul_core::{Document, FetchError, FetchRequest, Fetcher};
+use texting_robots::Robot;
+use tokio::sync::{OnceCell, Semaphore};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::HttpFetcher;
+
+/// Politeness settings.
+#[derive(Debug, Clone)]
+pub struct Politeness {
+    /// Obey robots.txt (on by default).
+    pub obey_robots: bool,
+    /// The product token matched against robots.txt `User-agent:` lines.
+    pub robots_agent: String,
+    /// Requests in flight at once per domain (host and port).
+    pub per_domain_concurrency: usize,
+    /// Minimum time between the starts of two requests to one domain. A robots.txt
+    /// `Crawl-delay` raises it for that domain.
+    pub delay: Duration,
+}
+
+impl Default for Politeness {
+    fn default() -> Self {
+        Self {
+            obey_robots: true,
+            robots_agent: haul_core::http::ROBOTS_TOKEN.into(),
+            per_domain_concurrency: 8,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// What one domain allows, learned as the crawl goes.
+struct Domain {
+    slots: Semaphore,
+    robots: OnceCell<Option<Robot>>,
+    /// Earliest start of the next request and the current spacing. A plain mutex, never held
+    /// across an await.
+    pace: Mutex<(Instant, Duration)>,
+}
+
+impl Domain {
+    /// Reserves the next start time and returns it; callers sleep until then. Hand-written
+    /// rather than `governor` because the spacing changes at run time (robots.txt
+    /// Crawl-delay) and a Retry-After must push back every request to the domain.
+    fn reserve(&self) -> Instant {
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let start = pace.0.max(now);
+        pace.0 = start + pace.1;
+        start
+    }
+
+    fn push_back(&self, wait: Duration) {
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        pace.0 = pace.0.max(Instant::now() + wait);
+    }
+
+    fn raise_delay(&self, delay: Duration) {
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        pace.1 = pace.1.max(delay);
+    }
+}
+
+/// A [`Fetcher`] that obeys robots.txt, per-domain limits and Retry-After.
+pub struct PoliteFetcher {
+    inner: HttpFetcher,
+    rules: Politeness,
+    domains: Mutex<HashMap<String, Arc<Domain>>>,
+}
+
+impl std::fmt::Debug for PoliteFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoliteFetcher").field("rules", &self.rules).finish()
+    }
+}
+
+fn domain_key(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+impl PoliteFetcher {
+    /// Wraps `inner` with `rules`.
+    pub fn new(inner: HttpFetcher, rules: Politeness) -> Self {
+        Self {
+            inner,
+            rules,
+            domains: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn domain(&self, url: &Url) -> Arc<Domain> {
+        let mut map = self.domains.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(domain_key(url))
+            .or_insert_with(|| {
+                Arc::new(Domain {
+                    slots: Semaphore::new(self.rules.per_domain_concurrency.max(1)),
+                    robots: OnceCell::new(),
+                    pace: Mutex::new((Instant::now(), self.rules.delay)),
+                })
+            })
+            .clone()
+    }
+
+    /// Fetches and parses the domain's robots.txt. `None` means everything is allowed.
+    async fn load_robots(&self, url: &Url, domain: &Domain) -> Option<Robot> {
+        let mut robots_url = url.clone();
+        robots_url.set_path("/robots.txt");
+        robots_url.set_query(None);
+        robots_url.set_fragment(None);
+        let deny_all = || Robot::new(&self.rules.robots_agent, b"User-agent: *\nDisallow: /\n").ok();
+        let robot = match self.inner.fetch(FetchRequest::get(robots_url.clone())).await {
+            Ok(doc) => match Robot::new(&self.rules.robots_agent, doc.body.as_bytes()) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    warn!("{robots_url}: unreadable robots.txt ({e}); treating it as empty");
+                    None
+                }
+            },
+            // RFC 9309: a missing robots.txt (4xx) allows everything...
+            Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => None,
+            // ...an unreachable one (5xx, network) means the site is off limits for now.
+            Err(e) => {
+                warn!("{e}: robots.txt unreachable, treating {robots_url} as disallowing everything (RFC 9309); --ignore-robots overrides");
+                deny_all()
+            }
+        };
+        if let Some(secs) = robot.as_ref().and_then(|r| r.delay) {
+            debug!("{robots_url}: Crawl-delay {secs} s");
+            domain.raise_delay(Duration::from_secs_f32(secs.clamp(0.0, 60.0)));
+        }
+        robot
+    }
+}
+
+#[async_trait]
+impl Fetcher for PoliteFetcher {
+    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
+        let domain = self.domain(&req.url);
+        if self.rules.obey_robots {
+            let robot = domain
+                .robots
+                .get_or_init(|| self.load_robots(&req.url, &domain))
+                .await;
+            if robot.as_ref().is_some_and(|r| !r.allowed(req.url.as_str())) {
+                return Err(FetchError::Robots {
+                    url: req.url.to_string(),
+                });
+            }
+        }
+        let _slot = domain.slots.acquire().await.map_err(|_| FetchError::Cancelled {
+            url: req.url.to_string(),
+        })?;
+        tokio::time::sleep_until(domain.reserve()).await;
+        let result = self.inner.fetch(req).await;
+        if let Err(FetchError::Status {
+            status: 429 | 503,
+            retry_after: Some(secs),
+            ..
+        }) = &result
+        {
+            domain.push_back(Duration::from_secs(*secs));
+        }
+        result
+    }
+}

@@ -1,0 +1,183 @@
+//! End-to-end: the crawl engine's politeness, retries and level scheduling, observed from the
+//! server's side.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use haul_e2e::{haul, read_records, stderr};
+use haul_testkit::TestServer;
+
+fn listing(links: &[String]) -> String {
+    let items: String = links
+        .iter()
+        .map(|l| format!(r#"<li><a href="{l}">{l}</a></li>"#))
+        .collect();
+    format!(r#"<html><body><ul class="product-grid">{items}</ul></body></html>"#)
+}
+
+fn product(title: &str, price: &str) -> String {
+    format!(
+        r#"<html><body><div class="product-main"><h1>{title}</h1><span class="price-now">${price}</span></div>
+<footer>Prices in USD</footer></body></html>"#
+    )
+}
+
+async fn crawl(server: &TestServer, extra: &[&str]) -> (std::process::Output, Vec<haul_core::Record>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.jsonl");
+    let start = server.url("/");
+    let mut args = vec!["crawl", "demo", "--start-url", start.as_str(), "-o", out_path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = haul(&args).await;
+    let records = read_records(&out_path);
+    (out, records)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn robots_txt_is_obeyed_and_a_page_linked_twice_is_fetched_once() {
+    let app = Router::new()
+        .route("/robots.txt", get(|| async { "User-agent: *\nDisallow: /product/private\n" }))
+        .route(
+            "/",
+            get(|| async {
+                Html(listing(&[
+                    "/product/a".into(),
+                    "/product/a#again".into(),
+                    "/product/a?utm_source=x".into(),
+                    "/product/private-b".into(),
+                ]))
+            }),
+        )
+        .route("/product/a", get(|| async { Html(product("A", "1.00")) }))
+        .route("/product/private-b", get(|| async { Html(product("B", "2.00")) }));
+    let server = TestServer::start(app).await.unwrap();
+    let (out, records) = crawl(&server, &[]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(records.len(), 1);
+    assert_eq!(server.stats().hits("/product/a"), 1);
+    assert_eq!(server.stats().hits("/product/private-b"), 0, "robots.txt disallows it");
+    assert_eq!(server.stats().hits("/robots.txt"), 1, "robots.txt is fetched once");
+    assert!(stderr(&out).contains("robots=1"), "{}", stderr(&out));
+
+    let (out, records) = crawl(&server, &["--ignore-robots"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(records.len(), 2);
+    assert_eq!(server.stats().hits("/product/private-b"), 1);
+}
+
+#[derive(Default)]
+struct Flaky {
+    hits: Mutex<std::collections::HashMap<String, Vec<Instant>>>,
+}
+
+async fn flaky(State(s): State<Arc<Flaky>>, Path(name): Path<String>) -> Response {
+    let n = {
+        let mut hits = s.hits.lock().unwrap();
+        let v = hits.entry(name.clone()).or_default();
+        v.push(Instant::now());
+        v.len()
+    };
+    match (name.as_str(), n) {
+        ("twice-503", 1 | 2) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        ("missing", _) => StatusCode::NOT_FOUND.into_response(),
+        ("slow-down", 1) => {
+            let mut h = HeaderMap::new();
+            h.insert(header::RETRY_AFTER, "1".parse().unwrap());
+            (StatusCode::TOO_MANY_REQUESTS, h).into_response()
+        }
+        _ => Html(product(&name, "5.00")).into_response(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_404_is_not_and_retry_after_is_honoured() {
+    let state = Arc::new(Flaky::default());
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                Html(listing(&[
+                    "/product/twice-503".into(),
+                    "/product/missing".into(),
+                    "/product/slow-down".into(),
+                ]))
+            }),
+        )
+        .route("/product/{name}", get(flaky))
+        .with_state(state.clone());
+    let server = TestServer::start(app).await.unwrap();
+    let (out, records) = crawl(&server, &["--retries", "3"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let titles: Vec<&str> = records.iter().map(|r| r.title.as_str()).collect();
+    assert!(titles.contains(&"twice-503") && titles.contains(&"slow-down"), "{titles:?}");
+    let hits = state.hits.lock().unwrap();
+    assert_eq!(hits["twice-503"].len(), 3, "two 503s, then 200");
+    assert_eq!(hits["missing"].len(), 1, "a 404 is not retried");
+    let slow = &hits["slow-down"];
+    assert_eq!(slow.len(), 2);
+    assert!(
+        slow[1] - slow[0] >= Duration::from_millis(950),
+        "Retry-After: 1 honoured, waited {:?}",
+        slow[1] - slow[0]
+    );
+    let err = stderr(&out);
+    assert!(err.contains("http_404=1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_domain_limit_holds_and_a_slow_page_does_not_hold_up_its_level() {
+    // Level 1: one slow page and many fast ones; level 2: pages linked from the fast ones.
+    #[derive(Default)]
+    struct Log(Mutex<Vec<(String, Instant, Instant)>>);
+    let log = Arc::new(Log::default());
+    async fn page(State(log): State<Arc<Log>>, Path(name): Path<String>) -> Response {
+        let start = Instant::now();
+        let delay = if name == "slow" { 1500 } else { 30 };
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        log.0.lock().unwrap().push((name.clone(), start, Instant::now()));
+        let body = if let Some(n) = name.strip_prefix("fast") {
+            listing(&[format!("/l/deep{n}")])
+        } else {
+            product(&name, "3.00")
+        };
+        Html(body).into_response()
+    }
+    let mut level1: Vec<String> = vec!["/l/slow".into()];
+    level1.extend((0..12).map(|i| format!("/l/fast{i}")));
+    let app = Router::new()
+        .route("/", get(move || {
+            let l = level1.clone();
+            async move { Html(listing(&l)) }
+        }))
+        .route("/l/{name}", get(page))
+        .with_state(log.clone());
+    let server = TestServer::start(app).await.unwrap();
+    let (out, _) = crawl(&server, &["--concurrency", "6", "--per-domain-concurrency", "2"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(server.stats().max_in_flight() <= 2, "per-domain limit: {}", server.stats().max_in_flight());
+    assert_eq!(server.stats().max_in_flight(), 2);
+
+    let log = log.0.lock().unwrap();
+    let slow_end = log.iter().find(|(n, ..)| n == "slow").unwrap().2;
+    let fast_done = log.iter().filter(|(n, ..)| n.starts_with("fast")).count();
+    let fast_during_slow = log
+        .iter()
+        .filter(|(n, _, end)| n.starts_with("fast") && *end < slow_end)
+        .count();
+    assert_eq!(fast_done, 12);
+    assert_eq!(fast_during_slow, 12, "every fast page of the level finished while the slow one ran");
+    let level1_end = log
+        .iter()
+        .filter(|(n, ..)| !n.starts_with("deep"))
+        .map(|(_, _, end)| *end)
+        .max()
+        .unwrap();
+    for (n, start, _) in log.iter().filter(|(n, ..)| n.starts_with("deep")) {
+        assert!(*start >= level1_end, "{n} (level 2) started before level 1 finished");
+    }
+}
