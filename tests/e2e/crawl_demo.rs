@@ -98,7 +98,11 @@ async fn max_level_limits_the_depth() {
     // Level 0 = home, level 1 = the three category pages; products are level 2.
     assert!(read_records(&out_path).is_empty());
     assert_eq!(server.stats().hits("/robots.txt"), 1);
-    assert_eq!(server.stats().requests(), 1 + 4, "robots.txt, home and 3 categories");
+    assert_eq!(
+        server.stats().requests(),
+        1 + 4,
+        "robots.txt, home and 3 categories"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

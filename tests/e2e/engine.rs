@@ -27,11 +27,21 @@ fn product(title: &str, price: &str) -> String {
     )
 }
 
-async fn crawl(server: &TestServer, extra: &[&str]) -> (std::process::Output, Vec<haul_core::Record>) {
+async fn crawl(
+    server: &TestServer,
+    extra: &[&str],
+) -> (std::process::Output, Vec<haul_core::Record>) {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.jsonl");
     let start = server.url("/");
-    let mut args = vec!["crawl", "demo", "--start-url", start.as_str(), "-o", out_path.to_str().unwrap()];
+    let mut args = vec![
+        "crawl",
+        "demo",
+        "--start-url",
+        start.as_str(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let out = haul(&args).await;
     let records = read_records(&out_path);
@@ -41,7 +51,10 @@ async fn crawl(server: &TestServer, extra: &[&str]) -> (std::process::Output, Ve
 #[tokio::test(flavor = "multi_thread")]
 async fn robots_txt_is_obeyed_and_a_page_linked_twice_is_fetched_once() {
     let app = Router::new()
-        .route("/robots.txt", get(|| async { "User-agent: *\nDisallow: /product/private\n" }))
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /product/private\n" }),
+        )
         .route(
             "/",
             get(|| async {
@@ -54,14 +67,25 @@ async fn robots_txt_is_obeyed_and_a_page_linked_twice_is_fetched_once() {
             }),
         )
         .route("/product/a", get(|| async { Html(product("A", "1.00")) }))
-        .route("/product/private-b", get(|| async { Html(product("B", "2.00")) }));
+        .route(
+            "/product/private-b",
+            get(|| async { Html(product("B", "2.00")) }),
+        );
     let server = TestServer::start(app).await.unwrap();
     let (out, records) = crawl(&server, &[]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(records.len(), 1);
     assert_eq!(server.stats().hits("/product/a"), 1);
-    assert_eq!(server.stats().hits("/product/private-b"), 0, "robots.txt disallows it");
-    assert_eq!(server.stats().hits("/robots.txt"), 1, "robots.txt is fetched once");
+    assert_eq!(
+        server.stats().hits("/product/private-b"),
+        0,
+        "robots.txt disallows it"
+    );
+    assert_eq!(
+        server.stats().hits("/robots.txt"),
+        1,
+        "robots.txt is fetched once"
+    );
     assert!(stderr(&out).contains("robots=1"), "{}", stderr(&out));
 
     let (out, records) = crawl(&server, &["--ignore-robots"]).await;
@@ -114,7 +138,10 @@ async fn transient_failures_are_retried_404_is_not_and_retry_after_is_honoured()
     let (out, records) = crawl(&server, &["--retries", "3"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let titles: Vec<&str> = records.iter().map(|r| r.title.as_str()).collect();
-    assert!(titles.contains(&"twice-503") && titles.contains(&"slow-down"), "{titles:?}");
+    assert!(
+        titles.contains(&"twice-503") && titles.contains(&"slow-down"),
+        "{titles:?}"
+    );
     let hits = state.hits.lock().unwrap();
     assert_eq!(hits["twice-503"].len(), 3, "two 503s, then 200");
     assert_eq!(hits["missing"].len(), 1, "a 404 is not retried");
@@ -139,7 +166,10 @@ async fn per_domain_limit_holds_and_a_slow_page_does_not_hold_up_its_level() {
         let start = Instant::now();
         let delay = if name == "slow" { 1500 } else { 30 };
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        log.0.lock().unwrap().push((name.clone(), start, Instant::now()));
+        log.0
+            .lock()
+            .unwrap()
+            .push((name.clone(), start, Instant::now()));
         let body = if let Some(n) = name.strip_prefix("fast") {
             listing(&[format!("/l/deep{n}")])
         } else {
@@ -150,16 +180,27 @@ async fn per_domain_limit_holds_and_a_slow_page_does_not_hold_up_its_level() {
     let mut level1: Vec<String> = vec!["/l/slow".into()];
     level1.extend((0..12).map(|i| format!("/l/fast{i}")));
     let app = Router::new()
-        .route("/", get(move || {
-            let l = level1.clone();
-            async move { Html(listing(&l)) }
-        }))
+        .route(
+            "/",
+            get(move || {
+                let l = level1.clone();
+                async move { Html(listing(&l)) }
+            }),
+        )
         .route("/l/{name}", get(page))
         .with_state(log.clone());
     let server = TestServer::start(app).await.unwrap();
-    let (out, _) = crawl(&server, &["--concurrency", "6", "--per-domain-concurrency", "2"]).await;
+    let (out, _) = crawl(
+        &server,
+        &["--concurrency", "6", "--per-domain-concurrency", "2"],
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(server.stats().max_in_flight() <= 2, "per-domain limit: {}", server.stats().max_in_flight());
+    assert!(
+        server.stats().max_in_flight() <= 2,
+        "per-domain limit: {}",
+        server.stats().max_in_flight()
+    );
     assert_eq!(server.stats().max_in_flight(), 2);
 
     let log = log.0.lock().unwrap();
@@ -170,7 +211,10 @@ async fn per_domain_limit_holds_and_a_slow_page_does_not_hold_up_its_level() {
         .filter(|(n, _, end)| n.starts_with("fast") && *end < slow_end)
         .count();
     assert_eq!(fast_done, 12);
-    assert_eq!(fast_during_slow, 12, "every fast page of the level finished while the slow one ran");
+    assert_eq!(
+        fast_during_slow, 12,
+        "every fast page of the level finished while the slow one ran"
+    );
     let level1_end = log
         .iter()
         .filter(|(n, ..)| !n.starts_with("deep"))
@@ -178,6 +222,9 @@ async fn per_domain_limit_holds_and_a_slow_page_does_not_hold_up_its_level() {
         .max()
         .unwrap();
     for (n, start, _) in log.iter().filter(|(n, ..)| n.starts_with("deep")) {
-        assert!(*start >= level1_end, "{n} (level 2) started before level 1 finished");
+        assert!(
+            *start >= level1_end,
+            "{n} (level 2) started before level 1 finished"
+        );
     }
 }

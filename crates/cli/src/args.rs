@@ -36,16 +36,32 @@ pub enum Command {
     Crawl(Box<CrawlArgs>),
     /// List the registered sites.
     Sites,
-    /// Serve a bundled site on 127.0.0.1 (for trying haul out and for tests).
+    /// Measure extraction accuracy on an evaluation corpus.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Serve a bundled site on 127.0.0.1 (for trying haul out, tests and benchmarks).
     Serve {
-        /// The site to serve (only `demo`).
+        /// `demo` (the demo shop) or `generated` (a shop of --products product pages).
         site: String,
+        /// Product pages of the `generated` site.
+        #[arg(long, default_value_t = 2000)]
+        products: usize,
         /// Port on 127.0.0.1 (0 = any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
         /// Delay added to every response, in milliseconds.
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+    },
+}
+
+/// What `haul eval` measures.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Price parser accuracy on a JSON Lines file of price strings with expected parses.
+    Prices {
+        /// The corpus, such as price_strings.jsonl.
+        file: PathBuf,
     },
 }
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, LogFormat};
+pub use args::{Cli, Command, EvalCommand, LogFormat};
 
 /// Parses the command line, runs the command, prints errors with their causes, and returns
 /// the process exit code.
@@ -55,6 +55,12 @@ fn init_tracing(cli: &Cli) {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Crawl(args) => crawl::crawl(*args, cli.log_format == LogFormat::Text).await,
+        Command::Eval(EvalCommand::Prices { file }) => {
+            let report = tokio::task::spawn_blocking(move || haul_price::eval::evaluate_file(file))
+                .await??;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sites => {
             let registry = haul_sites::registry()?;
             for reg in registry.iter() {
@@ -71,17 +77,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve {
             site,
+            products,
             port,
             latency_ms,
         } => {
-            if site != "demo" {
-                anyhow::bail!("haul serve: unknown site {site:?}; only \"demo\" can be served");
-            }
-            let router = haul_testkit::demo_router(std::time::Duration::from_millis(latency_ms));
+            let latency = std::time::Duration::from_millis(latency_ms);
+            let router = match site.as_str() {
+                "demo" => haul_testkit::demo_router(latency),
+                "generated" => haul_testkit::generated_router(products, latency),
+                other => anyhow::bail!(
+                    "haul serve: unknown site {other:?}; choose \"demo\" or \"generated\""
+                ),
+            };
             let server = haul_testkit::TestServer::bind(router, port)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-            println!("serving the demo shop at {}", server.url("/"));
+            println!("serving {site} at {}", server.url("/"));
+            // Whoever reads the address must get it now, not when the buffer fills.
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }

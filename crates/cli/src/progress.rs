@@ -68,7 +68,10 @@ impl Progress for Bars {
         counts.done = 0;
         bar.set_length(queued);
         bar.set_position(0);
-        bar.set_message(format!("L{level} {} records {} errors", counts.records, counts.failed));
+        bar.set_message(format!(
+            "L{level} {} records {} errors",
+            counts.records, counts.failed
+        ));
     }
 
     fn page_done(&self, site: &str, level: u32, ok: bool, records: u64) {
@@ -78,7 +81,10 @@ impl Progress for Bars {
             counts.records += records;
             counts.failed += u64::from(!ok);
             bar.inc(1);
-            bar.set_message(format!("L{level} {} records {} errors", counts.records, counts.failed));
+            bar.set_message(format!(
+                "L{level} {} records {} errors",
+                counts.records, counts.failed
+            ));
         }
     }
 

@@ -117,21 +117,38 @@ mod tests {
         let s = Settings::load(&args(&["haul", "crawl", "--config", c])).unwrap();
         assert_eq!((s.concurrency, s.max_level, s.retries), (3, 5, 3));
         assert_eq!(s.allow, vec!["/p/".to_string()]);
-        let s = Settings::load(&args(&["haul", "crawl", "--config", c, "--concurrency", "9"])).unwrap();
+        let s = Settings::load(&args(&[
+            "haul",
+            "crawl",
+            "--config",
+            c,
+            "--concurrency",
+            "9",
+        ]))
+        .unwrap();
         assert_eq!(s.concurrency, 9);
 
         std::fs::write(&cfg, "concurency = 3\n").unwrap();
-        let e = Settings::load(&args(&["haul", "crawl", "--config", c])).unwrap_err().to_string();
+        let e = Settings::load(&args(&["haul", "crawl", "--config", c]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("concurency") && e.contains("haul.toml"), "{e}");
 
         std::fs::write(&cfg, "max_level = \"deep\"\n").unwrap();
-        let e = Settings::load(&args(&["haul", "crawl", "--config", c])).unwrap_err().to_string();
+        let e = Settings::load(&args(&["haul", "crawl", "--config", c]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("max_level") && e.contains("haul.toml"), "{e}");
 
         let missing = dir.path().join("nope.toml");
-        let e = Settings::load(&args(&["haul", "crawl", "--config", missing.to_str().unwrap()]))
-            .unwrap_err()
-            .to_string();
+        let e = Settings::load(&args(&[
+            "haul",
+            "crawl",
+            "--config",
+            missing.to_str().unwrap(),
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("nope.toml"), "{e}");
     }
 }

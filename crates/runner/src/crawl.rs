@@ -272,7 +272,8 @@ impl Crawler {
                 for kind in &page.retry_kinds {
                     *report.retry_kinds.entry(kind.clone()).or_default() += 1;
                 }
-                self.progress.page_done(ext.name(), level, page.error.is_none(), page.records);
+                self.progress
+                    .page_done(ext.name(), level, page.error.is_none(), page.records);
                 match page.error {
                     Some(kind) => {
                         report.pages_failed += 1;

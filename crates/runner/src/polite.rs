@@ -83,7 +83,9 @@ pub struct PoliteFetcher {
 
 impl std::fmt::Debug for PoliteFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoliteFetcher").field("rules", &self.rules).finish()
+        f.debug_struct("PoliteFetcher")
+            .field("rules", &self.rules)
+            .finish()
     }
 }
 
@@ -125,8 +127,13 @@ impl PoliteFetcher {
         robots_url.set_path("/robots.txt");
         robots_url.set_query(None);
         robots_url.set_fragment(None);
-        let deny_all = || Robot::new(&self.rules.robots_agent, b"User-agent: *\nDisallow: /\n").ok();
-        let robot = match self.inner.fetch(FetchRequest::get(robots_url.clone())).await {
+        let deny_all =
+            || Robot::new(&self.rules.robots_agent, b"User-agent: *\nDisallow: /\n").ok();
+        let robot = match self
+            .inner
+            .fetch(FetchRequest::get(robots_url.clone()))
+            .await
+        {
             Ok(doc) => match Robot::new(&self.rules.robots_agent, doc.body.as_bytes()) {
                 Ok(r) => Some(r),
                 Err(e) => {
@@ -138,7 +145,9 @@ impl PoliteFetcher {
             Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => None,
             // ...an unreachable one (5xx, network) means the site is off limits for now.
             Err(e) => {
-                warn!("{e}: robots.txt unreachable, treating {robots_url} as disallowing everything (RFC 9309); --ignore-robots overrides");
+                warn!(
+                    "{e}: robots.txt unreachable, treating {robots_url} as disallowing everything (RFC 9309); --ignore-robots overrides"
+                );
                 deny_all()
             }
         };
@@ -165,9 +174,13 @@ impl Fetcher for PoliteFetcher {
                 });
             }
         }
-        let _slot = domain.slots.acquire().await.map_err(|_| FetchError::Cancelled {
-            url: req.url.to_string(),
-        })?;
+        let _slot = domain
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Cancelled {
+                url: req.url.to_string(),
+            })?;
         tokio::time::sleep_until(domain.reserve()).await;
         let result = self.inner.fetch(req).await;
         if let Err(FetchError::Status {

@@ -161,3 +161,44 @@ pub fn demo_router(latency: Duration) -> Router {
             .into_response()
     })
 }
+
+/// A generated shop of `products` product pages (plus listings of 50 links each), in the demo
+/// shop's markup so the `demo` extractor reads it; every response delayed by `latency`.
+/// Product `n` is `/product/p<n>`, titled `Product <n>`, priced `<n>.99` USD.
+pub fn generated_router(products: usize, latency: Duration) -> Router {
+    const PER_LISTING: usize = 50;
+    let listings = products.div_ceil(PER_LISTING);
+    Router::new().fallback(move |req: Request| async move {
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let path = req.uri().path().to_string();
+        let html = |body: String| {
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                format!("<!doctype html><html><head><title>Generated shop</title></head><body><nav class=\"main-nav\"><a href=\"/\">Home</a></nav>{body}<footer>Prices in USD</footer></body></html>"),
+            )
+                .into_response()
+        };
+        if path == "/" {
+            let links: String = (0..listings)
+                .map(|i| format!(r#"<li><a href="/category/c{i}">Category {i}</a></li>"#))
+                .collect();
+            return html(format!(r#"<ul class="category-list">{links}</ul>"#));
+        }
+        let number = |prefix: &str| path.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok());
+        if let Some(i) = number("/category/c").filter(|i| *i < listings) {
+            let links: String = (i * PER_LISTING..((i + 1) * PER_LISTING).min(products))
+                .map(|n| format!(r#"<li><a href="/product/p{n}">Product {n}</a> <span class="price">${n}.99</span></li>"#))
+                .collect();
+            return html(format!(r#"<ul class="product-grid">{links}</ul>"#));
+        }
+        if let Some(n) = number("/product/p").filter(|n| *n < products) {
+            return html(format!(
+                r#"<div class="product-main"><h1 class="product-title">Product {n}</h1><p class="brand">by Gen</p><div class="price-box"><span class="price-now">${n}.99</span></div><p class="stock">In stock</p></div>"#
+            ));
+        }
+        (StatusCode::NOT_FOUND, "not found").into_response()
+    })
+}

@@ -1,0 +1,156 @@
+//! `cargo xtask bench`: measured figures for BENCHMARKS.md (never asserted in tests).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::util;
+
+/// Kills a child process when dropped (servers must not outlive the benchmark).
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `haul serve ARGS` and returns it with the URL it printed.
+pub(crate) fn serve(haul: &Path, args: &[&str]) -> Result<(KillOnDrop, String)> {
+    let mut child = Command::new(haul)
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {} serve", haul.display()))?;
+    let stdout = child.stdout.take().context("server has no stdout")?;
+    let guard = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("server printed no address: {line:?}"))?
+        .to_string();
+    Ok((guard, url))
+}
+
+/// Peak resident set (VmHWM) of `pid` in KiB, if it is still running.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU seconds (user + system) used so far by `pid`.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+pub(crate) fn bench(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("http") => http(&args[1..]),
+        Some(other) => bail!("unknown benchmark {other:?}; available: http"),
+        None => bail!("usage: cargo xtask bench http"),
+    }
+}
+
+/// A generated site of 2,000 product pages (+41 listings) served with 20 ms latency, crawled
+/// over plain HTTP by the release binary.
+fn http(args: &[String]) -> Result<()> {
+    let products = args
+        .iter()
+        .position(|a| a == "--products")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse::<usize>())
+        .transpose()?
+        .unwrap_or(2000);
+    let haul = util::build_haul_release()?;
+    let (_server, url) = serve(
+        &haul,
+        &[
+            "generated",
+            "--products",
+            &products.to_string(),
+            "--latency-ms",
+            "20",
+        ],
+    )?;
+    let dir = std::env::temp_dir().join(format!("haul-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join("out.jsonl");
+    let stats = dir.join("stats.json");
+    let started = Instant::now();
+    let mut child = Command::new(&haul)
+        .args(["crawl", "demo", "--start-url", &url, "--max-level", "2"])
+        .args([
+            "--concurrency",
+            "64",
+            "--per-domain-concurrency",
+            "64",
+            "--no-progress",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg("--stats")
+        .arg(&stats)
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let (mut peak, mut cpu) = (0u64, 0f64);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        peak = peak.max(vm_hwm_kib(pid).unwrap_or(0));
+        cpu = cpu_secs(pid).unwrap_or(cpu);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("haul crawl failed ({status})");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats)?)?;
+    let site = &report["sites"][0];
+    let pages = site["pages_ok"].as_u64().unwrap_or(0) + site["pages_failed"].as_u64().unwrap_or(0);
+    let records = std::fs::read_to_string(&out)?.lines().count();
+    let crawl_secs = report["elapsed_secs"].as_f64().unwrap_or(wall);
+    println!("bench http: {products} product pages served with 20 ms latency, --concurrency 64");
+    println!(
+        "  pages fetched      {pages} ({} failed), records {records}",
+        site["pages_failed"]
+    );
+    println!("  crawl time         {crawl_secs:.2} s (process wall {wall:.2} s)");
+    println!(
+        "  throughput         {:.0} pages/s",
+        pages as f64 / crawl_secs
+    );
+    println!(
+        "  peak RSS (VmHWM)   {:.1} MB (sampled every 20 ms)",
+        peak as f64 / 1024.0
+    );
+    println!(
+        "  CPU (haul only)    {cpu:.2} s = {:.2} ms per page",
+        cpu * 1000.0 / pages.max(1) as f64
+    );
+    println!(
+        "  page time p50/p95  {} / {} ms",
+        site["page_ms_p50"], site["page_ms_p95"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
