@@ -8,6 +8,9 @@
 
 // sites (one line per crate under sites/)
 use haul_site_demo as _;
+use haul_site_shopify as _;
+use haul_site_slickdeals as _;
+use haul_site_woocommerce as _;
 
 /// The registry of every linked site, validated (duplicate names are an error).
 pub fn registry() -> Result<haul_core::Registry, haul_core::RegistryError> {

@@ -1,0 +1,638 @@
+//! The Shopify extractor: page kinds, JSON parsing, paging links and the store-currency
+//! look-up through `/meta.json`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use haul_core::{
+    Context, Currency, Document, ExtractError, Extraction, Extractor, RenderNeed, Url, async_trait,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::contract::{Contract, PageContract};
+use crate::json::{PageInfo, Product};
+
+/// The Shopify extractor (registered as `shopify`). Use the registered [`SHOPIFY`] static.
+///
+/// It keeps one piece of state: the currency of each store it has seen, read once per store
+/// from `/meta.json`.
+#[derive(Debug)]
+pub struct Shopify {
+    /// Store origin -> the currency its `meta.json` states (`None`: it states none, or it
+    /// could not be had for a lasting reason such as a 404).
+    currencies: Mutex<BTreeMap<String, Option<Currency>>>,
+}
+
+/// The registered Shopify extractor.
+pub static SHOPIFY: Shopify = Shopify::new();
+
+impl Default for Shopify {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The page kinds of a Shopify store, as named in [`CONTRACT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// `products.json` or `collections/<h>/products.json`: a page of products.
+    Products,
+    /// `products/<h>.json`: one product.
+    Product,
+    /// Anything else: mapped to the JSON endpoint given as the link.
+    Storefront {
+        /// The JSON endpoint, relative to the store's origin.
+        endpoint: String,
+    },
+}
+
+impl Kind {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Products => "products",
+            Self::Product => "product",
+            Self::Storefront { .. } => "storefront",
+        }
+    }
+}
+
+/// A path split into an optional market/locale prefix (`en-ca`) and the rest.
+struct StorePath {
+    locale: Option<String>,
+    segments: Vec<String>,
+}
+
+fn is_locale(s: &str) -> bool {
+    let b = s.as_bytes();
+    let lang = |x: &[u8]| x.iter().all(u8::is_ascii_alphabetic);
+    match b.len() {
+        2 => lang(b),
+        5 => lang(&b[..2]) && b[2] == b'-' && lang(&b[3..]),
+        _ => false,
+    }
+}
+
+impl StorePath {
+    fn of(url: &Url) -> Self {
+        let mut segments: Vec<String> = url
+            .path_segments()
+            .map(|s| s.filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        let locale = match segments.first() {
+            Some(first) if is_locale(first) => Some(segments.remove(0)),
+            _ => None,
+        };
+        Self { locale, segments }
+    }
+
+    fn kind(&self) -> Kind {
+        let s: Vec<&str> = self.segments.iter().map(String::as_str).collect();
+        let prefix = self
+            .locale
+            .as_deref()
+            .map_or(String::new(), |l| format!("/{l}"));
+        let listing = |path: String| Kind::Storefront {
+            endpoint: format!("{prefix}{path}?limit=250&page=1"),
+        };
+        match s.as_slice() {
+            ["products.json"] | ["collections", _, "products.json"] => Kind::Products,
+            ["products", file] if file.len() > ".json".len() && file.ends_with(".json") => {
+                Kind::Product
+            }
+            ["products", h] | ["collections", _, "products", h] => Kind::Storefront {
+                endpoint: format!("{prefix}/products/{h}.json"),
+            },
+            ["collections", h, ..] => listing(format!("/collections/{h}/products.json")),
+            _ => listing("/products.json".into()),
+        }
+    }
+}
+
+/// The page kind of `url` as named in [`CONTRACT`]: `"products"`, `"product"` or
+/// `"storefront"`.
+pub fn page_kind(url: &Url) -> &'static str {
+    StorePath::of(url).kind().name()
+}
+
+/// What a good page of each kind yields.
+pub const CONTRACT: Contract = Contract {
+    site: "shopify",
+    pages: &[
+        PageContract {
+            kind: "products",
+            min_records: 1,
+            // The next page.
+            min_links: 1,
+            required: &["title", "url", "price", "availability", "brand", "image"],
+        },
+        PageContract {
+            kind: "product",
+            min_records: 1,
+            min_links: 0,
+            required: &["title", "url", "price", "brand", "image"],
+        },
+        PageContract {
+            kind: "storefront",
+            min_records: 0,
+            min_links: 1,
+            required: &[],
+        },
+    ],
+};
+
+/// `url` with its `page` query parameter set to `page` (in place when present, so the query
+/// keeps its order and the runner's de-duplication sees one form).
+fn with_page(url: &Url, page: u64) -> Url {
+    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    match pairs.iter_mut().find(|(k, _)| k == "page") {
+        Some(p) => p.1 = page.to_string(),
+        None => pairs.push(("page".into(), page.to_string())),
+    }
+    let mut next = url.clone();
+    next.query_pairs_mut().clear().extend_pairs(pairs);
+    next.set_fragment(None);
+    next
+}
+
+fn current_page(url: &Url) -> u64 {
+    url.query_pairs()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn unparseable(doc: &Document, message: impl Into<String>) -> ExtractError {
+    ExtractError::Unparseable {
+        url: doc.url.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Shopify {
+    /// An extractor with an empty currency cache (the registered one is [`SHOPIFY`]).
+    pub const fn new() -> Self {
+        Self {
+            currencies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn cached(&self, origin: &str) -> Option<Option<Currency>> {
+        let map = self.currencies.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(origin).copied()
+    }
+
+    fn remember(&self, origin: &str, currency: Option<Currency>) {
+        let mut map = self.currencies.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(origin.to_string(), currency);
+    }
+
+    /// The currency the store's `/meta.json` states, fetched once per store. `Err` is a
+    /// warning for the extraction (the look-up failed and may be tried again later).
+    async fn store_currency(&self, cx: &Context, page: &Url) -> Result<Option<Currency>, String> {
+        let origin = page.origin().ascii_serialization();
+        if let Some(known) = self.cached(&origin) {
+            return Ok(known);
+        }
+        let meta = page
+            .join("/meta.json")
+            .map_err(|e| format!("{page}: cannot build the meta.json address: {e}"))?;
+        match cx.fetch(meta.clone()).await {
+            Ok(doc) => {
+                let currency = serde_json::from_str::<Value>(&doc.body)
+                    .ok()
+                    .and_then(|v| Currency::new(v.get("currency")?.as_str()?).ok());
+                self.remember(&origin, currency);
+                match currency {
+                    Some(_) => Ok(currency),
+                    None => Err(format!(
+                        "{meta}: no currency stated; records of {origin} have no currency"
+                    )),
+                }
+            }
+            Err(e) if e.is_transient() => Err(format!(
+                "{e}; records of this page have no currency (meta.json will be tried again)"
+            )),
+            Err(e) => {
+                self.remember(&origin, None);
+                Err(format!("{e}; records of {origin} have no currency"))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Extractor for Shopify {
+    fn name(&self) -> &'static str {
+        "shopify"
+    }
+
+    fn description(&self) -> &'static str {
+        "any Shopify store through its public products.json API (give --start-url https://store/)"
+    }
+
+    fn domains(&self) -> &'static [&'static str] {
+        // Shopify stores live on any domain: URLs are claimed by path in `handles`.
+        &[]
+    }
+
+    /// Claims Shopify's JSON endpoints on any host: `/products.json`,
+    /// `/products/<handle>.json` and `/collections/<handle>/products.json` (optionally under a
+    /// locale prefix such as `/en-ca`).
+    fn handles(&self, url: &Url) -> bool {
+        matches!(url.scheme(), "http" | "https")
+            && matches!(StorePath::of(url).kind(), Kind::Products | Kind::Product)
+    }
+
+    fn start_urls(&self) -> Vec<Url> {
+        // There is no default store: the crawl needs --start-url.
+        Vec::new()
+    }
+
+    fn render(&self, _url: &Url) -> RenderNeed {
+        RenderNeed::Never
+    }
+
+    fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
+        let path = StorePath::of(&doc.url);
+        let kind = path.kind();
+        let mut out = Extraction::default();
+        let products: Vec<Value> = match &kind {
+            Kind::Storefront { endpoint } => {
+                match doc.url.join(endpoint) {
+                    Ok(link) => out.links.push(link),
+                    Err(e) => out.warn(format!("{}: bad endpoint {endpoint}: {e}", doc.url)),
+                }
+                return Ok(out);
+            }
+            Kind::Products | Kind::Product => {
+                let v: Value = serde_json::from_str(&doc.body)
+                    .map_err(|e| unparseable(doc, format!("not Shopify product JSON ({e})")))?;
+                if kind == Kind::Products {
+                    match v.get("products") {
+                        Some(Value::Array(a)) => a.clone(),
+                        _ => return Err(unparseable(doc, "no \"products\" array")),
+                    }
+                } else {
+                    match v.get("product") {
+                        Some(p @ Value::Object(_)) => vec![p.clone()],
+                        _ => return Err(unparseable(doc, "no \"product\" object")),
+                    }
+                }
+            }
+        };
+        let base = match &path.locale {
+            Some(l) => format!("{}/{l}", doc.url.origin().ascii_serialization()),
+            None => doc.url.origin().ascii_serialization(),
+        };
+        let info = PageInfo {
+            base: &base,
+            page: &doc.url,
+        };
+        for (i, p) in products.iter().enumerate() {
+            match Product::deserialize(p) {
+                Ok(product) => product.push_records(&info, &mut out),
+                Err(e) => out.warn(format!("{}: product #{i} skipped: {e}", doc.url)),
+            }
+        }
+        // Shopify answers past the last page with an empty list: follow while non-empty.
+        if kind == Kind::Products && !products.is_empty() {
+            out.links
+                .push(with_page(&doc.url, current_page(&doc.url) + 1));
+        }
+        Ok(out)
+    }
+
+    /// Parses on a blocking thread, then fills in the store's currency from `/meta.json` for
+    /// records that state none (not under a locale prefix, whose prices may be in another
+    /// currency).
+    async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
+        let url = doc.url.clone();
+        let mut ex = cx.parse(doc).await?;
+        let needs_currency = ex.records.iter().any(|r| r.currency.is_none());
+        if !needs_currency || StorePath::of(&url).locale.is_some() {
+            return Ok(ex);
+        }
+        match self.store_currency(cx, &url).await {
+            Ok(Some(currency)) => {
+                for r in ex.records.iter_mut().filter(|r| r.currency.is_none()) {
+                    r.currency = Some(currency);
+                }
+            }
+            Ok(None) => {}
+            Err(warning) => ex.warn(warning),
+        }
+        Ok(ex)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haul_core::Availability;
+
+    fn u(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn page_kinds_and_handles() {
+        let cases = [
+            ("https://s.example/products.json", "products", true),
+            (
+                "https://s.example/products.json?limit=250&page=3",
+                "products",
+                true,
+            ),
+            (
+                "https://s.example/collections/summer/products.json?page=2",
+                "products",
+                true,
+            ),
+            ("https://s.example/en-ca/products.json", "products", true),
+            ("https://s.example/products/tee.json", "product", true),
+            ("https://s.example/products/.json", "storefront", false),
+            ("https://s.example/", "storefront", false),
+            ("https://s.example/products/tee", "storefront", false),
+            ("https://s.example/collections/summer", "storefront", false),
+            ("https://s.example/pages/about", "storefront", false),
+            ("https://s.example/meta.json", "storefront", false),
+        ];
+        for (url, kind, handled) in cases {
+            assert_eq!(page_kind(&u(url)), kind, "{url}");
+            assert_eq!(SHOPIFY.handles(&u(url)), handled, "{url}");
+        }
+    }
+
+    #[test]
+    fn storefront_pages_link_to_their_json_endpoint() {
+        let cases = [
+            (
+                "https://s.example/",
+                "https://s.example/products.json?limit=250&page=1",
+            ),
+            (
+                "https://s.example/fr/",
+                "https://s.example/fr/products.json?limit=250&page=1",
+            ),
+            (
+                "https://s.example/products/tee",
+                "https://s.example/products/tee.json",
+            ),
+            (
+                "https://s.example/collections/summer/products/tee?variant=1",
+                "https://s.example/products/tee.json",
+            ),
+            (
+                "https://s.example/collections/summer",
+                "https://s.example/collections/summer/products.json?limit=250&page=1",
+            ),
+        ];
+        for (url, want) in cases {
+            let ex = SHOPIFY
+                .parse(&Document::new(u(url), "<html><body>Shop</body></html>"))
+                .unwrap();
+            assert!(ex.records.is_empty(), "{url}");
+            assert_eq!(ex.links, vec![u(want)], "{url}");
+        }
+    }
+
+    #[test]
+    fn next_page_keeps_the_query_and_replaces_page() {
+        let cases = [
+            (
+                "https://s.example/products.json?limit=250&page=1",
+                "https://s.example/products.json?limit=250&page=2",
+            ),
+            (
+                "https://s.example/products.json",
+                "https://s.example/products.json?page=2",
+            ),
+            (
+                "https://s.example/products.json?page=0&limit=5",
+                "https://s.example/products.json?page=2&limit=5",
+            ),
+            (
+                "https://s.example/products.json?page=x",
+                "https://s.example/products.json?page=2",
+            ),
+        ];
+        for (url, want) in cases {
+            let url = u(url);
+            assert_eq!(with_page(&url, current_page(&url) + 1).as_str(), want);
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_an_error_naming_the_url() {
+        let cases = [
+            ("https://s.example/products.json", "<html>not json</html>"),
+            (
+                "https://s.example/products.json",
+                r#"{"errors":"Not Found"}"#,
+            ),
+            ("https://s.example/products/x.json", r#"{"products":[]}"#),
+        ];
+        for (url, body) in cases {
+            let err = SHOPIFY.parse(&Document::new(u(url), body)).unwrap_err();
+            assert!(err.to_string().contains(url), "{err}");
+        }
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn products_page_gives_one_record_per_variant() {
+        let url = u("https://s.example/products.json?limit=250&page=1");
+        let ex = SHOPIFY
+            .parse(&Document::new(url.clone(), fixture("products-page1.json")))
+            .unwrap();
+        assert!(ex.warnings.is_empty(), "{:?}", ex.warnings);
+        assert_eq!(
+            ex.links,
+            vec![u("https://s.example/products.json?limit=250&page=2")]
+        );
+        // (title, url query, price, list price, available, sku, gtin, image file)
+        type Row = (
+            &'static str,
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+            bool,
+            Option<&'static str>,
+            Option<&'static str>,
+            &'static str,
+        );
+        let want: [Row; 6] = [
+            (
+                "Classic Cotton Tee - S / Black",
+                "classic-cotton-tee?variant=44012345600011",
+                "24.00",
+                Some("30.00"),
+                true,
+                Some("NW-TEE-S-BLK"),
+                Some("0012345678905"),
+                "tee-black.jpg",
+            ),
+            (
+                "Classic Cotton Tee - M / Black",
+                "classic-cotton-tee?variant=44012345600012",
+                "24.00",
+                Some("30.00"),
+                false,
+                Some("NW-TEE-M-BLK"),
+                Some("0012345678912"),
+                "tee-black-folded.jpg",
+            ),
+            // compare_at_price below the price is not a "was" price.
+            (
+                "Classic Cotton Tee - XL / Black",
+                "classic-cotton-tee?variant=44012345600013",
+                "26.00",
+                None,
+                true,
+                Some("NW-TEE-XL-BLK"),
+                None,
+                "tee-black.jpg",
+            ),
+            // "Default Title" is Shopify's placeholder: the product title alone; an ISBN with
+            // dashes is not a GTIN; a protocol-relative image becomes absolute.
+            (
+                "Enamel Camp Mug",
+                "enamel-camp-mug?variant=44012345700021",
+                "12.50",
+                None,
+                true,
+                Some("TG-MUG-01"),
+                None,
+                "camp-mug.png",
+            ),
+            (
+                "Gift Card - $25",
+                "gift-card?variant=44012345800031",
+                "25.00",
+                None,
+                true,
+                None,
+                None,
+                "gift-card.png",
+            ),
+            (
+                "Gift Card - $50",
+                "gift-card?variant=44012345800032",
+                "50.00",
+                None,
+                true,
+                None,
+                None,
+                "gift-card.png",
+            ),
+        ];
+        assert_eq!(ex.records.len(), want.len());
+        for (r, (title, path, price, was, avail, sku, gtin, image)) in ex.records.iter().zip(want) {
+            assert_eq!(r.title, title);
+            assert_eq!(
+                r.url,
+                format!("https://s.example/products/{path}"),
+                "{title}"
+            );
+            assert_eq!(r.price.unwrap().to_string(), price, "{title}");
+            assert_eq!(
+                r.list_price.map(|d| d.to_string()).as_deref(),
+                was,
+                "{title}"
+            );
+            let stock = if avail {
+                Availability::InStock
+            } else {
+                Availability::OutOfStock
+            };
+            assert_eq!(r.availability, Some(stock), "{title}");
+            assert_eq!(r.sku.as_deref(), sku, "{title}");
+            assert_eq!(r.gtin.as_deref(), gtin, "{title}");
+            let img = r.image.as_deref().unwrap();
+            assert!(
+                img.starts_with("https://cdn.shopify.com/") && img.contains(image),
+                "{title}: {img}"
+            );
+            // products.json states no currency: parse leaves it empty.
+            assert_eq!(r.currency, None);
+            assert_eq!(r.method, haul_core::Method::Api);
+            assert_eq!(r.source.as_deref(), Some(url.as_str()));
+            assert_eq!(r.site, "shopify");
+        }
+        assert_eq!(ex.records[0].brand.as_deref(), Some("Northwind Apparel"));
+        assert_eq!(ex.records[3].brand.as_deref(), Some("Trailhead Goods"));
+    }
+
+    #[test]
+    fn single_product_json_takes_the_currency_it_states() {
+        let url = u("https://s.example/products/classic-cotton-tee.json");
+        let ex = SHOPIFY
+            .parse(&Document::new(
+                url,
+                fixture("product-classic-cotton-tee.json"),
+            ))
+            .unwrap();
+        assert!(ex.links.is_empty());
+        assert_eq!(ex.records.len(), 2);
+        for r in &ex.records {
+            assert_eq!(r.currency.map(|c| c.to_string()).as_deref(), Some("USD"));
+            // This endpoint has no `available`: unknown, not guessed.
+            assert_eq!(r.availability, None);
+            assert_eq!(r.list_price.unwrap().to_string(), "30.00");
+        }
+        // Variants name their image by `image_id` here.
+        let images: Vec<&str> = ex
+            .records
+            .iter()
+            .filter_map(|r| r.image.as_deref())
+            .collect();
+        assert!(images[0].contains("/tee-black.jpg"), "{images:?}");
+        assert!(images[1].contains("/tee-black-folded.jpg"), "{images:?}");
+    }
+
+    #[test]
+    fn the_empty_page_ends_paging() {
+        let url = u("https://s.example/products.json?limit=250&page=3");
+        let ex = SHOPIFY
+            .parse(&Document::new(url, fixture("products-page3-empty.json")))
+            .unwrap();
+        assert!(ex.records.is_empty() && ex.links.is_empty());
+    }
+
+    #[test]
+    fn presentment_prices_name_the_currency_only_for_the_same_amount() {
+        let body = r#"{"product":{"title":"P","handle":"p","variants":[
+            {"id":1,"title":"A","price":"10.00","presentment_prices":[{"price":{"amount":"10.00","currency_code":"CAD"}}]},
+            {"id":2,"title":"B","price":"10.00","presentment_prices":[{"price":{"amount":"13.50","currency_code":"CAD"}}]}]}}"#;
+        let ex = SHOPIFY
+            .parse(&Document::new(u("https://s.example/products/p.json"), body))
+            .unwrap();
+        let currencies: Vec<Option<String>> = ex
+            .records
+            .iter()
+            .map(|r| r.currency.map(|c| c.to_string()))
+            .collect();
+        assert_eq!(currencies, vec![Some("CAD".to_string()), None]);
+    }
+
+    #[test]
+    fn odd_products_are_skipped_with_a_warning() {
+        let body = r#"{"products":[{"id":1,"title":"","handle":"x","variants":[]},
+            {"id":2,"title":"Ok","handle":"ok","variants":[{"id":3,"title":"Default Title","price":"1.50"}]},
+            {"id":"not a number"}]}"#;
+        let ex = SHOPIFY
+            .parse(&Document::new(u("https://s.example/products.json"), body))
+            .unwrap();
+        assert_eq!(ex.records.len(), 1);
+        assert_eq!(ex.records[0].title, "Ok");
+        assert_eq!(ex.records[0].price.unwrap().to_string(), "1.50");
+        assert_eq!(ex.warnings.len(), 2, "{:?}", ex.warnings);
+        assert_eq!(ex.links.len(), 1);
+    }
+}

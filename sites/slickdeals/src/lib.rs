@@ -1,0 +1,35 @@
+//! The `slickdeals` site: the Slickdeals deal aggregator (slickdeals.net).
+//!
+//! Two page kinds (see [`page_kind`]):
+//!
+//! * **listings** (the front page and other deal lists), level 0: every deal card gives a link
+//!   to its deal page and, when the card shows a title and a price, a
+//!   [`RecordKind::Deal`](haul_core::RecordKind::Deal) record (title, price, "was" price,
+//!   store, votes, image) whose `source` is the listing;
+//! * **deal pages** (`/f/<id>-...`, `/e/<id>-...`), level 1: one deal record with title, price,
+//!   list price, store (`merchant`), vote score (`votes`), posting time (`posted_at`, RFC 3339
+//!   when the page gives a machine-readable time), the outbound "See Deal" link (`deal_url`)
+//!   and the image.
+//!
+//! A deal thus appears twice in a crawl that follows the cards: once from its card (`source`
+//! = the listing) and once from its page (no `source`); both have the same `url`.
+//!
+//! Markup: Slickdeals has changed its markup several times, so every field is looked for with
+//! several selectors (the `dealCard__*` front page, the Blueprint `bp-*` cards, the
+//! `dealDetailsMainDealInfo__*` deal page and the older `dealTitle`/`dealPrice` thread page).
+//! Prices are read with `haul-price`; a bare `$` is USD on this US site.
+//!
+//! Rendering: the front page may be built by scripts. [`render`](haul_core::Extractor::render)
+//! is `Auto` for listings (plain HTTP first; the runner renders when that gives nothing and
+//! looks script-built) and `Never` for deal pages; [`wait_for`](haul_core::Extractor::wait_for)
+//! is [`CARD_SELECTOR`] for listings. The extractor only parses the document it is given, so
+//! it works the same on a pooled browser page, its own browser or plain HTTP.
+
+mod contract;
+mod extractor;
+mod markup;
+
+pub use contract::{Contract, PageContract};
+pub use extractor::{CARD_SELECTOR, CONTRACT, Slickdeals, page_kind};
+
+haul_core::register_site!(Slickdeals);

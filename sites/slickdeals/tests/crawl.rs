@@ -1,0 +1,242 @@
+//! Crawls recorded Slickdeals pages through the real runner (served on 127.0.0.1:0): the
+//! static front page over HTTP, and the script-built front page through a stand-in page pool
+//! (the runner's `Auto` render path); checks every fixture against the site contract.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use haul_core::{
+    Document, Extractor, NavOptions, Page, PageError, PageHandle, PagePool, Url, async_trait,
+};
+use haul_runner::{
+    CancellationToken, CrawlOptions, CrawlReport, Crawler, HttpFetcher, HttpOptions, Output,
+    Services, SiteJob,
+};
+use haul_site_slickdeals::{CARD_SELECTOR, CONTRACT, Slickdeals, page_kind};
+use haul_testkit::TestServer;
+use serde_json::Value;
+
+/// The origin the fixtures were recorded under; the server rewrites it to its own address and
+/// records get it back.
+const RECORDED: &str = "https://slickdeals.net";
+
+/// Deal pages served (path -> fixture). The fifth front-page deal has no page: a removed
+/// thread answers 404.
+const DEALS: &[(&str, &str)] = &[
+    (
+        "/f/17876543-apple-airpods-pro-2-usb-c-169-99-free-shipping",
+        "deal-17876543.html",
+    ),
+    (
+        "/f/17876601-65-samsung-du7200-crystal-uhd-4k-smart-tv-399-99",
+        "deal-17876601.html",
+    ),
+    (
+        "/f/17876655-free-pc-game-hogwarts-legacy-epic-games",
+        "deal-17876655.html",
+    ),
+    (
+        "/f/17876702-costco-members-extra-20-off-select-patio-furniture",
+        "deal-17876702.html",
+    ),
+];
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+async fn fixture(name: &str, base: &str) -> String {
+    tokio::fs::read_to_string(fixture_path(name))
+        .await
+        .expect("fixture exists")
+        .replace(RECORDED, base)
+}
+
+/// Serves `front` at `/` and the deal pages.
+fn router(front: &'static str) -> Router {
+    Router::new().fallback(move |req: Request| async move {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        let path = req.uri().path();
+        let file = if path == "/" {
+            Some(front)
+        } else {
+            DEALS.iter().find(|(p, _)| *p == path).map(|(_, f)| *f)
+        };
+        match file {
+            Some(file) => html(fixture(file, &format!("http://{host}")).await),
+            None => (StatusCode::NOT_FOUND, "This thread has been removed.").into_response(),
+        }
+    })
+}
+
+fn html(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=UTF-8")], body).into_response()
+}
+
+/// Navigations seen by the stand-in pages: (path, `wait_for` selector).
+type NavLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A stand-in browser page: "rendering" the script-built front page gives the DOM its script
+/// builds (the static front page's cards), as a browser would. Records every navigation.
+struct ScriptRunningPage {
+    dom: String,
+    log: NavLog,
+}
+
+#[async_trait]
+impl Page for ScriptRunningPage {
+    async fn render(&mut self, url: &Url, opts: &NavOptions) -> Result<Document, PageError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push((url.path().to_string(), opts.wait_for.clone()));
+        let mut doc = Document::new(url.clone(), self.dom.clone());
+        doc.rendered = true;
+        Ok(doc)
+    }
+}
+
+struct StandInPool {
+    dom: String,
+    log: NavLog,
+}
+
+#[async_trait]
+impl PagePool for StandInPool {
+    async fn acquire(&self) -> Result<PageHandle, PageError> {
+        let page = ScriptRunningPage {
+            dom: self.dom.clone(),
+            log: self.log.clone(),
+        };
+        Ok(PageHandle::new(Box::new(page), |_, _| {}))
+    }
+}
+
+/// Runs the real crawler from `/` and returns the written records (sorted, with the server's
+/// address replaced by [`RECORDED`] and `seen_at` removed) and the report.
+async fn crawl(server: &TestServer, pages: Option<Arc<dyn PagePool>>) -> (Vec<Value>, CrawlReport) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("out.jsonl");
+    let p = path.clone();
+    let output = tokio::task::spawn_blocking(move || Output::create(&p))
+        .await
+        .unwrap()
+        .unwrap();
+    let fetcher = HttpFetcher::new(&HttpOptions::default()).unwrap();
+    let services = Services {
+        fetcher: Arc::new(fetcher),
+        pages,
+        llm: None,
+    };
+    let opts = CrawlOptions {
+        max_level: 2,
+        retries: 0,
+        ..CrawlOptions::default()
+    };
+    let report = Crawler::new(opts, services, output.sender(), CancellationToken::new())
+        .run(vec![SiteJob::new(&Slickdeals, vec![server.url("/")])])
+        .await;
+    output.finish().await.unwrap();
+    let text = tokio::fs::read_to_string(&path).await.unwrap();
+    let base = format!("http://{}", server.addr());
+    let mut records: Vec<Value> = text
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(&l.replace(&base, RECORDED)).unwrap();
+            v.as_object_mut().unwrap().remove("seen_at");
+            v
+        })
+        .collect();
+    records.sort_by_key(|v| (v["url"].to_string(), v["source"].to_string()));
+    (records, report)
+}
+
+#[tokio::test]
+async fn static_front_page_and_deal_pages_over_http() {
+    let server = TestServer::start(router("frontpage.html")).await.unwrap();
+    let (records, report) = crawl(&server, None).await;
+    let site = &report.sites[0];
+    assert_eq!(site.levels, vec![1, 5], "{site:?}");
+    // The removed thread fails alone; the rest of its level goes on.
+    assert_eq!(site.pages_failed, 1, "{site:?}");
+    assert_eq!(site.errors.get("http_404"), Some(&1), "{site:?}");
+    assert_eq!(site.rendered, 0);
+    // Four cards with a price, four deal pages.
+    let from_cards = records.iter().filter(|r| r["source"].is_string()).count();
+    assert_eq!((from_cards, records.len()), (4, 8));
+    assert!(records.iter().all(|r| r["kind"] == "deal"));
+    insta::assert_json_snapshot!("static_crawl", records);
+}
+
+#[tokio::test]
+async fn script_built_front_page_is_rendered_and_gives_the_same_records() {
+    let static_server = TestServer::start(router("frontpage.html")).await.unwrap();
+    let (want, _) = crawl(&static_server, None).await;
+
+    let server = TestServer::start(router("frontpage-script.html"))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let pool = StandInPool {
+        dom: fixture("frontpage.html", &base).await,
+        log: log.clone(),
+    };
+    let (records, report) = crawl(&server, Some(Arc::new(pool))).await;
+    let site = &report.sites[0];
+    // Only the front page needed the browser (HTTP gave nothing and it looks script-built);
+    // deal pages are plain HTTP.
+    assert_eq!(site.rendered, 1, "{site:?}");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![("/".to_string(), Some(CARD_SELECTOR.to_string()))]
+    );
+    assert_eq!(server.stats().hits("/"), 1);
+    assert_eq!(site.levels, vec![1, 5], "{site:?}");
+    assert_eq!(records, want);
+}
+
+#[tokio::test]
+async fn script_built_front_page_without_a_browser_yields_nothing() {
+    let server = TestServer::start(router("frontpage-script.html"))
+        .await
+        .unwrap();
+    let (records, report) = crawl(&server, None).await;
+    let site = &report.sites[0];
+    assert!(records.is_empty(), "{records:?}");
+    assert_eq!(site.levels, vec![1], "{site:?}");
+    assert_eq!((site.pages_ok, site.rendered), (1, 0), "{site:?}");
+}
+
+#[test]
+fn every_fixture_keeps_the_contract_except_the_script_built_page() {
+    let mut pages: Vec<(&str, &str)> = vec![
+        ("/", "frontpage.html"),
+        ("/", "frontpage-blueprint.html"),
+        ("/", "frontpage-script.html"),
+    ];
+    pages.extend_from_slice(DEALS);
+    for (path, file) in pages {
+        let url = Url::parse(&format!("{RECORDED}{path}")).unwrap();
+        let body = std::fs::read_to_string(fixture_path(file)).unwrap();
+        let ex = Slickdeals.parse(&Document::new(url.clone(), body)).unwrap();
+        let breaches = CONTRACT.check(page_kind(&url), &ex);
+        if file == "frontpage-script.html" {
+            // Over HTTP a script-built listing has no records and no links.
+            assert_eq!(breaches.len(), 2, "{file}: {breaches:?}");
+        } else {
+            assert!(breaches.is_empty(), "{file}: {breaches:?}");
+        }
+    }
+}
