@@ -5,6 +5,7 @@
 
 mod args;
 mod crawl;
+mod parse;
 mod progress;
 mod settings;
 
@@ -61,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Parse(args) => parse::parse(args).await,
         Command::Sites => {
             let registry = haul_sites::registry()?;
             for reg in registry.iter() {

@@ -111,6 +111,20 @@ pub trait Extractor: Send + Sync + 'static {
         None
     }
 
+    /// The kind of page `url` is, as named in [`contract`](Extractor::contract) (such as
+    /// `"listing"` or `"deal"`). Default: `"page"`.
+    fn page_kind(&self, _url: &Url) -> &'static str {
+        "page"
+    }
+
+    /// What a good page of each kind yields, when the site declares it. Default: none.
+    ///
+    /// Contract: `parse` of a healthy page of kind `k` keeps `contract().page(k)`; the runner
+    /// counts breaches per page kind and warns, and never drops records because of one.
+    fn contract(&self) -> Option<&'static crate::Contract> {
+        None
+    }
+
     /// Extracts records and links from one document. Synchronous and CPU-bound: the runner
     /// calls it on a blocking thread (through [`Context::parse`]), never on the async runtime.
     ///

@@ -14,6 +14,7 @@
 //! Implementations live elsewhere: the runner implements [`Fetcher`], `haul-browser`
 //! implements [`PagePool`], `haul-llm` implements [`LlmPool`].
 
+mod contract;
 mod document;
 mod error;
 mod extractor;
@@ -23,6 +24,7 @@ mod pool;
 mod record;
 mod registry;
 
+pub use contract::{Contract, PageContract};
 pub use document::{Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, Extraction, Extractor, RenderNeed, Warning};

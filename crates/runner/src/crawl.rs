@@ -1,6 +1,6 @@
 //! The level-by-level crawl of one or more sites.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::output::RecordSender;
 use crate::progress::{Progress, Silent};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, canonicalize};
+use crate::state::{Entry, Journal, SiteResume};
 
 /// When pages are rendered in a browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,6 +130,8 @@ pub struct Crawler {
     cancel: CancellationToken,
     global: Option<Arc<Semaphore>>,
     progress: Arc<dyn Progress>,
+    journal: Option<Arc<Journal>>,
+    resume: HashMap<String, SiteResume>,
 }
 
 /// What processing one URL gave.
@@ -141,6 +144,8 @@ struct PageResult {
     rendered: bool,
     status: Option<u16>,
     retry_kinds: Vec<String>,
+    /// The page kind whose contract this page broke, if any.
+    breach: Option<&'static str>,
     elapsed: Duration,
     error: Option<String>,
 }
@@ -164,7 +169,17 @@ impl Crawler {
             cancel,
             global,
             progress: Arc::new(Silent),
+            journal: None,
+            resume: HashMap::new(),
         }
+    }
+
+    /// Journals levels and finished pages to `journal` (for `--resume`), and continues each
+    /// site from `positions` (as returned by [`Journal::open`] with `resume`).
+    pub fn with_state(mut self, journal: Journal, positions: HashMap<String, SiteResume>) -> Self {
+        self.journal = Some(Arc::new(journal));
+        self.resume = positions;
+        self
     }
 
     /// Reports progress to `progress` (bars, log lines) as the crawl goes.
@@ -174,7 +189,8 @@ impl Crawler {
     }
 
     /// Crawls every job concurrently (each site with its own concurrency limit) and returns
-    /// the report once all are done or the crawl was cancelled.
+    /// the report once all are done or the crawl was cancelled. The journal, if any, is
+    /// closed before returning.
     pub async fn run(self, jobs: Vec<SiteJob>) -> CrawlReport {
         let started = Instant::now();
         let this = Arc::new(self);
@@ -191,13 +207,21 @@ impl Crawler {
             }
         }
         sites.sort_by_key(|(i, _)| *i);
-        CrawlReport {
+        let journal = this.journal.clone();
+        let report = CrawlReport {
             sites: sites.into_iter().map(|(_, s)| s).collect(),
             elapsed_secs: started.elapsed().as_secs_f64(),
             interrupted: this.cancel.is_cancelled(),
             browser: this.services.pages.as_ref().map(|p| p.stats()),
             llm: this.services.llm.as_ref().map(|l| l.stats_json()),
+        };
+        drop(this);
+        if let Some(journal) = journal.and_then(|j| Arc::try_unwrap(j).ok())
+            && let Err(e) = journal.close().await
+        {
+            warn!("{e}");
         }
+        report
     }
 
     async fn crawl_site(self: Arc<Self>, job: SiteJob) -> SiteReport {
@@ -211,16 +235,42 @@ impl Crawler {
             .with_page_timeout(self.opts.page_timeout);
         let mut visited: HashSet<Url> = HashSet::new();
         let mut frontier: Vec<Url> = Vec::new();
-        for u in &job.start_urls {
-            let c = canonicalize(u);
-            if visited.insert(c.clone()) {
-                frontier.push(c);
+        let mut first_level = 0;
+        let mut resumed_next: Option<Vec<Url>> = None;
+        if let Some(pos) = self.resume.get(ext.name()) {
+            info!(
+                site = ext.name(),
+                level = pos.level,
+                remaining = pos.remaining.len(),
+                "resuming"
+            );
+            visited = pos.visited.clone();
+            frontier = pos.remaining.clone();
+            first_level = pos.level;
+            resumed_next = Some(pos.next.clone());
+        } else {
+            for u in &job.start_urls {
+                let c = canonicalize(u);
+                if visited.insert(c.clone()) {
+                    frontier.push(c);
+                }
             }
         }
         let mut scheduled: u64 = 0;
-        for level in 0..=self.opts.max_level {
-            if frontier.is_empty() || self.cancel.is_cancelled() {
+        for level in first_level..=self.opts.max_level {
+            let mut next: Vec<Url> = resumed_next.take().unwrap_or_default();
+            if (frontier.is_empty() && next.is_empty()) || self.cancel.is_cancelled() {
                 break;
+            }
+            let resuming_this_level = level == first_level && self.resume.contains_key(ext.name());
+            if let Some(j) = &self.journal
+                && !resuming_this_level
+            {
+                j.append(Entry::Level {
+                    site: ext.name().into(),
+                    level,
+                    urls: frontier.clone(),
+                });
             }
             info!(
                 site = ext.name(),
@@ -228,7 +278,8 @@ impl Crawler {
                 urls = frontier.len(),
                 "level starts"
             );
-            let mut next: Vec<Url> = Vec::new();
+            self.progress
+                .level_started(ext.name(), level, frontier.len() as u64);
             let mut pending = std::mem::take(&mut frontier).into_iter();
             let mut running = JoinSet::new();
             loop {
@@ -269,6 +320,12 @@ impl Crawler {
                 if let Some(status) = page.status {
                     *report.status.entry(status).or_default() += 1;
                 }
+                if let Some(kind) = page.breach {
+                    *report
+                        .contract_breaches
+                        .entry(kind.to_string())
+                        .or_default() += 1;
+                }
                 for kind in &page.retry_kinds {
                     *report.retry_kinds.entry(kind.clone()).or_default() += 1;
                 }
@@ -281,6 +338,7 @@ impl Crawler {
                     }
                     None => report.pages_ok += 1,
                 }
+                let mut accepted = Vec::new();
                 if level < self.opts.max_level {
                     for link in page.links {
                         let link = canonicalize(&link);
@@ -288,10 +346,22 @@ impl Crawler {
                             && job.permits(&link)
                             && visited.insert(link.clone())
                         {
-                            next.push(link);
+                            accepted.push(link);
                         }
                     }
                 }
+                if let Some(j) = &self.journal {
+                    // Only once the page's records are durably written may it count as done.
+                    if self.output.flushed().await.is_ok() {
+                        j.append(Entry::Done {
+                            site: ext.name().into(),
+                            level,
+                            url: page.url.clone(),
+                            links: accepted.clone(),
+                        });
+                    }
+                }
+                next.extend(accepted);
                 debug!(site = ext.name(), url = %page.url, "page done");
             }
             frontier = next;
@@ -313,6 +383,7 @@ impl Crawler {
             rendered: false,
             status: None,
             retry_kinds: Vec::new(),
+            breach: None,
             elapsed: Duration::ZERO,
             error: None,
         };
@@ -345,6 +416,15 @@ impl Crawler {
             Ok((ex, rendered, status)) => {
                 result.rendered = rendered;
                 result.status = Some(status);
+                let ext = cx.extractor();
+                if let Some(contract) = ext.contract() {
+                    let kind = ext.page_kind(&url);
+                    let breaches = contract.check(kind, &ex);
+                    if !breaches.is_empty() {
+                        warn!(site = cx.site(), %url, "contract broken: {}", breaches.join("; "));
+                        result.breach = Some(kind);
+                    }
+                }
                 result.warnings = ex.warnings.len() as u64;
                 for w in &ex.warnings {
                     debug!(site = cx.site(), "{w}");

@@ -17,6 +17,7 @@ mod polite;
 mod progress;
 mod report;
 mod scope;
+mod state;
 
 pub use crawl::{CrawlOptions, Crawler, RenderMode, Services, SiteJob};
 pub use fetch::{HttpFetcher, HttpOptions};
@@ -25,4 +26,5 @@ pub use polite::{PoliteFetcher, Politeness};
 pub use progress::{Progress, Silent};
 pub use report::{CrawlReport, SiteReport};
 pub use scope::{Scope, canonicalize};
+pub use state::{Journal, SiteResume, StateError};
 pub use tokio_util::sync::CancellationToken;

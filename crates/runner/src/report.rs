@@ -27,6 +27,8 @@ pub struct SiteReport {
     pub errors: BTreeMap<String, u64>,
     /// Retries by the kind of failure that caused them.
     pub retry_kinds: BTreeMap<String, u64>,
+    /// Pages that broke their site's contract, by page kind (a sign the site changed).
+    pub contract_breaches: BTreeMap<String, u64>,
     /// Final HTTP status of each page (histogram).
     pub status: BTreeMap<u16, u64>,
     /// Pages processed per level (index = level).
@@ -138,6 +140,14 @@ impl fmt::Display for CrawlReport {
                 s.page_ms_p95,
                 s.pages_per_sec()
             )?;
+            if !s.contract_breaches.is_empty() {
+                let b: Vec<String> = s
+                    .contract_breaches
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                writeln!(f, "{:<14} contract breaches: {}", "", b.join(" "))?;
+            }
             if !s.errors.is_empty() {
                 let errs: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 writeln!(f, "{:<14} errors: {}", "", errs.join(" "))?;

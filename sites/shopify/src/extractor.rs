@@ -10,8 +10,8 @@ use haul_core::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::contract::{Contract, PageContract};
 use crate::json::{PageInfo, Product};
+use haul_core::{Contract, PageContract};
 
 /// The Shopify extractor (registered as `shopify`). Use the registered [`SHOPIFY`] static.
 ///
@@ -224,6 +224,14 @@ impl Shopify {
 
 #[async_trait]
 impl Extractor for Shopify {
+    fn page_kind(&self, url: &Url) -> &'static str {
+        page_kind(url)
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
     fn name(&self) -> &'static str {
         "shopify"
     }

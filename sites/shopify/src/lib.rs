@@ -23,11 +23,10 @@
 //! (`/en-ca/products.json`) prices may be in another currency than the store's, so `meta.json`
 //! is not used there and the currency stays empty. Without a known currency it stays `None`.
 
-mod contract;
 mod extractor;
 mod json;
 
-pub use contract::{Contract, PageContract};
 pub use extractor::{CONTRACT, SHOPIFY, Shopify, page_kind};
+pub use haul_core::{Contract, PageContract};
 
 haul_core::register_site!(SHOPIFY);

@@ -8,10 +8,10 @@ use haul_core::{
 };
 use scraper::{ElementRef, Html, Selector};
 
-use crate::contract::{Contract, PageContract};
 use crate::markup::{
     first, first_attr, first_text, image_src, posted, price, selectors, text, votes,
 };
+use haul_core::{Contract, PageContract};
 
 /// The Slickdeals extractor (registered as `slickdeals`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -336,6 +336,14 @@ fn card_record(card: ElementRef<'_>, link: &Url, page: &Url) -> Option<Record> {
 }
 
 impl Extractor for Slickdeals {
+    fn page_kind(&self, url: &Url) -> &'static str {
+        page_kind(url)
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
     fn name(&self) -> &'static str {
         "slickdeals"
     }

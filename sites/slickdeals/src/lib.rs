@@ -25,11 +25,10 @@
 //! is [`CARD_SELECTOR`] for listings. The extractor only parses the document it is given, so
 //! it works the same on a pooled browser page, its own browser or plain HTTP.
 
-mod contract;
 mod extractor;
 mod markup;
 
-pub use contract::{Contract, PageContract};
 pub use extractor::{CARD_SELECTOR, CONTRACT, Slickdeals, page_kind};
+pub use haul_core::{Contract, PageContract};
 
 haul_core::register_site!(Slickdeals);

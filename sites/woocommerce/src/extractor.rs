@@ -5,8 +5,8 @@ use scraper::{Html, Selector};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::contract::{Contract, PageContract};
 use crate::json::Product;
+use haul_core::{Contract, PageContract};
 
 /// The WooCommerce Store API extractor (registered as `woocommerce`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -187,6 +187,14 @@ fn unparseable(doc: &Document, message: impl Into<String>) -> ExtractError {
 }
 
 impl Extractor for WooCommerce {
+    fn page_kind(&self, url: &Url) -> &'static str {
+        page_kind(url)
+    }
+
+    fn contract(&self) -> Option<&'static Contract> {
+        Some(&CONTRACT)
+    }
+
     fn name(&self) -> &'static str {
         "woocommerce"
     }

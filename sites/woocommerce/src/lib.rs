@@ -26,11 +26,10 @@
 //! product's `regular_price` may belong to another variation than the lowest price. When the
 //! range is a single price the product is treated like a simple one.
 
-mod contract;
 mod extractor;
 mod json;
 
-pub use contract::{Contract, PageContract};
 pub use extractor::{CONTRACT, WooCommerce, page_kind};
+pub use haul_core::{Contract, PageContract};
 
 haul_core::register_site!(WooCommerce);

@@ -1,11 +1,12 @@
 //! Site contracts: what a good page of each kind yields (records, links, required fields).
 //!
-//! A contract is checked against the recorded fixtures in the tests, and is meant to be
-//! checked against live pages too: a page that breaks its contract means the site changed its
-//! markup or API. This module is the same in every site crate that has a contract until core
-//! grows a shared type (see `/work/notes/core-contract-proposal.rs`).
+//! A site declares its contract through [`Extractor::contract`](crate::Extractor::contract)
+//! and names page kinds with [`Extractor::page_kind`](crate::Extractor::page_kind). Contracts
+//! are checked against recorded fixtures in each site's tests and against live pages by the
+//! runner, which counts breaches per page kind: a page that breaks its contract means the site
+//! changed its markup or API. A breach is a signal, never a reason to drop records.
 
-use haul_core::{Extraction, Record};
+use crate::{Extraction, Record};
 
 /// What a good page of one kind yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +92,7 @@ impl Contract {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use haul_core::Method;
+    use crate::Method;
 
     const C: Contract = Contract {
         site: "x",
@@ -110,7 +111,7 @@ mod tests {
         let mut r = Record::product("y", "http://s/p", "P", Method::Api);
         r.sku = Some(String::new());
         ex.records.push(r);
-        ex.links.push(haul_core::Url::parse("http://s/2").unwrap());
+        ex.links.push(url::Url::parse("http://s/2").unwrap());
         let breaches = C.check("list", &ex);
         assert_eq!(breaches.len(), 3, "{breaches:?}");
         assert!(breaches.iter().any(|b| b.contains("site \"y\"")));
