@@ -7,6 +7,7 @@
 
 mod bench;
 mod crawl;
+mod new_site;
 mod util;
 
 use anyhow::{Result, bail};
@@ -29,7 +30,9 @@ commands:
                            --demo serves the demo shop and crawls it into demo.jsonl (or -o FILE)
   bench http               crawl a generated 2,000-page site (20 ms latency): pages/s, memory, CPU
   eval prices FILE.jsonl   price parser accuracy on a price-strings corpus
-  eval pages DIR           extraction accuracy on a product-pages corpus";
+  eval pages DIR           extraction accuracy on a product-pages corpus
+  new-site NAME --domain D scaffold sites/NAME (extractor, fixture, test) and link it
+  remove-site NAME         remove sites/NAME and its links (undoes new-site)";
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +44,8 @@ fn run() -> Result<()> {
         "ci" => ci(rest),
         "crawl" => crawl::crawl(rest),
         "bench" => bench::bench(rest),
+        "new-site" => new_site::new_site(rest),
+        "remove-site" => new_site::remove_site(rest),
         "eval" => eval(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
