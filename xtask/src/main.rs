@@ -32,7 +32,9 @@ commands:
   eval prices FILE.jsonl   price parser accuracy on a price-strings corpus
   eval pages DIR           extraction accuracy on a product-pages corpus
   new-site NAME --domain D scaffold sites/NAME (extractor, fixture, test) and link it
-  remove-site NAME         remove sites/NAME and its links (undoes new-site)";
+  remove-site NAME         remove sites/NAME and its links (undoes new-site)
+  record SITE URL...       save pages as fixtures under sites/SITE/tests/fixtures/
+  parse [--site S] [--url U] FILE|URL...   what the extractor gets, as JSON Lines";
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +47,18 @@ fn run() -> Result<()> {
         "crawl" => crawl::crawl(rest),
         "bench" => bench::bench(rest),
         "new-site" => new_site::new_site(rest),
+        "record" => record(rest),
+        "parse" => {
+            let haul = util::build_haul_release()?;
+            let status = std::process::Command::new(&haul)
+                .arg("parse")
+                .args(rest)
+                .status()?;
+            if !status.success() {
+                bail!("haul parse failed ({status})");
+            }
+            Ok(())
+        }
         "remove-site" => new_site::remove_site(rest),
         "eval" => eval(rest),
         "help" | "--help" | "-h" => {
@@ -53,6 +67,28 @@ fn run() -> Result<()> {
         }
         other => bail!("unknown command {other:?}\n\n{USAGE}"),
     }
+}
+
+/// `cargo xtask record SITE URL...`: saves the pages into the site's fixtures folder.
+fn record(rest: &[String]) -> Result<()> {
+    let Some((site, urls)) = rest.split_first() else {
+        bail!("usage: cargo xtask record SITE URL...");
+    };
+    let dir = util::root().join("sites").join(site);
+    if !dir.join("Cargo.toml").exists() {
+        bail!("no site crate at {}", dir.display());
+    }
+    let haul = util::build_haul_release()?;
+    let status = std::process::Command::new(&haul)
+        .arg("fetch")
+        .arg("--out-dir")
+        .arg(dir.join("tests/fixtures"))
+        .args(urls)
+        .status()?;
+    if !status.success() {
+        bail!("haul fetch failed ({status})");
+    }
+    Ok(())
 }
 
 /// `cargo xtask eval ...` runs the release `haul eval ...` (the evaluation code lives in the

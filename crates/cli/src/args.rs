@@ -36,6 +36,8 @@ pub enum Command {
     Crawl(Box<CrawlArgs>),
     /// List the registered sites.
     Sites,
+    /// Save pages as files (site fixtures).
+    Fetch(crate::fetch::FetchArgs),
     /// Print what the extractor gets from saved pages or URLs, as JSON Lines.
     Parse(crate::parse::ParseArgs),
     /// Measure extraction accuracy on an evaluation corpus.

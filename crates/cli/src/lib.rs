@@ -5,6 +5,7 @@
 
 mod args;
 mod crawl;
+mod fetch;
 mod parse;
 mod progress;
 mod settings;
@@ -63,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Parse(args) => parse::parse(args).await,
+        Command::Fetch(args) => fetch::fetch(args).await,
         Command::Sites => {
             let registry = haul_sites::registry()?;
             for reg in registry.iter() {
