@@ -178,6 +178,16 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "UA")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// Keep the crawl's state (levels, frontier, pages done) in this folder, so that a
+    /// crawl that was killed can be finished with --resume.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<PathBuf>,
+    /// Continue the crawl recorded in --state DIR, appending to the same -o FILE; pages done
+    /// are not fetched again and no record is written twice.
+    #[arg(long, requires = "state")]
+    #[serde(skip)]
+    pub resume: bool,
     /// Write the final statistics as JSON to this file.
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]

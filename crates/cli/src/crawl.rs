@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use haul_core::{Extractor, Registry};
 use haul_runner::{
-    CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Output, PoliteFetcher,
-    Politeness, RenderMode, Services, SiteJob,
+    CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Journal, Output,
+    PoliteFetcher, Politeness, RenderMode, Services, SiteJob,
 };
 use url::Url;
 
@@ -90,9 +90,32 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         job.deny = deny.clone();
     }
     let path = settings.output.clone();
-    let output = {
+    if args.resume && path == std::path::Path::new("-") {
+        bail!("--resume needs the output file of the interrupted crawl (-o FILE)");
+    }
+    let (output, state) = {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || Output::create(&path)).await??
+        let state_dir = settings.state.clone();
+        let resume = args.resume;
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let output = if resume {
+                let (output, keys) = Output::open_append(&path)?;
+                tracing::info!(
+                    "resuming: {} records already in {}",
+                    keys.len(),
+                    path.display()
+                );
+                output
+            } else {
+                Output::create(&path)?
+            };
+            let state = match &state_dir {
+                Some(dir) => Some(Journal::open(dir, resume)?),
+                None => None,
+            };
+            Ok((output, state))
+        })
+        .await??
     };
     let http = HttpOptions {
         user_agent: settings.user_agent.clone(),
@@ -130,8 +153,11 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     let cancel = CancellationToken::new();
     spawn_ctrl_c(cancel.clone());
     let progress = crate::progress::for_stderr(progress_allowed && !args.no_progress);
-    let crawler =
+    let mut crawler =
         Crawler::new(opts, services, output.sender(), cancel).with_progress(progress.clone());
+    if let Some((journal, positions)) = state {
+        crawler = crawler.with_state(journal, positions);
+    }
     let report = crawler.run(jobs).await;
     progress.finish();
     let written = output.finish().await.with_context(|| {

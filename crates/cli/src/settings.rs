@@ -29,6 +29,7 @@ pub(crate) struct Settings {
     pub(crate) ignore_robots: bool,
     pub(crate) user_agent: String,
     pub(crate) stats: Option<PathBuf>,
+    pub(crate) state: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -49,6 +50,7 @@ impl Default for Settings {
             ignore_robots: false,
             user_agent: haul_core::http::DEFAULT_USER_AGENT.into(),
             stats: None,
+            state: None,
         }
     }
 }

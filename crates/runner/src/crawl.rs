@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::Url;
 
-use crate::output::RecordSender;
 use crate::progress::{Progress, Silent};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, canonicalize};
 use crate::state::{Entry, Journal, SiteResume};
+use haul_output::RecordSender;
 
 /// When pages are rendered in a browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,7 +12,6 @@
 
 mod crawl;
 mod fetch;
-mod output;
 mod polite;
 mod progress;
 mod report;
@@ -21,7 +20,7 @@ mod state;
 
 pub use crawl::{CrawlOptions, Crawler, RenderMode, Services, SiteJob};
 pub use fetch::{HttpFetcher, HttpOptions};
-pub use output::{Output, OutputError, OutputFormat, RecordSender};
+pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
 pub use polite::{PoliteFetcher, Politeness};
 pub use progress::{Progress, Silent};
 pub use report::{CrawlReport, SiteReport};

@@ -1,0 +1,665 @@
+//! Key rotation: round robin over healthy keys, cooldown after 429, dead keys after 401/403,
+//! optional per-key requests-per-minute and tokens-per-minute limits, per-key counters.
+//!
+//! The rate limits are a hand-rolled GCRA (the algorithm `governor` implements) because the
+//! pool needs something `governor` does not offer: *reserving* the earliest future slot over
+//! several keys at once. A worker picks the key that frees first, books its slot under one
+//! lock and sleeps until then, so waiting workers never poll limiters nor wake in a herd, and
+//! a worker never holds an in-flight permit while it waits (see `pool.rs`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ApiKey, LlmConfig};
+use crate::stats::{KeyStats, LatencyRing};
+
+/// Generic cell rate algorithm: each unit costs `cost`; up to `tau` of cost may be spent
+/// ahead of time (the burst).
+#[derive(Debug, Clone)]
+struct Gcra {
+    cost: Duration,
+    tau: Duration,
+    /// Theoretical arrival time: when the budget is fully spent.
+    tat: Instant,
+    /// When the last booked unit was really used (requests-per-minute only).
+    last_sent: Option<Instant>,
+}
+
+impl Gcra {
+    fn new(cost: Duration, tau: Duration, now: Instant) -> Self {
+        Self {
+            cost,
+            tau,
+            tat: now,
+            last_sent: None,
+        }
+    }
+
+    /// When a booked request may really go: a worker that woke late for its slot must not
+    /// leave less than one interval before the next one (that would bunch requests).
+    /// `None`: now.
+    fn spacing_wait(&self, now: Instant) -> Option<Instant> {
+        let next = self.last_sent? + self.cost;
+        // Within a millisecond counts as on time (timer granularity).
+        (next > now + Duration::from_millis(1)).then_some(next)
+    }
+
+    /// Records a request really sent at `now`; later bookings start one interval after it.
+    fn sent(&mut self, now: Instant) {
+        self.last_sent = Some(now);
+        self.tat = self.tat.max(now + self.cost);
+    }
+
+    fn spend(&self, units: u64) -> Duration {
+        self.cost
+            .saturating_mul(u32::try_from(units).unwrap_or(u32::MAX))
+            .min(self.tau)
+    }
+
+    /// The earliest instant at or after `now` when `units` may be spent.
+    fn earliest(&self, now: Instant, units: u64) -> Instant {
+        let after = self.tat + self.spend(units);
+        if after <= now + self.tau {
+            now
+        } else {
+            after - self.tau
+        }
+    }
+
+    /// Books `units` at `at` (which must be at or after [`Gcra::earliest`]).
+    fn reserve(&mut self, at: Instant, units: u64) {
+        self.tat = self.tat.max(at) + self.spend(units);
+    }
+
+    /// Corrects an earlier booking by `delta` units (positive: more was used).
+    fn adjust(&mut self, delta: i64) {
+        let d = self
+            .cost
+            .saturating_mul(u32::try_from(delta.unsigned_abs()).unwrap_or(u32::MAX));
+        if delta >= 0 {
+            self.tat += d;
+        } else if let Some(t) = self.tat.checked_sub(d) {
+            self.tat = t;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: u64,
+    successes: u64,
+    rate_limited: u64,
+    errors: u64,
+    retries: u64,
+    continuations: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    latency: LatencyRing,
+}
+
+#[derive(Debug)]
+struct Slot {
+    dead: bool,
+    cooling_until: Option<Instant>,
+    consecutive_429: u32,
+    rpm: Option<Gcra>,
+    tpm: Option<Gcra>,
+    counters: Counters,
+}
+
+#[derive(Debug)]
+struct Ring {
+    slots: Vec<Slot>,
+    cursor: usize,
+}
+
+/// The right to make one call with one key.
+#[derive(Debug, Clone)]
+pub(crate) struct Lease {
+    pub(crate) index: usize,
+    pub(crate) estimate: u64,
+}
+
+/// Why no key could be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcquireError {
+    NoUsableKey,
+    Cancelled,
+}
+
+/// What a 429 did to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cooldown {
+    pub(crate) duration: Duration,
+}
+
+/// The keys and their health.
+#[derive(Debug)]
+pub(crate) struct KeyRing {
+    keys: Vec<ApiKey>,
+    ring: Mutex<Ring>,
+    changed: Notify,
+    cooldown_base: Duration,
+    cooldown_max: Duration,
+}
+
+impl KeyRing {
+    pub(crate) fn new(config: &LlmConfig) -> Self {
+        let now = Instant::now();
+        let rpm = config.per_key_rpm.map(|rpm| {
+            // Evenly spaced requests, no burst: `rpm` per rolling minute can never be exceeded.
+            let cost = Duration::from_secs(60) / rpm.max(1);
+            Gcra::new(cost, cost, now)
+        });
+        let tpm = config.per_key_tpm.map(|tpm| {
+            // A full minute of tokens may be spent at once, as providers count per minute.
+            let cost = Duration::from_secs(60) / tpm.max(1);
+            Gcra::new(cost, Duration::from_secs(60), now)
+        });
+        let slots = config
+            .keys
+            .iter()
+            .map(|_| Slot {
+                dead: false,
+                cooling_until: None,
+                consecutive_429: 0,
+                rpm: rpm.clone(),
+                tpm: tpm.clone(),
+                counters: Counters::default(),
+            })
+            .collect();
+        Self {
+            keys: config.keys.clone(),
+            ring: Mutex::new(Ring { slots, cursor: 0 }),
+            changed: Notify::new(),
+            cooldown_base: config.cooldown_base,
+            cooldown_max: config.cooldown_max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        // A panic while holding this lock leaves plain counters behind: keep going.
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn key(&self, lease: &Lease) -> &ApiKey {
+        &self.keys[lease.index]
+    }
+
+    pub(crate) fn label(&self, lease: &Lease) -> &str {
+        self.keys[lease.index].label()
+    }
+
+    /// Replaces any secret in `text` by its key's label.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for key in &self.keys {
+            if !key.secret().is_empty() && out.contains(key.secret()) {
+                out = out.replace(key.secret(), key.label());
+            }
+        }
+        out
+    }
+
+    /// Waits for a key that may be used now: round robin among ready keys; otherwise the key
+    /// that frees first (cooldown or rate limit) is waited for.
+    pub(crate) async fn acquire(
+        &self,
+        estimate: u64,
+        cancel: &CancellationToken,
+    ) -> Result<Lease, AcquireError> {
+        loop {
+            let notified = self.changed.notified();
+            let (wait_until, booked) = {
+                let mut ring = self.lock();
+                let now = Instant::now();
+                let n = ring.slots.len();
+                let mut best: Option<(usize, Instant, bool)> = None;
+                for i in 0..n {
+                    let index = (ring.cursor + i) % n;
+                    let slot = &ring.slots[index];
+                    if slot.dead {
+                        continue;
+                    }
+                    let cooling = slot.cooling_until.filter(|t| *t > now);
+                    let mut ready = cooling.unwrap_or(now);
+                    if let Some(g) = &slot.rpm {
+                        ready = ready.max(g.earliest(now, 1));
+                    }
+                    if let Some(g) = &slot.tpm {
+                        ready = ready.max(g.earliest(now, estimate));
+                    }
+                    if best.is_none_or(|(_, r, _)| ready < r) {
+                        best = Some((index, ready, cooling.is_some()));
+                    }
+                }
+                let Some((index, ready, cooling)) = best else {
+                    return Err(AcquireError::NoUsableKey);
+                };
+                if cooling {
+                    // Every usable key is cooling down (or busier): wait for the first.
+                    (ready, None)
+                } else {
+                    let slot = &mut ring.slots[index];
+                    if let Some(g) = &mut slot.rpm {
+                        g.reserve(ready, 1);
+                    }
+                    if let Some(g) = &mut slot.tpm {
+                        g.reserve(ready, estimate);
+                    }
+                    ring.cursor = (index + 1) % n;
+                    let lease = Lease { index, estimate };
+                    if ready <= now {
+                        if let Some(g) = &mut ring.slots[index].rpm {
+                            g.sent(now);
+                        }
+                        return Ok(lease);
+                    }
+                    (ready, Some(lease))
+                }
+            };
+            match booked {
+                Some(lease) => {
+                    // A booked slot: sleep until it, then use it unless the key failed since.
+                    tokio::select! {
+                        () = tokio::time::sleep_until(wait_until) => {}
+                        () = cancel.cancelled() => return Err(AcquireError::Cancelled),
+                    }
+                    if self.use_booking(&lease, cancel).await? {
+                        return Ok(lease);
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(wait_until) => {}
+                        () = notified => {}
+                        () = cancel.cancelled() => return Err(AcquireError::Cancelled),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes up a booked slot once its time came: `false` if the key failed meanwhile (the
+    /// caller picks a key again).
+    async fn use_booking(
+        &self,
+        lease: &Lease,
+        cancel: &CancellationToken,
+    ) -> Result<bool, AcquireError> {
+        loop {
+            let wait = {
+                let mut ring = self.lock();
+                let now = Instant::now();
+                let slot = &mut ring.slots[lease.index];
+                if slot.dead || slot.cooling_until.is_some_and(|t| t > now) {
+                    return Ok(false);
+                }
+                match &mut slot.rpm {
+                    Some(g) => match g.spacing_wait(now) {
+                        Some(until) => until,
+                        None => {
+                            g.sent(now);
+                            return Ok(true);
+                        }
+                    },
+                    None => return Ok(true),
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(wait) => {}
+                () = cancel.cancelled() => return Err(AcquireError::Cancelled),
+            }
+        }
+    }
+
+    fn record_call(&self, ring: &mut Ring, lease: &Lease, latency: Duration) {
+        let c = &mut ring.slots[lease.index].counters;
+        c.requests += 1;
+        c.latency
+            .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// A call succeeded.
+    pub(crate) fn succeeded(
+        &self,
+        lease: &Lease,
+        latency: Duration,
+        input_tokens: u64,
+        output_tokens: u64,
+        continuation: bool,
+    ) {
+        let mut ring = self.lock();
+        self.record_call(&mut ring, lease, latency);
+        let slot = &mut ring.slots[lease.index];
+        slot.consecutive_429 = 0;
+        let c = &mut slot.counters;
+        c.successes += 1;
+        c.input_tokens += input_tokens;
+        c.output_tokens += output_tokens;
+        if continuation {
+            c.continuations += 1;
+        }
+        if let Some(g) = &mut slot.tpm {
+            let used = i64::try_from(input_tokens + output_tokens).unwrap_or(i64::MAX);
+            g.adjust(used - i64::try_from(lease.estimate).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A call got HTTP 429: the key cools down for `retry_after`, else exponentially longer
+    /// per repeated 429, capped at the configured maximum.
+    pub(crate) fn rate_limited(
+        &self,
+        lease: &Lease,
+        latency: Duration,
+        retry_after: Option<Duration>,
+    ) -> Cooldown {
+        let mut ring = self.lock();
+        self.record_call(&mut ring, lease, latency);
+        let slot = &mut ring.slots[lease.index];
+        slot.counters.rate_limited += 1;
+        slot.consecutive_429 = slot.consecutive_429.saturating_add(1);
+        let duration = retry_after
+            .unwrap_or_else(|| {
+                let exp = slot.consecutive_429.saturating_sub(1).min(20);
+                self.cooldown_base.saturating_mul(1 << exp)
+            })
+            .min(self.cooldown_max);
+        let until = Instant::now() + duration;
+        slot.cooling_until = Some(slot.cooling_until.map_or(until, |t| t.max(until)));
+        Cooldown { duration }
+    }
+
+    /// A call got 401/403: the key is dead for the rest of the run.
+    pub(crate) fn refused(&self, lease: &Lease, latency: Duration) {
+        {
+            let mut ring = self.lock();
+            self.record_call(&mut ring, lease, latency);
+            let slot = &mut ring.slots[lease.index];
+            slot.dead = true;
+            slot.counters.errors += 1;
+        }
+        // Waiters re-check: maybe every key is dead now.
+        self.changed.notify_waiters();
+    }
+
+    /// A call failed otherwise (transient or rejected); `retrying` when it will be retried.
+    pub(crate) fn failed(&self, lease: &Lease, latency: Duration, retrying: bool) {
+        let mut ring = self.lock();
+        self.record_call(&mut ring, lease, latency);
+        let c = &mut ring.slots[lease.index].counters;
+        c.errors += 1;
+        if retrying {
+            c.retries += 1;
+        }
+    }
+
+    /// Whether every key is dead.
+    #[cfg(test)]
+    pub(crate) fn all_dead(&self) -> bool {
+        self.lock().slots.iter().all(|s| s.dead)
+    }
+
+    pub(crate) fn stats(&self) -> Vec<KeyStats> {
+        let ring = self.lock();
+        let now = Instant::now();
+        self.keys
+            .iter()
+            .zip(&ring.slots)
+            .map(|(key, slot)| {
+                let c = &slot.counters;
+                let (p50, p95) = c.latency.percentiles_ms();
+                let state = if slot.dead {
+                    "dead"
+                } else if slot.cooling_until.is_some_and(|t| t > now) {
+                    "cooling"
+                } else {
+                    "healthy"
+                };
+                KeyStats {
+                    label: key.label().to_string(),
+                    state: state.into(),
+                    requests: c.requests,
+                    successes: c.successes,
+                    rate_limited: c.rate_limited,
+                    errors: c.errors,
+                    retries: c.retries,
+                    continuations: c.continuations,
+                    latency_p50_ms: p50,
+                    latency_p95_ms: p95,
+                    input_tokens: c.input_tokens,
+                    output_tokens: c.output_tokens,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Provider, parse_keys};
+
+    fn ring(keys: &str, adjust: impl FnOnce(&mut LlmConfig)) -> KeyRing {
+        let mut c = LlmConfig::new(Provider::OpenAi, parse_keys(keys));
+        c.cooldown_base = Duration::from_secs(1);
+        c.cooldown_max = Duration::from_secs(30);
+        adjust(&mut c);
+        KeyRing::new(&c)
+    }
+
+    async fn take(ring: &KeyRing) -> usize {
+        ring.acquire(1, &CancellationToken::new())
+            .await
+            .unwrap()
+            .index
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn round_robin_skips_cooling_and_dead_keys() {
+        let r = ring("a,b,c", |_| {});
+        let mut order = Vec::new();
+        for _ in 0..6 {
+            order.push(take(&r).await);
+        }
+        assert_eq!(order, [0, 1, 2, 0, 1, 2]);
+        let lease = Lease {
+            index: 1,
+            estimate: 1,
+        };
+        let cd = r.rate_limited(&lease, Duration::ZERO, Some(Duration::from_secs(5)));
+        assert_eq!(cd.duration, Duration::from_secs(5));
+        r.refused(
+            &Lease {
+                index: 2,
+                estimate: 1,
+            },
+            Duration::ZERO,
+        );
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            order.push(take(&r).await);
+        }
+        assert_eq!(order, [0, 0, 0]);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            order.push(take(&r).await);
+        }
+        assert_eq!(order, [1, 0, 1, 0]);
+        let stats = r.stats();
+        assert_eq!(stats[2].state, "dead");
+        assert_eq!(stats[1].rate_limited, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_cooling_waits_for_the_earliest_and_all_dead_fails() {
+        let r = ring("a,b", |_| {});
+        r.rate_limited(
+            &Lease {
+                index: 0,
+                estimate: 1,
+            },
+            Duration::ZERO,
+            Some(Duration::from_secs(9)),
+        );
+        r.rate_limited(
+            &Lease {
+                index: 1,
+                estimate: 1,
+            },
+            Duration::ZERO,
+            Some(Duration::from_secs(4)),
+        );
+        let start = Instant::now();
+        assert_eq!(take(&r).await, 1);
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+
+        let r = ring("a,b", |_| {});
+        r.rate_limited(
+            &Lease {
+                index: 0,
+                estimate: 1,
+            },
+            Duration::ZERO,
+            None,
+        );
+        r.rate_limited(
+            &Lease {
+                index: 1,
+                estimate: 1,
+            },
+            Duration::ZERO,
+            None,
+        );
+        let waiter = async { r.acquire(1, &CancellationToken::new()).await };
+        let killer = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            r.refused(
+                &Lease {
+                    index: 0,
+                    estimate: 1,
+                },
+                Duration::ZERO,
+            );
+            r.refused(
+                &Lease {
+                    index: 1,
+                    estimate: 1,
+                },
+                Duration::ZERO,
+            );
+        };
+        let (got, ()) = tokio::join!(waiter, killer);
+        assert_eq!(got.unwrap_err(), AcquireError::NoUsableKey);
+        assert!(r.all_dead());
+        assert_eq!(start.elapsed(), Duration::from_millis(4100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cooldown_grows_exponentially_and_is_capped() {
+        let r = ring("a", |_| {});
+        let lease = Lease {
+            index: 0,
+            estimate: 1,
+        };
+        let got: Vec<u64> = (0..7)
+            .map(|_| {
+                r.rate_limited(&lease, Duration::ZERO, None)
+                    .duration
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(got, [1, 2, 4, 8, 16, 30, 30]);
+        let capped = r.rate_limited(&lease, Duration::ZERO, Some(Duration::from_secs(3600)));
+        assert_eq!(capped.duration, Duration::from_secs(30));
+        r.succeeded(&lease, Duration::ZERO, 1, 1, false);
+        assert_eq!(
+            r.rate_limited(&lease, Duration::ZERO, None)
+                .duration
+                .as_secs(),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rpm_spaces_requests_over_all_keys() {
+        // 2 keys at 60 rpm: one request a second each, so 2 per second together.
+        let r = ring("a,b", |c| c.per_key_rpm = Some(60));
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..6 {
+            take(&r).await;
+            times.push(start.elapsed().as_millis());
+        }
+        assert_eq!(times, [0, 0, 1000, 1000, 2000, 2000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tpm_budget_is_a_rolling_minute_corrected_by_actual_use() {
+        let r = ring("a", |c| c.per_key_tpm = Some(600));
+        let start = Instant::now();
+        // 600 tokens may go at once...
+        let l = r.acquire(300, &CancellationToken::new()).await.unwrap();
+        r.succeeded(&l, Duration::ZERO, 300, 300, false);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // ...then the budget refills at 10 tokens a second: 100 tokens wait 10 s.
+        let l = r.acquire(100, &CancellationToken::new()).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        // Using fewer tokens than estimated gives them back.
+        r.succeeded(&l, Duration::ZERO, 10, 0, false);
+        r.acquire(90, &CancellationToken::new()).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_is_cancelled() {
+        let r = ring("a", |_| {});
+        r.rate_limited(
+            &Lease {
+                index: 0,
+                estimate: 1,
+            },
+            Duration::ZERO,
+            Some(Duration::from_secs(60)),
+        );
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        assert_eq!(
+            r.acquire(1, &cancel).await.unwrap_err(),
+            AcquireError::Cancelled
+        );
+    }
+
+    #[test]
+    fn a_late_request_pushes_the_following_ones() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut g = Gcra::new(second, second, t0);
+        g.reserve(t0, 1);
+        g.reserve(t0 + second, 1);
+        // The first booked request went 600 ms late: the second waits a full interval after it.
+        g.sent(t0 + Duration::from_millis(600));
+        assert_eq!(
+            g.spacing_wait(t0 + second),
+            Some(t0 + Duration::from_millis(1600))
+        );
+        g.sent(t0 + Duration::from_millis(1600));
+        assert_eq!(g.spacing_wait(t0 + Duration::from_millis(2600)), None);
+        // New bookings start after the real schedule.
+        assert_eq!(g.earliest(t0, 1), t0 + Duration::from_millis(2600));
+    }
+
+    #[test]
+    fn redaction_replaces_secrets_by_labels() {
+        let r = ring("sk-AAA,sk-BBB", |_| {});
+        assert_eq!(
+            r.redact("bad key sk-BBB and sk-AAA"),
+            "bad key key#2 and key#1"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! haul's global LLM pool: one per process, shared by every site's crawl.
+//!
+//! [`Pool`] implements [`haul_core::LlmPool`]. Tasks go into one bounded queue with a
+//! sub-queue per site, served round robin (back-pressure: `submit` waits while the queue is
+//! full); `workers` worker tasks run them with at most `max_in_flight` HTTP calls at once.
+//!
+//! Each call picks a key round robin among healthy keys. HTTP 429 cools that key down
+//! (`Retry-After`, Gemini's `RetryInfo`, else exponential) and the call moves to another key
+//! at once; when every key cools down, calls wait for the first to recover. 401/403 kill a
+//! key ([`haul_core::LlmError::NoUsableKey`] once all are dead). 5xx, timeouts and
+//! connection errors are retried (default 3 times) with exponential backoff and jitter; other
+//! 4xx return [`haul_core::LlmError::Rejected`] with the provider's message. Optional
+//! per-key requests-per-minute and tokens-per-minute limits space the calls out.
+//!
+//! An answer cut at the output-token limit is continued (the partial answer goes back as a
+//! model turn, followed by a "continue" user turn) and the fragments are merged. For JSON
+//! tasks the merged text is parsed (code fences stripped); invalid JSON gets one repair
+//! request, then [`haul_core::LlmError::InvalidAnswer`] with the raw text.
+//!
+//! Keys never appear in logs, errors, stats or `Debug` output: they show as `key#1`, `key#2`...
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use haul_core::LlmPool as _;
+//! use haul_llm::{LlmConfig, Pool, Provider};
+//!
+//! let config = LlmConfig::from_env_and(Provider::Gemini, |c| c.per_key_rpm = Some(15))?;
+//! let pool = Pool::start(config)?;
+//! let answer = pool
+//!     .submit(haul_core::LlmTask {
+//!         site: "shop".into(),
+//!         system: "Extract deals as JSON.".into(),
+//!         prompt: "# Deals ...".into(),
+//!         json: true,
+//!     })
+//!     .await?;
+//! println!("{:?} {}", answer.json, pool.stats_json());
+//! pool.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! With the `fake` feature: [`fake`], an in-process fake server speaking both protocols, and
+//! [`bench`], the pool benchmark used by `cargo xtask bench llm`.
+
+mod config;
+mod json;
+mod keys;
+mod pool;
+mod provider;
+mod queue;
+mod stats;
+
+#[cfg(feature = "fake")]
+pub mod bench;
+#[cfg(feature = "fake")]
+pub mod fake;
+
+pub use config::{ApiKey, ConfigError, KEYS_ENV, LlmConfig, Provider, parse_keys};
+pub use pool::{CONTINUE_PROMPT, Pool, REPAIR_SYSTEM};
+pub use stats::{KeyStats, LlmStats};
