@@ -222,19 +222,22 @@ impl RecordSender {
     /// that whatever depends on them (the crawl journal) may be recorded after them.
     pub async fn flushed(&self) -> Result<(), OutputError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Msg::Flush(tx)).await.map_err(|_| self.gone())?;
+        self.tx
+            .send(Msg::Flush(tx))
+            .await
+            .map_err(|_| self.gone())?;
         rx.await.map_err(|_| self.gone())
     }
 
     fn gone(&self) -> OutputError {
         OutputError::WriterGone {
-                path: self.path.clone(),
-                reason: self
-                    .failure
-                    .get()
-                    .cloned()
-                    .unwrap_or_else(|| "it exited".into()),
-            }
+            path: self.path.clone(),
+            reason: self
+                .failure
+                .get()
+                .cloned()
+                .unwrap_or_else(|| "it exited".into()),
+        }
     }
 }
 
