@@ -64,8 +64,22 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("http") => http(&args[1..]),
-        Some(other) => bail!("unknown benchmark {other:?}; available: http"),
-        None => bail!("usage: cargo xtask bench http"),
+        Some("llm") => util::step(
+            "bench llm",
+            &[
+                "run",
+                "--release",
+                "-p",
+                "haul-llm",
+                "--features",
+                "fake",
+                "--example",
+                "bench",
+            ],
+            &[],
+        ),
+        Some(other) => bail!("unknown benchmark {other:?}; available: http, llm"),
+        None => bail!("usage: cargo xtask bench http|llm"),
     }
 }
 

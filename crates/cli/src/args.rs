@@ -69,6 +69,28 @@ pub enum EvalCommand {
     },
 }
 
+/// LLM providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProviderArg {
+    /// Google Gemini (generateContent).
+    Gemini,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    Openai,
+}
+
+/// Extraction paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtractArg {
+    /// Site extraction, LLM as fallback.
+    Auto,
+    /// Never the LLM.
+    Structured,
+    /// Force the LLM.
+    Llm,
+}
+
 /// When to use the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,6 +210,32 @@ pub struct CrawlArgs {
     #[arg(long, requires = "state")]
     #[serde(skip)]
     pub resume: bool,
+    /// LLM provider for LLM extraction (keys come from HAUL_LLM_KEYS, comma-separated)
+    /// [default: gemini].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_provider: Option<LlmProviderArg>,
+    /// Base URL of the provider's API (OpenAI-compatible servers: Ollama, vLLM, llama.cpp).
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_base_url: Option<Url>,
+    /// Model name [default: the provider's default].
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_model: Option<String>,
+    /// LLM worker tasks [default: 20].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_workers: Option<usize>,
+    /// LLM calls in flight at once [default: 20].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_max_in_flight: Option<usize>,
+    /// auto: the site's own extraction, the LLM only as a fallback; structured: never the
+    /// LLM; llm: force the LLM path (for evaluation) [default: auto].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract: Option<ExtractArg>,
     /// Write the final statistics as JSON to this file.
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]

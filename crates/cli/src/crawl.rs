@@ -14,7 +14,7 @@ use haul_runner::{
 };
 use url::Url;
 
-use crate::args::{CrawlArgs, RenderArg};
+use crate::args::{CrawlArgs, ExtractArg, LlmProviderArg, RenderArg};
 use crate::settings::Settings;
 
 /// Assigns start URLs to sites. Named sites get the start URLs they handle (all of them when
@@ -131,10 +131,11 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
             ..Politeness::default()
         },
     );
+    let llm = start_llm(&settings)?;
     let services = Services {
         fetcher: Arc::new(fetcher),
         pages: None,
-        llm: None,
+        llm: llm.clone().map(|p| p as Arc<dyn haul_core::LlmPool>),
     };
     let opts = CrawlOptions {
         max_level: settings.max_level,
@@ -148,6 +149,11 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         },
         page_timeout: Duration::from_secs(settings.page_timeout),
         retries: settings.retries,
+        extract: match settings.extract {
+            ExtractArg::Auto => haul_core::ExtractMode::Auto,
+            ExtractArg::Structured => haul_core::ExtractMode::Structured,
+            ExtractArg::Llm => haul_core::ExtractMode::Llm,
+        },
         ..CrawlOptions::default()
     };
     let cancel = CancellationToken::new();
@@ -160,6 +166,9 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     }
     let report = crawler.run(jobs).await;
     progress.finish();
+    if let Some(llm) = &llm {
+        llm.shutdown().await;
+    }
     let written = output.finish().await.with_context(|| {
         format!(
             "records were extracted but the output {} failed",
@@ -182,6 +191,39 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the process-wide LLM pool when keys are configured (`HAUL_LLM_KEYS`); none
+/// otherwise, unless `--extract llm` asks for it, which is then an error.
+fn start_llm(settings: &Settings) -> anyhow::Result<Option<Arc<haul_llm::Pool>>> {
+    let keys = std::env::var(haul_llm::KEYS_ENV).unwrap_or_default();
+    if keys.trim().is_empty() {
+        if settings.extract == ExtractArg::Llm {
+            bail!(
+                "--extract llm needs LLM keys: set {} (comma-separated)",
+                haul_llm::KEYS_ENV
+            );
+        }
+        return Ok(None);
+    }
+    let provider = match settings.llm_provider {
+        LlmProviderArg::Gemini => haul_llm::Provider::Gemini,
+        LlmProviderArg::Openai => haul_llm::Provider::OpenAi,
+    };
+    let mut config = haul_llm::LlmConfig::from_keys_str(provider, &keys)
+        .with_context(|| format!("bad {}", haul_llm::KEYS_ENV))?;
+    if let Some(base) = &settings.llm_base_url {
+        config.base_url = base.clone();
+    }
+    if let Some(model) = &settings.llm_model {
+        config.model = model.clone();
+    }
+    config.workers = settings.llm_workers;
+    config.max_in_flight = settings.llm_max_in_flight;
+    config.validate().context("bad LLM configuration")?;
+    Ok(Some(
+        haul_llm::Pool::start(config).context("cannot start the LLM pool")?,
+    ))
 }
 
 fn compile(patterns: &[String]) -> anyhow::Result<Vec<regex::Regex>> {

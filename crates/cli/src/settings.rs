@@ -8,7 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::args::{CrawlArgs, RenderArg};
+use crate::args::{CrawlArgs, ExtractArg, LlmProviderArg, RenderArg};
 
 /// Every crawl setting with its default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +30,12 @@ pub(crate) struct Settings {
     pub(crate) user_agent: String,
     pub(crate) stats: Option<PathBuf>,
     pub(crate) state: Option<PathBuf>,
+    pub(crate) llm_provider: LlmProviderArg,
+    pub(crate) llm_base_url: Option<url::Url>,
+    pub(crate) llm_model: Option<String>,
+    pub(crate) llm_workers: usize,
+    pub(crate) llm_max_in_flight: usize,
+    pub(crate) extract: ExtractArg,
 }
 
 impl Default for Settings {
@@ -51,6 +57,12 @@ impl Default for Settings {
             user_agent: haul_core::http::DEFAULT_USER_AGENT.into(),
             stats: None,
             state: None,
+            llm_provider: LlmProviderArg::Gemini,
+            llm_base_url: None,
+            llm_model: None,
+            llm_workers: 20,
+            llm_max_in_flight: 20,
+            extract: ExtractArg::Auto,
         }
     }
 }
@@ -70,7 +82,7 @@ impl Settings {
             fig = fig.merge(Toml::file_exact(file));
         }
         fig = fig
-            .merge(Env::prefixed("HAUL_").filter(|k| !k.as_str().starts_with("llm_")))
+            .merge(Env::prefixed("HAUL_").filter(|k| k.as_str() != "llm_keys"))
             .merge(Serialized::defaults(args));
         let settings: Settings = fig.extract().map_err(|e| {
             // figment's messages name the key and its source ("in haul.toml TOML file",

@@ -24,6 +24,21 @@ pub enum RenderNeed {
     Auto,
 }
 
+/// Which extraction path sites should take (`--extract`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractMode {
+    /// The site's own extraction; the LLM only as a fallback when it finds nothing.
+    #[default]
+    Auto,
+    /// The site's own extraction only; never the LLM.
+    Structured,
+    /// Force the LLM path where a site supports it (for evaluation).
+    Llm,
+}
+
 /// Something worth telling the user about an extraction that still produced a result, such as
 /// "price not found on https://...".
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -154,6 +169,7 @@ pub struct Context {
     pages: Option<Arc<dyn PagePool>>,
     llm: Option<Arc<dyn LlmPool>>,
     page_timeout: Duration,
+    mode: ExtractMode,
 }
 
 impl fmt::Debug for Context {
@@ -177,7 +193,19 @@ impl Context {
             pages: None,
             llm: None,
             page_timeout: Duration::from_secs(30),
+            mode: ExtractMode::Auto,
         }
+    }
+
+    /// Sets the extraction mode.
+    pub fn with_extract_mode(mut self, mode: ExtractMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The extraction mode asked for (`--extract`).
+    pub fn extract_mode(&self) -> ExtractMode {
+        self.mode
     }
 
     /// Sets the page pool that [`page`](Self::page) and [`render`](Self::render) borrow from.

@@ -27,7 +27,7 @@ mod registry;
 pub use contract::{Contract, PageContract};
 pub use document::{Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
-pub use extractor::{Context, Extraction, Extractor, RenderNeed, Warning};
+pub use extractor::{Context, ExtractMode, Extraction, Extractor, RenderNeed, Warning};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{NavOptions, Page, PageHandle, PagePool, PoolStats};
 pub use record::{Availability, Currency, CurrencyError, Method, Record, RecordKind};

@@ -53,6 +53,8 @@ pub struct CrawlOptions {
     pub retry_base: Duration,
     /// Pages in flight at once over all sites (none = only the per-site limits).
     pub global_concurrency: Option<usize>,
+    /// Which extraction path sites take.
+    pub extract: haul_core::ExtractMode,
 }
 
 impl Default for CrawlOptions {
@@ -66,6 +68,7 @@ impl Default for CrawlOptions {
             retries: 3,
             retry_base: Duration::from_millis(250),
             global_concurrency: None,
+            extract: haul_core::ExtractMode::Auto,
         }
     }
 }
@@ -232,7 +235,8 @@ impl Crawler {
         let cx = Context::new(ext, self.services.fetcher.clone())
             .with_pages(self.services.pages.clone())
             .with_llm(self.services.llm.clone())
-            .with_page_timeout(self.opts.page_timeout);
+            .with_page_timeout(self.opts.page_timeout)
+            .with_extract_mode(self.opts.extract);
         let mut visited: HashSet<Url> = HashSet::new();
         let mut frontier: Vec<Url> = Vec::new();
         let mut first_level = 0;

@@ -165,6 +165,23 @@ impl fmt::Display for CrawlReport {
                 b.mean_page_ms
             )?;
         }
+        if let Some(llm) = &self.llm {
+            let keys = llm["keys"].as_array().cloned().unwrap_or_default();
+            let sum = |k: &str| keys.iter().filter_map(|x| x[k].as_u64()).sum::<u64>();
+            let ok = llm["succeeded"].as_u64().unwrap_or(0);
+            let records = self.records().max(1);
+            writeln!(
+                f,
+                "llm: {} calls ({} tasks ok, {} failed, {} 429s), tokens in {} out {} ({:.0} per record)",
+                sum("requests"),
+                ok,
+                llm["failed"].as_u64().unwrap_or(0),
+                sum("rate_limited"),
+                sum("input_tokens"),
+                sum("output_tokens"),
+                (sum("input_tokens") + sum("output_tokens")) as f64 / records as f64
+            )?;
+        }
         write!(
             f,
             "total: {} pages, {} records, {} failed, {:.2} s{}",
