@@ -1,0 +1,277 @@
+//! Pool configuration, its machine-sized defaults, and finding the Chrome/Chromium executable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Names looked up in `PATH` when neither the configuration nor `CHROME` names an executable.
+pub const CHROME_NAMES: &[&str] = &[
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+
+/// Real binaries behind distribution wrapper scripts (Debian's `/usr/bin/chromium` is a shell
+/// script that adds flags from `/etc/chromium.d` and prints noise; the binary gives a clean
+/// command line).
+const WRAPPED_BINARIES: &[&str] = &[
+    "/usr/lib/chromium/chromium",
+    "/usr/lib/chromium-browser/chromium-browser",
+];
+
+/// Why a pool could not be set up.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BrowserError {
+    /// No Chrome/Chromium executable was found; names every place that was tried.
+    #[error(
+        "no Chrome/Chromium executable found (tried {tried}); install chromium, set CHROME=/path/to/chrome or pass --chrome"
+    )]
+    ChromeNotFound {
+        /// What was tried, in order.
+        tried: String,
+    },
+    /// An explicitly named executable does not exist.
+    #[error("Chrome executable {path} (from {source_name}) does not exist or is not a file")]
+    ChromeMissing {
+        /// The path given.
+        path: PathBuf,
+        /// Where it came from: `--chrome` or `CHROME`.
+        source_name: &'static str,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid browser pool setting {setting}: {message}")]
+    Invalid {
+        /// The setting (flag) at fault.
+        setting: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// How the browser pool runs Chromium. Build it with [`BrowserConfig::default`] (sized from the
+/// machine's cores) and override fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowserConfig {
+    /// The Chrome/Chromium executable; `None` = `CHROME` env, else `PATH` ([`CHROME_NAMES`]).
+    pub chrome: Option<PathBuf>,
+    /// Browser processes at most (`--browsers`).
+    pub browsers: usize,
+    /// Pages (tabs) per browser at most (`--pages-per-browser`); the pool never has more than
+    /// `browsers * pages_per_browser` pages open.
+    pub pages_per_browser: usize,
+    /// Upper bound for every browser operation other than `render` (opening, closing and
+    /// evaluating in pages); `render` is bounded by its [`NavOptions::timeout`](haul_core::NavOptions).
+    pub page_timeout: Duration,
+    /// Upper bound for launching one browser.
+    pub launch_timeout: Duration,
+    /// The User-Agent every page sends.
+    pub user_agent: String,
+    /// Fail image, media and font requests (pages load faster; the DOM is unchanged).
+    pub block_resources: bool,
+    /// Retire (close and replace) a browser after it served this many pages, bounding memory;
+    /// 0 = never.
+    pub retire_after: u64,
+    /// Navigate kept tabs to the next URL instead of opening a new tab per URL (faster, see
+    /// the crate docs); a tab that failed or timed out is always closed.
+    pub reuse_pages: bool,
+}
+
+impl Default for BrowserConfig {
+    /// One browser per 4 cores (at least one) with two tabs per core (2 to 8): on 2-core
+    /// machines one browser with a few long-lived tabs measured fastest.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            chrome: None,
+            browsers: cores.div_ceil(4).max(1),
+            pages_per_browser: (cores * 2).clamp(2, 8),
+            page_timeout: Duration::from_secs(30),
+            launch_timeout: Duration::from_secs(20),
+            user_agent: haul_core::http::CHROME_USER_AGENT.to_string(),
+            block_resources: true,
+            retire_after: 100,
+            reuse_pages: true,
+        }
+    }
+}
+
+impl BrowserConfig {
+    /// Checks the ranges of the settings.
+    pub fn validate(&self) -> Result<(), BrowserError> {
+        let invalid = |setting, message: &str| {
+            Err(BrowserError::Invalid {
+                setting,
+                message: message.to_string(),
+            })
+        };
+        if self.browsers == 0 {
+            return invalid("--browsers", "must be at least 1");
+        }
+        if self.pages_per_browser == 0 {
+            return invalid("--pages-per-browser", "must be at least 1");
+        }
+        if self.page_timeout.is_zero() {
+            return invalid("--page-timeout", "must be more than 0");
+        }
+        if self.launch_timeout.is_zero() {
+            return invalid("launch_timeout", "must be more than 0");
+        }
+        if self.user_agent.trim().is_empty() {
+            return invalid("--user-agent", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The most pages open at once: `browsers * pages_per_browser`.
+    pub fn max_pages(&self) -> usize {
+        self.browsers.saturating_mul(self.pages_per_browser)
+    }
+
+    /// The executable to launch: [`chrome`](Self::chrome), else the `CHROME` environment
+    /// variable, else the first of [`CHROME_NAMES`] in `PATH`.
+    pub fn resolve_chrome(&self) -> Result<PathBuf, BrowserError> {
+        let env = std::env::var_os("CHROME").filter(|v| !v.is_empty());
+        resolve_chrome(
+            self.chrome.as_deref(),
+            env.as_deref().map(Path::new),
+            std::env::var_os("PATH"),
+        )
+    }
+}
+
+/// [`BrowserConfig::resolve_chrome`] with its inputs spelled out (testable without touching
+/// the process environment).
+pub fn resolve_chrome(
+    explicit: Option<&Path>,
+    env: Option<&Path>,
+    path_var: Option<std::ffi::OsString>,
+) -> Result<PathBuf, BrowserError> {
+    if let Some(path) = explicit {
+        return existing(path, "--chrome");
+    }
+    if let Some(path) = env {
+        return existing(path, "CHROME");
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    for name in CHROME_NAMES {
+        if let Ok(found) = which::which_in(name, path_var.as_ref(), &cwd) {
+            return Ok(unwrap_wrapper(found));
+        }
+    }
+    Err(BrowserError::ChromeNotFound {
+        tried: format!(
+            "--chrome (not given), CHROME (unset), {} in PATH",
+            CHROME_NAMES.join(", ")
+        ),
+    })
+}
+
+fn existing(path: &Path, source_name: &'static str) -> Result<PathBuf, BrowserError> {
+    if path.is_file() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(BrowserError::ChromeMissing {
+            path: path.to_path_buf(),
+            source_name,
+        })
+    }
+}
+
+/// A `PATH` hit that is a shell script wrapping a known real binary becomes that binary.
+fn unwrap_wrapper(found: PathBuf) -> PathBuf {
+    let is_script = std::fs::read(&found)
+        .map(|bytes| bytes.starts_with(b"#!"))
+        .unwrap_or(false);
+    if is_script && let Some(real) = WRAPPED_BINARIES.iter().map(Path::new).find(|p| p.is_file()) {
+        return real.to_path_buf();
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_sized_from_cores() {
+        let cfg = BrowserConfig::default();
+        cfg.validate().unwrap();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        assert!(cfg.browsers >= 1 && cfg.browsers <= cores.max(1));
+        assert!((2..=8).contains(&cfg.pages_per_browser));
+        assert_eq!(cfg.page_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.retire_after, 100);
+        assert!(cfg.block_resources && cfg.reuse_pages);
+        assert_eq!(cfg.user_agent, haul_core::http::CHROME_USER_AGENT);
+    }
+
+    #[test]
+    fn invalid_settings_name_the_flag() {
+        for (cfg, flag) in [
+            (
+                BrowserConfig {
+                    browsers: 0,
+                    ..Default::default()
+                },
+                "--browsers",
+            ),
+            (
+                BrowserConfig {
+                    pages_per_browser: 0,
+                    ..Default::default()
+                },
+                "--pages-per-browser",
+            ),
+            (
+                BrowserConfig {
+                    page_timeout: Duration::ZERO,
+                    ..Default::default()
+                },
+                "--page-timeout",
+            ),
+        ] {
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+    }
+
+    #[test]
+    fn chrome_resolution_order_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("chromium");
+        std::fs::write(&fake, b"\x7fELF fake").unwrap();
+        // Explicit wins; a missing explicit path is an error naming it.
+        assert_eq!(resolve_chrome(Some(&fake), None, None).unwrap(), fake);
+        let missing = dir.path().join("nope");
+        let err = resolve_chrome(Some(&missing), Some(&fake), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope") && err.contains("--chrome"), "{err}");
+        // Then CHROME.
+        let err = resolve_chrome(None, Some(&missing), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CHROME"), "{err}");
+        assert_eq!(resolve_chrome(None, Some(&fake), None).unwrap(), fake);
+        // Then PATH (needs the executable bit for `which`).
+        let bin = tempfile::tempdir().unwrap();
+        let err = resolve_chrome(None, None, Some(bin.path().into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("chromium-browser") && err.contains("PATH"),
+            "{err}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let chrome = bin.path().join("google-chrome");
+        std::fs::write(&chrome, b"\x7fELF fake").unwrap();
+        std::fs::set_permissions(&chrome, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            resolve_chrome(None, None, Some(bin.path().into())).unwrap(),
+            chrome
+        );
+    }
+}
