@@ -210,6 +210,35 @@ pub struct CrawlArgs {
     #[arg(long, requires = "state")]
     #[serde(skip)]
     pub resume: bool,
+    /// Browsers in the page pool [default: from the cores, 1 on 2 cores].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browsers: Option<usize>,
+    /// Pages (tabs) per browser [default: from the cores, 4 on 2 cores].
+    #[arg(long, value_name = "M", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages_per_browser: Option<usize>,
+    /// Chromium executable [default: $CHROME, else chromium / google-chrome in PATH].
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chrome: Option<PathBuf>,
+    /// Retire a browser after it served this many pages, bounding memory [default: 100].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retire_after: Option<u64>,
+    /// Let browser pages load images, media and fonts (blocked by default for speed).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub load_resources: bool,
+    /// User-Agent of browser pages [default: a desktop Chrome].
+    #[arg(long, value_name = "UA")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_user_agent: Option<String>,
+    /// No shared pool: every rendered page launches its own browser (the original's
+    /// behaviour; slow, for comparison and as a fallback).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_pool: bool,
     /// LLM provider for LLM extraction (keys come from HAUL_LLM_KEYS, comma-separated)
     /// [default: gemini].
     #[arg(long, value_enum)]

@@ -132,9 +132,10 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         },
     );
     let llm = start_llm(&settings)?;
+    let pages = start_pages(&settings)?;
     let services = Services {
         fetcher: Arc::new(fetcher),
-        pages: None,
+        pages: pages.clone(),
         llm: llm.clone().map(|p| p as Arc<dyn haul_core::LlmPool>),
     };
     let opts = CrawlOptions {
@@ -169,6 +170,9 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     if let Some(llm) = &llm {
         llm.shutdown().await;
     }
+    if let Some(pages) = &pages {
+        pages.close().await;
+    }
     let written = output.finish().await.with_context(|| {
         format!(
             "records were extracted but the output {} failed",
@@ -191,6 +195,37 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The browser pages: a shared pool (or, with --no-pool, a browser per page) unless
+/// --render never. Browsers launch lazily, on the first page that needs one. Without a
+/// Chromium, `auto` goes on over plain HTTP with a warning and `always` is an error.
+fn start_pages(settings: &Settings) -> anyhow::Result<Option<Arc<dyn haul_core::PagePool>>> {
+    if settings.render == RenderArg::Never {
+        return Ok(None);
+    }
+    let mut cfg = haul_browser::BrowserConfig::default();
+    if let Some(n) = settings.browsers {
+        cfg.browsers = n;
+    }
+    if let Some(m) = settings.pages_per_browser {
+        cfg.pages_per_browser = m;
+    }
+    cfg.chrome = settings.chrome.clone();
+    cfg.retire_after = settings.retire_after;
+    cfg.block_resources = !settings.load_resources;
+    cfg.page_timeout = Duration::from_secs(settings.page_timeout);
+    if let Some(ua) = &settings.browser_user_agent {
+        cfg.user_agent = ua.clone();
+    }
+    match haul_browser::page_pool(cfg, !settings.no_pool) {
+        Ok(pool) => Ok(Some(pool)),
+        Err(e) if settings.render == RenderArg::Auto => {
+            tracing::warn!("{e}; crawling over plain HTTP only (--render never silences this)");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("--render always needs a browser")),
+    }
 }
 
 /// Starts the process-wide LLM pool when keys are configured (`HAUL_LLM_KEYS`); none
