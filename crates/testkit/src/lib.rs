@@ -27,6 +27,7 @@ pub struct ServerStats {
     max_in_flight: AtomicUsize,
     requests: AtomicUsize,
     hits: Mutex<HashMap<String, usize>>,
+    browser_hits: Mutex<HashMap<String, usize>>,
 }
 
 impl ServerStats {
@@ -53,6 +54,14 @@ impl ServerStats {
             .unwrap_or(0)
     }
 
+    /// Requests for `path_and_query` made by a browser (a User-Agent naming Chrome).
+    pub fn browser_hits(&self, path_and_query: &str) -> usize {
+        self.browser_hits
+            .lock()
+            .map(|h| h.get(path_and_query).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
     /// Every path requested with its count.
     pub fn all_hits(&self) -> HashMap<String, usize> {
         self.hits.lock().map(|h| h.clone()).unwrap_or_default()
@@ -65,6 +74,14 @@ async fn count(State(stats): State<Arc<ServerStats>>, req: Request, next: Next) 
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    let from_browser = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.contains("Chrome/"));
+    if from_browser && let Ok(mut h) = stats.browser_hits.lock() {
+        *h.entry(key.clone()).or_default() += 1;
+    }
     if let Ok(mut h) = stats.hits.lock() {
         *h.entry(key).or_default() += 1;
     }

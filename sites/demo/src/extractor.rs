@@ -50,8 +50,17 @@ impl Extractor for Demo {
         Vec::new()
     }
 
-    fn render(&self, _url: &Url) -> RenderNeed {
-        RenderNeed::Never
+    fn render(&self, url: &Url) -> RenderNeed {
+        // Only the script-built section needs a browser, and only when plain HTTP finds nothing.
+        if url.path().starts_with("/js/") {
+            RenderNeed::Auto
+        } else {
+            RenderNeed::Never
+        }
+    }
+
+    fn wait_for(&self, url: &Url) -> Option<&'static str> {
+        url.path().starts_with("/js/").then_some(".rendered")
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
@@ -64,7 +73,7 @@ impl Extractor for Demo {
                 out.links.push(link);
             }
         }
-        if doc.url.path().starts_with("/product/") {
+        if doc.url.path().contains("/product/") {
             let mut canonical = doc.url.clone();
             canonical.set_query(None);
             canonical.set_fragment(None);
@@ -77,6 +86,11 @@ impl Extractor for Demo {
                         out.warn(format!("{canonical}: no price found"));
                     }
                     out.records.push(r);
+                }
+                // A script-built page fetched over plain HTTP is an empty shell: no record,
+                // and the runner renders it when it can.
+                None if doc.url.path().starts_with("/js/") && !doc.rendered => {
+                    out.warn(format!("{canonical}: empty shell, needs a browser"));
                 }
                 None => {
                     return Err(ExtractError::Unparseable {

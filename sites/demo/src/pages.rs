@@ -47,6 +47,14 @@ pub fn respond(path: &str) -> Response {
             .iter()
             .find(|p| p.slug == *slug)
             .map(|p| html(product(p))),
+        // The same shop written by scripts (for browser tests): the server sends an empty
+        // shell and the page builds its content from inline JSON after load.
+        ["js", "product", slug] => CATALOG
+            .iter()
+            .find(|p| p.slug == *slug)
+            .map(|p| html(script_built(&product_main(p), p.title))),
+        ["mixed"] => Some(html(mixed())),
+        ["js"] => Some(html(js_listing())),
         _ => None,
     };
     found.unwrap_or_else(|| Response {
@@ -125,6 +133,76 @@ fn category(slug: &str, page: usize) -> Option<String> {
     }
     main.push_str("</nav>");
     Some(layout(name, &main))
+}
+
+/// A listing linking every product twice: the even ones as static pages, the odd ones as
+/// script-built pages (`/js/product/...`), so a crawl from here needs the browser for half.
+fn mixed() -> String {
+    let mut main = String::from(r#"<h1>All products</h1><ul class="product-grid">"#);
+    for (i, p) in CATALOG.iter().enumerate() {
+        let prefix = if i % 2 == 0 { "" } else { "/js" };
+        let _ = write!(
+            main,
+            r#"<li class="product-card"><a href="{prefix}/product/{}">{}</a></li>"#,
+            p.slug, p.title
+        );
+    }
+    main.push_str("</ul>");
+    layout("All products", &main)
+}
+
+/// A static listing of every product's script-built page.
+fn js_listing() -> String {
+    let mut main = String::from(r#"<h1>All products</h1><ul class="product-grid">"#);
+    for p in CATALOG {
+        let _ = write!(
+            main,
+            r#"<li><a href="/js/product/{}">{}</a></li>"#,
+            p.slug, p.title
+        );
+    }
+    main.push_str("</ul>");
+    layout("All products", &main)
+}
+
+/// An empty shell whose script writes `main` into the page after load and then marks it
+/// with `<span class="rendered">` (what the extractor waits for).
+fn script_built(main: &str, title: &str) -> String {
+    let json = serde_json::to_string(main)
+        .unwrap_or_default()
+        .replace("</", "<\\/");
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} | Demo Outfitters</title></head>
+<body><div id="app"></div>
+<script>
+window.addEventListener('load', function () {{
+  setTimeout(function () {{
+    document.getElementById('app').innerHTML = {json} + '<footer>Prices in USD</footer><span class="rendered"></span>';
+  }}, 20);
+}});
+</script></body></html>
+"#
+    )
+}
+
+/// The main product block in the shop's plain markup.
+fn product_main(p: &DemoProduct) -> String {
+    let (_, avail_text) = availability(p);
+    let was = p
+        .list_price
+        .map(|l| format!(r#" <s class="price-was">Was ${l}</s>"#))
+        .unwrap_or_default();
+    format!(
+        r#"<div class="product-main"><h1 class="product-title">{t}</h1>
+<p class="brand">by {b}</p><p class="sku">SKU: {sku}</p>
+<div class="price-box"><span class="price-now">${pr}</span>{was}</div>
+<p class="stock">{avail_text}</p></div>"#,
+        t = p.title,
+        b = p.brand,
+        sku = p.sku,
+        pr = p.price
+    )
 }
 
 fn availability(p: &DemoProduct) -> (&'static str, &'static str) {

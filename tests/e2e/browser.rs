@@ -1,0 +1,247 @@
+//! End-to-end with the real Chromium: render auto on a mix of static and script-built pages,
+//! the pooled and unpooled paths, the concurrency bound, crash recovery, and no orphans.
+//!
+//! The tests share one lock: each checks at its end that no Chromium of haul's is left, which
+//! only means something when no other test of this binary is running one.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use haul_e2e::{haul_bin, read_records, stderr};
+use haul_site_demo::CATALOG;
+use haul_testkit::{TestServer, demo_router};
+use tokio::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// PIDs of processes whose command line names one of haul's Chromium profiles.
+fn haul_chromium_pids() -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("haul-chromium") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+async fn assert_no_chromium_left() {
+    for _ in 0..100 {
+        if haul_chromium_pids().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("Chromium processes left behind: {:?}", haul_chromium_pids());
+}
+
+async fn crawl(
+    server: &TestServer,
+    start: &str,
+    extra: &[&str],
+    dir: &Path,
+) -> (
+    std::process::Output,
+    Vec<haul_core::Record>,
+    serde_json::Value,
+) {
+    let out_path = dir.join("out.jsonl");
+    let stats_path = dir.join("stats.json");
+    let out = tokio::process::Command::new(haul_bin())
+        .args(["crawl", "demo", "--start-url", server.url(start).as_str()])
+        .arg("-o")
+        .arg(&out_path)
+        .arg("--stats")
+        .arg(&stats_path)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stats = std::fs::read(&stats_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (out, read_records(&out_path), stats)
+}
+
+fn by_title(records: &[haul_core::Record]) -> HashMap<String, String> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.title.clone(),
+                r.price.map(|p| p.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn catalogue() -> HashMap<String, String> {
+    CATALOG
+        .iter()
+        .map(|p| (p.title.to_string(), p.price_decimal()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn render_auto_uses_the_browser_only_for_script_built_pages_pooled_or_not() {
+    let _serial = SERIAL.lock().await;
+    let server = TestServer::start(demo_router(Duration::ZERO))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, records, stats) = crawl(&server, "/mixed", &[], dir.path()).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        by_title(&records),
+        catalogue(),
+        "every product, static or script-built"
+    );
+    let script_built = CATALOG.len() / 2;
+    assert_eq!(stats["sites"][0]["rendered"], script_built as u64);
+    for (i, p) in CATALOG.iter().enumerate() {
+        let static_path = format!("/product/{}", p.slug);
+        let js_path = format!("/js/product/{}", p.slug);
+        if i % 2 == 0 {
+            assert_eq!(
+                server.stats().browser_hits(&static_path),
+                0,
+                "{static_path} needs no browser"
+            );
+        } else {
+            assert_eq!(
+                server.stats().browser_hits(&js_path),
+                1,
+                "{js_path} rendered once"
+            );
+        }
+    }
+    assert!(stats["browser"]["launches"].as_u64().unwrap() >= 1);
+
+    // The same extractor without a pool: every rendered page gets its own browser.
+    let dir2 = tempfile::tempdir().unwrap();
+    let (out, records_unpooled, stats) =
+        crawl(&server, "/mixed", &["--no-pool"], dir2.path()).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(by_title(&records_unpooled), by_title(&records));
+    assert_eq!(
+        stats["browser"]["launches"], script_built as u64,
+        "one browser per page without the pool"
+    );
+    assert_no_chromium_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_bounds_open_pages_and_recovers_from_a_killed_browser() {
+    let _serial = SERIAL.lock().await;
+    // Slow pages, so that a kill lands mid-crawl and concurrency is visible at the server.
+    let server = TestServer::start(demo_router(Duration::from_millis(150)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.jsonl");
+    let stats_path = dir.path().join("stats.json");
+    let child = tokio::process::Command::new(haul_bin())
+        .args(["crawl", "demo", "--start-url", server.url("/js").as_str()])
+        .args([
+            "--render",
+            "always",
+            "--browsers",
+            "2",
+            "--pages-per-browser",
+            "3",
+            "--concurrency",
+            "12",
+        ])
+        .arg("-o")
+        .arg(&out_path)
+        .arg("--stats")
+        .arg(&stats_path)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let haul_pid = child.id().unwrap();
+    // Once a few records are out, kill one of the browsers haul launched.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let victim = loop {
+        assert!(tokio::time::Instant::now() < deadline, "no records in 60 s");
+        let done = read_records(&out_path).len();
+        let browsers: Vec<u32> = haul_chromium_pids()
+            .into_iter()
+            .filter(|pid| parent_of(*pid) == Some(haul_pid))
+            .collect();
+        if done >= 5 && !browsers.is_empty() {
+            break browsers[0];
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("crawl finishes")
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records = read_records(&out_path);
+    assert_eq!(
+        by_title(&records),
+        catalogue(),
+        "every record despite the killed browser"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
+    assert!(
+        stats["browser"]["relaunches"].as_u64().unwrap() >= 1,
+        "{}",
+        stats["browser"]
+    );
+    let retried = stats["sites"][0]["retry_kinds"]["browser_crash"]
+        .as_u64()
+        .unwrap_or(0)
+        + stats["sites"][0]["retry_kinds"]["browser"]
+            .as_u64()
+            .unwrap_or(0)
+        + stats["sites"][0]["retry_kinds"]["page_timeout"]
+            .as_u64()
+            .unwrap_or(0);
+    assert!(
+        retried >= 1,
+        "pages on the killed browser were retried: {}",
+        stats["sites"][0]
+    );
+    assert!(
+        stats["browser"]["peak_open"].as_u64().unwrap() <= 6,
+        "{}",
+        stats["browser"]
+    );
+    // Requests in flight at the server never exceed the pool's 2 x 3 pages (+1 for the
+    // plain-HTTP robots.txt fetch that precedes rendering).
+    assert!(
+        server.stats().max_in_flight() <= 6,
+        "in flight: {}",
+        server.stats().max_in_flight()
+    );
+    assert_no_chromium_left().await;
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
