@@ -185,10 +185,8 @@ async fn kill_9_then_resume_gives_every_record_exactly_once() {
     );
     let refetched = before
         .iter()
-        .filter(|(p, n)| p.starts_with("/category") && after[*p] > **n)
+        // Level 1 (the first page of each category) was complete before level 2 started.
+        .filter(|(p, n)| p.starts_with("/category") && !p.contains("/page/") && after[*p] > **n)
         .count();
-    assert_eq!(
-        refetched, 0,
-        "finished category pages are not fetched again"
-    );
+    assert_eq!(refetched, 0, "finished level-1 pages are not fetched again");
 }
