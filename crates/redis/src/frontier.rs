@@ -1,0 +1,557 @@
+//! The shared crawl frontier: one Redis stream per level, a visited set, reclaim of tasks of
+//! dead workers and a dead-letter stream.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+use redis::streams::{StreamId, StreamReadReply};
+use tracing::warn;
+
+use crate::conn::{Redis, RedisError};
+use crate::stream;
+
+/// The consumer group of crawl workers on every level stream.
+pub const WORKERS_GROUP: &str = "workers";
+
+/// Lua that tells whether a level stream (KEYS[1]) is done for group ARGV[1]: it does not
+/// exist or is empty, or every entry was delivered (the group's last delivered id is the
+/// stream's last id) and none is pending.
+const LEVEL_DONE_LUA: &str = r"
+local function level_done(stream, group)
+  if redis.call('EXISTS', stream) == 0 then return true end
+  local info = redis.call('XINFO', 'STREAM', stream)
+  local s = {}
+  for i = 1, #info, 2 do s[info[i]] = info[i + 1] end
+  local groups = redis.call('XINFO', 'GROUPS', stream)
+  for _, g in ipairs(groups) do
+    local t = {}
+    for i = 1, #g, 2 do t[g[i]] = g[i + 1] end
+    if t['name'] == group then
+      return t['pending'] == 0 and t['last-delivered-id'] == s['last-generated-id']
+    end
+  end
+  return s['length'] == 0
+end
+";
+
+/// KEYS: visited set, level stream. ARGV: group, site, level, urls... Returns how many were new.
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
+local added = 0
+for i = 4, #ARGV do
+  if redis.call('SADD', KEYS[1], ARGV[2] .. ' ' .. ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'site', ARGV[2], 'url', ARGV[i], 'level', ARGV[3])
+    added = added + 1
+  end
+end
+return added
+",
+    )
+});
+
+/// KEYS: level stream. ARGV: group. Returns 1 when the level is done.
+static LEVEL_DONE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{LEVEL_DONE_LUA}\nif level_done(KEYS[1], ARGV[1]) then return 1 end\nreturn 0"
+    ))
+});
+
+/// KEYS: current-level key, level stream of ARGV[2]. ARGV: group, level. Moves the current
+/// level from ARGV[2] to ARGV[2] + 1 when that level is done; returns the current level.
+static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{LEVEL_DONE_LUA}
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local lvl = tonumber(ARGV[2])
+if cur == lvl and level_done(KEYS[2], ARGV[1]) then
+  redis.call('SET', KEYS[1], cur + 1)
+  return cur + 1
+end
+return cur
+"
+    ))
+});
+
+/// Settings of a [`Frontier`].
+#[derive(Debug, Clone)]
+pub struct FrontierOptions {
+    /// A task delivered more than this many times without an ack goes to the dead-letter
+    /// stream on its next reclaim instead of to another worker.
+    pub max_deliveries: u64,
+    /// Most tasks one [`Frontier::reclaim`] call claims.
+    pub reclaim_batch: usize,
+}
+
+impl Default for FrontierOptions {
+    fn default() -> Self {
+        Self {
+            max_deliveries: 5,
+            reclaim_batch: 64,
+        }
+    }
+}
+
+/// One URL to crawl, as claimed by a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Stream entry id (what [`Frontier::ack`] acknowledges).
+    pub id: String,
+    /// Crawl level of the URL.
+    pub level: u32,
+    /// Registered site name whose extractor handles it.
+    pub site: String,
+    /// The (canonical) URL.
+    pub url: String,
+    /// How many times it has been delivered, this delivery included (1 = first time).
+    pub deliveries: u64,
+}
+
+/// What a [`Frontier::reclaim`] call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Tasks of idle (presumably dead) consumers now owned by the caller: process and ack.
+    pub tasks: Vec<Task>,
+    /// Tasks delivered more than `max_deliveries` times: moved to the dead-letter stream and
+    /// acknowledged on their level.
+    pub dead: Vec<Task>,
+}
+
+/// What a worker should do next, as decided by [`Frontier::work`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    /// Process these tasks (reclaimed or new), then ack each.
+    Tasks(Vec<Task>),
+    /// Nothing to do right now (other workers hold the level's last tasks, the level just
+    /// advanced, or the crawl has not been enqueued yet): call again.
+    Idle,
+    /// Every level is done and nothing is queued beyond: the crawl is over (and marked
+    /// [finished](Frontier::is_finished)).
+    Finished,
+}
+
+/// The frontier of one crawl shared by all workers, at-least-once.
+///
+/// Keys: `haul:{crawl}:level:{n}` (a stream per level, consumer group [`WORKERS_GROUP`]),
+/// `haul:{crawl}:visited` (a set of `"{site} {url}"`), `haul:{crawl}:current_level`,
+/// `haul:{crawl}:dead` (dead-letter stream), `haul:{crawl}:finished`.
+///
+/// Protocol of a worker, which keeps levels in order and loses nothing:
+/// 1. [`next`](Self::next) claims a task of the current level;
+/// 2. process it; [`enqueue`](Self::enqueue) its links on `level + 1`; write (publish) its
+///    records;
+/// 3. only then [`ack`](Self::ack) it. A worker killed before the ack leaves the task pending;
+///    another worker's periodic [`reclaim`](Self::reclaim) takes it over after `min_idle`.
+/// 4. When `next` finds nothing, [`try_advance`](Self::try_advance) moves the crawl to the next
+///    level once the current one is [done](Self::level_done) (no undelivered and no pending
+///    task). Because links are enqueued before the ack, a done level has queued all of the
+///    next level.
+///
+/// [`work`](Self::work) does steps 1 and 4 plus the periodic reclaim in one call; a worker
+/// loops on it until [`Work::Finished`]. A task's links must not be enqueued beyond the
+/// crawl's maximum level (the caller filters them, as the local crawler does).
+#[derive(Debug, Clone)]
+pub struct Frontier {
+    redis: Redis,
+    crawl: String,
+    opts: FrontierOptions,
+}
+
+impl Frontier {
+    /// The frontier of crawl `crawl` (an id shared by the coordinator and its workers; use
+    /// one without `:`, since keys are `haul:{crawl}:...`).
+    pub fn new(redis: &Redis, crawl: &str, opts: FrontierOptions) -> Self {
+        Self {
+            redis: redis.clone(),
+            crawl: crawl.to_string(),
+            opts,
+        }
+    }
+
+    /// The crawl id.
+    pub fn crawl(&self) -> &str {
+        &self.crawl
+    }
+
+    /// The stream key of `level`.
+    pub fn level_key(&self, level: u32) -> String {
+        format!("haul:{}:level:{level}", self.crawl)
+    }
+
+    /// The dead-letter stream key.
+    pub fn dead_key(&self) -> String {
+        format!("haul:{}:dead", self.crawl)
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("haul:{}:{suffix}", self.crawl)
+    }
+
+    /// Queues the `urls` of `site` on `level`, each only if no worker ever queued it for this
+    /// site before (atomically, through the visited set); returns how many were new. Pass
+    /// canonical URLs: the set compares strings.
+    pub async fn enqueue<S: AsRef<str>>(
+        &self,
+        level: u32,
+        site: &str,
+        urls: &[S],
+    ) -> Result<u64, RedisError> {
+        if urls.is_empty() {
+            return Ok(0);
+        }
+        let keys = [self.key("visited"), self.level_key(level)];
+        let mut args = vec![
+            WORKERS_GROUP.to_string(),
+            site.to_string(),
+            level.to_string(),
+        ];
+        args.extend(urls.iter().map(|u| u.as_ref().to_string()));
+        self.redis
+            .script("enqueue (SADD + XADD)", &ENQUEUE, &keys, &args)
+            .await
+    }
+
+    /// The level workers take tasks from now (0 until [`try_advance`](Self::try_advance)).
+    pub async fn current_level(&self) -> Result<u32, RedisError> {
+        let v: Option<u32> = self
+            .redis
+            .query(
+                "GET current level",
+                redis::cmd("GET").arg(self.key("current_level")).clone(),
+                None,
+            )
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Claims a new task of the current level for `consumer` (a name unique per worker),
+    /// waiting up to `block` for one (zero = do not wait). `None` when there is none.
+    pub async fn next(&self, consumer: &str, block: Duration) -> Result<Option<Task>, RedisError> {
+        let level = self.current_level().await?;
+        self.next_at(level, consumer, block).await
+    }
+
+    /// Claims a new task of `level` (see [`next`](Self::next)).
+    pub async fn next_at(
+        &self,
+        level: u32,
+        consumer: &str,
+        block: Duration,
+    ) -> Result<Option<Task>, RedisError> {
+        let key = self.level_key(level);
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(WORKERS_GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(1);
+        let block = (!block.is_zero()).then_some(block);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS").arg(&key).arg(">");
+        let reply: Option<StreamReadReply> =
+            match self.redis.query("XREADGROUP (next task)", cmd, block).await {
+                Ok(r) => r,
+                // Nothing was ever queued on this level.
+                Err(e) if e.code() == Some("NOGROUP") => return Ok(None),
+                Err(e) => return Err(e),
+            };
+        let Some(entry) = reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .next()
+        else {
+            return Ok(None);
+        };
+        match self.task(&key, &entry, 1) {
+            Ok(t) => Ok(Some(t)),
+            Err(err) => {
+                // Only haul writes these streams; never let a broken entry block a level.
+                warn!("{err}; dead-lettered");
+                let dead = self.dead_key();
+                stream::dead_letter(
+                    &self.redis,
+                    &key,
+                    &dead,
+                    WORKERS_GROUP,
+                    &entry.id,
+                    1,
+                    consumer,
+                )
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn task(&self, key: &str, e: &StreamId, deliveries: u64) -> Result<Task, RedisError> {
+        let field = |name: &str| {
+            e.get::<String>(name).ok_or_else(|| {
+                self.redis
+                    .malformed(key, &e.id, format!("no field {name:?}"))
+            })
+        };
+        let level = field("level")?;
+        Ok(Task {
+            id: e.id.clone(),
+            level: level.parse().map_err(|_| {
+                self.redis
+                    .malformed(key, &e.id, format!("level {level:?} is not a number"))
+            })?,
+            site: field("site")?,
+            url: field("url")?,
+            deliveries,
+        })
+    }
+
+    /// Acknowledges `task`: call only once its records are written and its links queued.
+    /// Returns false when it was no longer pending (already acknowledged or dead-lettered).
+    pub async fn ack(&self, task: &Task) -> Result<bool, RedisError> {
+        let n: u64 = self
+            .redis
+            .query(
+                "XACK",
+                redis::cmd("XACK")
+                    .arg(self.level_key(task.level))
+                    .arg(WORKERS_GROUP)
+                    .arg(&task.id)
+                    .clone(),
+                None,
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Takes over tasks of the current level that were delivered but not acknowledged for at
+    /// least `min_idle` (their worker died or hangs), for `consumer`. Tasks now delivered more
+    /// than `max_deliveries` times go to the dead-letter stream instead.
+    pub async fn reclaim(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+    ) -> Result<Reclaimed, RedisError> {
+        let level = self.current_level().await?;
+        self.reclaim_at(level, consumer, min_idle).await
+    }
+
+    /// [`reclaim`](Self::reclaim) on `level`.
+    pub async fn reclaim_at(
+        &self,
+        level: u32,
+        consumer: &str,
+        min_idle: Duration,
+    ) -> Result<Reclaimed, RedisError> {
+        let key = self.level_key(level);
+        let batch = self.opts.reclaim_batch;
+        let Some(claimed) =
+            stream::claim_idle(&self.redis, &key, WORKERS_GROUP, consumer, min_idle, batch).await?
+        else {
+            return Ok(Reclaimed::default());
+        };
+        let mut out = Reclaimed::default();
+        for (e, deliveries) in claimed {
+            let task = self.task(&key, &e, deliveries);
+            if deliveries > self.opts.max_deliveries || task.is_err() {
+                let (dead, id) = (self.dead_key(), e.id.clone());
+                let moved = stream::dead_letter(
+                    &self.redis,
+                    &key,
+                    &dead,
+                    WORKERS_GROUP,
+                    &id,
+                    deliveries,
+                    consumer,
+                )
+                .await?;
+                match task {
+                    Ok(task) if moved => {
+                        warn!(url = %task.url, site = %task.site, deliveries, "task dead-lettered");
+                        out.dead.push(task);
+                    }
+                    Ok(_) => {}
+                    Err(err) => warn!("{err}; dead-lettered"),
+                }
+            } else if let Ok(task) = task {
+                out.tasks.push(task);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tasks in the dead-letter stream, oldest first (`deliveries` as when they were moved).
+    pub async fn dead_letters(&self) -> Result<Vec<Task>, RedisError> {
+        let key = self.dead_key();
+        let reply: redis::streams::StreamRangeReply = self
+            .redis
+            .query(
+                "XRANGE dead letters",
+                redis::cmd("XRANGE").arg(&key).arg("-").arg("+").clone(),
+                None,
+            )
+            .await?;
+        reply
+            .ids
+            .iter()
+            .map(|e| {
+                let deliveries = e
+                    .get::<String>("deliveries")
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0);
+                let mut t = self.task(&key, e, deliveries)?;
+                if let Some(id) = e.get::<String>("id") {
+                    t.id = id;
+                }
+                Ok(t)
+            })
+            .collect()
+    }
+
+    /// Whether `level` is complete: no task undelivered and none delivered but unacknowledged
+    /// (a level nothing was queued on is done).
+    pub async fn level_done(&self, level: u32) -> Result<bool, RedisError> {
+        let n: u64 = self
+            .redis
+            .script(
+                "level done (XINFO)",
+                &LEVEL_DONE,
+                &[self.level_key(level)],
+                &[WORKERS_GROUP.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Moves the crawl from `level` to `level + 1` if `level` is the current level and is done
+    /// (atomically, so concurrent workers advance it once); returns the current level after.
+    pub async fn try_advance(&self, level: u32) -> Result<u32, RedisError> {
+        self.redis
+            .script(
+                "advance level",
+                &ADVANCE,
+                &[self.key("current_level"), self.level_key(level)],
+                &[WORKERS_GROUP.to_string(), level.to_string()],
+            )
+            .await
+    }
+
+    /// One step of a worker's loop: tasks of dead workers idle for `min_idle` first
+    /// ([`reclaim`](Self::reclaim)), else a new task of the current level (waiting up to
+    /// `block`), else advance the level when it is done, or report the crawl finished when the
+    /// done level queued nothing further.
+    pub async fn work(
+        &self,
+        consumer: &str,
+        block: Duration,
+        min_idle: Duration,
+    ) -> Result<Work, RedisError> {
+        if self.is_finished().await? {
+            return Ok(Work::Finished);
+        }
+        let level = self.current_level().await?;
+        let reclaimed = self.reclaim_at(level, consumer, min_idle).await?;
+        if !reclaimed.tasks.is_empty() {
+            return Ok(Work::Tasks(reclaimed.tasks));
+        }
+        if let Some(t) = self.next_at(level, consumer, block).await? {
+            return Ok(Work::Tasks(vec![t]));
+        }
+        if !self.level_exists(level).await? {
+            // Not enqueued yet: the blocking read above returned at once, so wait here.
+            tokio::time::sleep(block.max(Duration::from_millis(50))).await;
+            return Ok(Work::Idle);
+        }
+        if !self.level_done(level).await? {
+            // Other workers still hold tasks of this level.
+            if block.is_zero() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return Ok(Work::Idle);
+        }
+        if !self.level_exists(level + 1).await? {
+            self.finish().await?;
+            return Ok(Work::Finished);
+        }
+        self.try_advance(level).await?;
+        Ok(Work::Idle)
+    }
+
+    /// Whether anything was ever queued on `level`.
+    async fn level_exists(&self, level: u32) -> Result<bool, RedisError> {
+        let n: u64 = self
+            .redis
+            .query(
+                "EXISTS level",
+                redis::cmd("EXISTS").arg(self.level_key(level)).clone(),
+                None,
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Deletes every key of this crawl (`haul:{crawl}:*`: levels, visited set, dead letters,
+    /// records, markers), so the crawl id can be used afresh; returns how many keys went.
+    /// Only while no worker or collector of the crawl runs.
+    pub async fn purge(&self) -> Result<u64, RedisError> {
+        let escaped: String = self
+            .crawl
+            .chars()
+            .flat_map(|c| {
+                let esc = matches!(c, '*' | '?' | '[' | ']' | '\\').then_some('\\');
+                esc.into_iter().chain(std::iter::once(c))
+            })
+            .collect();
+        let pattern = format!("haul:{escaped}:*");
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let cmd = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .clone();
+            let (next, keys): (u64, Vec<String>) =
+                self.redis.query("SCAN crawl keys", cmd, None).await?;
+            if !keys.is_empty() {
+                let n: u64 = self
+                    .redis
+                    .query("DEL crawl keys", redis::cmd("DEL").arg(&keys).clone(), None)
+                    .await?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Marks the crawl finished (by its coordinator), so workers and collectors can stop.
+    pub async fn finish(&self) -> Result<(), RedisError> {
+        self.redis
+            .query::<()>(
+                "SET finished",
+                redis::cmd("SET").arg(self.key("finished")).arg(1).clone(),
+                None,
+            )
+            .await
+    }
+
+    /// Whether [`finish`](Self::finish) was called.
+    pub async fn is_finished(&self) -> Result<bool, RedisError> {
+        let n: u64 = self
+            .redis
+            .query(
+                "EXISTS finished",
+                redis::cmd("EXISTS").arg(self.key("finished")).clone(),
+                None,
+            )
+            .await?;
+        Ok(n == 1)
+    }
+}

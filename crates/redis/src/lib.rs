@@ -1,0 +1,44 @@
+//! Redis building blocks for running one crawl across many worker processes: the per-level
+//! [`Frontier`] (with a shared visited set, reclaim of dead workers' tasks and a dead-letter
+//! stream), the [`RecordStream`] from workers to a collector, [`JobQueue`]s for other shared
+//! work (such as LLM tasks), and [`SharedRateLimit`]s (with cooldowns) that all processes
+//! respect together. [`testing::RedisServer`] runs a throw-away `redis-server` for tests.
+//!
+//! # Why Redis Streams and not a job-queue crate
+//!
+//! Everything is plain Redis Streams with consumer groups (`XADD`, `XREADGROUP`, `XACK`,
+//! `XPENDING`, `XAUTOCLAIM`), verified against redis-server 7.0.15 (see
+//! `/work/shared/platform-notes.md`, "Redis"): a message left unacknowledged by a dead
+//! consumer is reclaimed after its idle timeout with a delivery count, which gives both
+//! recovery from `SIGKILL` within a visibility timeout we choose and a dead-letter policy.
+//! apalis 1.0 + apalis-redis was considered and rejected: it uses lists and Lua rather than
+//! Streams, a dead worker's tasks come back only after missed heartbeats (about 5 minutes by
+//! default), and its issue tracker has open reports of tasks lost on process death.
+//!
+//! # Guarantees
+//!
+//! * At-least-once: a task is acknowledged only after its records are written (by the
+//!   caller, see [`Frontier`]'s protocol); records may arrive twice and are de-duplicated by
+//!   (site, url) downstream.
+//! * A URL is queued once per site across all workers (`SADD`'s answer decides, in the same
+//!   Lua script as the `XADD`, so a retried enqueue neither loses nor duplicates it).
+//! * Levels complete in order: workers take tasks from the current level only, and the level
+//!   advances (atomically) only when it has no undelivered and no pending task.
+//! * Redis unreachable at start: a [`RedisError`] naming the URL. Redis gone mid-crawl: every
+//!   operation pauses and retries with exponential backoff (connections are
+//!   `redis::aio::ConnectionManager`s) for [`ConnectOptions::reconnect_for`], then fails with
+//!   [`RedisError::Gone`], naming the URL.
+
+mod conn;
+mod frontier;
+mod queue;
+mod ratelimit;
+mod records;
+mod stream;
+pub mod testing;
+
+pub use conn::{ConnectOptions, Redis, RedisError};
+pub use frontier::{Frontier, FrontierOptions, Reclaimed, Task, WORKERS_GROUP, Work};
+pub use queue::{Job, JobQueue, ReclaimedJobs};
+pub use ratelimit::{Rate, SharedRateLimit};
+pub use records::{COLLECTOR_GROUP, RecordStream, StreamedRecord};
