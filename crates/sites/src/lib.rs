@@ -8,6 +8,7 @@
 
 // sites (one line per crate under sites/)
 use haul_site_demo as _;
+use haul_site_generic as _;
 use haul_site_shopify as _;
 use haul_site_slickdeals as _;
 use haul_site_woocommerce as _;
