@@ -245,3 +245,49 @@ fn parent_of(pid: u32) -> Option<u32> {
         .parse()
         .ok()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_mid_crawl_closes_every_browser_and_keeps_the_output() {
+    let _serial = SERIAL.lock().await;
+    let server = TestServer::start(demo_router(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.jsonl");
+    let child = tokio::process::Command::new(haul_bin())
+        .args(["crawl", "demo", "--render", "always", "--grace-secs", "3"])
+        .args(["--start-url", server.url("/js").as_str()])
+        .arg("-o")
+        .arg(&out_path)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while read_records(&out_path).len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no records in 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!haul_chromium_pids().is_empty(), "the browser is running");
+    let pid = child.id().unwrap().to_string();
+    let interrupted = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("haul exits after Ctrl-C")
+        .unwrap();
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        interrupted.elapsed()
+    );
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let records = read_records(&out_path);
+    assert!(records.len() >= 3 && records.len() < CATALOG.len());
+    assert_no_chromium_left().await;
+}

@@ -228,3 +228,85 @@ async fn per_domain_limit_holds_and_a_slow_page_does_not_hold_up_its_level() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_waits_at_most_the_grace_period_for_a_hung_page() {
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { Html(listing(&["/product/quick".into(), "/product/hung".into()])) }),
+        )
+        .route(
+            "/product/quick",
+            get(|| async { Html(product("Quick", "1.00")) }),
+        )
+        .route(
+            "/product/hung",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Html(product("Hung", "2.00"))
+            }),
+        );
+    let server = TestServer::start(app).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.json");
+    let child = tokio::process::Command::new(haul_e2e::haul_bin())
+        .args([
+            "crawl",
+            "demo",
+            "--grace-secs",
+            "1",
+            "--start-url",
+            server.url("/").as_str(),
+        ])
+        .arg("-o")
+        .arg(&out_path)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while server.stats().hits("/product/hung") == 0
+        || haul_output::read_records(&out_path).map_or(0, |r| r.len()) == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "crawl did not reach the hung page"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let interrupted = Instant::now();
+    assert!(
+        tokio::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("haul exits after the grace period")
+        .unwrap();
+    let took = interrupted.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "exit took {took:?} with --grace-secs 1"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("aborted=1") && err.contains("interrupted"),
+        "{err}"
+    );
+    // The JSON array is complete and valid, with the record found before the interrupt.
+    let records = haul_output::read_records(&out_path).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].title, "Quick");
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap()
+            .is_array()
+    );
+}

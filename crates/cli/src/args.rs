@@ -192,6 +192,11 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+    /// After Ctrl-C, seconds pages in flight may take to finish before they are aborted
+    /// [default: 10].
+    #[arg(long, value_name = "SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_secs: Option<u64>,
     /// Fetch pages that robots.txt disallows.
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -150,6 +150,7 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         },
         page_timeout: Duration::from_secs(settings.page_timeout),
         retries: settings.retries,
+        grace: Duration::from_secs(settings.grace_secs),
         extract: match settings.extract {
             ExtractArg::Auto => haul_core::ExtractMode::Auto,
             ExtractArg::Structured => haul_core::ExtractMode::Structured,

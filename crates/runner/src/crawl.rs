@@ -55,6 +55,9 @@ pub struct CrawlOptions {
     pub global_concurrency: Option<usize>,
     /// Which extraction path sites take.
     pub extract: haul_core::ExtractMode,
+    /// After cancellation, how long pages in flight may take to finish before they are
+    /// aborted.
+    pub grace: Duration,
 }
 
 impl Default for CrawlOptions {
@@ -69,6 +72,7 @@ impl Default for CrawlOptions {
             retry_base: Duration::from_millis(250),
             global_concurrency: None,
             extract: haul_core::ExtractMode::Auto,
+            grace: Duration::from_secs(10),
         }
     }
 }
@@ -135,6 +139,9 @@ pub struct Crawler {
     progress: Arc<dyn Progress>,
     journal: Option<Arc<Journal>>,
     resume: HashMap<String, SiteResume>,
+    /// (site, page kind) pairs that `auto` found script-built: rendered directly from then
+    /// on, without the HTTP attempt first. A plain mutex, never held across an await.
+    script_built: std::sync::Mutex<HashSet<(&'static str, &'static str)>>,
 }
 
 /// What processing one URL gave.
@@ -174,6 +181,7 @@ impl Crawler {
             progress: Arc::new(Silent),
             journal: None,
             resume: HashMap::new(),
+            script_built: std::sync::Mutex::new(HashSet::new()),
         }
     }
 
@@ -261,6 +269,7 @@ impl Crawler {
             }
         }
         let mut scheduled: u64 = 0;
+        let mut grace_deadline: Option<tokio::time::Instant> = None;
         for level in first_level..=self.opts.max_level {
             let mut next: Vec<Url> = resumed_next.take().unwrap_or_default();
             if (frontier.is_empty() && next.is_empty()) || self.cancel.is_cancelled() {
@@ -304,7 +313,33 @@ impl Crawler {
                         this.process(&cx, url).await
                     });
                 }
-                let Some(done) = running.join_next().await else {
+                let joined = match grace_deadline {
+                    // Shutting down: pages in flight get until the deadline, then are aborted.
+                    Some(deadline) => {
+                        match tokio::time::timeout_at(deadline, running.join_next()).await {
+                            Ok(joined) => joined,
+                            Err(_) => {
+                                let aborted = running.len() as u64;
+                                running.abort_all();
+                                warn!(
+                                    site = ext.name(),
+                                    aborted, "grace period over: pages in flight aborted"
+                                );
+                                report.pages_failed += aborted;
+                                *report.errors.entry("aborted".into()).or_default() += aborted;
+                                break;
+                            }
+                        }
+                    }
+                    None => tokio::select! {
+                        joined = running.join_next() => joined,
+                        () = self.cancel.cancelled() => {
+                            grace_deadline = Some(tokio::time::Instant::now() + self.opts.grace);
+                            continue;
+                        }
+                    },
+                };
+                let Some(done) = joined else {
                     break;
                 };
                 let page = match done {
@@ -480,6 +515,19 @@ impl Crawler {
             let status = doc.status;
             return Ok((ext.extract(cx, doc).await?, true, status));
         }
+        let key = (ext.name(), ext.page_kind(url));
+        let remembered = need == RenderNeed::Auto
+            && cx.has_pages()
+            && self
+                .script_built
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&key);
+        if remembered {
+            let doc = cx.render(url).await?;
+            let status = doc.status;
+            return Ok((ext.extract(cx, doc).await?, true, status));
+        }
         let doc = cx.fetcher().fetch(FetchRequest::get(url.clone())).await?;
         let script_built =
             need == RenderNeed::Auto && cx.has_pages() && looks_script_rendered(&doc);
@@ -488,7 +536,21 @@ impl Crawler {
         if ex.records.is_empty() && script_built {
             debug!(%url, "no records over HTTP and the page looks script-built: rendering");
             let doc = cx.render(url).await?;
-            return Ok((ext.extract(cx, doc).await?, true, status));
+            let rendered = ext.extract(cx, doc).await?;
+            if !rendered.records.is_empty()
+                && self
+                    .script_built
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key)
+            {
+                info!(
+                    site = key.0,
+                    kind = key.1,
+                    "pages of this kind are script-built: rendering them directly from now on"
+                );
+            }
+            return Ok((rendered, true, status));
         }
         Ok((ex, false, status))
     }

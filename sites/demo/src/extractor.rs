@@ -59,6 +59,17 @@ impl Extractor for Demo {
         }
     }
 
+    fn page_kind(&self, url: &Url) -> &'static str {
+        let path = url.path();
+        if path.starts_with("/js/product/") {
+            "script-built product"
+        } else if path.starts_with("/product/") {
+            "product"
+        } else {
+            "listing"
+        }
+    }
+
     fn wait_for(&self, url: &Url) -> Option<&'static str> {
         url.path().starts_with("/js/").then_some(".rendered")
     }
