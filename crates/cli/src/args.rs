@@ -67,6 +67,12 @@ pub enum EvalCommand {
         /// The corpus, such as price_strings.jsonl.
         file: PathBuf,
     },
+    /// Generic extraction accuracy (price, currency, title) on a folder of saved product
+    /// pages with a ground-truth.json (laid out like shared/data/product-pages-dev).
+    Pages {
+        /// The corpus folder.
+        dir: PathBuf,
+    },
 }
 
 /// LLM providers.

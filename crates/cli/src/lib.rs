@@ -66,6 +66,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Parse(args) => parse::parse(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
+        Command::Eval(EvalCommand::Pages { dir }) => {
+            let report =
+                tokio::task::spawn_blocking(move || haul_extract::eval::evaluate_pages(dir))
+                    .await??;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sites => {
             let registry = haul_sites::registry()?;
             for reg in registry.iter() {

@@ -1,0 +1,488 @@
+//! A parsed page with what every layer needs: the DOM, its URL, its canonical URL and the
+//! currency evidence of the page (declared codes, language and region, domain).
+
+use std::collections::HashMap;
+
+use haul_core::{Currency, Url};
+use haul_price::{Hints, Price, currency_to_iso, parse_price};
+use scraper::Html;
+
+use crate::text::{normalize_space, sel};
+
+/// A page parsed once and shared by every extraction layer.
+///
+/// Not `Send` (the DOM is not): build and use it on one (blocking) thread.
+pub struct Page {
+    html: Html,
+    url: Url,
+    canonical: Url,
+    host: String,
+    lang: Option<String>,
+    declared_currency: Option<Currency>,
+    locale_currency: Option<Currency>,
+    assumed_currency: Option<Currency>,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page")
+            .field("url", &self.url.as_str())
+            .field("canonical", &self.canonical.as_str())
+            .field("lang", &self.lang)
+            .field("declared_currency", &self.declared_currency)
+            .field("locale_currency", &self.locale_currency)
+            .field("assumed_currency", &self.assumed_currency)
+            .finish()
+    }
+}
+
+/// Region subtags (`en-US`, `de_AT`, URL segments such as `/us/`) and the currency shops there
+/// price in.
+#[rustfmt::skip]
+const REGION_CURRENCY: &[(&str, &str)] = &[
+    ("us", "USD"), ("ca", "CAD"), ("gb", "GBP"), ("uk", "GBP"), ("au", "AUD"), ("nz", "NZD"),
+    ("ie", "EUR"), ("de", "EUR"), ("at", "EUR"), ("fr", "EUR"), ("es", "EUR"), ("it", "EUR"),
+    ("nl", "EUR"), ("be", "EUR"), ("pt", "EUR"), ("fi", "EUR"), ("gr", "EUR"), ("lu", "EUR"),
+    ("sk", "EUR"), ("si", "EUR"), ("ee", "EUR"), ("lv", "EUR"), ("lt", "EUR"), ("mt", "EUR"),
+    ("cy", "EUR"), ("hr", "EUR"), ("ch", "CHF"), ("se", "SEK"), ("no", "NOK"), ("dk", "DKK"),
+    ("pl", "PLN"), ("cz", "CZK"), ("hu", "HUF"), ("ro", "RON"), ("bg", "BGN"), ("ru", "RUB"),
+    ("ua", "UAH"), ("tr", "TRY"), ("jp", "JPY"), ("cn", "CNY"), ("hk", "HKD"), ("tw", "TWD"),
+    ("kr", "KRW"), ("in", "INR"), ("sg", "SGD"), ("my", "MYR"), ("th", "THB"), ("id", "IDR"),
+    ("ph", "PHP"), ("vn", "VND"), ("mx", "MXN"), ("br", "BRL"), ("ar", "ARS"), ("cl", "CLP"),
+    ("co", "COP"), ("pe", "PEN"), ("za", "ZAR"), ("il", "ILS"), ("ae", "AED"), ("sa", "SAR"),
+    ("eg", "EGP"), ("is", "ISK"),
+];
+
+/// Languages spoken (for shopping purposes) in one currency area only.
+#[rustfmt::skip]
+const LANGUAGE_CURRENCY: &[(&str, &str)] = &[
+    ("ja", "JPY"), ("ko", "KRW"), ("pl", "PLN"), ("cs", "CZK"), ("hu", "HUF"), ("sv", "SEK"),
+    ("da", "DKK"), ("nb", "NOK"), ("nn", "NOK"), ("no", "NOK"), ("uk", "UAH"), ("ro", "RON"),
+    ("bg", "BGN"), ("tr", "TRY"), ("he", "ILS"), ("th", "THB"), ("is", "ISK"), ("fi", "EUR"),
+    ("et", "EUR"), ("lv", "EUR"), ("lt", "EUR"), ("sk", "EUR"), ("sl", "EUR"), ("el", "EUR"),
+];
+
+/// Generic top-level domains, which say nothing about a country.
+const GENERIC_TLDS: &[&str] = &[
+    "com", "net", "org", "shop", "store", "biz", "info", "co", "io", "online", "site",
+];
+
+fn region_currency(region: &str) -> Option<Currency> {
+    let r = region.to_ascii_lowercase();
+    REGION_CURRENCY
+        .iter()
+        .find(|(k, _)| *k == r)
+        .and_then(|(_, c)| Currency::new(c).ok())
+}
+
+/// The currency a locale such as `en-US`, `de_AT` or `ja` implies, if any.
+pub fn locale_currency(locale: &str) -> Option<Currency> {
+    let mut parts = locale.trim().split(['-', '_']);
+    let language = parts.next()?.to_ascii_lowercase();
+    if let Some(region) = parts.find(|p| p.len() == 2) {
+        return region_currency(region);
+    }
+    LANGUAGE_CURRENCY
+        .iter()
+        .find(|(k, _)| *k == language)
+        .and_then(|(_, c)| Currency::new(c).ok())
+}
+
+impl Page {
+    /// Parses `html` fetched from `url`.
+    pub fn parse(html: &str, url: &Url) -> Self {
+        let doc = Html::parse_document(html);
+        Self::from_html(doc, html, url)
+    }
+
+    fn from_html(doc: Html, raw: &str, url: &Url) -> Self {
+        let canonical = canonical_url(&doc, url);
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let lang = doc
+            .root_element()
+            .value()
+            .attr("lang")
+            .or_else(|| doc.root_element().value().attr("xml:lang"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string);
+        let declared_currency = declared_currency(&doc, raw);
+        let locale_currency = page_locale_currency(&doc, lang.as_deref(), url);
+        let english_or_unknown = lang
+            .as_deref()
+            .is_none_or(|l| l.to_ascii_lowercase().starts_with("en"));
+        let tld = host.rsplit('.').next().unwrap_or("");
+        // A bare `$` on an English page of a generic domain (.com, .net...) with nothing else
+        // to go by: US dollars, by an overwhelming convention of such shops.
+        let assumed_currency = (english_or_unknown && GENERIC_TLDS.contains(&tld))
+            .then(|| Currency::new("USD").ok())
+            .flatten();
+        Self {
+            html: doc,
+            url: url.clone(),
+            canonical,
+            host,
+            lang,
+            declared_currency,
+            locale_currency,
+            assumed_currency,
+        }
+    }
+
+    /// The parsed DOM.
+    pub fn html(&self) -> &Html {
+        &self.html
+    }
+
+    /// The URL the page was fetched from.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The page's canonical address: its `<link rel="canonical">` when that is an absolute
+    /// http(s) URL on the same host, else the fetched URL without its fragment.
+    pub fn canonical_url(&self) -> &Url {
+        &self.canonical
+    }
+
+    /// The `lang` attribute of `<html>`, if any.
+    pub fn lang(&self) -> Option<&str> {
+        self.lang.as_deref()
+    }
+
+    /// The page's currency as the page states it without a price: an ISO code declared in
+    /// markup (`priceCurrency`, `og:price:currency`), else the currency of the page's locale
+    /// (`lang`, `og:locale`, a region in the URL path).
+    pub fn stated_currency(&self) -> Option<Currency> {
+        self.declared_currency.or(self.locale_currency)
+    }
+
+    /// Hints for the price parser: the page's domain and its stated currency (or, for an
+    /// English page on a generic domain, USD, which only decides what a bare `$` means).
+    pub fn hints(&self) -> Hints<'_> {
+        Hints {
+            currency_hint: None,
+            decimal_separator: None,
+            domain: Some(&self.host),
+            default_currency: self.stated_currency().or(self.assumed_currency),
+        }
+    }
+
+    /// Parses a price string with the page's hints; `currency_hint` is another string from
+    /// the page that may name the currency (such as a `priceCurrency` value).
+    pub fn parse_price(&self, text: &str, currency_hint: Option<&str>) -> Price {
+        // The parser does not read a number glued to a trailing `+` ("$28.50+", a "from"
+        // price); it is not part of the amount anyway.
+        let cleaned = text.replace('+', " ");
+        let mut hints = self.hints();
+        hints.currency_hint = currency_hint;
+        // The assumed currency only decides what a written `$` means; a bare number gets a
+        // currency only from what the page states.
+        hints.default_currency = self.stated_currency();
+        let mut p = parse_price(&cleaned, &hints);
+        if p.currency.is_none() {
+            match &p.currency_text {
+                Some(written) => p.currency = self.resolve_written(written, currency_hint),
+                None => p.currency = currency_hint.and_then(|h| currency_to_iso(h, &hints)),
+            }
+        }
+        p
+    }
+
+    /// Resolves a written currency that the parser left ambiguous, trying in turn the
+    /// declared currency, the locale's and the assumed one (a `$` on a page that declares EUR
+    /// somewhere but is localised for the US is USD).
+    fn resolve_written(&self, written: &str, currency_hint: Option<&str>) -> Option<Currency> {
+        let mut hints = self.hints();
+        hints.currency_hint = currency_hint;
+        [
+            self.declared_currency,
+            self.locale_currency,
+            self.assumed_currency,
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            hints.default_currency = Some(c);
+            currency_to_iso(written, &hints)
+        })
+    }
+
+    /// Every price in a string (`"Was $49.90 Now $39.90"`, `"$19.95 – $24.95"`), each with
+    /// its currency resolved like [`parse_price`](Self::parse_price) does.
+    pub fn find_prices(&self, text: &str) -> Vec<Price> {
+        let cleaned = text.replace('+', " ");
+        let mut hints = self.hints();
+        hints.default_currency = self.stated_currency();
+        let mut all = haul_price::find_prices(&cleaned, &hints);
+        for p in &mut all {
+            if p.currency.is_none()
+                && let Some(written) = &p.currency_text
+            {
+                p.currency = self.resolve_written(written, None);
+            }
+        }
+        all
+    }
+
+    /// Resolves a currency as written (`"USD"`, `"$"`, `"€"`) with the page's hints.
+    pub fn currency(&self, written: &str) -> Option<Currency> {
+        currency_to_iso(written.trim(), &self.hints())
+    }
+
+    /// Absolute URL of `href` relative to the page (`None` for `data:` and unparseable).
+    pub fn resolve(&self, href: &str) -> Option<String> {
+        let href = href.trim();
+        if href.is_empty() || href.starts_with("data:") || href.starts_with("javascript:") {
+            return None;
+        }
+        let u = self.url.join(href).ok()?;
+        matches!(u.scheme(), "http" | "https").then(|| u.to_string())
+    }
+
+    /// `content` of the first `<meta>` whose `property`, `name` or `itemprop` is `key`
+    /// (case-insensitive), whitespace-normalised, non-empty.
+    pub fn meta(&self, key: &str) -> Option<String> {
+        self.html
+            .select(&sel("meta"))
+            .find(|m| {
+                ["property", "name", "itemprop"].iter().any(|a| {
+                    m.value()
+                        .attr(a)
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case(key))
+                })
+            })
+            .and_then(|m| m.value().attr("content"))
+            .map(|c| normalize_space(&crate::text::decode_entities(c)))
+            .filter(|c| !c.is_empty())
+    }
+
+    /// The text of `<title>`, whitespace-normalised.
+    pub fn title_tag(&self) -> Option<String> {
+        self.html
+            .select(&sel("title"))
+            .next()
+            .map(|t| normalize_space(&t.text().collect::<String>()))
+            .filter(|t| !t.is_empty())
+    }
+}
+
+fn same_site(a: &str, b: &str) -> bool {
+    let strip = |h: &str| h.trim_start_matches("www.").to_ascii_lowercase();
+    strip(a) == strip(b)
+}
+
+fn canonical_url(doc: &Html, url: &Url) -> Url {
+    let mut fallback = url.clone();
+    fallback.set_fragment(None);
+    let Some(href) = doc
+        .select(&sel("link[rel]"))
+        .find(|l| {
+            l.value().attr("rel").is_some_and(|r| {
+                r.split_whitespace()
+                    .any(|t| t.eq_ignore_ascii_case("canonical"))
+            })
+        })
+        .and_then(|l| l.value().attr("href"))
+    else {
+        return fallback;
+    };
+    match url.join(href.trim()) {
+        Ok(mut c)
+            if matches!(c.scheme(), "http" | "https")
+                && !c.as_str().contains(['\'', '"', '{', '}', ' '])
+                && same_site(c.host_str().unwrap_or(""), url.host_str().unwrap_or("")) =>
+        {
+            c.set_fragment(None);
+            c
+        }
+        _ => fallback,
+    }
+}
+
+/// The most frequent ISO code the page declares for its prices.
+fn declared_currency(doc: &Html, raw: &str) -> Option<Currency> {
+    let mut counts: HashMap<Currency, usize> = HashMap::new();
+    let mut add = |code: &str| {
+        let code = code.trim();
+        if code.len() == 3
+            && let Some(c) = currency_to_iso(code, &Hints::default())
+            && c.as_str().eq_ignore_ascii_case(code)
+        {
+            *counts.entry(c).or_default() += 1;
+        }
+    };
+    for m in doc.select(&sel("meta[content]")) {
+        let key = ["property", "name", "itemprop"]
+            .iter()
+            .filter_map(|a| m.value().attr(a))
+            .map(str::to_ascii_lowercase)
+            .next()
+            .unwrap_or_default();
+        if key.ends_with("price:currency") || key == "pricecurrency" || key == "currency" {
+            add(m.value().attr("content").unwrap_or(""));
+        }
+    }
+    for e in doc.select(&sel("[itemprop=priceCurrency]")) {
+        let v = e.value();
+        match v.attr("content") {
+            Some(c) => add(c),
+            None => add(&e.text().collect::<String>()),
+        }
+    }
+    // JSON-LD and script-embedded state: `"priceCurrency": "EUR"`, `"currency":"USD"`.
+    for key in ["\"priceCurrency\"", "\"currencyCode\""] {
+        let mut rest = raw;
+        while let Some(i) = rest.find(key) {
+            rest = &rest[i + key.len()..];
+            let tail: String = rest
+                .chars()
+                .skip_while(|c| c.is_whitespace() || *c == ':' || *c == '"')
+                .take(3)
+                .collect();
+            add(&tail);
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(c, _)| c)
+}
+
+fn page_locale_currency(doc: &Html, lang: Option<&str>, url: &Url) -> Option<Currency> {
+    let og_locale = doc
+        .select(&sel("meta[property]"))
+        .find(|m| {
+            m.value()
+                .attr("property")
+                .is_some_and(|p| p.eq_ignore_ascii_case("og:locale"))
+        })
+        .and_then(|m| m.value().attr("content"))
+        .map(str::to_string);
+    let content_language = doc
+        .select(&sel("meta[http-equiv]"))
+        .find(|m| {
+            m.value()
+                .attr("http-equiv")
+                .is_some_and(|p| p.eq_ignore_ascii_case("content-language"))
+        })
+        .and_then(|m| m.value().attr("content"))
+        .map(str::to_string);
+    for locale in [lang, og_locale.as_deref(), content_language.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        // Only a locale with a region is specific enough here; a bare language is used below.
+        if locale.contains(['-', '_'])
+            && let Some(c) = locale_currency(locale)
+        {
+            return Some(c);
+        }
+    }
+    // A region or locale in the URL path: /us/, /en-us/, /en_gb/, /de-at/.
+    if let Some(segments) = url.path_segments() {
+        for seg in segments.take(3) {
+            let s = seg.to_ascii_lowercase();
+            if s.len() == 5 && (s.as_bytes()[2] == b'-' || s.as_bytes()[2] == b'_') {
+                if let Some(c) = locale_currency(&s) {
+                    return Some(c);
+                }
+            } else if s.len() == 2
+                && let Some(c) = region_currency(&s)
+            {
+                return Some(c);
+            }
+        }
+    }
+    [lang, og_locale.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(locale_currency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(html: &str, url: &str) -> Page {
+        Page::parse(html, &Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn currency_evidence_from_markup_locale_and_domain() {
+        let p = page(
+            r#"<html lang="en"><head><meta property="og:price:currency" content="CAD"></head></html>"#,
+            "https://shop.example.com/p/1",
+        );
+        assert_eq!(p.stated_currency().unwrap().as_str(), "CAD");
+        assert_eq!(
+            p.parse_price("$12.50", None).currency.unwrap().as_str(),
+            "CAD"
+        );
+
+        let p = page(
+            r#"<html lang="de-DE"><body></body></html>"#,
+            "https://x.example/",
+        );
+        assert_eq!(p.stated_currency().unwrap().as_str(), "EUR");
+
+        let p = page(
+            "<html><body></body></html>",
+            "https://shop.example.com/en-gb/p/1",
+        );
+        assert_eq!(p.stated_currency().unwrap().as_str(), "GBP");
+
+        // `$` on an English .com page: USD; a bare number there has no stated currency.
+        let p = page(
+            r#"<html lang="en"><body></body></html>"#,
+            "https://shop.com/p",
+        );
+        assert_eq!(p.stated_currency(), None);
+        assert_eq!(
+            p.parse_price("$5.00", None).currency.unwrap().as_str(),
+            "USD"
+        );
+        assert_eq!(p.parse_price("5.00", None).currency, None);
+
+        // `.ca` decides `$` without any markup.
+        let p = page("<html><body></body></html>", "https://shop.ca/p");
+        assert_eq!(
+            p.parse_price("$5.00", None).currency.unwrap().as_str(),
+            "CAD"
+        );
+
+        let p = page(
+            r#"<html lang="de"><body></body></html>"#,
+            "https://shop.de/p",
+        );
+        let price = p.parse_price("1.299,00 €", None);
+        assert_eq!(price.amount.unwrap().to_string(), "1299.00");
+        assert_eq!(price.currency.unwrap().as_str(), "EUR");
+    }
+
+    #[test]
+    fn canonical_url_must_be_on_the_same_site() {
+        let p = page(
+            r#"<link rel="canonical" href="/p/1?x=1">"#,
+            "https://www.shop.example/p/1?utm=2#top",
+        );
+        assert_eq!(
+            p.canonical_url().as_str(),
+            "https://www.shop.example/p/1?x=1"
+        );
+        let p = page(
+            r#"<link rel="canonical" href="https://elsewhere.example/p/1">"#,
+            "https://shop.example/p/1#x",
+        );
+        assert_eq!(p.canonical_url().as_str(), "https://shop.example/p/1");
+    }
+
+    #[test]
+    fn locale_currency_reads_regions_and_languages() {
+        assert_eq!(locale_currency("en-US").unwrap().as_str(), "USD");
+        assert_eq!(locale_currency("de_AT").unwrap().as_str(), "EUR");
+        assert_eq!(locale_currency("ja").unwrap().as_str(), "JPY");
+        assert_eq!(locale_currency("en"), None);
+        assert_eq!(locale_currency("de"), None);
+    }
+}

@@ -1,0 +1,328 @@
+//! The product extraction entry point: every layer run on one parsed page, their records
+//! merged into the page's product record.
+
+use haul_core::{Extraction, Method, Record, Url};
+
+use crate::heuristic::{
+    PriceCandidate, best_candidate, heuristic_title, heuristic_with, price_candidates,
+};
+use crate::jsonld::json_ld;
+use crate::microdata::microdata;
+use crate::opengraph::{og_type_is_product, open_graph};
+use crate::page::Page;
+use crate::text::{element_text, sel, token_overlap};
+
+/// Extracts the product of a product page: parses `html` and runs
+/// [`extract_page`]. Never panics; a page with no product gives an empty extraction.
+pub fn extract_product(html: &str, url: &Url, site: &str) -> Extraction {
+    extract_page(&Page::parse(html, url), site)
+}
+
+/// What the page's layers found, before merging (for diagnostics and custom merges).
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    /// Records from JSON-LD.
+    pub json_ld: Vec<Record>,
+    /// Records from microdata.
+    pub microdata: Vec<Record>,
+    /// The OpenGraph / product meta record.
+    pub open_graph: Option<Record>,
+    /// The heuristic record.
+    pub heuristic: Option<Record>,
+    /// The heuristic price candidates, best first.
+    pub candidates: Vec<PriceCandidate>,
+}
+
+/// Runs every layer on `page`.
+pub fn layers(page: &Page, site: &str) -> Layers {
+    let candidates = price_candidates(page);
+    Layers {
+        json_ld: json_ld(page, site),
+        microdata: microdata(page, site),
+        open_graph: open_graph(page, site),
+        heuristic: heuristic_with(page, site, &candidates),
+        candidates,
+    }
+}
+
+/// The words the page itself uses for its product: the `<h1>` chosen as title, `og:title`
+/// and `<title>`.
+fn page_title_reference(page: &Page) -> String {
+    [
+        heuristic_title(page),
+        page.meta("og:title"),
+        page.title_tag(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+/// The record among `records` that is the page's own product: the one whose title matches
+/// the page's title best (ties: the one with a price, then the first).
+fn pick_main<'a>(records: &'a [Record], reference: &str) -> Option<&'a Record> {
+    let scored = records.iter().map(|r| {
+        let overlap = token_overlap(&r.title, reference);
+        (overlap + if r.price.is_some() { 0.05 } else { 0.0 }, r)
+    });
+    let (score, best) = scored.fold(None::<(f64, &Record)>, |best, (s, r)| match best {
+        Some((bs, _)) if bs >= s => best,
+        _ => Some((s, r)),
+    })?;
+    // Several products and none named like the page: a listing, not a product page.
+    if records.len() >= 3 && score < 0.5 {
+        return None;
+    }
+    Some(best)
+}
+
+/// Fills the empty fields of `r` from `other`. The price is only taken together with its
+/// currency and list price.
+fn fill(r: &mut Record, other: &Record) {
+    if r.price.is_none() && other.price.is_some() {
+        r.price = other.price;
+        r.currency = other.currency;
+        r.list_price = other.list_price;
+    }
+    if r.currency.is_none() && r.price.is_some() && other.price == r.price {
+        r.currency = other.currency;
+    }
+    if r.list_price.is_none()
+        && other.price == r.price
+        && other.list_price.is_some_and(|l| Some(l) > r.price)
+    {
+        r.list_price = other.list_price;
+    }
+    macro_rules! take {
+        ($($f:ident),*) => {$(
+            if r.$f.is_none() {
+                r.$f = other.$f.clone();
+            }
+        )*};
+    }
+    take!(
+        availability,
+        merchant,
+        brand,
+        image,
+        sku,
+        gtin,
+        rating,
+        rating_count
+    );
+}
+
+/// Extracts the product of an already parsed page.
+///
+/// Layers, most trustworthy first: JSON-LD, microdata, OpenGraph, heuristics. The record is
+/// the first layer's record that has a price (its `method` says which layer that was), with
+/// empty fields filled from the other layers (title from `og:title` or the `<h1>` when the
+/// structured data has none, image from `og:image`...). A page whose only evidence is a
+/// heuristic title without a price gives no record; a page whose structured data lists
+/// several products none of which is the page's own (a listing) gives one record per product
+/// that has its own URL, with `source` set to the page.
+pub fn extract_page(page: &Page, site: &str) -> Extraction {
+    let l = layers(page, site);
+    merge(page, l)
+}
+
+/// Whether the page visibly shows `price` as a product price (a price candidate outside site
+/// chrome and recommendation blocks).
+fn visibly_priced(cands: &[PriceCandidate], price: haul_core::Decimal) -> bool {
+    cands
+        .iter()
+        .any(|c| !c.noise && c.score > -4.0 && (c.amount == price))
+}
+
+/// Minimum score of the heuristic's best price for it to stand on its own (a currency or a
+/// price class, close to the title).
+const STRONG_PRICE: f64 = 4.0;
+
+/// Merges the layers' records into the page's extraction (see [`extract_page`]).
+///
+/// A structured price that the page does not show anywhere outside site chrome and
+/// recommendation blocks (a stale or default variant's price) gives way to the heuristic's
+/// visible price; the record's `method` is then `heuristic`.
+pub fn merge(page: &Page, l: Layers) -> Extraction {
+    let mut out = Extraction::default();
+    let reference = page_title_reference(page);
+    let main_ld = pick_main(&l.json_ld, &reference).cloned();
+    let main_md = pick_main(&l.microdata, &reference).cloned();
+    let og_product = og_type_is_product(page);
+    let og = l.open_graph.clone();
+    let he = l.heuristic.clone();
+    let best = best_candidate(&l.candidates);
+
+    let structured = main_ld.is_some() || main_md.is_some();
+    let order: Vec<Record> = [main_ld, main_md, og.clone(), he.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let primary = order
+        .iter()
+        .find(|r| r.price.is_some())
+        .cloned()
+        .or_else(|| {
+            order
+                .iter()
+                .find(|r| matches!(r.method, Method::JsonLd | Method::Microdata))
+                .cloned()
+        })
+        .or_else(|| og.clone().filter(|_| og_product));
+    let Some(mut record) = primary else {
+        out.records = listing_records(page, &l);
+        return out;
+    };
+    if record.method == Method::Heuristic && !structured && !og_product {
+        // A title and a price found by the heuristics alone: a product page only if the price
+        // is not one of many alike (product cards of a listing) and the page has something
+        // to buy with or the price is clearly the page's.
+        let listing = best.is_some_and(|b| b.lookalikes >= 2);
+        let weak = !has_buy_button(page) && best.is_none_or(|b| b.score < STRONG_PRICE);
+        if listing || weak {
+            out.records = listing_records(page, &l);
+            return out;
+        }
+    }
+    // Cross-check a structured price against what the page shows.
+    // It gives way when the page does not show it, or shows it as the former price of a
+    // sale ("$39.90 $1.90").
+    if record.method != Method::Heuristic
+        && let (Some(p), Some(h)) = (record.price, he.as_ref())
+        && let Some(hp) = h.price
+        && hp != p
+        && (!visibly_priced(&l.candidates, p) || (h.list_price == Some(p) && hp < p))
+        && best.is_some_and(|b| b.score >= 0.5)
+    {
+        record.price = h.price;
+        record.list_price = h.list_price;
+        record.currency = h.currency.or(record.currency);
+        record.method = Method::Heuristic;
+    }
+    for other in &order {
+        fill(&mut record, other);
+    }
+    if record.title.trim().is_empty()
+        && let Some(t) = order
+            .iter()
+            .map(|r| &r.title)
+            .find(|t| !t.trim().is_empty())
+    {
+        record.title = t.clone();
+    }
+    record.title = best_title(page, &record.title, &order);
+    record.brand = record.brand.as_deref().and_then(crate::text::clean_brand);
+    if record.image.is_none() {
+        record.image = ["og:image:secure_url", "og:image", "twitter:image"]
+            .iter()
+            .find_map(|k| page.meta(k).and_then(|u| page.resolve(&u)));
+    }
+    if record.currency.is_none() && record.price.is_some() {
+        record.currency = page.stated_currency();
+    }
+    record.url = page.canonical_url().to_string();
+    if record.price.is_none() {
+        out.warn(format!("{}: no price found", page.url()));
+    }
+    out.records.push(record);
+    out
+}
+
+/// The title to keep: `current`, unless another layer's title (the visible `<h1>`, the
+/// structured name, `og:title`) names the product the way the page's `<title>` does clearly
+/// better (structured names sometimes carry a variant: "Robe - Free size / Blue").
+fn best_title(page: &Page, current: &str, order: &[Record]) -> String {
+    let Some(reference) = page.title_tag() else {
+        return current.to_string();
+    };
+    let base = token_overlap(current, &reference);
+    let mut best = (base, current.to_string());
+    for r in order {
+        let t = &r.title;
+        if crate::text::title_tokens(t).len() < 2 || t.len() > 300 {
+            continue;
+        }
+        let s = token_overlap(t, &reference);
+        if s > best.0 + 0.2 {
+            best = (s, t.clone());
+        }
+    }
+    best.1
+}
+
+/// Records of a listing page: structured products with their own URL.
+fn listing_records(page: &Page, l: &Layers) -> Vec<Record> {
+    let canonical = page.canonical_url().as_str();
+    let mut seen = std::collections::HashSet::new();
+    l.json_ld
+        .iter()
+        .chain(l.microdata.iter())
+        .filter(|r| r.url != canonical && r.url != page.url().as_str())
+        .filter(|r| seen.insert(r.url.clone()))
+        .cloned()
+        .map(|mut r| {
+            r.source = Some(page.url().to_string());
+            r
+        })
+        .collect()
+}
+
+/// Whether the page has something to buy with: an add-to-cart / buy button or form.
+pub fn has_buy_button(page: &Page) -> bool {
+    const WORDS: &[&str] = &[
+        "add to cart",
+        "add to bag",
+        "add to basket",
+        "add to trolley",
+        "buy now",
+        "buy it now",
+        "add to order",
+        "in den warenkorb",
+        "ajouter au panier",
+        "aggiungi al carrello",
+        "añadir al carrito",
+        "in winkelwagen",
+        "pre-order",
+        "preorder",
+        "notify me",
+        "sold out",
+        "out of stock",
+    ];
+    for el in page
+        .html()
+        .select(&sel("button, input[type=submit], input[type=button], a[role=button], [class*=add-to-cart], [id*=add-to-cart], [class*=addToCart], [id*=addToCart], form[action*=cart]"))
+    {
+        let v = el.value();
+        if v.name() == "form" || v.attr("class").is_some_and(|c| c.contains("add-to-cart") || c.contains("addToCart")) || v.attr("id").is_some_and(|c| c.contains("add-to-cart") || c.contains("addToCart")) {
+            return true;
+        }
+        let text = format!(
+            "{} {} {}",
+            element_text(el),
+            v.attr("value").unwrap_or(""),
+            v.attr("aria-label").unwrap_or("")
+        )
+        .to_lowercase();
+        if WORDS.iter().any(|w| text.contains(w)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a page looks like a single product's page: structured product data, `og:type`
+/// product, or a title with a price near it and a buy button.
+pub fn looks_like_product_page(page: &Page) -> bool {
+    let l = Layers {
+        json_ld: json_ld(page, "probe"),
+        microdata: microdata(page, "probe"),
+        open_graph: None,
+        heuristic: None,
+        candidates: Vec::new(),
+    };
+    if !l.json_ld.is_empty() || !l.microdata.is_empty() || og_type_is_product(page) {
+        return true;
+    }
+    has_buy_button(page) && crate::heuristic::main_title(page).is_some()
+}

@@ -1,0 +1,112 @@
+//! The LLM fallback of `Generic::extract`, with a fake LLM pool: used only when the markup
+//! gave no record and the page looks like a product page.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{FakeLlm, WALNUT_ANSWER, read};
+use haul_core::{Context, Document, Extractor, LlmPool, Method, Url};
+use haul_runner::{HttpFetcher, HttpOptions};
+use haul_site_generic::Generic;
+
+fn context(llm: Option<Arc<FakeLlm>>) -> Context {
+    let fetcher = Arc::new(HttpFetcher::new(&HttpOptions::default()).expect("a fetcher"));
+    Context::new(&Generic, fetcher).with_llm(llm.map(|l| l as Arc<dyn LlmPool>))
+}
+
+fn doc(file: &str, url: &str) -> Document {
+    Document::new(Url::parse(url).expect("valid URL"), read(file))
+}
+
+#[tokio::test]
+async fn a_product_page_without_markup_goes_to_the_llm() {
+    let llm = Arc::new(FakeLlm::answering(WALNUT_ANSWER));
+    let cx = context(Some(llm.clone()));
+    let ex = Generic
+        .extract(
+            &cx,
+            doc("llm-only.html", "https://grain.example.com/p/walnut-board"),
+        )
+        .await
+        .expect("an extraction");
+    assert_eq!(ex.records.len(), 1, "{:?}", ex.warnings);
+    let r = &ex.records[0];
+    assert_eq!(r.method, Method::Llm);
+    assert_eq!(r.title, "Walnut Serving Board");
+    assert_eq!(r.price.map(|d| d.to_string()).as_deref(), Some("64.00"));
+    assert_eq!(r.currency.map(|c| c.to_string()).as_deref(), Some("USD"));
+    assert_eq!(r.url, "https://grain.example.com/p/walnut-board");
+    assert_eq!(r.site, "generic");
+    // The page's links are kept.
+    assert!(ex.links.iter().any(|l| l.path() == "/p/cutting-board"));
+    // The LLM saw the main content as Markdown, without the header and footer.
+    let prompts = llm.prompts();
+    assert_eq!(prompts.len(), 1);
+    assert!(
+        prompts[0].contains("# Walnut Serving Board"),
+        "{}",
+        prompts[0]
+    );
+    assert!(prompts[0].contains("Solid black walnut"));
+    assert!(!prompts[0].contains("Contact"));
+}
+
+#[tokio::test]
+async fn the_llm_is_not_asked_when_markup_suffices_or_the_page_is_no_product() {
+    let llm = Arc::new(FakeLlm::answering(WALNUT_ANSWER));
+    let cx = context(Some(llm.clone()));
+    let ex = Generic
+        .extract(
+            &cx,
+            doc(
+                "microdata.html",
+                "https://lumen.example.co.uk/p/brass-desk-lamp",
+            ),
+        )
+        .await
+        .expect("an extraction");
+    assert_eq!(ex.records[0].method, Method::Microdata);
+    let ex = Generic
+        .extract(
+            &cx,
+            doc("listing.html", "https://hearth.example.com/c/cookware"),
+        )
+        .await
+        .expect("an extraction");
+    assert!(ex.records.is_empty());
+    assert!(
+        llm.prompts().is_empty(),
+        "the LLM was asked: {:?}",
+        llm.prompts()
+    );
+}
+
+#[tokio::test]
+async fn without_an_llm_or_when_it_fails_the_page_still_gives_its_links() {
+    let ex = Generic
+        .extract(
+            &context(None),
+            doc("llm-only.html", "https://grain.example.com/p/walnut-board"),
+        )
+        .await
+        .expect("an extraction");
+    assert!(ex.records.is_empty());
+    assert!(!ex.links.is_empty());
+
+    let llm = Arc::new(FakeLlm::failing("provider down"));
+    let ex = Generic
+        .extract(
+            &context(Some(llm)),
+            doc("llm-only.html", "https://grain.example.com/p/walnut-board"),
+        )
+        .await
+        .expect("an extraction with a warning");
+    assert!(ex.records.is_empty());
+    assert!(!ex.links.is_empty());
+    assert!(
+        ex.warnings.iter().any(|w| w.0.contains("provider down")),
+        "{:?}",
+        ex.warnings
+    );
+}
