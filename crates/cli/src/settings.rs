@@ -98,7 +98,7 @@ impl Settings {
             fig = fig.merge(Toml::file_exact(file));
         }
         fig = fig
-            .merge(Env::prefixed("HAUL_").filter(|k| k.as_str() != "llm_keys"))
+            .merge(Env::prefixed("HAUL_").filter(|k| !k.as_str().eq_ignore_ascii_case("llm_keys")))
             .merge(Serialized::defaults(args));
         let settings: Settings = fig.extract().map_err(|e| {
             // figment's messages name the key and its source ("in haul.toml TOML file",
