@@ -207,6 +207,56 @@ async fn script_built_front_page_is_rendered_and_gives_the_same_records() {
     assert_eq!(records, want);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn script_built_front_page_in_real_chromium_gives_the_cards_its_script_builds() {
+    let server = TestServer::start(router("frontpage-script.html"))
+        .await
+        .unwrap();
+    let cfg = haul_browser::BrowserConfig {
+        browsers: 1,
+        pages_per_browser: 2,
+        ..haul_browser::BrowserConfig::default()
+    };
+    let pool = haul_browser::BrowserPool::new(cfg).expect("Chromium is installed (CI installs it)");
+    let pages: Arc<dyn PagePool> = pool.clone();
+    let (records, report) = crawl(&server, Some(pages)).await;
+    pool.close().await;
+    let site = &report.sites[0];
+    assert_eq!(
+        site.rendered, 1,
+        "only the script-built front page is rendered: {site:?}"
+    );
+    // The fixture's script builds two cards (from its inline JSON); each links to a deal page
+    // fetched over plain HTTP at level 1. The output keeps one record per deal URL.
+    assert_eq!(site.levels, vec![1, 2], "{site:?}");
+    let got: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["title"].as_str().unwrap_or(""),
+                r["price"].as_str().unwrap_or(""),
+                r["merchant"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "Apple AirPods Pro 2 Wireless Earbuds (USB-C)",
+                "169.99",
+                "Amazon"
+            ),
+            (
+                "65\" Samsung DU7200 Crystal UHD 4K Smart TV",
+                "399.99",
+                "Best Buy"
+            ),
+        ]
+    );
+    assert!(pool.pids().is_empty(), "the browser is closed");
+}
+
 #[tokio::test]
 async fn script_built_front_page_without_a_browser_yields_nothing() {
     let server = TestServer::start(router("frontpage-script.html"))
