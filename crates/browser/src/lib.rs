@@ -5,7 +5,7 @@
 //!   concurrently on first use; a page goes to the least-loaded browser; a page handle gives
 //!   its tab back when dropped (also on error, timeout or panic). Kept tabs are re-navigated
 //!   for the next URL ([`BrowserConfig::reuse_pages`]); a tab that failed, timed out or was
-//!   cancelled mid-navigation is closed instead. Measured with [`bench`] on 2 cores (100
+//!   cancelled mid-navigation is closed instead. Measured with [`bench`](mod@bench) on 2 cores (100
 //!   script-rendered pages, 30 ms latency, 1 browser x 4 tabs): reused tabs 8.0 pages/s,
 //!   a new tab per URL 3.3 pages/s, a browser per URL 0.6 pages/s.
 //! * [`OwnBrowser`]: the fallback without a pool: each `acquire` launches its own browser,

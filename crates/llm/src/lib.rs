@@ -40,7 +40,7 @@
 //! ```
 //!
 //! With the `fake` feature: [`fake`], an in-process fake server speaking both protocols, and
-//! [`bench`], the pool benchmark used by `cargo xtask bench llm`.
+//! [`bench`](mod@bench), the pool benchmark used by `cargo xtask bench llm`.
 
 mod config;
 mod json;
