@@ -310,3 +310,100 @@ async fn ctrl_c_waits_at_most_the_grace_period_for_a_hung_page() {
             .is_array()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sites_crawl_at_once_each_with_its_own_start_url() {
+    let shop = TestServer::start(haul_testkit::demo_router(Duration::from_millis(5)))
+        .await
+        .unwrap();
+    let page = r#"<html><head><script type="application/ld+json">{"@context":"https://schema.org","@type":"Product","name":"Lone Lamp","offers":{"@type":"Offer","price":"42.50","priceCurrency":"EUR"}}</script></head><body><h1>Lone Lamp</h1><button>Add to cart</button></body></html>"#;
+    let other =
+        TestServer::start(Router::new().route("/p/lamp", get(move || async move { Html(page) })))
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("both.jsonl");
+    let demo_start = format!("demo={}", shop.url("/"));
+    let generic_start = format!("generic={}", other.url("/p/lamp"));
+    let out = haul(&[
+        "crawl",
+        "demo",
+        "generic",
+        "--start-url",
+        &demo_start,
+        "--start-url",
+        &generic_start,
+        "--render",
+        "never",
+        "-o",
+        out_path.to_str().unwrap(),
+    ])
+    .await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let records = read_records(&out_path);
+    let demo = records.iter().filter(|r| r.site == "demo").count();
+    let generic: Vec<_> = records.iter().filter(|r| r.site == "generic").collect();
+    assert_eq!(demo, haul_site_demo::CATALOG.len());
+    assert_eq!(generic.len(), 1);
+    assert_eq!(generic[0].title, "Lone Lamp");
+    assert_eq!(
+        generic[0].price.map(|p| p.to_string()).as_deref(),
+        Some("42.50")
+    );
+    assert!(
+        err.contains("\ndemo ") && err.contains("\ngeneric "),
+        "a line per site: {err}"
+    );
+
+    // Without SITE=, a URL that neither named site claims is a clear error.
+    let out = haul(&[
+        "crawl",
+        "demo",
+        "generic",
+        "--start-url",
+        shop.url("/").as_str(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("write it as SITE="),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delay_spaces_requests_to_one_domain() {
+    #[derive(Default)]
+    struct Arrivals(Mutex<Vec<Instant>>);
+    let arrivals = Arc::new(Arrivals::default());
+    async fn page(State(a): State<Arc<Arrivals>>, Path(name): Path<String>) -> Response {
+        a.0.lock().unwrap().push(Instant::now());
+        Html(product(&name, "1.00")).into_response()
+    }
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                Html(listing(
+                    &(0..5).map(|i| format!("/product/p{i}")).collect::<Vec<_>>(),
+                ))
+            }),
+        )
+        .route("/product/{name}", get(page))
+        .with_state(arrivals.clone());
+    let server = TestServer::start(app).await.unwrap();
+    let (out, records) = crawl(&server, &["--delay-ms", "200", "--concurrency", "5"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(records.len(), 5);
+    let mut times = arrivals.0.lock().unwrap().clone();
+    times.sort();
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(180),
+            "requests {gap:?} apart with --delay-ms 200"
+        );
+    }
+}

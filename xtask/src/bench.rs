@@ -78,8 +78,20 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             ],
             &[],
         ),
-        Some(other) => bail!("unknown benchmark {other:?}; available: http, llm"),
-        None => bail!("usage: cargo xtask bench http|llm"),
+        Some("browser") => util::step(
+            "bench browser",
+            &[
+                "run",
+                "--release",
+                "-p",
+                "haul-browser",
+                "--example",
+                "bench",
+            ],
+            &[],
+        ),
+        Some(other) => bail!("unknown benchmark {other:?}; available: http, llm, browser"),
+        None => bail!("usage: cargo xtask bench http|llm|browser"),
     }
 }
 

@@ -119,6 +119,33 @@ fn parse_url(s: &str) -> Result<Url, String> {
     }
 }
 
+/// A start URL, optionally for a named site (`SITE=URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartUrl {
+    /// The site it is for, when given.
+    pub site: Option<String>,
+    /// The URL.
+    pub url: Url,
+}
+
+fn parse_start_url(s: &str) -> Result<StartUrl, String> {
+    if let Some((site, rest)) = s.split_once('=')
+        && !site.is_empty()
+        && site
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Ok(StartUrl {
+            site: Some(site.to_string()),
+            url: parse_url(rest)?,
+        });
+    }
+    Ok(StartUrl {
+        site: None,
+        url: parse_url(s)?,
+    })
+}
+
 fn parse_positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -140,10 +167,12 @@ pub struct CrawlArgs {
     /// start URL.
     #[serde(skip)]
     pub sites: Vec<String>,
-    /// Where to start (level 0); repeatable. Defaults to the sites' own start URLs.
-    #[arg(long = "start-url", value_name = "URL", value_parser = parse_url)]
+    /// Where to start (level 0); repeatable. `SITE=URL` gives the URL to that site (needed
+    /// when several sites are crawled and one claims no domain). Defaults to the sites' own
+    /// start URLs.
+    #[arg(long = "start-url", value_name = "[SITE=]URL", value_parser = parse_start_url)]
     #[serde(skip)]
-    pub start_urls: Vec<Url>,
+    pub start_urls: Vec<StartUrl>,
     /// Configuration file [default: haul.toml when it exists].
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]

@@ -14,15 +14,16 @@ use haul_runner::{
 };
 use url::Url;
 
-use crate::args::{CrawlArgs, ExtractArg, LlmProviderArg, RenderArg};
+use crate::args::{CrawlArgs, ExtractArg, LlmProviderArg, RenderArg, StartUrl};
 use crate::settings::Settings;
 
-/// Assigns start URLs to sites. Named sites get the start URLs they handle (all of them when
-/// only one site is named) or their own defaults; without names, each URL picks its site.
+/// Assigns start URLs to sites. A `SITE=URL` goes to that site; named sites get the other
+/// start URLs they handle (all of them when only one site is named) or their own defaults;
+/// without names, each URL picks its site.
 pub(crate) fn plan_jobs(
     registry: &Registry,
     names: &[String],
-    start_urls: &[Url],
+    start: &[StartUrl],
 ) -> anyhow::Result<Vec<SiteJob>> {
     let mut jobs: BTreeMap<&'static str, (&'static dyn Extractor, Vec<Url>)> = BTreeMap::new();
     let mut order: Vec<&'static str> = Vec::new();
@@ -32,12 +33,28 @@ pub(crate) fn plan_jobs(
             order.push(e.name());
         }
     }
+    let mut start_urls = Vec::new();
+    for s in start {
+        match &s.site {
+            Some(name) => {
+                let e = registry.get(name)?;
+                if !jobs.contains_key(e.name()) {
+                    order.push(e.name());
+                }
+                jobs.entry(e.name())
+                    .or_insert((e, Vec::new()))
+                    .1
+                    .push(s.url.clone());
+            }
+            None => start_urls.push(s.url.clone()),
+        }
+    }
     if jobs.len() == 1 {
         if let Some((_, urls)) = jobs.values_mut().next() {
             urls.extend(start_urls.iter().cloned());
         }
     } else {
-        for url in start_urls {
+        for url in &start_urls {
             let site = if jobs.is_empty() {
                 registry.for_url(url).with_context(|| {
                     format!("no site handles start URL {url}; name a site (see `haul sites`)")
@@ -48,7 +65,8 @@ pub(crate) fn plan_jobs(
                     .find(|e| e.handles(url))
                     .with_context(|| {
                         format!(
-                            "start URL {url} belongs to none of the named sites ({})",
+                            "start URL {url} belongs to none of the named sites ({}); \
+                             write it as SITE={url}",
                             order.join(", ")
                         )
                     })?

@@ -140,6 +140,10 @@ impl fmt::Display for CrawlReport {
                 s.page_ms_p95,
                 s.pages_per_sec()
             )?;
+            if !s.status.is_empty() {
+                let st: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(f, "{:<14} status: {}", "", st.join(" "))?;
+            }
             if !s.contract_breaches.is_empty() {
                 let b: Vec<String> = s
                     .contract_breaches
