@@ -157,7 +157,11 @@ impl fmt::Display for CrawlReport {
                 writeln!(f, "{:<14} errors: {}", "", errs.join(" "))?;
             }
         }
-        if let Some(b) = &self.browser {
+        if let Some(b) = self
+            .browser
+            .as_ref()
+            .filter(|b| b.pages_served > 0 || b.launches > 0)
+        {
             writeln!(
                 f,
                 "browser: {} pages, {} launches ({} relaunches, {} retired), peak {} open, mean {:.0} ms",
