@@ -117,10 +117,6 @@ impl Settings {
         if self.per_domain_concurrency == 0 {
             anyhow::bail!("per_domain_concurrency must be at least 1");
         }
-        for pattern in self.allow.iter().chain(&self.deny) {
-            regex::Regex::new(pattern)
-                .with_context(|| format!("{pattern:?} is not a valid regular expression"))?;
-        }
         Ok(())
     }
 }

@@ -219,3 +219,49 @@ pub fn generated_router(products: usize, latency: Duration) -> Router {
         (StatusCode::NOT_FOUND, "not found").into_response()
     })
 }
+
+/// Crawls `job` through the real runner (plain HTTP fetcher, `pages` if given) into a
+/// temporary JSON Lines file and reads it back: each record as JSON with `base` (the test
+/// server's origin) replaced by `recorded` and `seen_at` removed, sorted by (url, source), so
+/// that site tests can snapshot them. Also returns the crawl report.
+pub async fn crawl_site(
+    job: haul_runner::SiteJob,
+    opts: haul_runner::CrawlOptions,
+    pages: Option<std::sync::Arc<dyn haul_core::PagePool>>,
+    base: &str,
+    recorded: &str,
+) -> (Vec<serde_json::Value>, haul_runner::CrawlReport) {
+    use haul_runner::{CancellationToken, Crawler, HttpFetcher, HttpOptions, Output, Services};
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let path = tmp.path().join("out.jsonl");
+    let p = path.clone();
+    let output = tokio::task::spawn_blocking(move || Output::create(&p))
+        .await
+        .expect("output task")
+        .expect("output file");
+    let services = Services {
+        fetcher: std::sync::Arc::new(HttpFetcher::new(&HttpOptions::default()).expect("client")),
+        pages,
+        llm: None,
+    };
+    let report = Crawler::new(opts, services, output.sender(), CancellationToken::new())
+        .run(vec![job])
+        .await;
+    output.finish().await.expect("output finished");
+    let text = tokio::fs::read_to_string(&path)
+        .await
+        .expect("output readable");
+    let mut records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&l.replace(base, recorded)).expect("a JSON record");
+            if let Some(o) = v.as_object_mut() {
+                o.remove("seen_at");
+            }
+            v
+        })
+        .collect();
+    records.sort_by_key(|v| (v["url"].to_string(), v["source"].to_string()));
+    (records, report)
+}

@@ -12,10 +12,7 @@ use axum::response::{IntoResponse, Response};
 use haul_core::{
     Document, Extractor, NavOptions, Page, PageError, PageHandle, PagePool, Url, async_trait,
 };
-use haul_runner::{
-    CancellationToken, CrawlOptions, CrawlReport, Crawler, HttpFetcher, HttpOptions, Output,
-    Services, SiteJob,
-};
+use haul_runner::{CrawlOptions, CrawlReport, SiteJob};
 use haul_site_slickdeals::{CARD_SELECTOR, CONTRACT, Slickdeals, page_kind};
 use haul_testkit::TestServer;
 use serde_json::Value;
@@ -126,40 +123,20 @@ impl PagePool for StandInPool {
 /// Runs the real crawler from `/` and returns the written records (sorted, with the server's
 /// address replaced by [`RECORDED`] and `seen_at` removed) and the report.
 async fn crawl(server: &TestServer, pages: Option<Arc<dyn PagePool>>) -> (Vec<Value>, CrawlReport) {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("out.jsonl");
-    let p = path.clone();
-    let output = tokio::task::spawn_blocking(move || Output::create(&p))
-        .await
-        .unwrap()
-        .unwrap();
-    let fetcher = HttpFetcher::new(&HttpOptions::default()).unwrap();
-    let services = Services {
-        fetcher: Arc::new(fetcher),
-        pages,
-        llm: None,
-    };
     let opts = CrawlOptions {
         max_level: 2,
         retries: 0,
         ..CrawlOptions::default()
     };
-    let report = Crawler::new(opts, services, output.sender(), CancellationToken::new())
-        .run(vec![SiteJob::new(&Slickdeals, vec![server.url("/")])])
-        .await;
-    output.finish().await.unwrap();
-    let text = tokio::fs::read_to_string(&path).await.unwrap();
     let base = format!("http://{}", server.addr());
-    let mut records: Vec<Value> = text
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(&l.replace(&base, RECORDED)).unwrap();
-            v.as_object_mut().unwrap().remove("seen_at");
-            v
-        })
-        .collect();
-    records.sort_by_key(|v| (v["url"].to_string(), v["source"].to_string()));
-    (records, report)
+    haul_testkit::crawl_site(
+        SiteJob::new(&Slickdeals, vec![server.url("/")]),
+        opts,
+        pages,
+        &base,
+        RECORDED,
+    )
+    .await
 }
 
 #[tokio::test]

@@ -2,17 +2,13 @@
 //! 127.0.0.1:0) and snapshots the records; checks every fixture against the site contract.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use haul_core::{Document, Extractor, Url};
-use haul_runner::{
-    CancellationToken, CrawlOptions, CrawlReport, Crawler, HttpFetcher, HttpOptions, Output,
-    Services, SiteJob,
-};
+use haul_runner::{CrawlOptions, CrawlReport, SiteJob};
 use haul_site_woocommerce::{CONTRACT, WooCommerce, page_kind};
 use haul_testkit::TestServer;
 use serde_json::Value;
@@ -85,41 +81,20 @@ async fn serve(file: &str, host: &str) -> Response {
 /// Runs the real crawler from `starts` and returns the written records (sorted, with the
 /// server's address replaced by [`RECORDED`] and `seen_at` removed) and the report.
 async fn crawl(server: &TestServer, starts: &[&str]) -> (Vec<Value>, CrawlReport) {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("out.jsonl");
-    let p = path.clone();
-    let output = tokio::task::spawn_blocking(move || Output::create(&p))
-        .await
-        .unwrap()
-        .unwrap();
-    let fetcher = HttpFetcher::new(&HttpOptions::default()).unwrap();
-    let services = Services {
-        fetcher: Arc::new(fetcher),
-        pages: None,
-        llm: None,
-    };
     let opts = CrawlOptions {
         max_level: 6,
         retries: 0,
         ..CrawlOptions::default()
     };
-    let starts = starts.iter().map(|s| server.url(s)).collect();
-    let report = Crawler::new(opts, services, output.sender(), CancellationToken::new())
-        .run(vec![SiteJob::new(&WooCommerce, starts)])
-        .await;
-    output.finish().await.unwrap();
-    let text = tokio::fs::read_to_string(&path).await.unwrap();
     let base = format!("http://{}", server.addr());
-    let mut records: Vec<Value> = text
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(&l.replace(&base, RECORDED)).unwrap();
-            v.as_object_mut().unwrap().remove("seen_at");
-            v
-        })
-        .collect();
-    records.sort_by_key(|v| (v["url"].to_string(), v["source"].to_string()));
-    (records, report)
+    haul_testkit::crawl_site(
+        SiteJob::new(&WooCommerce, starts.iter().map(|s| server.url(s)).collect()),
+        opts,
+        None,
+        &base,
+        RECORDED,
+    )
+    .await
 }
 
 #[tokio::test]
