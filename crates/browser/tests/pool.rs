@@ -115,7 +115,16 @@ async fn sixty_renders_stay_within_the_bound_and_give_every_page_back() {
     assert!((1..=6).contains(&idle), "{idle} idle pages");
     assert_eq!(pool.open_targets().await.unwrap(), idle);
     pool.close_idle().await;
-    assert_eq!(pool.open_targets().await.unwrap(), 0);
+    // Chromium drops a closed target from its list shortly after the close returns.
+    let mut open = pool.open_targets().await.unwrap();
+    for _ in 0..50 {
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open = pool.open_targets().await.unwrap();
+    }
+    assert_eq!(open, 0);
 
     // A page dropped by a panicking borrower is closed, not reused.
     let borrower = {
