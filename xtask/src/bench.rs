@@ -90,8 +90,11 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             ],
             &[],
         ),
-        Some(other) => bail!("unknown benchmark {other:?}; available: http, llm, browser"),
-        None => bail!("usage: cargo xtask bench http|llm|browser"),
+        Some("distributed") => distributed(&args[1..]),
+        Some(other) => {
+            bail!("unknown benchmark {other:?}; available: http, llm, browser, distributed")
+        }
+        None => bail!("usage: cargo xtask bench http|llm|browser|distributed"),
     }
 }
 
@@ -178,5 +181,136 @@ fn http(args: &[String]) -> Result<()> {
         site["page_ms_p50"], site["page_ms_p95"]
     );
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Value of `--flag N` in `args`, or `default`.
+fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
+    Ok(args
+        .iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse::<usize>())
+        .transpose()
+        .with_context(|| format!("{name} takes a whole number"))?
+        .unwrap_or(default))
+}
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The generated site crawled by 1, 2 and 4 `haul worker` processes sharing a local
+/// redis-server (the coordinator collects the records), against one process alone.
+fn distributed(args: &[String]) -> Result<()> {
+    let products = flag(args, "--products", 2000)?;
+    let concurrency = flag(args, "--concurrency", 32)?;
+    let haul = util::build_haul_release()?;
+    let port = free_port()?;
+    let redis_bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let redis = KillOnDrop(
+        Command::new(&redis_bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot run {redis_bin} (apt-get install redis-server)"))?,
+    );
+    let redis_pid = redis.0.id();
+    let redis_url = format!("redis://127.0.0.1:{port}/0");
+    let (_server, url) = serve(
+        &haul,
+        &[
+            "generated",
+            "--products",
+            &products.to_string(),
+            "--latency-ms",
+            "20",
+        ],
+    )?;
+    let dir = std::env::temp_dir().join(format!("haul-bench-dist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // Let redis-server come up.
+    std::thread::sleep(Duration::from_millis(300));
+    println!(
+        "bench distributed: {products} product pages served with 20 ms latency, \
+         --concurrency {concurrency} per worker, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "  workers  pages  records  wall s  pages/s  CPU s (workers+coord+redis)  ms CPU/page"
+    );
+    for workers in [1usize, 2, 4] {
+        let id = format!("bench{workers}");
+        let conc = concurrency.to_string();
+        let mut children: Vec<KillOnDrop> = Vec::new();
+        for i in 0..workers {
+            let child = Command::new(&haul)
+                .args(["worker", "--redis", &redis_url, "--crawl-id", &id])
+                .args(["--worker-name", &format!("w{i}"), "--render", "never"])
+                .args(["--concurrency", &conc, "--per-domain-concurrency", "256"])
+                .stderr(Stdio::null())
+                .spawn()?;
+            children.push(KillOnDrop(child));
+        }
+        let out = dir.join(format!("out{workers}.jsonl"));
+        let stats = dir.join(format!("stats{workers}.json"));
+        let redis_cpu0 = cpu_secs(redis_pid).unwrap_or(0.0);
+        let started = Instant::now();
+        let mut coord = Command::new(&haul)
+            .args(["crawl", "demo", "--start-url", &url, "--max-level", "2"])
+            .args(["--redis", &redis_url, "--crawl-id", &id, "--no-progress"])
+            .arg("-o")
+            .arg(&out)
+            .arg("--stats")
+            .arg(&stats)
+            .stderr(Stdio::null())
+            .spawn()?;
+        let coord_pid = coord.id();
+        let pids: Vec<u32> = children.iter().map(|c| c.0.id()).collect();
+        let mut cpu: Vec<f64> = vec![0.0; pids.len() + 1];
+        let status = loop {
+            if let Some(s) = coord.try_wait()? {
+                break s;
+            }
+            for (i, pid) in pids.iter().chain([&coord_pid]).enumerate() {
+                cpu[i] = cpu_secs(*pid).unwrap_or(cpu[i]);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let wall = started.elapsed().as_secs_f64();
+        if !status.success() {
+            bail!("distributed crawl with {workers} workers failed ({status})");
+        }
+        // Workers exit by themselves once the crawl is finished.
+        for c in &mut children {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while c.0.try_wait()?.is_none() && Instant::now() < deadline {
+                for (i, pid) in pids.iter().enumerate() {
+                    cpu[i] = cpu_secs(*pid).unwrap_or(cpu[i]);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let redis_cpu = cpu_secs(redis_pid).unwrap_or(0.0) - redis_cpu0;
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats)?)?;
+        let site = &report["sites"][0];
+        let pages =
+            site["pages_ok"].as_u64().unwrap_or(0) + site["pages_failed"].as_u64().unwrap_or(0);
+        let records = std::fs::read_to_string(&out)?.lines().count();
+        let total_cpu: f64 = cpu.iter().sum::<f64>() + redis_cpu;
+        println!(
+            "  {workers:>7}  {pages:>5}  {records:>7}  {wall:>6.2}  {:>7.0}  {total_cpu:>6.2} ({:.2}+{:.2}+{redis_cpu:.2}){:>14.2}",
+            pages as f64 / wall,
+            cpu[..pids.len()].iter().sum::<f64>(),
+            cpu[pids.len()],
+            total_cpu * 1000.0 / pages.max(1) as f64,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(redis);
     Ok(())
 }

@@ -36,6 +36,14 @@ pub enum Command {
     Crawl(Box<CrawlArgs>),
     /// List the registered sites.
     Sites,
+    /// Work on a distributed crawl: take URLs of the crawl enqueued with `haul crawl --redis`
+    /// (crawl flags such as --concurrency, --render, --browsers, --per-domain-concurrency,
+    /// --delay-ms and the LLM flags apply to this worker; sites, start URLs and levels come
+    /// from the crawl).
+    Worker(Box<CrawlArgs>),
+    /// Write the records of a distributed crawl to a file (when the coordinator was started
+    /// with --detach, or to write a second copy).
+    Collect(CollectArgs),
     /// Save pages as files (site fixtures).
     Fetch(crate::fetch::FetchArgs),
     /// Print what the extractor gets from saved pages or URLs, as JSON Lines.
@@ -157,6 +165,39 @@ fn parse_regex(s: &str) -> Result<String, String> {
     regex::Regex::new(s)
         .map(|_| s.to_string())
         .map_err(|e| format!("{s:?} is not a valid regular expression: {e}"))
+}
+
+/// Arguments of `haul collect`.
+#[derive(Debug, clap::Args)]
+pub struct CollectArgs {
+    /// The Redis of the crawl (`redis://HOST:PORT/DB`).
+    #[arg(long, value_name = "URL")]
+    pub redis: String,
+    /// Id of the distributed crawl.
+    #[arg(long, value_name = "ID", default_value = "haul", value_parser = parse_crawl_id)]
+    pub crawl_id: String,
+    /// Output file; the format follows the extension; `-` is standard output. An existing
+    /// file is continued: records already in it are not written again.
+    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "-")]
+    pub output: PathBuf,
+    /// Collector name (a collector restarted under the same name re-reads what it had read
+    /// but not yet written).
+    #[arg(long, value_name = "NAME", default_value = "collector")]
+    pub name: String,
+}
+
+fn parse_crawl_id(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a crawl id: use 1-64 letters, digits, '-', '_' or '.'"
+        ))
+    }
 }
 
 /// Arguments of `haul crawl`. Unset options fall back to `haul.toml`, then `HAUL_*`
@@ -300,6 +341,16 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_max_in_flight: Option<usize>,
+    /// Requests per minute allowed per LLM key (the provider's limit). With `haul worker`,
+    /// the limit is shared by all workers through Redis [default: no limit].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_rpm: Option<u32>,
+    /// Worker without LLM keys: send LLM tasks through Redis to the workers that have keys
+    /// (they serve them) instead of calling a provider.
+    #[arg(long)]
+    #[serde(skip)]
+    pub llm_via_redis: bool,
     /// auto: the site's own extraction, the LLM only as a fallback; structured: never the
     /// LLM; llm: force the LLM path (for evaluation) [default: auto].
     #[arg(long, value_enum)]
@@ -313,4 +364,36 @@ pub struct CrawlArgs {
     #[arg(long)]
     #[serde(skip)]
     pub no_progress: bool,
+    /// Share the crawl with `haul worker` processes through this Redis
+    /// (`redis://HOST:PORT/DB`): `haul crawl` enqueues it and writes the records, the workers
+    /// fetch and extract. For `haul worker`: the Redis to take URLs from.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip)]
+    pub redis: Option<String>,
+    /// Id of the distributed crawl (Redis keys `haul:ID:*`).
+    #[arg(long, value_name = "ID", default_value = "haul", value_parser = parse_crawl_id)]
+    #[serde(skip)]
+    pub crawl_id: String,
+    /// With --redis: only enqueue, and exit (write the records with `haul collect`).
+    #[arg(long, requires = "redis")]
+    #[serde(skip)]
+    pub detach: bool,
+    /// With --redis: discard an unfinished crawl with the same id first (only when none of
+    /// its workers still run).
+    #[arg(long, requires = "redis")]
+    #[serde(skip)]
+    pub fresh: bool,
+    /// Worker: a URL taken by a worker that went silent this many seconds ago (killed,
+    /// hung, cut off) is given to another worker [default: 60].
+    #[arg(long, value_name = "SECS")]
+    #[serde(skip)]
+    pub visibility_timeout: Option<u64>,
+    /// Worker: its name in the crawl [default: HOSTNAME-PID].
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip)]
+    pub worker_name: Option<String>,
+    /// Worker: give up when no crawl is enqueued within this many seconds [default: wait].
+    #[arg(long, value_name = "SECS")]
+    #[serde(skip)]
+    pub wait_secs: Option<u64>,
 }

@@ -54,8 +54,10 @@ pub(crate) fn plan_jobs(
             urls.extend(start_urls.iter().cloned());
         }
     } else {
+        // Without site names, every URL picks its own site (not just the first one).
+        let named = !jobs.is_empty();
         for url in &start_urls {
-            let site = if jobs.is_empty() {
+            let site = if !named {
                 registry.for_url(url).with_context(|| {
                     format!("no site handles start URL {url}; name a site (see `haul sites`)")
                 })?
@@ -107,6 +109,9 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         job.allow = allow.clone();
         job.deny = deny.clone();
     }
+    if let Some(redis) = &args.redis {
+        return crate::cluster::coordinate(&args, &settings, redis, &jobs).await;
+    }
     let path = settings.output.clone();
     if args.resume && path == std::path::Path::new("-") {
         bail!("--resume needs the output file of the interrupted crawl (-o FILE)");
@@ -135,47 +140,8 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         })
         .await??
     };
-    let http = HttpOptions {
-        user_agent: settings.user_agent.clone(),
-        timeout: Duration::from_secs(settings.page_timeout),
-        ..HttpOptions::default()
-    };
-    let fetcher = PoliteFetcher::new(
-        HttpFetcher::new(&http)?,
-        Politeness {
-            obey_robots: !settings.ignore_robots,
-            per_domain_concurrency: settings.per_domain_concurrency,
-            delay: Duration::from_millis(settings.delay_ms),
-            ..Politeness::default()
-        },
-    );
-    let llm = start_llm(&settings)?;
-    let pages = start_pages(&settings)?;
-    let services = Services {
-        fetcher: Arc::new(fetcher),
-        pages: pages.clone(),
-        llm: llm.clone().map(|p| p as Arc<dyn haul_core::LlmPool>),
-    };
-    let opts = CrawlOptions {
-        max_level: settings.max_level,
-        concurrency: settings.concurrency,
-        global_concurrency: settings.global_concurrency,
-        max_pages: settings.max_pages,
-        render: match settings.render {
-            RenderArg::Never => RenderMode::Never,
-            RenderArg::Always => RenderMode::Always,
-            RenderArg::Auto => RenderMode::Auto,
-        },
-        page_timeout: Duration::from_secs(settings.page_timeout),
-        retries: settings.retries,
-        grace: Duration::from_secs(settings.grace_secs),
-        extract: match settings.extract {
-            ExtractArg::Auto => haul_core::ExtractMode::Auto,
-            ExtractArg::Structured => haul_core::ExtractMode::Structured,
-            ExtractArg::Llm => haul_core::ExtractMode::Llm,
-        },
-        ..CrawlOptions::default()
-    };
+    let (services, llm, pages) = build_services(&settings, None)?;
+    let opts = crawl_options(&settings);
     let cancel = CancellationToken::new();
     spawn_ctrl_c(cancel.clone());
     let progress = crate::progress::for_stderr(progress_allowed && !args.no_progress);
@@ -216,6 +182,72 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// The services of a crawl (or of a worker): the polite HTTP fetcher (sharing per-domain
+/// limits through `gate` when given), the page pool and the LLM pool.
+pub(crate) type Built = (
+    Services,
+    Option<Arc<haul_llm::Pool>>,
+    Option<Arc<dyn haul_core::PagePool>>,
+);
+
+pub(crate) fn build_services(
+    settings: &Settings,
+    cluster: Option<&haul_redis::Redis>,
+) -> anyhow::Result<Built> {
+    let http = HttpOptions {
+        user_agent: settings.user_agent.clone(),
+        timeout: Duration::from_secs(settings.page_timeout),
+        ..HttpOptions::default()
+    };
+    let mut fetcher = PoliteFetcher::new(
+        HttpFetcher::new(&http)?,
+        Politeness {
+            obey_robots: !settings.ignore_robots,
+            per_domain_concurrency: settings.per_domain_concurrency,
+            delay: Duration::from_millis(settings.delay_ms),
+            ..Politeness::default()
+        },
+    );
+    if let Some(redis) = cluster {
+        // Domain slots must outlive the slowest request (the page timeout) but free
+        // themselves soon after a worker dies.
+        let lease = Duration::from_secs(settings.page_timeout + 30);
+        fetcher = fetcher.with_gate(Arc::new(haul_cluster::RedisDomainGate::new(redis, lease)));
+    }
+    let llm = start_llm(settings, cluster)?;
+    let pages = start_pages(settings)?;
+    let services = Services {
+        fetcher: Arc::new(fetcher),
+        pages: pages.clone(),
+        llm: llm.clone().map(|p| p as Arc<dyn haul_core::LlmPool>),
+    };
+    Ok((services, llm, pages))
+}
+
+/// The engine options from the settings.
+pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
+    CrawlOptions {
+        max_level: settings.max_level,
+        concurrency: settings.concurrency,
+        global_concurrency: settings.global_concurrency,
+        max_pages: settings.max_pages,
+        render: match settings.render {
+            RenderArg::Never => RenderMode::Never,
+            RenderArg::Always => RenderMode::Always,
+            RenderArg::Auto => RenderMode::Auto,
+        },
+        page_timeout: Duration::from_secs(settings.page_timeout),
+        retries: settings.retries,
+        grace: Duration::from_secs(settings.grace_secs),
+        extract: match settings.extract {
+            ExtractArg::Auto => haul_core::ExtractMode::Auto,
+            ExtractArg::Structured => haul_core::ExtractMode::Structured,
+            ExtractArg::Llm => haul_core::ExtractMode::Llm,
+        },
+        ..CrawlOptions::default()
+    }
+}
+
 /// The browser pages: a shared pool (or, with --no-pool, a browser per page) unless
 /// --render never. Browsers launch lazily, on the first page that needs one. Without a
 /// Chromium, `auto` goes on over plain HTTP with a warning and `always` is an error.
@@ -249,7 +281,11 @@ fn start_pages(settings: &Settings) -> anyhow::Result<Option<Arc<dyn haul_core::
 
 /// Starts the process-wide LLM pool when keys are configured (`HAUL_LLM_KEYS`); none
 /// otherwise, unless `--extract llm` asks for it, which is then an error.
-fn start_llm(settings: &Settings) -> anyhow::Result<Option<Arc<haul_llm::Pool>>> {
+/// With `cluster`, the keys' rate limits and cooldowns are shared through Redis.
+fn start_llm(
+    settings: &Settings,
+    cluster: Option<&haul_redis::Redis>,
+) -> anyhow::Result<Option<Arc<haul_llm::Pool>>> {
     let keys = std::env::var(haul_llm::KEYS_ENV).unwrap_or_default();
     if keys.trim().is_empty() {
         if settings.extract == ExtractArg::Llm {
@@ -274,13 +310,19 @@ fn start_llm(settings: &Settings) -> anyhow::Result<Option<Arc<haul_llm::Pool>>>
     }
     config.workers = settings.llm_workers;
     config.max_in_flight = settings.llm_max_in_flight;
+    config.per_key_rpm = settings.llm_rpm;
     config.validate().context("bad LLM configuration")?;
-    Ok(Some(
-        haul_llm::Pool::start(config).context("cannot start the LLM pool")?,
-    ))
+    let pool = match cluster {
+        Some(redis) => {
+            let gate = Arc::new(haul_cluster::llm::RedisKeyGate::new(redis, &config));
+            haul_llm::Pool::start_with_gate(config, gate)
+        }
+        None => haul_llm::Pool::start(config),
+    };
+    Ok(Some(pool.context("cannot start the LLM pool")?))
 }
 
-fn compile(patterns: &[String]) -> anyhow::Result<Vec<regex::Regex>> {
+pub(crate) fn compile(patterns: &[String]) -> anyhow::Result<Vec<regex::Regex>> {
     patterns
         .iter()
         .map(|p| {
@@ -290,7 +332,7 @@ fn compile(patterns: &[String]) -> anyhow::Result<Vec<regex::Regex>> {
 }
 
 /// First Ctrl-C: stop scheduling, let pages in flight finish, flush. Second: exit at once.
-fn spawn_ctrl_c(cancel: CancellationToken) {
+pub(crate) fn spawn_ctrl_c(cancel: CancellationToken) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -303,4 +345,36 @@ fn spawn_ctrl_c(cancel: CancellationToken) {
             std::process::exit(130);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(s: &str) -> StartUrl {
+        StartUrl {
+            site: None,
+            url: Url::parse(s).unwrap(),
+        }
+    }
+
+    #[test]
+    fn without_site_names_every_start_url_picks_its_own_site() {
+        let registry = haul_sites::registry().unwrap();
+        let jobs = plan_jobs(
+            &registry,
+            &[],
+            &[
+                start("http://127.0.0.1:1/a"),
+                start("http://127.0.0.1:2/b"),
+                start("https://slickdeals.net/"),
+            ],
+        )
+        .unwrap();
+        let got: Vec<(&str, usize)> = jobs
+            .iter()
+            .map(|j| (j.extractor.name(), j.start_urls.len()))
+            .collect();
+        assert_eq!(got, vec![("generic", 2), ("slickdeals", 1)]);
+    }
 }

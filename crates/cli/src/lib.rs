@@ -4,6 +4,7 @@
 //! change elsewhere, and so the commands can be tested without spawning processes.
 
 mod args;
+mod cluster;
 mod crawl;
 mod fetch;
 mod parse;
@@ -65,6 +66,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Parse(args) => parse::parse(args).await,
+        Command::Worker(args) => cluster::worker(*args, cli.log_format == LogFormat::Text).await,
+        Command::Collect(args) => cluster::collect(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
         Command::Eval(EvalCommand::Pages { dir }) => {
             let report =

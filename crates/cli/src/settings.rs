@@ -43,6 +43,7 @@ pub(crate) struct Settings {
     pub(crate) llm_model: Option<String>,
     pub(crate) llm_workers: usize,
     pub(crate) llm_max_in_flight: usize,
+    pub(crate) llm_rpm: Option<u32>,
     pub(crate) extract: ExtractArg,
 }
 
@@ -78,6 +79,7 @@ impl Default for Settings {
             llm_model: None,
             llm_workers: 20,
             llm_max_in_flight: 20,
+            llm_rpm: None,
             extract: ExtractArg::Auto,
         }
     }

@@ -165,6 +165,7 @@ pub trait Extractor: Send + Sync + 'static {
 pub struct Context {
     extractor: &'static dyn Extractor,
     level: u32,
+    max_level: u32,
     fetcher: Arc<dyn Fetcher>,
     pages: Option<Arc<dyn PagePool>>,
     llm: Option<Arc<dyn LlmPool>>,
@@ -189,6 +190,7 @@ impl Context {
         Self {
             extractor,
             level: 0,
+            max_level: u32::MAX,
             fetcher,
             pages: None,
             llm: None,
@@ -224,6 +226,25 @@ impl Context {
     pub fn with_level(mut self, level: u32) -> Self {
         self.level = level;
         self
+    }
+
+    /// Sets the deepest level the crawl follows (links found on a page at this level are not
+    /// crawled).
+    pub fn with_max_level(mut self, max_level: u32) -> Self {
+        self.max_level = max_level;
+        self
+    }
+
+    /// The deepest level the crawl follows (`u32::MAX` when unbounded, as in tests that
+    /// build a context by hand). An extractor can tell from `level() < max_level()` whether
+    /// the links it returns will be crawled.
+    pub fn max_level(&self) -> u32 {
+        self.max_level
+    }
+
+    /// Whether links returned from the current page will be crawled.
+    pub fn follows_links(&self) -> bool {
+        self.level < self.max_level
     }
 
     /// Sets the per-page timeout used by [`render`](Self::render).

@@ -32,6 +32,7 @@ mod markdown;
 mod microdata;
 mod opengraph;
 mod page;
+pub mod paging;
 mod product;
 mod schema;
 mod text;

@@ -6,6 +6,10 @@
 //! several keys at once. A worker picks the key that frees first, books its slot under one
 //! lock and sleeps until then, so waiting workers never poll limiters nor wake in a herd, and
 //! a worker never holds an in-flight permit while it waits (see `pool.rs`).
+//!
+//! With a [`crate::KeyGate`] the ring also remembers, per key, until when the gate asked this
+//! process to wait, and lets one worker at a time ask the gate about a key (a *probe*), so
+//! that waiting workers do not all ask the shared store at once.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -106,6 +110,10 @@ struct Slot {
     dead: bool,
     cooling_until: Option<Instant>,
     consecutive_429: u32,
+    /// The gate said to wait until then (gated rings only).
+    gate_until: Option<Instant>,
+    /// A worker is asking the gate about this key now (gated rings only).
+    probing: bool,
     rpm: Option<Gcra>,
     tpm: Option<Gcra>,
     counters: Counters,
@@ -145,12 +153,43 @@ pub(crate) struct KeyRing {
     changed: Notify,
     cooldown_base: Duration,
     cooldown_max: Duration,
+    /// A gate is installed: every lease starts a probe (see [`KeyRing::end_probe`]).
+    gated: bool,
+}
+
+/// Ends a probe when dropped (also when the call is cancelled mid-probe), so a key is never
+/// left marked as being probed.
+#[derive(Debug)]
+pub(crate) struct Probe<'a> {
+    ring: &'a KeyRing,
+    index: usize,
+    wait: Option<Duration>,
+}
+
+impl Probe<'_> {
+    /// The gate refused: the key is busy in this process for `wait`.
+    pub(crate) fn refused(mut self, wait: Duration) {
+        self.wait = Some(wait);
+    }
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.ring.end_probe(self.index, self.wait);
+    }
 }
 
 impl KeyRing {
+    /// A ring without gate: every limit is local.
     pub(crate) fn new(config: &LlmConfig) -> Self {
+        Self::with_gate(config, false, true)
+    }
+
+    /// A ring; `gated`: leases start gate probes; `local_rpm`: `per_key_rpm` is enforced
+    /// locally (off when the gate enforces it).
+    pub(crate) fn with_gate(config: &LlmConfig, gated: bool, local_rpm: bool) -> Self {
         let now = Instant::now();
-        let rpm = config.per_key_rpm.map(|rpm| {
+        let rpm = config.per_key_rpm.filter(|_| local_rpm).map(|rpm| {
             // Evenly spaced requests, no burst: `rpm` per rolling minute can never be exceeded.
             let cost = Duration::from_secs(60) / rpm.max(1);
             Gcra::new(cost, cost, now)
@@ -167,6 +206,8 @@ impl KeyRing {
                 dead: false,
                 cooling_until: None,
                 consecutive_429: 0,
+                gate_until: None,
+                probing: false,
                 rpm: rpm.clone(),
                 tpm: tpm.clone(),
                 counters: Counters::default(),
@@ -178,7 +219,31 @@ impl KeyRing {
             changed: Notify::new(),
             cooldown_base: config.cooldown_base,
             cooldown_max: config.cooldown_max,
+            gated,
         }
+    }
+
+    /// Starts the gate probe of a leased key (gated rings mark it when leasing): end it with
+    /// [`Probe::refused`], or drop it when the gate granted the request.
+    pub(crate) fn probe(&self, lease: &Lease) -> Probe<'_> {
+        Probe {
+            ring: self,
+            index: lease.index,
+            wait: None,
+        }
+    }
+
+    fn end_probe(&self, index: usize, wait: Option<Duration>) {
+        {
+            let mut ring = self.lock();
+            let slot = &mut ring.slots[index];
+            slot.probing = false;
+            if let Some(wait) = wait {
+                let until = Instant::now() + wait;
+                slot.gate_until = Some(slot.gate_until.map_or(until, |t| t.max(until)));
+            }
+        }
+        self.changed.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
@@ -219,13 +284,23 @@ impl KeyRing {
                 let now = Instant::now();
                 let n = ring.slots.len();
                 let mut best: Option<(usize, Instant, bool)> = None;
+                let mut probed = false;
                 for i in 0..n {
                     let index = (ring.cursor + i) % n;
                     let slot = &ring.slots[index];
                     if slot.dead {
                         continue;
                     }
-                    let cooling = slot.cooling_until.filter(|t| *t > now);
+                    if slot.probing {
+                        // Another worker is asking the gate: wait for its answer.
+                        probed = true;
+                        continue;
+                    }
+                    // Cooling down, or the gate said to wait: no booking, just wait.
+                    let cooling = slot
+                        .cooling_until
+                        .filter(|t| *t > now)
+                        .max(slot.gate_until.filter(|t| *t > now));
                     let mut ready = cooling.unwrap_or(now);
                     if let Some(g) = &slot.rpm {
                         ready = ready.max(g.earliest(now, 1));
@@ -237,8 +312,12 @@ impl KeyRing {
                         best = Some((index, ready, cooling.is_some()));
                     }
                 }
-                let Some((index, ready, cooling)) = best else {
-                    return Err(AcquireError::NoUsableKey);
+                let (index, ready, cooling) = match best {
+                    Some(best) => best,
+                    // Woken by the end of the probe (the fallback time only guards against
+                    // a lost wake-up).
+                    None if probed => (usize::MAX, now + Duration::from_secs(1), true),
+                    None => return Err(AcquireError::NoUsableKey),
                 };
                 if cooling {
                     // Every usable key is cooling down (or busier): wait for the first.
@@ -254,9 +333,11 @@ impl KeyRing {
                     ring.cursor = (index + 1) % n;
                     let lease = Lease { index, estimate };
                     if ready <= now {
-                        if let Some(g) = &mut ring.slots[index].rpm {
+                        let slot = &mut ring.slots[index];
+                        if let Some(g) = &mut slot.rpm {
                             g.sent(now);
                         }
+                        slot.probing = self.gated;
                         return Ok(lease);
                     }
                     (ready, Some(lease))
@@ -296,7 +377,11 @@ impl KeyRing {
                 let mut ring = self.lock();
                 let now = Instant::now();
                 let slot = &mut ring.slots[lease.index];
-                if slot.dead || slot.cooling_until.is_some_and(|t| t > now) {
+                if slot.dead
+                    || slot.probing
+                    || slot.cooling_until.is_some_and(|t| t > now)
+                    || slot.gate_until.is_some_and(|t| t > now)
+                {
                     return Ok(false);
                 }
                 match &mut slot.rpm {
@@ -304,10 +389,14 @@ impl KeyRing {
                         Some(until) => until,
                         None => {
                             g.sent(now);
+                            slot.probing = self.gated;
                             return Ok(true);
                         }
                     },
-                    None => return Ok(true),
+                    None => {
+                        slot.probing = self.gated;
+                        return Ok(true);
+                    }
                 }
             };
             tokio::select! {

@@ -19,6 +19,10 @@
 //!
 //! Keys never appear in logs, errors, stats or `Debug` output: they show as `key#1`, `key#2`...
 //!
+//! Several processes using the same keys share each key's request rate and cooldowns
+//! through a [`KeyGate`] installed with [`Pool::start_with_gate`] (haul-cluster has one on
+//! Redis); it sees key labels and fingerprints ([`GateKey`]), never secrets.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use haul_core::LlmPool as _;
@@ -43,6 +47,7 @@
 //! [`bench`](mod@bench), the pool benchmark used by `cargo xtask bench llm`.
 
 mod config;
+mod gate;
 mod json;
 mod keys;
 mod pool;
@@ -56,5 +61,6 @@ pub mod bench;
 pub mod fake;
 
 pub use config::{ApiKey, ConfigError, KEYS_ENV, LlmConfig, Provider, parse_keys};
+pub use gate::{GateError, GateKey, KeyGate};
 pub use pool::{CONTINUE_PROMPT, Pool, REPAIR_SYSTEM};
 pub use stats::{KeyStats, LlmStats};

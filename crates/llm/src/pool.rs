@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::config::{ConfigError, LlmConfig};
+use crate::gate::{GateKey, KeyGate};
 use crate::json;
 use crate::keys::{AcquireError, KeyRing};
 use crate::provider::{CallError, ChatRequest, Endpoint, Reply, Role};
@@ -70,6 +71,8 @@ struct Inner {
     endpoint: Endpoint,
     client: reqwest::Client,
     keys: KeyRing,
+    /// The gate sharing key limits with other processes, and each key's identity for it.
+    gate: Option<(Arc<dyn KeyGate>, Vec<GateKey>)>,
     queue: FairQueue,
     in_flight: Semaphore,
     in_flight_now: AtomicUsize,
@@ -101,8 +104,26 @@ struct Completion {
 
 impl Pool {
     /// Validates `config`, builds the HTTP client and starts the workers. Must be called
-    /// inside a Tokio runtime.
+    /// inside a Tokio runtime. Every limit is local to this pool.
     pub fn start(config: LlmConfig) -> Result<Arc<Pool>, ConfigError> {
+        Self::launch(config, None)
+    }
+
+    /// [`Pool::start`] with a [`KeyGate`] that shares each key's request rate and cooldowns
+    /// with other pools (other processes, other machines): before every HTTP call the pool
+    /// takes the gate's permit for the key (never waiting on the gate while holding an
+    /// in-flight permit), and after an HTTP 429 it pauses the key at the gate for everyone.
+    /// Only key labels and fingerprints reach the gate. When [`KeyGate::enforces_rpm`], the
+    /// gate replaces the local `per_key_rpm` spacing; cooldowns and the tokens-per-minute
+    /// budget stay local as well.
+    pub fn start_with_gate(
+        config: LlmConfig,
+        gate: Arc<dyn KeyGate>,
+    ) -> Result<Arc<Pool>, ConfigError> {
+        Self::launch(config, Some(gate))
+    }
+
+    fn launch(config: LlmConfig, gate: Option<Arc<dyn KeyGate>>) -> Result<Arc<Pool>, ConfigError> {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::Invalid {
             field: "runtime",
@@ -115,7 +136,11 @@ impl Pool {
         let inner = Arc::new(Inner {
             endpoint: Endpoint::new(&config),
             client,
-            keys: KeyRing::new(&config),
+            keys: match &gate {
+                None => KeyRing::new(&config),
+                Some(g) => KeyRing::with_gate(&config, true, !g.enforces_rpm()),
+            },
+            gate: gate.map(|g| (g, config.keys.iter().map(GateKey::from).collect())),
             queue: FairQueue::new(config.queue_capacity),
             in_flight: Semaphore::new(config.max_in_flight),
             in_flight_now: AtomicUsize::new(0),
@@ -135,6 +160,7 @@ impl Pool {
             keys = inner.config.keys.len(),
             workers = inner.config.workers,
             max_in_flight = inner.config.max_in_flight,
+            gate = inner.gate.is_some(),
             "LLM pool started"
         );
         Ok(Arc::new(Pool {
@@ -429,6 +455,8 @@ impl Inner {
                 Err(AcquireError::NoUsableKey) => return Err(LlmError::NoUsableKey),
                 Err(AcquireError::Cancelled) => return Err(LlmError::Cancelled),
             };
+            // With a gate, the leased key is being probed until `probe` is dropped.
+            let probe = self.gate.as_ref().map(|_| self.keys.probe(&lease));
             add(&self.timing.key_wait_ns, waiting.elapsed());
             // The in-flight permit is taken only once a key is ready, so rate-limit waits
             // never hold one.
@@ -436,6 +464,32 @@ impl Inner {
                 p = self.in_flight.acquire() => p.map_err(|_| LlmError::Cancelled)?,
                 () = self.abort.cancelled() => return Err(LlmError::Cancelled),
             };
+            if let (Some((gate, ids)), Some(probe)) = (&self.gate, probe) {
+                // One round trip with the permit held (so that a granted request goes out at
+                // once), never a wait: a refusal gives the permit back and the key waits.
+                let id = &ids[lease.index];
+                let asked = tokio::select! {
+                    r = gate.try_acquire(id) => r,
+                    () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+                };
+                match asked {
+                    Ok(None) => drop(probe),
+                    Ok(Some(wait)) => {
+                        probe.refused(wait);
+                        drop(permit);
+                        continue;
+                    }
+                    Err(e) => {
+                        drop(probe);
+                        let last = self.keys.redact(&e.to_string());
+                        warn!(key = id.label(), error = %last, "LLM key gate failed; giving up on this call");
+                        return Err(LlmError::Exhausted {
+                            attempts: failures + rate_limited,
+                            last,
+                        });
+                    }
+                }
+            }
             let now = self.in_flight_now.fetch_add(1, Ordering::Relaxed) + 1;
             self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
             let started = Instant::now();
@@ -469,6 +523,16 @@ impl Inner {
                 Err(CallError::RateLimited { retry_after }) => {
                     let cooldown = self.keys.rate_limited(&lease, latency, retry_after);
                     rate_limited += 1;
+                    if let Some((gate, ids)) = &self.gate {
+                        let id = &ids[lease.index];
+                        let paused = tokio::select! {
+                            r = gate.pause(id, cooldown.duration) => r,
+                            () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+                        };
+                        if let Err(e) = paused {
+                            warn!(key = label, error = %self.keys.redact(&e.to_string()), "could not pause the LLM key for other processes");
+                        }
+                    }
                     warn!(
                         key = label,
                         cooldown_ms = cooldown.duration.as_millis() as u64,

@@ -241,7 +241,7 @@ impl Redis {
     /// Runs one command (retrying while the connection is down). A `block` longer than zero
     /// uses the blocking connection, with a reply deadline of `block` plus the response
     /// timeout.
-    pub(crate) async fn query<T: FromRedisValue>(
+    pub async fn query<T: FromRedisValue>(
         &self,
         what: &str,
         cmd: redis::Cmd,
@@ -267,7 +267,7 @@ impl Redis {
     }
 
     /// Runs a pipeline (retrying while the connection is down).
-    pub(crate) async fn pipe<T: FromRedisValue>(
+    pub async fn pipe<T: FromRedisValue>(
         &self,
         what: &str,
         pipe: redis::Pipeline,
@@ -280,7 +280,7 @@ impl Redis {
     }
 
     /// Runs a Lua script with `keys` and `args` (retrying while the connection is down).
-    pub(crate) async fn script<T: FromRedisValue>(
+    pub async fn script<T: FromRedisValue>(
         &self,
         what: &str,
         script: &'static redis::Script,

@@ -1,8 +1,9 @@
 //! The shared crawl frontier: one Redis stream per level, a visited set, reclaim of tasks of
 //! dead workers and a dead-letter stream.
 
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::streams::{StreamId, StreamReadReply};
@@ -73,6 +74,20 @@ end
 return cur
 "
     ))
+});
+
+/// KEYS: level stream. ARGV: group, consumer, id. Resets the idle time of the entry when it
+/// is pending for that consumer (XCLAIM min-idle 0 JUSTID does not count a delivery); a task
+/// another worker took over stays theirs. Returns 1 when touched.
+static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+",
+    )
 });
 
 /// Settings of a [`Frontier`].
@@ -157,6 +172,23 @@ pub struct Frontier {
     redis: Redis,
     crawl: String,
     opts: FrontierOptions,
+    /// When [`work`](Self::work) last ran its recovery checks: reclaim (any consumer of this
+    /// handle) and own pending (per consumer). Plain mutexes, never held across an await.
+    last_reclaim: Arc<Mutex<Option<Instant>>>,
+    last_own: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+/// How often one [`Frontier`] handle's `work` looks for a consumer's own lost deliveries.
+const OWN_PENDING_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether `last` is more than `every` ago (or never); if so, marks it now.
+fn due(last: &mut Option<Instant>, every: Duration) -> bool {
+    let now = Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < every) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 impl Frontier {
@@ -167,6 +199,8 @@ impl Frontier {
             redis: redis.clone(),
             crawl: crawl.to_string(),
             opts,
+            last_reclaim: Arc::default(),
+            last_own: Arc::default(),
         }
     }
 
@@ -326,6 +360,27 @@ impl Frontier {
         Ok(n == 1)
     }
 
+    /// Tells the others that `consumer` is still working on `task` (resets its idle time), so
+    /// a task that takes longer than the reclaim timeout is not taken over while its worker
+    /// lives. Returns false when the task is no longer pending for `consumer` (another worker
+    /// reclaimed it, or it was acknowledged).
+    pub async fn touch(&self, consumer: &str, task: &Task) -> Result<bool, RedisError> {
+        let n: u64 = self
+            .redis
+            .script(
+                "heartbeat (XCLAIM)",
+                &TOUCH,
+                &[self.level_key(task.level)],
+                &[
+                    WORKERS_GROUP.to_string(),
+                    consumer.to_string(),
+                    task.id.clone(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// Takes over tasks of the current level that were delivered but not acknowledged for at
     /// least `min_idle` (their worker died or hangs), for `consumer`. Tasks now delivered more
     /// than `max_deliveries` times go to the dead-letter stream instead.
@@ -439,22 +494,58 @@ impl Frontier {
     }
 
     /// One step of a worker's loop: tasks of dead workers idle for `min_idle` first
-    /// ([`reclaim`](Self::reclaim)), else a new task of the current level (waiting up to
-    /// `block`), else advance the level when it is done, or report the crawl finished when the
-    /// done level queued nothing further.
+    /// ([`reclaim`](Self::reclaim), at most every `min_idle / 4` per handle), then the
+    /// consumer's own lost deliveries ([`own_pending`](Self::own_pending), at most every
+    /// second), else a new task of the current level (waiting up to `block`), else advance the
+    /// level when it is done, or report the crawl finished when the done level queued nothing
+    /// further. The recovery checks are rate-limited so that a busy worker spends its round
+    /// trips on new tasks.
     pub async fn work(
         &self,
         consumer: &str,
         block: Duration,
         min_idle: Duration,
     ) -> Result<Work, RedisError> {
-        if self.is_finished().await? {
+        let (finished, level): (Option<u32>, Option<u32>) = self
+            .redis
+            .query(
+                "MGET finished, current level",
+                redis::cmd("MGET")
+                    .arg(self.key("finished"))
+                    .arg(self.key("current_level"))
+                    .clone(),
+                None,
+            )
+            .await?;
+        if finished.is_some() {
             return Ok(Work::Finished);
         }
-        let level = self.current_level().await?;
-        let reclaimed = self.reclaim_at(level, consumer, min_idle).await?;
-        if !reclaimed.tasks.is_empty() {
-            return Ok(Work::Tasks(reclaimed.tasks));
+        let level = level.unwrap_or(0);
+        let reclaim_every = (min_idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let reclaim_due = due(
+            &mut self.last_reclaim.lock().unwrap_or_else(|p| p.into_inner()),
+            reclaim_every,
+        );
+        if reclaim_due {
+            let reclaimed = self.reclaim_at(level, consumer, min_idle).await?;
+            if !reclaimed.tasks.is_empty() {
+                return Ok(Work::Tasks(reclaimed.tasks));
+            }
+        }
+        let own_due = {
+            let mut map = self.last_own.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = map.get(consumer).copied();
+            let d = due(&mut last, OWN_PENDING_EVERY);
+            if let Some(t) = last {
+                map.insert(consumer.to_string(), t);
+            }
+            d
+        };
+        if own_due {
+            let own = self.own_pending(level, consumer).await?;
+            if !own.is_empty() {
+                return Ok(Work::Tasks(own));
+            }
         }
         if let Some(t) = self.next_at(level, consumer, block).await? {
             return Ok(Work::Tasks(vec![t]));
@@ -477,6 +568,40 @@ impl Frontier {
         }
         self.try_advance(level).await?;
         Ok(Work::Idle)
+    }
+
+    /// Tasks of `level` delivered to `consumer` and not acknowledged. A worker that asks for
+    /// work has finished its earlier tasks, so these are deliveries whose reply it never got
+    /// (Redis executed the read, then the connection broke or timed out): without this they
+    /// would wait for the visibility timeout.
+    pub async fn own_pending(&self, level: u32, consumer: &str) -> Result<Vec<Task>, RedisError> {
+        let key = self.level_key(level);
+        let cmd = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(WORKERS_GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(self.opts.reclaim_batch.max(1))
+            .arg("STREAMS")
+            .arg(&key)
+            .arg("0")
+            .clone();
+        let reply: Option<StreamReadReply> = match self
+            .redis
+            .query("XREADGROUP (own pending)", cmd, None)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.code() == Some("NOGROUP") => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        // A re-read does not count as a delivery; at least 2 marks it as seen before.
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .filter_map(|e| self.task(&key, &e, 2).ok())
+            .collect())
     }
 
     /// Whether anything was ever queued on `level`.

@@ -34,6 +34,7 @@ mod frontier;
 mod queue;
 mod ratelimit;
 mod records;
+mod semaphore;
 mod stream;
 pub mod testing;
 
@@ -42,3 +43,4 @@ pub use frontier::{Frontier, FrontierOptions, Reclaimed, Task, WORKERS_GROUP, Wo
 pub use queue::{Job, JobQueue, ReclaimedJobs};
 pub use ratelimit::{Rate, SharedRateLimit};
 pub use records::{COLLECTOR_GROUP, RecordStream, StreamedRecord};
+pub use semaphore::{Lease, SharedSemaphore};

@@ -104,6 +104,12 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// The server's process id (to pause it with SIGSTOP, as a network cut would), while it
+    /// runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Kills the server (SIGKILL) and waits for it to exit; its data is gone.
     pub async fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

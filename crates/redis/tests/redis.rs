@@ -647,3 +647,61 @@ async fn a_sigkilled_worker_process_loses_nothing() {
     assert!(f.ack(&r.tasks[0]).await.unwrap());
     assert!(f.level_done(0).await.unwrap());
 }
+
+#[tokio::test]
+async fn shared_semaphore_caps_holders_across_clients_and_leases_expire() {
+    use haul_redis::SharedSemaphore;
+    let server = RedisServer::start().await;
+    let (a, b) = (client(&server).await, client(&server).await);
+    let sa = SharedSemaphore::new(&a, "domain", Duration::from_millis(400));
+    let sb = SharedSemaphore::new(&b, "domain", Duration::from_secs(30));
+    let l1 = sa.try_acquire("x", 2).await.unwrap().expect("first permit");
+    let l2 = sb
+        .try_acquire("x", 2)
+        .await
+        .unwrap()
+        .expect("second permit");
+    let wait = sb.try_acquire("x", 2).await.unwrap().expect_err("limit 2");
+    assert!(wait <= Duration::from_millis(400), "{wait:?}");
+    // Another key is independent.
+    sb.try_acquire("y", 1).await.unwrap().expect("other key");
+    assert_eq!(sa.held("x").await.unwrap(), 2);
+    sb.release(&l2).await.unwrap();
+    let l3 = sb.acquire("x", 2).await.unwrap();
+    // l1's holder "dies": its lease runs out and frees the slot without a release.
+    let _ = l1;
+    let l4 = tokio::time::timeout(Duration::from_secs(3), sb.acquire("x", 2))
+        .await
+        .expect("the expired lease frees its slot")
+        .unwrap();
+    assert_eq!(sb.held("x").await.unwrap(), 2);
+    sb.release(&l3).await.unwrap();
+    sb.release(&l4).await.unwrap();
+    assert_eq!(sb.held("x").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn touch_keeps_a_slow_task_from_being_reclaimed_but_never_steals_one() {
+    let server = RedisServer::start().await;
+    let r = client(&server).await;
+    let f = Frontier::new(&r, "touch", FrontierOptions::default());
+    f.enqueue(0, "demo", &["http://x/1"]).await.unwrap();
+    let t = f.next("slow", NO_WAIT).await.unwrap().expect("task");
+    let idle = Duration::from_millis(300);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(f.touch("slow", &t).await.unwrap());
+    }
+    assert!(
+        f.reclaim("other", idle).await.unwrap().tasks.is_empty(),
+        "a touched task is not idle"
+    );
+    tokio::time::sleep(idle + Duration::from_millis(50)).await;
+    let taken = f.reclaim("other", idle).await.unwrap();
+    assert_eq!(taken.tasks.len(), 1, "an untouched task is reclaimed");
+    assert!(
+        !f.touch("slow", &t).await.unwrap(),
+        "the old owner cannot take it back"
+    );
+    assert!(f.ack(&taken.tasks[0]).await.unwrap());
+}

@@ -133,7 +133,9 @@ pub struct Services {
 pub struct Crawler {
     opts: CrawlOptions,
     services: Services,
-    output: RecordSender,
+    /// Where records go; `None` for a [`detached`](Crawler::detached) crawler whose caller
+    /// takes the records from each [`PageOutcome`].
+    output: Option<RecordSender>,
     cancel: CancellationToken,
     global: Option<Arc<Semaphore>>,
     progress: Arc<dyn Progress>,
@@ -145,19 +147,33 @@ pub struct Crawler {
 }
 
 /// What processing one URL gave.
-struct PageResult {
-    url: Url,
-    links: Vec<Url>,
-    records: u64,
-    warnings: u64,
-    retries: u64,
-    rendered: bool,
-    status: Option<u16>,
-    retry_kinds: Vec<String>,
+#[derive(Debug)]
+pub struct PageOutcome {
+    /// The URL processed.
+    pub url: Url,
+    /// Links the extractor returned (absolute, not yet filtered or canonicalised).
+    pub links: Vec<Url>,
+    /// Valid records of the page, not yet written (records with problems were dropped and
+    /// counted as warnings).
+    pub records: Vec<haul_core::Record>,
+    /// Records written to the output (0 until they are sent).
+    pub written: u64,
+    /// Warnings of the extraction plus dropped records.
+    pub warnings: u64,
+    /// Retries taken.
+    pub retries: u64,
+    /// Whether the page was rendered in a browser.
+    pub rendered: bool,
+    /// HTTP status of the page, when one was received.
+    pub status: Option<u16>,
+    /// Kind of each retried failure.
+    pub retry_kinds: Vec<String>,
     /// The page kind whose contract this page broke, if any.
-    breach: Option<&'static str>,
-    elapsed: Duration,
-    error: Option<String>,
+    pub breach: Option<&'static str>,
+    /// Time the page took, retries included.
+    pub elapsed: Duration,
+    /// The kind of failure (`http_404`, `timeout`...) when the page failed.
+    pub error: Option<String>,
 }
 
 impl Crawler {
@@ -169,13 +185,19 @@ impl Crawler {
         output: RecordSender,
         cancel: CancellationToken,
     ) -> Self {
+        let mut this = Self::new_inner(opts, services, cancel);
+        this.output = Some(output);
+        this
+    }
+
+    fn new_inner(opts: CrawlOptions, services: Services, cancel: CancellationToken) -> Self {
         let global = opts
             .global_concurrency
             .map(|n| Arc::new(Semaphore::new(n.max(1))));
         Self {
             opts,
             services,
-            output,
+            output: None,
             cancel,
             global,
             progress: Arc::new(Silent),
@@ -183,6 +205,13 @@ impl Crawler {
             resume: HashMap::new(),
             script_built: std::sync::Mutex::new(HashSet::new()),
         }
+    }
+
+    /// A crawler without an output, for callers that drive URLs one by one with
+    /// [`crawl_page`](Self::crawl_page) and write the records themselves (distributed
+    /// workers). [`run`](Self::run) on it extracts but writes nothing.
+    pub fn detached(opts: CrawlOptions, services: Services, cancel: CancellationToken) -> Self {
+        Self::new_inner(opts, services, cancel)
     }
 
     /// Journals levels and finished pages to `journal` (for `--resume`), and continues each
@@ -235,16 +264,69 @@ impl Crawler {
         report
     }
 
+    /// The extractor context of `ext` in this crawl (level 0; set it per page).
+    fn context(&self, ext: &'static dyn Extractor) -> Context {
+        Context::new(ext, self.services.fetcher.clone())
+            .with_pages(self.services.pages.clone())
+            .with_llm(self.services.llm.clone())
+            .with_page_timeout(self.opts.page_timeout)
+            .with_max_level(self.opts.max_level)
+            .with_extract_mode(self.opts.extract)
+    }
+
+    /// Processes one URL of `job` at `level` outside [`run`](Self::run)'s level loop, for
+    /// callers that schedule URLs themselves (distributed workers): fetches or renders it as
+    /// the render mode says, extracts, retries transient failures. The records are returned
+    /// in the outcome, not written (whatever the output); the links are returned canonical,
+    /// filtered by the job's scope and allow/deny patterns, and only when `level` is below
+    /// `max_level`. Honours the global concurrency limit.
+    pub async fn crawl_page(&self, job: &SiteJob, level: u32, url: &Url) -> PageOutcome {
+        let _global = match &self.global {
+            Some(g) => g.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let cx = self.context(job.extractor).with_level(level);
+        let mut page = self.process(&cx, canonicalize(url)).await;
+        let scope = Scope::from_start_urls(&job.start_urls);
+        let mut seen = HashSet::new();
+        page.links = if level < self.opts.max_level {
+            std::mem::take(&mut page.links)
+                .into_iter()
+                .map(|l| canonicalize(&l))
+                .filter(|l| {
+                    (scope.contains(l) || job.extractor.handles(l))
+                        && job.permits(l)
+                        && seen.insert(l.clone())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        page
+    }
+
+    /// Sends the page's records to the output; on an output failure stops the crawl.
+    async fn write(&self, page: &mut PageOutcome) {
+        let Some(output) = &self.output else {
+            return;
+        };
+        for record in std::mem::take(&mut page.records) {
+            if let Err(e) = output.send(record).await {
+                warn!("{e}; stopping the crawl");
+                self.cancel.cancel();
+                page.error = Some("output".into());
+                break;
+            }
+            page.written += 1;
+        }
+    }
+
     async fn crawl_site(self: Arc<Self>, job: SiteJob) -> SiteReport {
         let started = Instant::now();
         let ext = job.extractor;
         let mut report = SiteReport::new(ext.name());
         let scope = Scope::from_start_urls(&job.start_urls);
-        let cx = Context::new(ext, self.services.fetcher.clone())
-            .with_pages(self.services.pages.clone())
-            .with_llm(self.services.llm.clone())
-            .with_page_timeout(self.opts.page_timeout)
-            .with_extract_mode(self.opts.extract);
+        let cx = self.context(ext);
         let mut visited: HashSet<Url> = HashSet::new();
         let mut frontier: Vec<Url> = Vec::new();
         let mut first_level = 0;
@@ -310,7 +392,9 @@ impl Crawler {
                             Some(g) => g.clone().acquire_owned().await.ok(),
                             None => None,
                         };
-                        this.process(&cx, url).await
+                        let mut page = this.process(&cx, url).await;
+                        this.write(&mut page).await;
+                        page
                     });
                 }
                 let joined = match grace_deadline {
@@ -350,33 +434,9 @@ impl Crawler {
                         continue;
                     }
                 };
-                report.count_level(level);
-                report.page_ms.push(page.elapsed.as_millis() as u64);
-                report.records += page.records;
-                report.warnings += page.warnings;
-                report.retries += page.retries;
-                report.rendered += u64::from(page.rendered);
-                if let Some(status) = page.status {
-                    *report.status.entry(status).or_default() += 1;
-                }
-                if let Some(kind) = page.breach {
-                    *report
-                        .contract_breaches
-                        .entry(kind.to_string())
-                        .or_default() += 1;
-                }
-                for kind in &page.retry_kinds {
-                    *report.retry_kinds.entry(kind.clone()).or_default() += 1;
-                }
+                report.tally(level, &page);
                 self.progress
-                    .page_done(ext.name(), level, page.error.is_none(), page.records);
-                match page.error {
-                    Some(kind) => {
-                        report.pages_failed += 1;
-                        report.count_error(kind);
-                    }
-                    None => report.pages_ok += 1,
-                }
+                    .page_done(ext.name(), level, page.error.is_none(), page.written);
                 let mut accepted = Vec::new();
                 if level < self.opts.max_level {
                     for link in page.links {
@@ -389,9 +449,9 @@ impl Crawler {
                         }
                     }
                 }
-                if let Some(j) = &self.journal {
+                if let (Some(j), Some(output)) = (&self.journal, &self.output) {
                     // Only once the page's records are durably written may it count as done.
-                    if self.output.flushed().await.is_ok() {
+                    if output.flushed().await.is_ok() {
                         j.append(Entry::Done {
                             site: ext.name().into(),
                             level,
@@ -411,12 +471,13 @@ impl Crawler {
     }
 
     /// Fetches (or renders) and extracts one URL, retrying transient failures.
-    async fn process(&self, cx: &Context, url: Url) -> PageResult {
+    async fn process(&self, cx: &Context, url: Url) -> PageOutcome {
         let started = Instant::now();
-        let mut result = PageResult {
+        let mut result = PageOutcome {
             url: url.clone(),
             links: Vec::new(),
-            records: 0,
+            records: Vec::new(),
+            written: 0,
             warnings: 0,
             retries: 0,
             rendered: false,
@@ -476,13 +537,7 @@ impl Crawler {
                         warn!(site = cx.site(), "record dropped: {}", problems.join("; "));
                         continue;
                     }
-                    if let Err(e) = self.output.send(record).await {
-                        warn!("{e}; stopping the crawl");
-                        self.cancel.cancel();
-                        result.error = Some("output".into());
-                        break;
-                    }
-                    result.records += 1;
+                    result.records.push(record);
                 }
             }
             Err(e) => {

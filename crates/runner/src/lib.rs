@@ -18,10 +18,10 @@ mod report;
 mod scope;
 mod state;
 
-pub use crawl::{CrawlOptions, Crawler, RenderMode, Services, SiteJob};
+pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob};
 pub use fetch::{HttpFetcher, HttpOptions};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
-pub use polite::{PoliteFetcher, Politeness};
+pub use polite::{DomainGate, GatePermit, PoliteFetcher, Politeness};
 pub use progress::{Progress, Silent};
 pub use report::{CrawlReport, SiteReport};
 pub use scope::{Scope, canonicalize};

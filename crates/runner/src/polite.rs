@@ -42,6 +42,47 @@ impl Default for Politeness {
     }
 }
 
+/// Politeness shared with other processes (the workers of a distributed crawl): per-domain
+/// concurrency and request spacing decided outside this process, so that N workers together
+/// stay within `--per-domain-concurrency` and `--delay-ms`, not N times them.
+///
+/// With a gate, [`PoliteFetcher`] still keeps its local per-domain slots (never more than the
+/// limit from one process) and asks the gate for the shared part.
+#[async_trait]
+pub trait DomainGate: Send + Sync + 'static {
+    /// Waits until `domain` (`scheme://host:port`) may take one more request: fewer than
+    /// `limit` in flight over all processes and, when `delay` is not zero, at least `delay`
+    /// since any process's previous start. The permit is held for the request and given
+    /// back when dropped; a permit of a process that died must expire on its own. An error
+    /// (the shared store is unreachable) fails the request as transient, naming the store.
+    async fn enter(
+        &self,
+        domain: &str,
+        limit: usize,
+        delay: Duration,
+    ) -> Result<GatePermit, String>;
+
+    /// Pushes every process's next request to `domain` back by at least `wait` (the
+    /// server's Retry-After). Errors are logged by the implementation.
+    async fn push_back(&self, domain: &str, wait: Duration);
+}
+
+/// A permit of a [`DomainGate`], given back when dropped.
+pub struct GatePermit(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl GatePermit {
+    /// Wraps whatever gives the permit back on drop.
+    pub fn new(release_on_drop: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(release_on_drop))
+    }
+}
+
+impl std::fmt::Debug for GatePermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GatePermit")
+    }
+}
+
 /// What one domain allows, learned as the crawl goes.
 struct Domain {
     slots: Semaphore,
@@ -68,6 +109,10 @@ impl Domain {
         pace.0 = pace.0.max(Instant::now() + wait);
     }
 
+    fn delay(&self) -> Duration {
+        self.pace.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+
     fn raise_delay(&self, delay: Duration) {
         let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
         pace.1 = pace.1.max(delay);
@@ -78,6 +123,7 @@ impl Domain {
 pub struct PoliteFetcher {
     inner: HttpFetcher,
     rules: Politeness,
+    gate: Option<Arc<dyn DomainGate>>,
     domains: Mutex<HashMap<String, Arc<Domain>>>,
 }
 
@@ -104,8 +150,15 @@ impl PoliteFetcher {
         Self {
             inner,
             rules,
+            gate: None,
             domains: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Shares per-domain concurrency and spacing with other processes through `gate`.
+    pub fn with_gate(mut self, gate: Arc<dyn DomainGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     fn domain(&self, url: &Url) -> Arc<Domain> {
@@ -181,7 +234,23 @@ impl Fetcher for PoliteFetcher {
             .map_err(|_| FetchError::Cancelled {
                 url: req.url.to_string(),
             })?;
-        tokio::time::sleep_until(domain.reserve()).await;
+        let key = domain_key(&req.url);
+        let _shared = match &self.gate {
+            // The gate spaces requests over all processes; local pacing would only add to it.
+            Some(gate) => Some(
+                gate.enter(&key, self.rules.per_domain_concurrency, domain.delay())
+                    .await
+                    .map_err(|message| FetchError::Transport {
+                        url: req.url.to_string(),
+                        kind: "shared_limits",
+                        message,
+                    })?,
+            ),
+            None => {
+                tokio::time::sleep_until(domain.reserve()).await;
+                None
+            }
+        };
         let result = self.inner.fetch(req).await;
         if let Err(FetchError::Status {
             status: 429 | 503,
@@ -190,6 +259,9 @@ impl Fetcher for PoliteFetcher {
         }) = &result
         {
             domain.push_back(Duration::from_secs(*secs));
+            if let Some(gate) = &self.gate {
+                gate.push_back(&key, Duration::from_secs(*secs)).await;
+            }
         }
         result
     }

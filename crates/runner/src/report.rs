@@ -44,7 +44,8 @@ pub struct SiteReport {
 }
 
 impl SiteReport {
-    pub(crate) fn new(site: &str) -> Self {
+    /// An empty report of `site`.
+    pub fn new(site: &str) -> Self {
         Self {
             site: site.into(),
             ..Self::default()
@@ -63,7 +64,63 @@ impl SiteReport {
         self.levels[i] += 1;
     }
 
-    pub(crate) fn finish(&mut self, elapsed_secs: f64) {
+    /// Adds one processed page of `level` (its `written` records count as the site's).
+    pub fn tally(&mut self, level: u32, page: &crate::PageOutcome) {
+        self.count_level(level);
+        self.page_ms.push(page.elapsed.as_millis() as u64);
+        self.records += page.written;
+        self.warnings += page.warnings;
+        self.retries += page.retries;
+        self.rendered += u64::from(page.rendered);
+        if let Some(status) = page.status {
+            *self.status.entry(status).or_default() += 1;
+        }
+        if let Some(kind) = page.breach {
+            *self.contract_breaches.entry(kind.to_string()).or_default() += 1;
+        }
+        for kind in &page.retry_kinds {
+            *self.retry_kinds.entry(kind.clone()).or_default() += 1;
+        }
+        match &page.error {
+            Some(kind) => {
+                self.pages_failed += 1;
+                self.count_error(kind.clone());
+            }
+            None => self.pages_ok += 1,
+        }
+    }
+
+    /// Adds the counts of `other` (the same site, crawled by another task or process).
+    pub fn merge(&mut self, other: SiteReport) {
+        self.pages_ok += other.pages_ok;
+        self.pages_failed += other.pages_failed;
+        self.records += other.records;
+        self.warnings += other.warnings;
+        self.retries += other.retries;
+        self.rendered += other.rendered;
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for (k, v) in other.retry_kinds {
+            *self.retry_kinds.entry(k).or_default() += v;
+        }
+        for (k, v) in other.contract_breaches {
+            *self.contract_breaches.entry(k).or_default() += v;
+        }
+        for (k, v) in other.status {
+            *self.status.entry(k).or_default() += v;
+        }
+        if self.levels.len() < other.levels.len() {
+            self.levels.resize(other.levels.len(), 0);
+        }
+        for (i, v) in other.levels.iter().enumerate() {
+            self.levels[i] += v;
+        }
+        self.page_ms.extend(other.page_ms);
+    }
+
+    /// Sets the wall time and computes the page-time percentiles.
+    pub fn finish(&mut self, elapsed_secs: f64) {
         self.elapsed_secs = elapsed_secs;
         self.page_ms.sort_unstable();
         let pct = |p: f64| -> u64 {

@@ -1,5 +1,5 @@
-//! The Shopify extractor: page kinds, JSON parsing, paging links and the store-currency
-//! look-up through `/meta.json`.
+//! The Shopify extractor: page kinds, JSON parsing, paging (through `haul_extract::paging`)
+//! and the store-currency look-up through `/meta.json`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::json::{PageInfo, Product};
 use haul_core::{Contract, PageContract};
+use haul_extract::paging::Paging;
 
 /// The Shopify extractor (registered as `shopify`). Use the registered [`SHOPIFY`] static.
 ///
@@ -122,8 +123,8 @@ pub const CONTRACT: Contract = Contract {
         PageContract {
             kind: "products",
             min_records: 1,
-            // The next page.
-            min_links: 1,
+            // The following pages are read within the page's extraction (`PAGING`).
+            min_links: 0,
             required: &["title", "url", "price", "availability", "brand", "image"],
         },
         PageContract {
@@ -141,27 +142,8 @@ pub const CONTRACT: Contract = Contract {
     ],
 };
 
-/// `url` with its `page` query parameter set to `page` (in place when present, so the query
-/// keeps its order and the runner's de-duplication sees one form).
-fn with_page(url: &Url, page: u64) -> Url {
-    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    match pairs.iter_mut().find(|(k, _)| k == "page") {
-        Some(p) => p.1 = page.to_string(),
-        None => pairs.push(("page".into(), page.to_string())),
-    }
-    let mut next = url.clone();
-    next.query_pairs_mut().clear().extend_pairs(pairs);
-    next.set_fragment(None);
-    next
-}
-
-fn current_page(url: &Url) -> u64 {
-    url.query_pairs()
-        .find(|(k, _)| k == "page")
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1)
-}
+/// How `products.json` is paged: `page` and `limit` (30 by default, at most 250).
+pub const PAGING: Paging = Paging::new("page", "limit", 30, 250);
 
 fn unparseable(doc: &Document, message: impl Into<String>) -> ExtractError {
     ExtractError::Unparseable {
@@ -304,20 +286,22 @@ impl Extractor for Shopify {
                 Err(e) => out.warn(format!("{}: product #{i} skipped: {e}", doc.url)),
             }
         }
-        // Shopify answers past the last page with an empty list: follow while non-empty.
-        if kind == Kind::Products && !products.is_empty() {
-            out.links
-                .push(with_page(&doc.url, current_page(&doc.url) + 1));
+        // Past the last page Shopify answers with an empty list; a short page is the last.
+        if kind == Kind::Products {
+            out.links.extend(PAGING.next_page(&doc.url, products.len()));
         }
         Ok(out)
     }
 
-    /// Parses on a blocking thread, then fills in the store's currency from `/meta.json` for
-    /// records that state none (not under a locale prefix, whose prices may be in another
-    /// currency).
+    /// Parses on a blocking thread; on a products page, reads the following pages too
+    /// ([`PAGING`]); then fills in the store's currency from `/meta.json` for records that
+    /// state none (not under a locale prefix, whose prices may be in another currency).
     async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
         let url = doc.url.clone();
         let mut ex = cx.parse(doc).await?;
+        if StorePath::of(&url).kind() == Kind::Products {
+            ex = PAGING.walk(cx, &url, ex).await;
+        }
         let needs_currency = ex.records.iter().any(|r| r.currency.is_none());
         if !needs_currency || StorePath::of(&url).locale.is_some() {
             return Ok(ex);
@@ -407,28 +391,30 @@ mod tests {
     }
 
     #[test]
-    fn next_page_keeps_the_query_and_replaces_page() {
+    fn a_full_products_page_links_its_next_page_and_a_short_one_does_not() {
+        // products-page1.json holds 3 products.
         let cases = [
             (
-                "https://s.example/products.json?limit=250&page=1",
-                "https://s.example/products.json?limit=250&page=2",
+                "https://s.example/products.json?limit=3&page=1",
+                Some("https://s.example/products.json?limit=3&page=2"),
             ),
             (
-                "https://s.example/products.json",
-                "https://s.example/products.json?page=2",
+                "https://s.example/en-ca/products.json?page=4&limit=2",
+                Some("https://s.example/en-ca/products.json?page=5&limit=2"),
             ),
-            (
-                "https://s.example/products.json?page=0&limit=5",
-                "https://s.example/products.json?page=2&limit=5",
-            ),
-            (
-                "https://s.example/products.json?page=x",
-                "https://s.example/products.json?page=2",
-            ),
+            ("https://s.example/products.json?limit=250&page=1", None),
+            // Shopify's default page size is 30.
+            ("https://s.example/products.json", None),
         ];
         for (url, want) in cases {
-            let url = u(url);
-            assert_eq!(with_page(&url, current_page(&url) + 1).as_str(), want);
+            let ex = SHOPIFY
+                .parse(&Document::new(u(url), fixture("products-page1.json")))
+                .unwrap();
+            assert_eq!(
+                ex.links,
+                want.map(u).into_iter().collect::<Vec<_>>(),
+                "{url}"
+            );
         }
     }
 
@@ -455,14 +441,14 @@ mod tests {
 
     #[test]
     fn products_page_gives_one_record_per_variant() {
-        let url = u("https://s.example/products.json?limit=250&page=1");
+        let url = u("https://s.example/products.json?limit=3&page=1");
         let ex = SHOPIFY
             .parse(&Document::new(url.clone(), fixture("products-page1.json")))
             .unwrap();
         assert!(ex.warnings.is_empty(), "{:?}", ex.warnings);
         assert_eq!(
             ex.links,
-            vec![u("https://s.example/products.json?limit=250&page=2")]
+            vec![u("https://s.example/products.json?limit=3&page=2")]
         );
         // (title, url query, price, list price, available, sku, gtin, image file)
         type Row = (
@@ -641,6 +627,7 @@ mod tests {
         assert_eq!(ex.records[0].title, "Ok");
         assert_eq!(ex.records[0].price.unwrap().to_string(), "1.50");
         assert_eq!(ex.warnings.len(), 2, "{:?}", ex.warnings);
-        assert_eq!(ex.links.len(), 1);
+        // Three products are fewer than a page (30 by default): the last page.
+        assert!(ex.links.is_empty(), "{:?}", ex.links);
     }
 }

@@ -4,8 +4,11 @@
 //! host (see [`Shopify`]'s `handles`), and a crawl starts from `--start-url`:
 //!
 //! * `/products.json?limit=250&page=N` and `/collections/<handle>/products.json?...`: a page of
-//!   products; every variant becomes a record and, while the page is not empty, the next page
-//!   is returned as a link (one page per crawl level, so `--max-level` bounds the pages read);
+//!   products; every variant becomes a record. The following pages are read within the same
+//!   crawl level ([`PAGING`], through `haul_extract::paging`): up to the first page that is
+//!   empty or shorter than `limit` (30 when absent, at most 250), at most 100 pages per
+//!   listing page. When the walk stops early (the cap, a failed page) it warns and returns
+//!   the next page as a link, which a crawl with levels to spare reads at the next level;
 //! * `/products/<handle>.json`: one product;
 //! * any other page (the store's home page, an HTML product or collection page) gives no
 //!   records and a link to the matching JSON endpoint.
@@ -26,7 +29,7 @@
 mod extractor;
 mod json;
 
-pub use extractor::{CONTRACT, SHOPIFY, Shopify, page_kind};
+pub use extractor::{CONTRACT, PAGING, SHOPIFY, Shopify, page_kind};
 pub use haul_core::{Contract, PageContract};
 
 haul_core::register_site!(SHOPIFY);

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use haul_core::{
-    Document, ExtractError, Extraction, Extractor, Method, Record, RecordKind, RenderNeed, Url,
+    Context, Document, ExtractError, Extraction, Extractor, Method, Record, RecordKind, RenderNeed,
+    Url, async_trait,
 };
 use scraper::{ElementRef, Html, Selector};
 
@@ -55,7 +56,9 @@ pub const CONTRACT: Contract = Contract {
     pages: &[
         PageContract {
             kind: "listing",
-            min_records: 1,
+            // A listing whose links are followed gives only the records of cards without a
+            // deal page, often none (see `Extractor::extract`); the links show it was read.
+            min_records: 0,
             min_links: 1,
             required: &["title", "url", "price", "currency", "merchant"],
         },
@@ -220,22 +223,44 @@ impl Slickdeals {
         let root = html.root_element();
         let mut seen = HashSet::new();
         for card in CARD.iter().flat_map(|s| root.select(s)) {
-            let Some(link) = first_attr(card, &CARD_LINK, "href")
-                .and_then(|h| doc.url.join(&h).ok())
-                .filter(|u| kind_of(u) == Kind::Deal)
+            if is_sponsored(card) {
+                continue;
+            }
+            let Some(link) =
+                first_attr(card, &CARD_LINK, "href").and_then(|h| doc.url.join(&h).ok())
             else {
-                // Sponsored cards and ads link elsewhere.
+                // Nothing names the deal: no record can carry it.
                 continue;
             };
-            let link = canonical(&link);
-            if !seen.insert(link.clone()) {
-                continue;
+            if self.is_deal_page(&link, &doc.url) {
+                let link = canonical(&link);
+                if !seen.insert(link.clone()) {
+                    continue;
+                }
+                if let Some(record) = card_record(card, &link, &doc.url) {
+                    out.records.push(record);
+                }
+                out.links.push(link);
+            } else {
+                // No deal page to read (the card links to the store or elsewhere): the card
+                // is all there is, in every mode.
+                let mut link = link;
+                link.set_fragment(None);
+                if !seen.insert(link.clone()) {
+                    continue;
+                }
+                if let Some(mut record) = card_record(card, &link, &doc.url) {
+                    record.deal_url = Some(link.to_string());
+                    out.records.push(record);
+                }
             }
-            if let Some(record) = card_record(card, &link, &doc.url) {
-                out.records.push(record);
-            }
-            out.links.push(link);
         }
+    }
+
+    /// Whether `link` (from a card on `page`) is a deal page this site crawls: a deal thread
+    /// on the listing's own host or on a Slickdeals domain.
+    fn is_deal_page(&self, link: &Url, page: &Url) -> bool {
+        kind_of(link) == Kind::Deal && (link.host() == page.host() || self.handles(link))
     }
 
     fn parse_deal(&self, doc: &Document, out: &mut Extraction) -> Result<(), ExtractError> {
@@ -302,6 +327,16 @@ impl Slickdeals {
     }
 }
 
+/// Whether a card is an advertisement (`dealCard--sponsored`, `data-role="sponsoredDealCard"`
+/// and the like), which is no deal.
+fn is_sponsored(card: ElementRef<'_>) -> bool {
+    let v = card.value();
+    [v.attr("class"), v.attr("data-role")]
+        .into_iter()
+        .flatten()
+        .any(|a| a.to_ascii_lowercase().contains("sponsored"))
+}
+
 /// The machine-readable time of an element (`datetime`, `data-timestamp`), as RFC 3339.
 fn machine_time(e: ElementRef<'_>) -> Option<String> {
     let v = e.value();
@@ -335,6 +370,7 @@ fn card_record(card: ElementRef<'_>, link: &Url, page: &Url) -> Option<Record> {
     Some(r)
 }
 
+#[async_trait]
 impl Extractor for Slickdeals {
     fn page_kind(&self, url: &Url) -> &'static str {
         page_kind(url)
@@ -376,6 +412,21 @@ impl Extractor for Slickdeals {
             Kind::Deal => self.parse_deal(doc, &mut out)?,
         }
         Ok(out)
+    }
+
+    /// Parses on a blocking thread. On a listing whose links the crawl follows, drops the
+    /// card records of deals whose deal page is among the links: that page gives the full
+    /// record (votes, posting time, "See Deal" link), and the output keeps only the first
+    /// record of a URL, which would otherwise be the card's. Cards without a deal page keep
+    /// their records.
+    async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
+        let listing = kind_of(&doc.url) == Kind::Listing;
+        let mut ex = cx.parse(doc).await?;
+        if listing && cx.follows_links() {
+            let followed: HashSet<&str> = ex.links.iter().map(Url::as_str).collect();
+            ex.records.retain(|r| !followed.contains(r.url.as_str()));
+        }
+        Ok(ex)
     }
 }
 

@@ -11,8 +11,15 @@
 //!   when the page gives a machine-readable time), the outbound "See Deal" link (`deal_url`)
 //!   and the image.
 //!
-//! A deal thus appears twice in a crawl that follows the cards: once from its card (`source`
-//! = the listing) and once from its page (no `source`); both have the same `url`.
+//! A deal's card and its deal page have the same `url`, and the output keeps the first record
+//! of a URL. So when the crawl follows the listing's links
+//! ([`Context::follows_links`](haul_core::Context::follows_links)),
+//! [`extract`](haul_core::Extractor::extract) drops the card records of deals whose deal page
+//! is among the links, and the deal pages give the full records; at the crawl's last level
+//! (`--max-level 0`) the cards are all there is and are kept. A card whose link is not a deal
+//! page (it goes to the store, or another Slickdeals page) gives its record in both cases,
+//! with that link as `url` and `deal_url`; sponsored cards give nothing. A deal whose page
+//! cannot be had (a removed thread answers 404) is missing from a crawl that follows links.
 //!
 //! Markup: Slickdeals has changed its markup several times, so every field is looked for with
 //! several selectors (the `dealCard__*` front page, the Blueprint `bp-*` cards, the

@@ -120,11 +120,20 @@ impl PagePool for StandInPool {
     }
 }
 
-/// Runs the real crawler from `/` and returns the written records (sorted, with the server's
-/// address replaced by [`RECORDED`] and `seen_at` removed) and the report.
+/// Runs the real crawler from `/` (down to level 2) and returns the written records (sorted,
+/// with the server's address replaced by [`RECORDED`] and `seen_at` removed) and the report.
 async fn crawl(server: &TestServer, pages: Option<Arc<dyn PagePool>>) -> (Vec<Value>, CrawlReport) {
+    crawl_to(server, pages, 2).await
+}
+
+/// [`crawl`] down to `max_level`.
+async fn crawl_to(
+    server: &TestServer,
+    pages: Option<Arc<dyn PagePool>>,
+    max_level: u32,
+) -> (Vec<Value>, CrawlReport) {
     let opts = CrawlOptions {
-        max_level: 2,
+        max_level,
         retries: 0,
         ..CrawlOptions::default()
     };
@@ -149,12 +158,80 @@ async fn static_front_page_and_deal_pages_over_http() {
     assert_eq!(site.pages_failed, 1, "{site:?}");
     assert_eq!(site.errors.get("http_404"), Some(&1), "{site:?}");
     assert_eq!(site.rendered, 0);
-    // Four cards with a price, four deal pages; the output keeps one record per deal URL
-    // (the first: the card's), so the deal pages add only the deal whose card had no price.
-    let from_cards = records.iter().filter(|r| r["source"].is_string()).count();
-    assert_eq!((from_cards, records.len()), (4, 5));
+    // The front page gives the links and only the record of the card without a deal page;
+    // the four deal pages give their full records. The removed thread's deal is gone.
+    let from_cards: Vec<&str> = records
+        .iter()
+        .filter(|r| r["source"].is_string())
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(from_cards, ["Samsung 990 EVO 2TB PCIe 4.0 NVMe SSD"]);
+    assert_eq!(records.len(), 5);
     assert!(records.iter().all(|r| r["kind"] == "deal"));
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["title"].as_str().unwrap().contains("Mainstays"))
+    );
+    // What only deal pages have survives: votes, posting time, store, "See Deal" link, and
+    // the list price where the page shows one.
+    // (deal id, votes, posted at, store, list price)
+    let want = [
+        (
+            "17876543",
+            245,
+            "2024-12-03T15:14:00-05:00",
+            "Amazon",
+            Some("249.00"),
+        ),
+        ("17876601", 87, "", "Best Buy", Some("529.99")),
+        (
+            "17876655",
+            -4,
+            "2024-12-03T11:00:00+00:00",
+            "Epic Games Store",
+            None,
+        ),
+        ("17876702", 19, "2024-12-02T19:45:10-08:00", "Costco", None),
+    ];
+    let deal_pages: Vec<&Value> = records.iter().filter(|r| r["source"].is_null()).collect();
+    assert_eq!(deal_pages.len(), want.len());
+    for (r, (id, votes, posted, store, list)) in deal_pages.into_iter().zip(want) {
+        assert!(
+            r["url"].as_str().unwrap().contains(&format!("/f/{id}-")),
+            "{r}"
+        );
+        assert_eq!(r["votes"], votes, "{r}");
+        if !posted.is_empty() {
+            assert_eq!(r["posted_at"], posted, "{r}");
+        }
+        assert_eq!(r["merchant"], store, "{r}");
+        assert_eq!(r["list_price"].as_str(), list, "{r}");
+        assert!(r["deal_url"].is_string(), "{r}");
+    }
     insta::assert_json_snapshot!("static_crawl", records);
+}
+
+#[tokio::test]
+async fn at_max_level_0_the_front_page_cards_are_the_records() {
+    let server = TestServer::start(router("frontpage.html")).await.unwrap();
+    let (records, report) = crawl_to(&server, None, 0).await;
+    let site = &report.sites[0];
+    assert_eq!(site.levels, vec![1], "{site:?}");
+    assert_eq!(server.stats().requests(), 1);
+    // Every card with a price, deal page or not (the Costco card has none).
+    assert_eq!(records.len(), 5);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["source"] == "https://slickdeals.net/")
+    );
+    let titles: Vec<&str> = records
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"2-Pack Mainstays Microfiber Bed Pillows (Standard/Queen)"));
+    insta::assert_json_snapshot!("front_page_only", records);
 }
 
 #[tokio::test]
@@ -205,15 +282,17 @@ async fn script_built_front_page_in_real_chromium_gives_the_cards_its_script_bui
         "only the script-built front page is rendered: {site:?}"
     );
     // The fixture's script builds two cards (from its inline JSON); each links to a deal page
-    // fetched over plain HTTP at level 1. The output keeps one record per deal URL.
+    // fetched over plain HTTP at level 1, which gives the deal's record (its title names the
+    // price; the posting time only the deal page has).
     assert_eq!(site.levels, vec![1, 2], "{site:?}");
-    let got: Vec<(&str, &str, &str)> = records
+    let got: Vec<(&str, &str, &str, bool)> = records
         .iter()
         .map(|r| {
             (
                 r["title"].as_str().unwrap_or(""),
                 r["price"].as_str().unwrap_or(""),
                 r["merchant"].as_str().unwrap_or(""),
+                r["source"].is_null(),
             )
         })
         .collect();
@@ -221,17 +300,20 @@ async fn script_built_front_page_in_real_chromium_gives_the_cards_its_script_bui
         got,
         vec![
             (
-                "Apple AirPods Pro 2 Wireless Earbuds (USB-C)",
+                "Apple AirPods Pro 2 Wireless Earbuds (USB-C) $169.99 + Free Shipping",
                 "169.99",
-                "Amazon"
+                "Amazon",
+                true
             ),
             (
-                "65\" Samsung DU7200 Crystal UHD 4K Smart TV",
+                "65\" Samsung DU7200 Crystal UHD 4K Smart TV $399.99",
                 "399.99",
-                "Best Buy"
+                "Best Buy",
+                true
             ),
         ]
     );
+    assert_eq!(records[0]["posted_at"], "2024-12-03T15:14:00-05:00");
     assert!(pool.pids().is_empty(), "the browser is closed");
 }
 
@@ -261,8 +343,8 @@ fn every_fixture_keeps_the_contract_except_the_script_built_page() {
         let ex = Slickdeals.parse(&Document::new(url.clone(), body)).unwrap();
         let breaches = CONTRACT.check(page_kind(&url), &ex);
         if file == "frontpage-script.html" {
-            // Over HTTP a script-built listing has no records and no links.
-            assert_eq!(breaches.len(), 2, "{file}: {breaches:?}");
+            // Over HTTP a script-built listing has no links.
+            assert_eq!(breaches.len(), 1, "{file}: {breaches:?}");
         } else {
             assert!(breaches.is_empty(), "{file}: {breaches:?}");
         }

@@ -1,6 +1,10 @@
-//! The WooCommerce extractor: Store API routes, paging links and the storefront mapping.
+//! The WooCommerce extractor: Store API routes, paging (through `haul_extract::paging`) and
+//! the storefront mapping.
 
-use haul_core::{Document, ExtractError, Extraction, Extractor, RenderNeed, Url};
+use haul_core::{
+    Context, Document, ExtractError, Extraction, Extractor, RenderNeed, Url, async_trait,
+};
+use haul_extract::paging::Paging;
 use scraper::{Html, Selector};
 use serde::Deserialize;
 use serde_json::Value;
@@ -90,8 +94,8 @@ pub const CONTRACT: Contract = Contract {
         PageContract {
             kind: "products",
             min_records: 1,
-            // The next page.
-            min_links: 1,
+            // The following pages are read within the page's extraction (`PAGING`).
+            min_links: 0,
             required: &["title", "url", "price", "currency", "availability", "image"],
         },
         PageContract {
@@ -109,26 +113,9 @@ pub const CONTRACT: Contract = Contract {
     ],
 };
 
-/// `url` with its `page` query parameter set to `page`, in place when present.
-fn with_page(url: &Url, page: u64) -> Url {
-    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    match pairs.iter_mut().find(|(k, _)| k == "page") {
-        Some(p) => p.1 = page.to_string(),
-        None => pairs.push(("page".into(), page.to_string())),
-    }
-    let mut next = url.clone();
-    next.query_pairs_mut().clear().extend_pairs(pairs);
-    next.set_fragment(None);
-    next
-}
-
-fn current_page(url: &Url) -> u64 {
-    url.query_pairs()
-        .find(|(k, _)| k == "page")
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1)
-}
+/// How the Store API products route is paged: `page` and `per_page` (10 by default, at most
+/// 100).
+pub const PAGING: Paging = Paging::new("page", "per_page", 10, 100);
 
 /// The products route under a REST API root as WordPress advertises it: `https://x/wp-json/`
 /// or `https://x/?rest_route=/`. `query` is added to the route (`per_page=100&page=1`).
@@ -186,6 +173,7 @@ fn unparseable(doc: &Document, message: impl Into<String>) -> ExtractError {
     }
 }
 
+#[async_trait]
 impl Extractor for WooCommerce {
     fn page_kind(&self, url: &Url) -> &'static str {
         page_kind(url)
@@ -251,13 +239,23 @@ impl Extractor for WooCommerce {
                 Err(e) => out.warn(format!("{}: product #{i} skipped: {e}", doc.url)),
             }
         }
-        // Past the last page the Store API answers with an empty array: follow while
-        // non-empty. A slug filter names one product: no further pages.
-        if kind == Kind::Products && !products.is_empty() && !by_slug(&doc.url) {
-            out.links
-                .push(with_page(&doc.url, current_page(&doc.url) + 1));
+        // Past the last page the Store API answers with an empty array; a short page is the
+        // last. A slug filter names one product: no further pages.
+        if kind == Kind::Products && !by_slug(&doc.url) {
+            out.links.extend(PAGING.next_page(&doc.url, products.len()));
         }
         Ok(out)
+    }
+
+    /// Parses on a blocking thread; on a products page, reads the following pages too
+    /// ([`PAGING`]).
+    async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
+        let url = doc.url.clone();
+        let ex = cx.parse(doc).await?;
+        if kind_of(&url) == Kind::Products && !by_slug(&url) {
+            return Ok(PAGING.walk(cx, &url, ex).await);
+        }
+        Ok(ex)
     }
 }
 
@@ -378,30 +376,45 @@ mod tests {
     }
 
     #[test]
-    fn next_page_keeps_the_query_and_replaces_page() {
+    fn a_full_products_page_links_its_next_page_and_a_short_one_does_not() {
+        // products-page1.json holds 5 products.
         let cases = [
             (
+                "https://w.example/wp-json/wc/store/v1/products?per_page=5&page=1",
+                Some("https://w.example/wp-json/wc/store/v1/products?per_page=5&page=2"),
+            ),
+            (
+                "https://w.example/?rest_route=%2Fwc%2Fstore%2Fv1%2Fproducts&per_page=4&page=3",
+                Some(
+                    "https://w.example/?rest_route=%2Fwc%2Fstore%2Fv1%2Fproducts&per_page=4&page=4",
+                ),
+            ),
+            (
                 "https://w.example/wp-json/wc/store/v1/products?per_page=100&page=1",
-                "https://w.example/wp-json/wc/store/v1/products?per_page=100&page=2",
+                None,
             ),
+            // The Store API's default page size is 10.
+            ("https://w.example/wp-json/wc/store/v1/products", None),
             (
-                "https://w.example/wp-json/wc/store/v1/products",
-                "https://w.example/wp-json/wc/store/v1/products?page=2",
-            ),
-            (
-                "https://w.example/?rest_route=%2Fwc%2Fstore%2Fv1%2Fproducts&page=3",
-                "https://w.example/?rest_route=%2Fwc%2Fstore%2Fv1%2Fproducts&page=4",
+                "https://w.example/wp-json/wc/store/v1/products?slug=x&per_page=5",
+                None,
             ),
         ];
         for (url, want) in cases {
-            let url = u(url);
-            assert_eq!(with_page(&url, current_page(&url) + 1).as_str(), want);
+            let ex = WooCommerce
+                .parse(&Document::new(u(url), fixture("products-page1.json")))
+                .unwrap();
+            assert_eq!(
+                ex.links,
+                want.map(u).into_iter().collect::<Vec<_>>(),
+                "{url}"
+            );
         }
     }
 
     #[test]
     fn products_page_gives_one_record_per_product() {
-        let url = u("http://shop.test/wp-json/wc/store/v1/products?per_page=100&page=1");
+        let url = u("http://shop.test/wp-json/wc/store/v1/products?per_page=5&page=1");
         let ex = WooCommerce
             .parse(&Document::new(url.clone(), fixture("products-page1.json")))
             .unwrap();
@@ -409,7 +422,7 @@ mod tests {
         assert_eq!(
             ex.links,
             vec![u(
-                "http://shop.test/wp-json/wc/store/v1/products?per_page=100&page=2"
+                "http://shop.test/wp-json/wc/store/v1/products?per_page=5&page=2"
             )]
         );
         // (title, slug, price, list price, currency, availability)

@@ -6,9 +6,12 @@
 //! * `/wp-json/wc/store/v1/products?per_page=100&page=N` (also the unversioned
 //!   `/wp-json/wc/store/products`, WordPress installs in a sub-folder, and the
 //!   `?rest_route=/wc/store/v1/products` form of sites without pretty permalinks): a page of
-//!   products; while the page is not empty the next page is returned as a link (one page per
-//!   crawl level, so `--max-level` bounds the pages read). Only the body reaches an extractor,
-//!   so the `X-WP-TotalPages` header is not used: the crawl stops at the first empty page.
+//!   products. The following pages are read within the same crawl level ([`PAGING`], through
+//!   `haul_extract::paging`): up to the first page that is empty or shorter than `per_page`
+//!   (10 when absent, at most 100), at most 100 pages per listing page. When the walk stops
+//!   early (the cap, a failed page) it warns and returns the next page as a link, which a
+//!   crawl with levels to spare reads at the next level. Only the body reaches an extractor,
+//!   so the `Link` and `X-WP-TotalPages` headers are not used.
 //! * `/wp-json/wc/store/v1/products/<id>`: one product;
 //! * any other page gives no records and a link to the products endpoint: the one named by
 //!   the page's `<link rel="https://api.w.org/">` when it has one (sub-folder installs), else
@@ -29,7 +32,7 @@
 mod extractor;
 mod json;
 
-pub use extractor::{CONTRACT, WooCommerce, page_kind};
+pub use extractor::{CONTRACT, PAGING, WooCommerce, page_kind};
 pub use haul_core::{Contract, PageContract};
 
 haul_core::register_site!(WooCommerce);

@@ -91,7 +91,9 @@ fn front_page_cards_give_links_and_deal_records() {
             deal("17876720-2-pack-mainstays-microfiber-bed-pillows-4-98"),
         ]
     );
-    // (title, price, was, store, votes, image id); the Costco card has no price: no record.
+    // (title, price, was, store, votes, image id, card link when it is no deal page); the
+    // Costco card has no price: no record.
+    let newegg = "https://www.newegg.com/samsung-990-evo-2tb/p/N82E16820147881";
     let want = [
         (
             "Apple AirPods Pro 2 Wireless Earbuds (USB-C)",
@@ -100,6 +102,7 @@ fn front_page_cards_give_links_and_deal_records() {
             "Amazon",
             245,
             "17876543",
+            None,
         ),
         (
             "65\" Samsung DU7200 Crystal UHD 4K Smart TV",
@@ -108,6 +111,7 @@ fn front_page_cards_give_links_and_deal_records() {
             "Best Buy",
             87,
             "17876601",
+            None,
         ),
         (
             "Hogwarts Legacy (PC Digital Download)",
@@ -116,6 +120,7 @@ fn front_page_cards_give_links_and_deal_records() {
             "Epic Games Store",
             56,
             "17876655",
+            None,
         ),
         (
             "2-Pack Mainstays Microfiber Bed Pillows (Standard/Queen)",
@@ -124,10 +129,22 @@ fn front_page_cards_give_links_and_deal_records() {
             "Walmart",
             1024,
             "17876720",
+            None,
+        ),
+        // Links straight to the store: the card's record names it (fragment dropped) as its
+        // URL and as the deal link; nothing to follow.
+        (
+            "Samsung 990 EVO 2TB PCIe 4.0 NVMe SSD",
+            "119.99",
+            Some("169.99"),
+            "Newegg",
+            42,
+            "17876733",
+            Some(newegg),
         ),
     ];
     assert_eq!(ex.records.len(), want.len(), "{:#?}", ex.records);
-    for (r, (title, price, was, store, votes, image)) in ex.records.iter().zip(want) {
+    for (r, (title, price, was, store, votes, image, off_site)) in ex.records.iter().zip(want) {
         assert_eq!(r.kind, RecordKind::Deal);
         assert_eq!(r.title, title);
         assert_eq!(s(r.price).as_deref(), Some(price), "{title}");
@@ -144,10 +161,73 @@ fn front_page_cards_give_links_and_deal_records() {
             img,
             format!("https://static.slickdealscdn.com/attachment/1/7/8/{image}.thumb")
         );
-        assert!(ex.links.iter().any(|l| l.as_str() == r.url), "{}", r.url);
+        let linked = ex.links.iter().any(|l| l.as_str() == r.url);
+        match off_site {
+            None => assert!(linked && r.deal_url.is_none(), "{}", r.url),
+            Some(link) => {
+                assert!(!linked, "{}", r.url);
+                assert_eq!((r.url.as_str(), r.deal_url.as_deref()), (link, Some(link)));
+            }
+        }
         assert_eq!(r.source.as_deref(), Some("https://slickdeals.net/"));
         assert_eq!(r.method, Method::Css);
     }
+}
+
+/// A context for `level` of a crawl that goes down to `max_level`, with a fetcher that is
+/// never used.
+fn context(level: u32, max_level: u32) -> Context {
+    let fetcher = haul_runner::HttpFetcher::new(&haul_runner::HttpOptions::default()).unwrap();
+    Context::new(&Slickdeals, std::sync::Arc::new(fetcher))
+        .with_level(level)
+        .with_max_level(max_level)
+}
+
+#[tokio::test]
+async fn a_listing_whose_links_are_followed_keeps_only_cards_without_a_deal_page() {
+    let doc = || Document::new(u(&format!("{BASE}/")), fixture("frontpage.html"));
+    let newegg = "https://www.newegg.com/samsung-990-evo-2tb/p/N82E16820147881";
+    // (level, max level, records): at the crawl's last level the cards are all there is.
+    let cases = [(0, 1, 1), (0, 2, 1), (1, 2, 1), (0, 0, 5), (2, 2, 5)];
+    for (level, max_level, records) in cases {
+        let ex = Slickdeals
+            .extract(&context(level, max_level), doc())
+            .await
+            .unwrap();
+        assert_eq!(ex.links.len(), 5, "level {level} of {max_level}");
+        assert_eq!(ex.records.len(), records, "level {level} of {max_level}");
+        assert!(ex.records.iter().any(|r| r.url == newegg));
+        let kept = CONTRACT.check("listing", &ex);
+        assert!(kept.is_empty(), "{kept:?}");
+    }
+    // Deal pages are never filtered.
+    let path = "/f/17876543-apple-airpods-pro-2-usb-c-169-99-free-shipping";
+    let deal = Document::new(u(&format!("{BASE}{path}")), fixture("deal-17876543.html"));
+    let ex = Slickdeals.extract(&context(1, 2), deal).await.unwrap();
+    assert_eq!(ex.records.len(), 1);
+}
+
+#[test]
+fn sponsored_cards_and_cards_without_a_link_give_nothing() {
+    let cases = [
+        r#"<div class="dealCard dealCard--sponsored"><a class="dealCard__title" href="https://shop.example/x">Ad</a><span class="dealCard__price">$5</span></div>"#,
+        r#"<div class="dealCard" data-role="sponsoredDealCard"><a class="dealCard__title" href="/f/123-ad">Ad</a><span class="dealCard__price">$5</span></div>"#,
+        r#"<li class="bp-p-blueberryDealCard bp-p-blueberryDealCard--Sponsored"><a class="bp-c-card_title" href="/f/124-ad">Ad</a><span class="bp-p-dealCard_price">$5</span></li>"#,
+        r#"<div class="dealCard"><span class="dealCard__title">T</span><span class="dealCard__price">$1</span></div>"#,
+    ];
+    for body in cases {
+        let ex = Slickdeals
+            .parse(&Document::new(u("https://slickdeals.net/"), body))
+            .unwrap();
+        assert!(ex.records.is_empty() && ex.links.is_empty(), "{body}");
+    }
+    // The same card without the sponsored mark is a deal.
+    let body = r#"<div class="dealCard"><a class="dealCard__title" href="https://shop.example/x">Kettle</a><span class="dealCard__price">$5</span></div>"#;
+    let ex = Slickdeals
+        .parse(&Document::new(u("https://slickdeals.net/"), body))
+        .unwrap();
+    assert_eq!(ex.records.len(), 1);
+    assert_eq!(ex.records[0].url, "https://shop.example/x");
 }
 
 #[test]
@@ -182,8 +262,9 @@ fn script_built_front_page_gives_nothing_over_http() {
     let ex = parse("/", "frontpage-script.html");
     assert!(ex.records.is_empty(), "{:?}", ex.records);
     assert!(ex.links.is_empty(), "{:?}", ex.links);
-    // The breach the contract reports is what tells a monitor the page needs a browser.
-    assert_eq!(CONTRACT.check("listing", &ex).len(), 2);
+    // The breach the contract reports (no links) is what tells a monitor the page needs a
+    // browser.
+    assert_eq!(CONTRACT.check("listing", &ex).len(), 1);
 }
 
 #[test]
@@ -316,10 +397,4 @@ fn odd_pages_never_panic_and_a_titleless_deal_page_is_an_error() {
         ))
         .unwrap_err();
     assert!(err.to_string().contains(url), "{err}");
-    // A card without a link to a deal page counts for nothing.
-    let body = r#"<div class="dealCard"><span class="dealCard__title">T</span><span class="dealCard__price">$1</span></div>"#;
-    let ex = Slickdeals
-        .parse(&Document::new(u("https://slickdeals.net/"), body))
-        .unwrap();
-    assert!(ex.records.is_empty() && ex.links.is_empty());
 }

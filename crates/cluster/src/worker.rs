@@ -1,0 +1,334 @@
+//! `haul worker`: takes URLs of a distributed crawl from the Redis frontier, level by level,
+//! processes them with the local engine (HTTP, browser pool, LLM), publishes the records and
+//! queues the links, and only then acknowledges each URL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use haul_core::Registry;
+use haul_redis::{Frontier, FrontierOptions, RecordStream, Redis, Task, Work};
+use haul_runner::{
+    CancellationToken, CrawlOptions, CrawlReport, Crawler, Services, SiteJob, SiteReport,
+};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+use url::Url;
+
+use crate::{ClusterError, CrawlSpec, stats};
+
+/// Settings of one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The crawl id to work on.
+    pub crawl: String,
+    /// This worker's name (unique over the cluster; consumers are `{name}-{i}`).
+    pub name: String,
+    /// URLs processed at once by this worker.
+    pub concurrency: usize,
+    /// A URL taken by a worker that neither acknowledges nor touches it for this long is
+    /// given to another worker (the worker is presumed dead).
+    pub visibility_timeout: Duration,
+    /// How long to wait for the crawl to be enqueued (`None` = until cancelled).
+    pub wait_for_crawl: Option<Duration>,
+}
+
+impl WorkerOptions {
+    /// Defaults for crawl `crawl`: named after the host and process id, 8 URLs at once,
+    /// a 60 s visibility timeout, waiting for the crawl until cancelled.
+    pub fn new(crawl: &str) -> Self {
+        Self {
+            crawl: crawl.into(),
+            name: default_name(),
+            concurrency: 8,
+            visibility_timeout: Duration::from_secs(60),
+            wait_for_crawl: None,
+        }
+    }
+}
+
+/// `{hostname}-{pid}`, a consumer name unique over machines.
+pub fn default_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Waits for crawl `crawl` to be enqueued and returns its spec.
+pub async fn wait_for_spec(
+    redis: &Redis,
+    crawl: &str,
+    wait: Option<Duration>,
+    cancel: &CancellationToken,
+) -> Result<Option<CrawlSpec>, ClusterError> {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        if let Some(spec) = CrawlSpec::load(redis, crawl).await? {
+            return Ok(Some(spec));
+        }
+        if wait.is_some_and(|w| started.elapsed() >= w) {
+            return Err(ClusterError::NoCrawl {
+                crawl: crawl.into(),
+                url: redis.url().into(),
+                waited_secs: started.elapsed().as_secs(),
+            });
+        }
+        if !told {
+            info!(
+                crawl,
+                "waiting for the crawl to be enqueued (haul crawl --redis ...)"
+            );
+            told = true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = cancel.cancelled() => return Ok(None),
+        }
+    }
+}
+
+/// What the worker shares with its task loops.
+struct Shared {
+    redis: Redis,
+    crawl: String,
+    frontier: Frontier,
+    records: RecordStream,
+    crawler: Crawler,
+    jobs: HashMap<String, SiteJob>,
+    max_pages: Option<u64>,
+    visibility: Duration,
+    cancel: CancellationToken,
+}
+
+/// Runs a worker until the crawl is finished or `cancel` fires: `opts.concurrency` loops
+/// each take a URL (tasks of dead workers first), process it with a [`Crawler`] built from
+/// `base` (its `max_level`/`max_pages` replaced by the crawl's) and `services`, publish its
+/// records, queue its links, then acknowledge it. Returns this worker's share of the crawl.
+///
+/// Cancelling stops taking URLs; URLs in flight finish within `base.grace`, else they are
+/// left unacknowledged and another worker takes them over after the visibility timeout.
+pub async fn run_worker(
+    redis: &Redis,
+    registry: &Registry,
+    opts: WorkerOptions,
+    base: CrawlOptions,
+    services: Services,
+    cancel: CancellationToken,
+) -> Result<CrawlReport, ClusterError> {
+    let started = Instant::now();
+    let Some(spec) = wait_for_spec(redis, &opts.crawl, opts.wait_for_crawl, &cancel).await? else {
+        return Ok(CrawlReport {
+            interrupted: true,
+            ..CrawlReport::default()
+        });
+    };
+    let jobs: HashMap<String, SiteJob> = spec
+        .jobs(&opts.crawl, registry)?
+        .into_iter()
+        .map(|j| (j.extractor.name().to_string(), j))
+        .collect();
+    let crawl_opts = CrawlOptions {
+        max_level: spec.max_level,
+        max_pages: None,
+        ..base.clone()
+    };
+    let pages = services.pages.clone();
+    let llm = services.llm.clone();
+    let shared = Arc::new(Shared {
+        redis: redis.clone(),
+        crawl: opts.crawl.clone(),
+        frontier: Frontier::new(redis, &opts.crawl, FrontierOptions::default()),
+        records: RecordStream::open(redis, &opts.crawl).await?,
+        crawler: Crawler::detached(crawl_opts, services, cancel.child_token()),
+        jobs,
+        max_pages: spec.max_pages,
+        visibility: opts.visibility_timeout,
+        cancel: cancel.clone(),
+    });
+    info!(
+        crawl = opts.crawl,
+        worker = opts.name,
+        sites = spec.sites.len(),
+        "worker started"
+    );
+    let mut loops = JoinSet::new();
+    for i in 0..opts.concurrency.max(1) {
+        let shared = shared.clone();
+        let consumer = format!("{}-{i}", opts.name);
+        loops.spawn(async move { task_loop(shared, consumer).await });
+    }
+    let mut reports: HashMap<String, SiteReport> = HashMap::new();
+    let mut failure = None;
+    let mut grace_deadline = None;
+    loop {
+        let joined = match grace_deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, loops.join_next()).await {
+                Ok(j) => j,
+                Err(_) => {
+                    warn!(
+                        "grace period over: URLs in flight left unacknowledged for other workers"
+                    );
+                    loops.abort_all();
+                    break;
+                }
+            },
+            None => tokio::select! {
+                j = loops.join_next() => j,
+                () = cancel.cancelled() => {
+                    grace_deadline = Some(tokio::time::Instant::now() + base.grace);
+                    continue;
+                }
+            },
+        };
+        let Some(res) = joined else { break };
+        match res {
+            Ok(Ok(share)) => {
+                for (site, r) in share {
+                    reports
+                        .entry(site.clone())
+                        .or_insert_with(|| SiteReport::new(&site))
+                        .merge(r);
+                }
+            }
+            Ok(Err(e)) => {
+                // One loop failing (Redis gone for good) ends the worker.
+                cancel.cancel();
+                failure.get_or_insert(e);
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => warn!("a worker loop panicked: {e}"),
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut sites: Vec<SiteReport> = spec
+        .sites
+        .iter()
+        .filter_map(|s| reports.remove(&s.site))
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    for s in &mut sites {
+        s.finish(elapsed);
+    }
+    Ok(CrawlReport {
+        sites,
+        elapsed_secs: elapsed,
+        interrupted: cancel.is_cancelled(),
+        browser: pages.as_ref().map(|p| p.stats()),
+        llm: llm.as_ref().map(|l| l.stats_json()),
+    })
+}
+
+/// One of the worker's loops: takes tasks until the crawl is finished or cancelled.
+async fn task_loop(
+    shared: Arc<Shared>,
+    consumer: String,
+) -> Result<HashMap<String, SiteReport>, ClusterError> {
+    let mut reports: HashMap<String, SiteReport> = HashMap::new();
+    // No blocking reads: every loop of a process shares one blocking connection, on which
+    // blocked reads queue behind each other (8 loops x 250 ms = 2 s per level change).
+    // Frontier::work sleeps briefly itself when there is nothing to take.
+    let block = Duration::ZERO;
+    while !shared.cancel.is_cancelled() {
+        let work = tokio::select! {
+            w = shared.frontier.work(&consumer, block, shared.visibility) => w?,
+            () = shared.cancel.cancelled() => break,
+        };
+        match work {
+            Work::Finished => break,
+            Work::Idle => continue,
+            Work::Tasks(tasks) => {
+                for task in tasks {
+                    if let Some((site, level, page)) = process(&shared, &consumer, &task).await? {
+                        reports
+                            .entry(site.clone())
+                            .or_insert_with(|| SiteReport::new(&site))
+                            .tally(level, &page);
+                    }
+                }
+            }
+        }
+    }
+    Ok(reports)
+}
+
+/// Processes one task: crawl the page (touching the task meanwhile so it is not reclaimed),
+/// publish records, queue links, count, acknowledge. `None` when the task was skipped.
+async fn process(
+    shared: &Shared,
+    consumer: &str,
+    task: &Task,
+) -> Result<Option<(String, u32, haul_runner::PageOutcome)>, ClusterError> {
+    let Some(job) = shared.jobs.get(&task.site) else {
+        warn!(
+            site = task.site,
+            url = task.url,
+            "task of a site not in the crawl; dropped"
+        );
+        shared.frontier.ack(task).await?;
+        return Ok(None);
+    };
+    let url = match Url::parse(&task.url) {
+        Ok(u) => u,
+        Err(e) => {
+            warn!(url = task.url, "queued URL is invalid ({e}); dropped");
+            shared.frontier.ack(task).await?;
+            return Ok(None);
+        }
+    };
+    if let Some(max) = shared.max_pages
+        && task.deliveries == 1
+    {
+        let n: u64 = shared
+            .redis
+            .query(
+                "INCR pages scheduled",
+                redis::cmd("INCR")
+                    .arg(format!("haul:{}:scheduled:{}", shared.crawl, task.site))
+                    .clone(),
+                None,
+            )
+            .await?;
+        if n > max {
+            debug!(url = task.url, "over --max-pages; skipped");
+            shared.frontier.ack(task).await?;
+            return Ok(None);
+        }
+    }
+    let crawl = shared.crawler.crawl_page(job, task.level, &url);
+    tokio::pin!(crawl);
+    let mut heartbeat = tokio::time::interval(shared.visibility / 3);
+    heartbeat.tick().await;
+    let mut page = loop {
+        tokio::select! {
+            page = &mut crawl => break page,
+            _ = heartbeat.tick() => {
+                if !shared.frontier.touch(consumer, task).await? {
+                    debug!(url = task.url, "task was taken over by another worker");
+                }
+            }
+        }
+    };
+    let records = std::mem::take(&mut page.records);
+    shared.records.publish(&records).await?;
+    page.written = records.len() as u64;
+    if !page.links.is_empty() {
+        shared
+            .frontier
+            .enqueue(
+                task.level + 1,
+                &task.site,
+                &page.links.iter().map(Url::as_str).collect::<Vec<_>>(),
+            )
+            .await?;
+    }
+    stats::add_page(&shared.redis, &shared.crawl, &task.site, task.level, &page).await?;
+    shared.frontier.ack(task).await?;
+    debug!(url = task.url, records = page.written, "task done");
+    Ok(Some((task.site.clone(), task.level, page)))
+}

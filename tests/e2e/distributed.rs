@@ -1,0 +1,636 @@
+//! End-to-end: one crawl shared by several `haul worker` processes through a real
+//! `redis-server` on 127.0.0.1: same records as a single process, exactly once, also when a
+//! worker is killed with SIGKILL; per-domain limits hold over all workers together.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Html;
+use axum::routing::get;
+use haul_e2e::{haul, haul_bin, read_records, stderr};
+use haul_redis::testing::RedisServer;
+use haul_testkit::TestServer;
+use tokio::process::{Child, Command};
+
+/// What identifies a record's content, for comparing crawls.
+type Key = (String, String, String, Option<String>);
+
+fn keys(records: &[haul_core::Record]) -> (BTreeSet<Key>, Vec<(String, String)>) {
+    let mut seen = BTreeMap::new();
+    let mut dup = Vec::new();
+    for r in records {
+        if seen.insert((r.site.clone(), r.url.clone()), ()).is_some() {
+            dup.push((r.site.clone(), r.url.clone()));
+        }
+    }
+    let set = records
+        .iter()
+        .map(|r| {
+            (
+                r.site.clone(),
+                r.url.clone(),
+                r.title.clone(),
+                r.price.map(|p| p.to_string()),
+            )
+        })
+        .collect();
+    (set, dup)
+}
+
+fn worker(redis: &str, crawl: &str, name: &str, extra: &[&str]) -> Child {
+    Command::new(haul_bin())
+        .args([
+            "worker",
+            "--redis",
+            redis,
+            "--crawl-id",
+            crawl,
+            "--worker-name",
+            name,
+            "--wait-secs",
+            "60",
+            "--render",
+            "never",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("haul worker starts")
+}
+
+/// Waits for a worker to exit by itself; returns its standard error.
+async fn finished(child: Child) -> (bool, String) {
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("a worker exits once the crawl is finished")
+        .expect("worker output");
+    (out.status.success(), stderr(&out))
+}
+
+/// Pages a worker reports having processed (the `total:` line of its report).
+fn pages_of(report: &str) -> u64 {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("total: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no total line in worker report:\n{report}"))
+}
+
+async fn local_crawl(starts: &[String], dir: &std::path::Path) -> Vec<haul_core::Record> {
+    let out = dir.join("local.jsonl");
+    let mut args = vec![
+        "crawl",
+        "demo",
+        "--render",
+        "never",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    for s in starts {
+        args.extend(["--start-url", s.as_str()]);
+    }
+    let res = haul(&args).await;
+    assert!(res.status.success(), "{}", stderr(&res));
+    read_records(&out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
+    let redis = RedisServer::start().await;
+    let demo = TestServer::start(haul_testkit::demo_router(Duration::ZERO))
+        .await
+        .unwrap();
+    let generated = TestServer::start(haul_testkit::generated_router(500, Duration::ZERO))
+        .await
+        .unwrap();
+    let starts = vec![demo.url("/").to_string(), generated.url("/").to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let expected = local_crawl(&starts, dir.path()).await;
+    let (expected, dup) = keys(&expected);
+    assert!(dup.is_empty());
+    assert!(
+        expected.len() >= 530,
+        "30 demo + 500 generated products: {}",
+        expected.len()
+    );
+    let (demo_hits, generated_hits) = (demo.stats().requests(), generated.stats().requests());
+
+    let url = redis.url();
+    let workers: Vec<Child> = (0..3)
+        .map(|i| worker(&url, "three", &format!("w{i}"), &[]))
+        .collect();
+    let out = dir.path().join("distributed.jsonl");
+    let mut args = vec![
+        "crawl",
+        "demo",
+        "--redis",
+        url.as_str(),
+        "--crawl-id",
+        "three",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    for s in &starts {
+        args.extend(["--start-url", s.as_str()]);
+    }
+    let coordinator = haul(&args).await;
+    assert!(coordinator.status.success(), "{}", stderr(&coordinator));
+    let mut pages = Vec::new();
+    for w in workers {
+        let (ok, report) = finished(w).await;
+        assert!(ok, "worker failed:\n{report}");
+        pages.push(pages_of(&report));
+    }
+    let records = read_records(&out);
+    let (got, dup) = keys(&records);
+    assert!(dup.is_empty(), "records written twice: {dup:?}");
+    assert_eq!(
+        got, expected,
+        "distributed records differ from the local crawl's"
+    );
+    assert!(
+        pages.iter().all(|p| *p > 0),
+        "every worker took part: {pages:?}"
+    );
+    // Every page was fetched once over all workers, as in the local crawl (robots.txt
+    // aside: each worker reads it once).
+    let robots = 3;
+    assert_eq!(
+        demo.stats().requests() - demo_hits,
+        demo_hits + robots - 1,
+        "demo pages fetched once each"
+    );
+    assert_eq!(
+        generated.stats().requests() - generated_hits,
+        generated_hits + robots - 1,
+        "generated pages fetched once each"
+    );
+    let report = stderr(&coordinator);
+    assert!(
+        report.contains(&format!("wrote {} records", expected.len())),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_with_sigkill_mid_crawl_loses_nothing() {
+    let redis = RedisServer::start().await;
+    // Slow pages, so the crawl is still running when the worker dies.
+    let generated = TestServer::start(haul_testkit::generated_router(
+        500,
+        Duration::from_millis(25),
+    ))
+    .await
+    .unwrap();
+    let starts = vec![generated.url("/").to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let (expected, _) = keys(&local_crawl(&starts, dir.path()).await);
+    let before = generated.stats().requests();
+
+    let url = redis.url();
+    let visibility = ["--visibility-timeout", "2"];
+    let mut victim = worker(&url, "kill", "victim", &visibility);
+    let others: Vec<Child> = (0..2)
+        .map(|i| worker(&url, "kill", &format!("w{i}"), &visibility))
+        .collect();
+    let out = dir.path().join("distributed.jsonl");
+    let out_s = out.to_str().unwrap().to_string();
+    let url2 = url.clone();
+    let start = starts[0].clone();
+    let coordinator = tokio::spawn(async move {
+        haul(&[
+            "crawl",
+            "demo",
+            "--redis",
+            &url2,
+            "--crawl-id",
+            "kill",
+            "--start-url",
+            &start,
+            "-o",
+            &out_s,
+        ])
+        .await
+    });
+    // Kill the victim in the middle of the product level.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while generated.stats().requests() < before + 150 {
+        assert!(Instant::now() < deadline, "the crawl did not get going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.start_kill().expect("SIGKILL");
+    let status = victim.wait().await.unwrap();
+    assert!(!status.success(), "the victim was killed, not finished");
+    let coordinator = tokio::time::timeout(Duration::from_secs(90), coordinator)
+        .await
+        .expect("the crawl completes without the killed worker")
+        .unwrap();
+    assert!(coordinator.status.success(), "{}", stderr(&coordinator));
+    for w in others {
+        let (ok, report) = finished(w).await;
+        assert!(ok, "worker failed:\n{report}");
+    }
+    let (got, dup) = keys(&read_records(&out));
+    assert!(dup.is_empty(), "records written twice: {dup:?}");
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected, "records lost or changed by the kill");
+}
+
+/// Request start times of a server that answers slowly, to observe per-domain limits.
+#[derive(Default)]
+struct Log {
+    starts: Vec<Instant>,
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_domain_concurrency_and_delay_hold_over_all_workers() {
+    let log = Arc::new(Mutex::new(Log::default()));
+    async fn page(State(log): State<Arc<Mutex<Log>>>, Path(n): Path<u32>) -> Html<String> {
+        {
+            let mut l = log.lock().unwrap();
+            l.starts.push(Instant::now());
+            l.in_flight += 1;
+            l.max_in_flight = l.max_in_flight.max(l.in_flight);
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        log.lock().unwrap().in_flight -= 1;
+        Html(format!(
+            r#"<html><body><div class="product-main"><h1>Item {n}</h1><span class="price-now">${n}.00</span></div><footer>Prices in USD</footer></body></html>"#
+        ))
+    }
+    let links: String = (0..24)
+        .map(|n| format!(r#"<li><a href="/product/{n}">{n}</a></li>"#))
+        .collect();
+    let index = format!(r#"<html><body><ul class="product-grid">{links}</ul></body></html>"#);
+    let app = Router::new()
+        .route("/", get(move || async move { Html(index) }))
+        .route("/product/{n}", get(page))
+        .with_state(log.clone());
+    let server = TestServer::start(app).await.unwrap();
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    // Each worker alone would allow 8 at once and no delay between its own requests... but
+    // the flags are per domain over the whole crawl.
+    let limits = [
+        "--per-domain-concurrency",
+        "2",
+        "--delay-ms",
+        "40",
+        "--concurrency",
+        "8",
+    ];
+    let workers: Vec<Child> = (0..3)
+        .map(|i| worker(&url, "polite", &format!("w{i}"), &limits))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let start = server.url("/").to_string();
+    let res = haul(&[
+        "crawl",
+        "demo",
+        "--redis",
+        &url,
+        "--crawl-id",
+        "polite",
+        "--start-url",
+        &start,
+        "--max-level",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert!(res.status.success(), "{}", stderr(&res));
+    for w in workers {
+        let (ok, report) = finished(w).await;
+        assert!(ok, "{report}");
+    }
+    assert_eq!(read_records(&out).len(), 24);
+    let l = log.lock().unwrap();
+    assert_eq!(l.starts.len(), 24);
+    assert!(
+        l.max_in_flight <= 2,
+        "in flight at once: {}",
+        l.max_in_flight
+    );
+    assert!(l.max_in_flight >= 1);
+    let mut starts = l.starts.clone();
+    starts.sort();
+    for w in starts.windows(2) {
+        let gap = w[1] - w[0];
+        // 40 ms apart on Redis' clock; allow a few ms of scheduling noise here.
+        assert!(
+            gap >= Duration::from_millis(30),
+            "two requests {gap:?} apart"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_redis_and_a_crawl_id_in_use_are_clear_errors() {
+    let free = haul_redis::testing::free_port();
+    let nowhere = format!("redis://127.0.0.1:{free}/0");
+    let out = haul(&["worker", "--redis", &nowhere]).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("127.0.0.1:{free}")), "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let enqueue = |id: &'static str| {
+        let url = url.clone();
+        async move {
+            haul(&[
+                "crawl",
+                "demo",
+                "--redis",
+                &url,
+                "--crawl-id",
+                id,
+                "--start-url",
+                "http://127.0.0.1:9/",
+                "--detach",
+            ])
+            .await
+        }
+    };
+    let first = enqueue("busy").await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = enqueue("busy").await;
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(err.contains("\"busy\" is already running"), "{err}");
+    assert!(err.contains("--fresh"), "{err}");
+    let bad_id = haul(&["worker", "--redis", &url, "--crawl-id", "a:b"]).await;
+    assert!(
+        stderr(&bad_id).contains("is not a crawl id"),
+        "{}",
+        stderr(&bad_id)
+    );
+}
+
+/// The most request arrivals in any window `[t, t + 1 s)`.
+fn max_in_one_second(mut times: Vec<Instant>) -> usize {
+    times.sort();
+    let mut best = 0;
+    for (i, t) in times.iter().enumerate() {
+        let n = times[i..]
+            .iter()
+            .take_while(|u| **u < *t + Duration::from_secs(1))
+            .count();
+        best = best.max(n);
+    }
+    best
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_sharing_one_llm_key_stay_under_its_limit_together() {
+    use haul_llm::fake::{FakeReply, FakeServer};
+    const PAGES: usize = 36;
+    // The provider allows 10 requests per second per key and answers 429 above that.
+    let llm = FakeServer::builder()
+        .rate_limit(10)
+        .respond(|req| {
+            let n: String = req.prompt().chars().filter(char::is_ascii_digit).take(4).collect();
+            FakeReply::Answer(format!(
+                r#"{{"products": [{{"title": "Kettle {n}", "price": "${n}.00", "currency": "USD"}}]}}"#
+            ))
+        })
+        .start()
+        .await
+        .unwrap();
+    async fn page(Path(n): Path<u32>) -> Html<String> {
+        Html(format!(
+            r#"<html><head><title>Kettle</title></head><body><main><h1>Kettle {n}</h1>
+<div class="buy"><b>Our price today:</b> {n} dollars flat</div>
+<button class="add-to-cart">Add to cart</button></main></body></html>"#
+        ))
+    }
+    let shop = TestServer::start(Router::new().route("/product/{n}", get(page)))
+        .await
+        .unwrap();
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let base = llm.base_url().to_string();
+    let spawn = |name: &str| {
+        Command::new(haul_bin())
+            .args([
+                "worker",
+                "--redis",
+                &url,
+                "--crawl-id",
+                "llm",
+                "--worker-name",
+                name,
+            ])
+            .args(["--wait-secs", "60", "--render", "never", "--extract", "llm"])
+            .args([
+                "--concurrency",
+                "16",
+                "--llm-provider",
+                "openai",
+                "--llm-base-url",
+                &base,
+            ])
+            // 600 per minute = the provider's 10 per second, for the key over all workers.
+            .args(["--llm-rpm", "600"])
+            .env("HAUL_LLM_KEYS", "sk-the-one-shared-key")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("haul worker starts")
+    };
+    let workers = [spawn("a"), spawn("b")];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let mut args = vec![
+        "crawl".to_string(),
+        "--redis".into(),
+        url.clone(),
+        "--crawl-id".into(),
+        "llm".into(),
+        "--max-level".into(),
+        "0".into(),
+        "-o".into(),
+        out.to_str().unwrap().into(),
+    ];
+    for n in 0..PAGES {
+        args.push("--start-url".into());
+        args.push(shop.url(&format!("/product/{n}")).to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let res = haul(&args).await;
+    assert!(res.status.success(), "{}", stderr(&res));
+    let mut reports = Vec::new();
+    for w in workers {
+        let (ok, report) = finished(w).await;
+        assert!(ok, "{report}");
+        assert!(!report.contains("sk-the-one-shared-key"), "the key leaked");
+        reports.push(report);
+    }
+    let records = read_records(&out);
+    assert_eq!(records.len(), PAGES, "{}", stderr(&res));
+    assert!(records.iter().all(|r| r.title.starts_with("Kettle ")));
+    let log = llm.log();
+    assert_eq!(log.len(), PAGES, "one call per page");
+    assert_eq!(llm.rate_limited(), 0, "no request over the key's limit");
+    let busiest = max_in_one_second(log.iter().map(|l| l.at.into_std()).collect());
+    // The fake counts 10 per one-second window plus one request of slack.
+    assert!(busiest <= 11, "{busiest} requests in one second");
+    // Both workers called the provider (the limit was shared, not avoided).
+    assert!(
+        reports.iter().all(|r| pages_of(r) > 0),
+        "both workers took part: {reports:?}"
+    );
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_pause_while_redis_is_away_and_finish_the_crawl_after() {
+    let redis = RedisServer::start().await;
+    let generated = TestServer::start(haul_testkit::generated_router(
+        300,
+        Duration::from_millis(20),
+    ))
+    .await
+    .unwrap();
+    let starts = vec![generated.url("/").to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let (expected, _) = keys(&local_crawl(&starts, dir.path()).await);
+    let before = generated.stats().requests();
+    let url = redis.url();
+    let workers: Vec<Child> = (0..2)
+        .map(|i| worker(&url, "away", &format!("w{i}"), &[]))
+        .collect();
+    let out = dir.path().join("out.jsonl");
+    let (url2, start, out_s) = (
+        url.clone(),
+        starts[0].clone(),
+        out.to_str().unwrap().to_string(),
+    );
+    let coordinator = tokio::spawn(async move {
+        haul(&[
+            "crawl",
+            "demo",
+            "--redis",
+            &url2,
+            "--crawl-id",
+            "away",
+            "--start-url",
+            &start,
+            "-o",
+            &out_s,
+        ])
+        .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while generated.stats().requests() < before + 60 {
+        assert!(Instant::now() < deadline, "the crawl did not get going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Redis stops answering (as behind a network cut) for longer than a command's timeout.
+    let pid = redis.pid().expect("redis runs");
+    signal(pid, "-STOP");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = generated.stats().requests();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Workers finish the pages they had but take no new URL while Redis is away.
+    assert!(
+        generated.stats().requests() - during <= 2 * 8,
+        "workers went on without Redis"
+    );
+    signal(pid, "-CONT");
+    let coordinator = tokio::time::timeout(Duration::from_secs(120), coordinator)
+        .await
+        .expect("the crawl completes once Redis is back")
+        .unwrap();
+    assert!(coordinator.status.success(), "{}", stderr(&coordinator));
+    for w in workers {
+        let (ok, report) = finished(w).await;
+        assert!(
+            ok,
+            "a worker gave up instead of waiting for Redis:\n{report}"
+        );
+    }
+    let (got, dup) = keys(&read_records(&out));
+    assert!(dup.is_empty(), "records written twice: {dup:?}");
+    assert_eq!(got, expected, "records lost while Redis was away");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detached_crawl_is_written_by_haul_collect_which_can_be_run_again() {
+    let redis = RedisServer::start().await;
+    let demo = TestServer::start(haul_testkit::demo_router(Duration::ZERO))
+        .await
+        .unwrap();
+    let starts = vec![demo.url("/").to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let (expected, _) = keys(&local_crawl(&starts, dir.path()).await);
+    let url = redis.url();
+    let enqueued = haul(&[
+        "crawl",
+        "demo",
+        "--redis",
+        &url,
+        "--crawl-id",
+        "later",
+        "--start-url",
+        &starts[0],
+        "--detach",
+    ])
+    .await;
+    assert!(enqueued.status.success(), "{}", stderr(&enqueued));
+    let (ok, report) = finished(worker(&url, "later", "solo", &[])).await;
+    assert!(ok, "{report}");
+    assert!(pages_of(&report) > 30, "{report}");
+    // Nothing was collected yet: the records wait in Redis.
+    let out = dir.path().join("collected.jsonl");
+    let collected = haul(&[
+        "collect",
+        "--redis",
+        &url,
+        "--crawl-id",
+        "later",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert!(collected.status.success(), "{}", stderr(&collected));
+    let (got, dup) = keys(&read_records(&out));
+    assert!(dup.is_empty());
+    assert_eq!(got, expected);
+    // A second run finds the crawl finished and nothing new: the file is unchanged.
+    let again = haul(&[
+        "collect",
+        "--redis",
+        &url,
+        "--crawl-id",
+        "later",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(read_records(&out).len(), expected.len());
+}
