@@ -108,12 +108,22 @@ async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
     let demo = TestServer::start(haul_testkit::demo_router(Duration::ZERO))
         .await
         .unwrap();
-    let generated = TestServer::start(haul_testkit::generated_router(500, Duration::ZERO))
-        .await
-        .unwrap();
+    // The generated site's levels are told apart by path: `/` (0), `/category/` (1),
+    // `/product/` (2); the order of requests shows whether levels ran in order.
+    let order: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = order.clone();
+    let router =
+        haul_testkit::generated_router(500, Duration::ZERO).layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                seen.lock().unwrap().push(req.uri().path().to_string());
+                next.run(req)
+            },
+        ));
+    let generated = TestServer::start(router).await.unwrap();
     let starts = vec![demo.url("/").to_string(), generated.url("/").to_string()];
     let dir = tempfile::tempdir().unwrap();
     let expected = local_crawl(&starts, dir.path()).await;
+    order.lock().unwrap().clear();
     let (expected, dup) = keys(&expected);
     assert!(dup.is_empty());
     assert!(
@@ -155,6 +165,23 @@ async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
     assert_eq!(
         got, expected,
         "distributed records differ from the local crawl's"
+    );
+    let level = |p: &str| match p {
+        "/" => Some(0),
+        p if p.starts_with("/category/") => Some(1),
+        p if p.starts_with("/product/") => Some(2),
+        _ => None,
+    };
+    let levels: Vec<u32> = order
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|p| level(p))
+        .collect();
+    assert_eq!(levels.len(), 1 + 10 + 500);
+    assert!(
+        levels.windows(2).all(|w| w[0] <= w[1]),
+        "a page of a level was requested before the previous level was done"
     );
     assert!(
         pages.iter().all(|p| *p > 0),
@@ -633,4 +660,45 @@ async fn a_detached_crawl_is_written_by_haul_collect_which_can_be_run_again() {
     .await;
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(read_records(&out).len(), expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_pages_bounds_the_crawl_over_all_workers() {
+    let redis = RedisServer::start().await;
+    let demo = TestServer::start(haul_testkit::demo_router(Duration::ZERO))
+        .await
+        .unwrap();
+    let url = redis.url();
+    let workers: Vec<Child> = (0..2)
+        .map(|i| worker(&url, "bounded", &format!("w{i}"), &[]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let start = demo.url("/").to_string();
+    let res = haul(&[
+        "crawl",
+        "demo",
+        "--redis",
+        &url,
+        "--crawl-id",
+        "bounded",
+        "--start-url",
+        &start,
+        "--max-pages",
+        "12",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert!(res.status.success(), "{}", stderr(&res));
+    let mut pages = 0;
+    for w in workers {
+        let (ok, report) = finished(w).await;
+        assert!(ok, "{report}");
+        pages += pages_of(&report);
+    }
+    assert_eq!(pages, 12, "--max-pages counts the pages of all workers");
+    // robots.txt once per worker, then the 12 pages.
+    assert_eq!(demo.stats().requests(), 12 + 2);
+    assert!(stderr(&res).contains("total: 12 pages"), "{}", stderr(&res));
 }

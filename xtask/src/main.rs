@@ -7,6 +7,7 @@
 
 mod bench;
 mod crawl;
+mod fixtures;
 mod new_site;
 mod util;
 
@@ -35,7 +36,8 @@ commands:
   eval pages DIR           extraction accuracy on a product-pages corpus
   new-site NAME --domain D scaffold sites/NAME (extractor, fixture, test) and link it
   remove-site NAME         remove sites/NAME and its links (undoes new-site)
-  record SITE URL...       save pages as fixtures under sites/SITE/tests/fixtures/
+  record SITE URL...       save pages as fixtures under sites/SITE/tests/fixtures/ (and index.toml)
+  check SITE [--fixtures DIR]  the site's contract on every page of its fixtures index.toml
   parse [--site S] [--url U] FILE|URL...   what the extractor gets, as JSON Lines";
 
 fn run() -> Result<()> {
@@ -50,6 +52,7 @@ fn run() -> Result<()> {
         "bench" => bench::bench(rest),
         "new-site" => new_site::new_site(rest),
         "record" => record(rest),
+        "check" => check(rest),
         "parse" => {
             let haul = util::build_haul_release()?;
             let status = std::process::Command::new(&haul)
@@ -71,7 +74,8 @@ fn run() -> Result<()> {
     }
 }
 
-/// `cargo xtask record SITE URL...`: saves the pages into the site's fixtures folder.
+/// `cargo xtask record SITE URL...`: saves the pages into the site's fixtures folder and
+/// notes each page's URL in the folder's index (see [`fixtures`]).
 fn record(rest: &[String]) -> Result<()> {
     let Some((site, urls)) = rest.split_first() else {
         bail!("usage: cargo xtask record SITE URL...");
@@ -81,14 +85,42 @@ fn record(rest: &[String]) -> Result<()> {
         bail!("no site crate at {}", dir.display());
     }
     let haul = util::build_haul_release()?;
-    let status = std::process::Command::new(&haul)
+    let out_dir = dir.join("tests/fixtures");
+    let out = std::process::Command::new(&haul)
         .arg("fetch")
         .arg("--out-dir")
-        .arg(dir.join("tests/fixtures"))
+        .arg(&out_dir)
         .args(urls)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    // `haul fetch` prints `URL -> PATH` per saved page, also before failing on a later URL.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    fixtures::note_fetched(&out_dir, &stdout)?;
+    if !out.status.success() {
+        bail!("haul fetch failed ({})", out.status);
+    }
+    Ok(())
+}
+
+/// `cargo xtask check SITE [--fixtures DIR]`: runs the `check` example, which links every site
+/// (see examples/check.rs), in the caller's folder (where a relative `--fixtures DIR` is).
+fn check(rest: &[String]) -> Result<()> {
+    let status = util::cargo()
+        .current_dir(std::env::current_dir()?)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--example",
+            "check",
+            "--",
+        ])
+        .args(rest)
         .status()?;
     if !status.success() {
-        bail!("haul fetch failed ({status})");
+        bail!("cargo xtask check {} failed ({status})", rest.join(" "));
     }
     Ok(())
 }

@@ -1,0 +1,292 @@
+//! `cargo xtask new-site` end to end, on a copy of the workspace: exactly the expected files
+//! and link lines appear, the generated crate is formatted, its tests pass (a crawl through
+//! the real runner included), `cargo xtask check` passes on its fixtures, the registry that
+//! `haul sites` prints has it (the `haul-sites` registry test, which compares the registry
+//! with the `sites/` folder, passes in the copy), and `cargo xtask remove-site` gives back the
+//! tree exactly (Cargo.lock included).
+//!
+//! The copy lives under cargo's `CARGO_TARGET_TMPDIR` and is synced, not recreated, between
+//! runs. Its builds share the outer target folder (a running `cargo test` does not hold its
+//! lock), so only the copy's own workspace crates are compiled: registry dependencies are
+//! reused. The copy never builds the `haul` binary, which would replace the outer one that
+//! the end-to-end tests run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// The workspace's files as git sees them: tracked and untracked-but-not-ignored.
+fn workspace_files(root: &Path) -> Vec<PathBuf> {
+    let out = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git ls-files failed: {out:?}");
+    out.stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+        // Deleted but not yet staged files are listed too.
+        .filter(|p| root.join(p).is_file())
+        .collect()
+}
+
+/// Every file under `dir`, relative, with its content.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Makes `copy` hold exactly `files` of `root`, rewriting only files whose content differs
+/// (unchanged files keep their modification time, so cargo sees nothing to rebuild).
+fn sync(root: &Path, copy: &Path, files: &[PathBuf]) {
+    let wanted: BTreeSet<&PathBuf> = files.iter().collect();
+    if copy.is_dir() {
+        for stale in snapshot(copy).keys().filter(|p| !wanted.contains(p)) {
+            std::fs::remove_file(copy.join(stale)).unwrap();
+        }
+        remove_empty_dirs(copy);
+    }
+    for f in files {
+        let body = std::fs::read(root.join(f)).unwrap();
+        let dest = copy.join(f);
+        if std::fs::read(&dest).ok().as_ref() != Some(&body) {
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::write(&dest, body).unwrap();
+        }
+    }
+}
+
+fn remove_empty_dirs(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            remove_empty_dirs(&p);
+            if std::fs::read_dir(&p).unwrap().next().is_none() {
+                std::fs::remove_dir(&p).unwrap();
+            }
+        }
+    }
+}
+
+/// Runs `cargo ARGS` in the copy with the shared target folder; returns stdout, failing the test
+/// with the output when cargo fails. Prints how long it took.
+fn cargo(copy: &Path, target: &Path, args: &[&str]) -> String {
+    let started = Instant::now();
+    let out = Command::new(cargo_bin())
+        .args(args)
+        .current_dir(copy)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .expect("cargo runs");
+    eprintln!(
+        "new-site test: cargo {} took {:.1} s",
+        args.join(" "),
+        started.elapsed().as_secs_f64()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "cargo {} failed ({}):\n{stdout}\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The files that differ between two snapshots: (added, removed, changed).
+fn diff(
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let name = |p: &PathBuf| p.display().to_string();
+    let added = after.keys().filter(|p| !before.contains_key(*p)).map(name);
+    let removed = before.keys().filter(|p| !after.contains_key(*p)).map(name);
+    let changed = before
+        .iter()
+        .filter(|(p, b)| after.get(*p).is_some_and(|a| a != *b))
+        .map(|(p, _)| name(p));
+    (added.collect(), removed.collect(), changed.collect())
+}
+
+/// The lines of `after` that are not in `before` (for files that only gained lines).
+fn added_lines(before: &[u8], after: &[u8]) -> Vec<String> {
+    let before = String::from_utf8_lossy(before);
+    let after = String::from_utf8_lossy(after);
+    let mut old = before.lines().peekable();
+    let mut out = Vec::new();
+    for line in after.lines() {
+        if old.peek() == Some(&line) {
+            old.next();
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    assert!(old.next().is_none(), "lines were removed:\n{after}");
+    out
+}
+
+/// The tests share one copy of the workspace: one at a time.
+static COPY: Mutex<()> = Mutex::new(());
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// A synced copy of the workspace and its target folder, and the copy's files before any
+/// change (with Cargo.lock in line with the manifests: a working tree may be mid-change).
+fn fresh_copy() -> (PathBuf, PathBuf, BTreeMap<PathBuf, Vec<u8>>) {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let copy = tmp.join("new-site").join("workspace");
+    // CARGO_TARGET_TMPDIR is `<target>/tmp`.
+    let target = tmp.parent().expect("target/tmp").to_path_buf();
+    sync(&root(), &copy, &workspace_files(&root()));
+    cargo(
+        &copy,
+        &target,
+        &["metadata", "--format-version", "1", "--offline"],
+    );
+    let before = snapshot(&copy);
+    (copy, target, before)
+}
+
+/// Runs `new-site acme` in the copy and checks it added exactly the crate and the link lines.
+fn generate(copy: &Path, target: &Path, before: &BTreeMap<PathBuf, Vec<u8>>) {
+    cargo(
+        copy,
+        target,
+        &["xtask", "new-site", "acme", "--domain", "acme.example"],
+    );
+    let generated = snapshot(copy);
+    let (added, removed, changed) = diff(before, &generated);
+    assert_eq!(
+        added,
+        [
+            "sites/acme/Cargo.toml",
+            "sites/acme/src/lib.rs",
+            "sites/acme/tests/fixtures/home.html",
+            "sites/acme/tests/fixtures/index.toml",
+            "sites/acme/tests/fixtures/product.html",
+            "sites/acme/tests/site.rs",
+        ]
+    );
+    assert!(removed.is_empty(), "{removed:?}");
+    assert_eq!(
+        changed,
+        [
+            "Cargo.toml",
+            "crates/sites/Cargo.toml",
+            "crates/sites/src/lib.rs"
+        ]
+    );
+    let links = [
+        ("Cargo.toml", "haul-site-acme = { path = \"sites/acme\" }"),
+        ("crates/sites/Cargo.toml", "haul-site-acme.workspace = true"),
+        ("crates/sites/src/lib.rs", "use haul_site_acme as _;"),
+    ];
+    for (file, line) in links {
+        let f = PathBuf::from(file);
+        assert_eq!(added_lines(&before[&f], &generated[&f]), [line], "{file}");
+    }
+    let lib = String::from_utf8_lossy(&generated[&PathBuf::from("sites/acme/src/lib.rs")]);
+    assert!(lib.contains("pub struct Acme;") && lib.contains("\"acme.example\""));
+    let index =
+        String::from_utf8_lossy(&generated[&PathBuf::from("sites/acme/tests/fixtures/index.toml")]);
+    for entry in [
+        "file = \"home.html\"\nurl = \"https://acme.example/\"",
+        "file = \"product.html\"\nurl = \"https://acme.example/products/example\"",
+    ] {
+        assert!(index.contains(entry), "{entry:?} not in\n{index}");
+    }
+    // A second new-site of the same name refuses and changes nothing.
+    let again = Command::new(cargo_bin())
+        .args(["xtask", "new-site", "acme", "--domain", "acme.example"])
+        .current_dir(copy)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    // (cargo itself adds the new crate to Cargo.lock when it runs xtask again)
+    let (added, removed, changed) = diff(&generated, &snapshot(copy));
+    assert!(
+        added.is_empty() && removed.is_empty() && changed.iter().all(|f| f == "Cargo.lock"),
+        "a refused new-site changed files: {added:?} {removed:?} {changed:?}"
+    );
+    // The generated code is formatted as `cargo xtask ci` wants it.
+    cargo(copy, target, &["fmt", "-p", "haul-site-acme", "--check"]);
+}
+
+/// Runs `remove-site acme` in the copy and checks the tree is as `before`.
+fn remove(copy: &Path, target: &Path, before: &BTreeMap<PathBuf, Vec<u8>>) {
+    cargo(copy, target, &["xtask", "remove-site", "acme"]);
+    let (added, removed, changed) = diff(before, &snapshot(copy));
+    assert!(
+        added.is_empty() && removed.is_empty() && changed.is_empty(),
+        "after remove-site: added {added:?}, removed {removed:?}, changed {changed:?}"
+    );
+}
+
+#[test]
+fn new_site_crate_builds_passes_its_tests_keeps_its_contract_is_registered_and_removes_cleanly() {
+    let _one = COPY.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let (copy, target, before) = fresh_copy();
+    generate(&copy, &target, &before);
+    // Its tests pass (a crawl through the real runner included), and the registry `haul
+    // sites` lists matches the sites/ folder, acme included.
+    let tests = cargo(
+        &copy,
+        &target,
+        &["test", "-p", "haul-site-acme", "-p", "haul-sites"],
+    );
+    assert!(
+        tests.contains("crawl_from_the_home_page_finds_the_product ... ok"),
+        "{tests}"
+    );
+    assert!(tests.contains("3 passed"), "{tests}");
+    assert!(
+        tests.contains("registry_matches_the_sites_folder ... ok"),
+        "{tests}"
+    );
+    // Its fixtures keep its contract.
+    let check = cargo(&copy, &target, &["xtask", "check", "acme"]);
+    assert!(
+        check.contains("product.html") && check.contains("acme: all 2 checked pages"),
+        "{check}"
+    );
+    remove(&copy, &target, &before);
+    eprintln!(
+        "new-site test: {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
+}
