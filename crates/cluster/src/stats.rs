@@ -12,14 +12,9 @@ fn key(crawl: &str, site: &str) -> String {
     format!("haul:{crawl}:stats:{site}")
 }
 
-/// Adds one processed page of `site` at `level` to the shared counters (one round trip).
-pub(crate) async fn add_page(
-    redis: &Redis,
-    crawl: &str,
-    site: &str,
-    level: u32,
-    page: &PageOutcome,
-) -> Result<(), ClusterError> {
+/// The commands that add one processed page of `site` at `level` to the shared counters
+/// (replies ignored), to run in the pipeline that completes the page's task.
+pub(crate) fn add_page(crawl: &str, site: &str, level: u32, page: &PageOutcome) -> redis::Pipeline {
     let k = key(crawl, site);
     let mut fields: Vec<(String, u64)> = vec![
         (
@@ -54,8 +49,7 @@ pub(crate) async fn add_page(
     for (f, n) in fields.iter().filter(|(_, n)| *n > 0) {
         pipe.cmd("HINCRBY").arg(&k).arg(f).arg(*n).ignore();
     }
-    redis.pipe::<()>("HINCRBY crawl stats", pipe).await?;
-    Ok(())
+    pipe
 }
 
 /// The shared counters of `sites`, as site reports (no page-time percentiles: only the mean

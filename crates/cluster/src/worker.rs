@@ -315,20 +315,13 @@ async fn process(
         }
     };
     let records = std::mem::take(&mut page.records);
-    shared.records.publish(&records).await?;
     page.written = records.len() as u64;
-    if !page.links.is_empty() {
-        shared
-            .frontier
-            .enqueue(
-                task.level + 1,
-                &task.site,
-                &page.links.iter().map(Url::as_str).collect::<Vec<_>>(),
-            )
-            .await?;
-    }
-    stats::add_page(&shared.redis, &shared.crawl, &task.site, task.level, &page).await?;
-    shared.frontier.ack(task).await?;
+    let links: Vec<&str> = page.links.iter().map(Url::as_str).collect();
+    let counters = stats::add_page(&shared.crawl, &task.site, task.level, &page);
+    shared
+        .frontier
+        .complete(task, &shared.records, &records, &links, Some(counters))
+        .await?;
     debug!(url = task.url, records = page.written, "task done");
     Ok(Some((task.site.clone(), task.level, page)))
 }

@@ -37,9 +37,7 @@ end
 ";
 
 /// KEYS: visited set, level stream. ARGV: group, site, level, urls... Returns how many were new.
-static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+const ENQUEUE_LUA: &str = r"
 redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
 local added = 0
 for i = 4, #ARGV do
@@ -49,9 +47,9 @@ for i = 4, #ARGV do
   end
 end
 return added
-",
-    )
-});
+";
+
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(ENQUEUE_LUA));
 
 /// KEYS: level stream. ARGV: group. Returns 1 when the level is done.
 static LEVEL_DONE: LazyLock<Script> = LazyLock::new(|| {
@@ -340,6 +338,47 @@ impl Frontier {
             url: field("url")?,
             deliveries,
         })
+    }
+
+    /// Finishes `task` in one round trip: publishes `records` on `records_stream`, queues
+    /// `links` (canonical URLs of the task's site) on the next level as
+    /// [`enqueue`](Self::enqueue) does, runs the commands of `extra` (such as counters), and
+    /// only then acknowledges the task. Redis runs a pipeline's commands in order, so the ack
+    /// comes last; when the connection breaks midway the whole pipeline is sent again, which
+    /// is safe: records are de-duplicated downstream, links go through the visited set, the
+    /// ack is idempotent (only `extra` counters may count twice). Returns whether the task
+    /// was still pending (false: another worker had taken it over and acknowledged it).
+    pub async fn complete<S: AsRef<str>>(
+        &self,
+        task: &Task,
+        records_stream: &crate::RecordStream,
+        records: &[haul_core::Record],
+        links: &[S],
+        extra: Option<redis::Pipeline>,
+    ) -> Result<bool, RedisError> {
+        let mut pipe = extra.unwrap_or_default();
+        records_stream.add_to(&mut pipe, records);
+        if !links.is_empty() {
+            let eval = pipe
+                .cmd("EVAL")
+                .arg(ENQUEUE_LUA)
+                .arg(2)
+                .arg(self.key("visited"))
+                .arg(self.level_key(task.level + 1))
+                .arg(WORKERS_GROUP)
+                .arg(&task.site)
+                .arg(task.level + 1);
+            for l in links {
+                eval.arg(l.as_ref());
+            }
+            eval.ignore();
+        }
+        pipe.cmd("XACK")
+            .arg(self.level_key(task.level))
+            .arg(WORKERS_GROUP)
+            .arg(&task.id);
+        let (acked,): (u64,) = self.redis.pipe("complete task (pipeline)", pipe).await?;
+        Ok(acked == 1)
     }
 
     /// Acknowledges `task`: call only once its records are written and its links queued.

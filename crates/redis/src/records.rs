@@ -63,6 +63,20 @@ impl RecordStream {
         &self.key
     }
 
+    /// Adds the `XADD`s of `records` to `pipe` (their replies ignored).
+    pub(crate) fn add_to(&self, pipe: &mut redis::Pipeline, records: &[Record]) {
+        for r in records {
+            // Serialising a Record cannot fail: every field is a plain value.
+            let json = serde_json::to_string(r).unwrap_or_default();
+            pipe.cmd("XADD")
+                .arg(&self.key)
+                .arg("*")
+                .arg("record")
+                .arg(json)
+                .ignore();
+        }
+    }
+
     /// Publishes `records` (one pipelined round trip); returns their entry ids.
     pub async fn publish(&self, records: &[Record]) -> Result<Vec<String>, RedisError> {
         if records.is_empty() {

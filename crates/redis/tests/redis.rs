@@ -705,3 +705,43 @@ async fn touch_keeps_a_slow_task_from_being_reclaimed_but_never_steals_one() {
     );
     assert!(f.ack(&taken.tasks[0]).await.unwrap());
 }
+
+#[tokio::test]
+async fn complete_publishes_queues_counts_then_acks_in_one_pipeline_and_is_safe_to_repeat() {
+    let server = RedisServer::start().await;
+    let r = client(&server).await;
+    let f = Frontier::new(&r, "done", FrontierOptions::default());
+    let records = RecordStream::open(&r, "done").await.unwrap();
+    f.enqueue(0, "demo", &["http://x/"]).await.unwrap();
+    let t = f.next("w", NO_WAIT).await.unwrap().expect("task");
+    let mut counters = redis::pipe();
+    counters.cmd("INCR").arg("haul:done:test-counter").ignore();
+    let links = ["http://x/a", "http://x/b", "http://x/a"];
+    let rec = [record("http://x/")];
+    assert!(
+        f.complete(&t, &records, &rec, &links, Some(counters.clone()))
+            .await
+            .unwrap()
+    );
+    // Sent again (as after a dropped connection): nothing is queued twice, the ack is a no-op.
+    assert!(
+        !f.complete(&t, &records, &rec, &links, Some(counters))
+            .await
+            .unwrap()
+    );
+    assert!(f.level_done(0).await.unwrap());
+    let mut next = Vec::new();
+    while let Some(t) = f.next_at(1, "w", NO_WAIT).await.unwrap() {
+        assert_eq!((t.level, t.site.as_str()), (1, "demo"));
+        next.push(t.url);
+    }
+    next.sort();
+    assert_eq!(next, ["http://x/a", "http://x/b"]);
+    let got = records.read("c", 10, NO_WAIT).await.unwrap();
+    assert_eq!(
+        got.len(),
+        2,
+        "published each time (the collector de-duplicates)"
+    );
+    assert_eq!(got[0].record, rec[0]);
+}
