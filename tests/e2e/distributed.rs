@@ -84,6 +84,52 @@ fn pages_of(report: &str) -> u64 {
         .unwrap_or_else(|| panic!("no total line in worker report:\n{report}"))
 }
 
+/// Starts `haul crawl demo --redis URL --crawl-id ID --start-url ... -o OUT EXTRA` (the
+/// coordinator) in the background.
+fn coordinator(
+    url: &str,
+    crawl: &str,
+    starts: &[String],
+    out: &std::path::Path,
+    extra: &[&str],
+) -> tokio::task::JoinHandle<std::process::Output> {
+    let mut args: Vec<String> = ["crawl", "demo", "--redis", url, "--crawl-id", crawl, "-o"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(out.to_str().unwrap().to_string());
+    for s in starts {
+        args.extend(["--start-url".to_string(), s.clone()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        haul(&args).await
+    })
+}
+
+/// Waits for a finished coordinator and checks it succeeded.
+async fn succeeded(
+    coordinator: tokio::task::JoinHandle<std::process::Output>,
+    why: &str,
+) -> std::process::Output {
+    let out = tokio::time::timeout(Duration::from_secs(120), coordinator)
+        .await
+        .unwrap_or_else(|_| panic!("{why}"))
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
+/// Waits until `server` answered `more` requests after `before`: the crawl is under way.
+async fn under_way(server: &TestServer, before: usize, more: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.stats().requests() < before + more {
+        assert!(Instant::now() < deadline, "the crawl did not get going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn local_crawl(starts: &[String], dir: &std::path::Path) -> Vec<haul_core::Record> {
     let out = dir.join("local.jsonl");
     let mut args = vec![
@@ -138,21 +184,11 @@ async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
         .map(|i| worker(&url, "three", &format!("w{i}"), &[]))
         .collect();
     let out = dir.path().join("distributed.jsonl");
-    let mut args = vec![
-        "crawl",
-        "demo",
-        "--redis",
-        url.as_str(),
-        "--crawl-id",
-        "three",
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    for s in &starts {
-        args.extend(["--start-url", s.as_str()]);
-    }
-    let coordinator = haul(&args).await;
-    assert!(coordinator.status.success(), "{}", stderr(&coordinator));
+    let coordinator = succeeded(
+        coordinator(&url, "three", &starts, &out, &[]),
+        "the crawl completes",
+    )
+    .await;
     let mut pages = Vec::new();
     for w in workers {
         let (ok, report) = finished(w).await;
@@ -229,38 +265,13 @@ async fn a_worker_killed_with_sigkill_mid_crawl_loses_nothing() {
         .map(|i| worker(&url, "kill", &format!("w{i}"), &visibility))
         .collect();
     let out = dir.path().join("distributed.jsonl");
-    let out_s = out.to_str().unwrap().to_string();
-    let url2 = url.clone();
-    let start = starts[0].clone();
-    let coordinator = tokio::spawn(async move {
-        haul(&[
-            "crawl",
-            "demo",
-            "--redis",
-            &url2,
-            "--crawl-id",
-            "kill",
-            "--start-url",
-            &start,
-            "-o",
-            &out_s,
-        ])
-        .await
-    });
+    let running = coordinator(&url, "kill", &starts, &out, &[]);
     // Kill the victim in the middle of the product level.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while generated.stats().requests() < before + 150 {
-        assert!(Instant::now() < deadline, "the crawl did not get going");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    under_way(&generated, before, 150).await;
     victim.start_kill().expect("SIGKILL");
     let status = victim.wait().await.unwrap();
     assert!(!status.success(), "the victim was killed, not finished");
-    let coordinator = tokio::time::timeout(Duration::from_secs(90), coordinator)
-        .await
-        .expect("the crawl completes without the killed worker")
-        .unwrap();
-    assert!(coordinator.status.success(), "{}", stderr(&coordinator));
+    succeeded(running, "the crawl completes without the killed worker").await;
     for w in others {
         let (ok, report) = finished(w).await;
         assert!(ok, "worker failed:\n{report}");
@@ -321,23 +332,9 @@ async fn per_domain_concurrency_and_delay_hold_over_all_workers() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jsonl");
-    let start = server.url("/").to_string();
-    let res = haul(&[
-        "crawl",
-        "demo",
-        "--redis",
-        &url,
-        "--crawl-id",
-        "polite",
-        "--start-url",
-        &start,
-        "--max-level",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
-    assert!(res.status.success(), "{}", stderr(&res));
+    let starts = [server.url("/").to_string()];
+    let running = coordinator(&url, "polite", &starts, &out, &["--max-level", "1"]);
+    succeeded(running, "the crawl completes").await;
     for w in workers {
         let (ok, report) = finished(w).await;
         assert!(ok, "{report}");
@@ -551,31 +548,8 @@ async fn workers_pause_while_redis_is_away_and_finish_the_crawl_after() {
         .map(|i| worker(&url, "away", &format!("w{i}"), &[]))
         .collect();
     let out = dir.path().join("out.jsonl");
-    let (url2, start, out_s) = (
-        url.clone(),
-        starts[0].clone(),
-        out.to_str().unwrap().to_string(),
-    );
-    let coordinator = tokio::spawn(async move {
-        haul(&[
-            "crawl",
-            "demo",
-            "--redis",
-            &url2,
-            "--crawl-id",
-            "away",
-            "--start-url",
-            &start,
-            "-o",
-            &out_s,
-        ])
-        .await
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while generated.stats().requests() < before + 60 {
-        assert!(Instant::now() < deadline, "the crawl did not get going");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let running = coordinator(&url, "away", &starts, &out, &[]);
+    under_way(&generated, before, 60).await;
     // Redis stops answering (as behind a network cut) for longer than a command's timeout.
     let pid = redis.pid().expect("redis runs");
     signal(pid, "-STOP");
@@ -588,11 +562,7 @@ async fn workers_pause_while_redis_is_away_and_finish_the_crawl_after() {
         "workers went on without Redis"
     );
     signal(pid, "-CONT");
-    let coordinator = tokio::time::timeout(Duration::from_secs(120), coordinator)
-        .await
-        .expect("the crawl completes once Redis is back")
-        .unwrap();
-    assert!(coordinator.status.success(), "{}", stderr(&coordinator));
+    succeeded(running, "the crawl completes once Redis is back").await;
     for w in workers {
         let (ok, report) = finished(w).await;
         assert!(
@@ -674,23 +644,9 @@ async fn max_pages_bounds_the_crawl_over_all_workers() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jsonl");
-    let start = demo.url("/").to_string();
-    let res = haul(&[
-        "crawl",
-        "demo",
-        "--redis",
-        &url,
-        "--crawl-id",
-        "bounded",
-        "--start-url",
-        &start,
-        "--max-pages",
-        "12",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
-    assert!(res.status.success(), "{}", stderr(&res));
+    let starts = [demo.url("/").to_string()];
+    let running = coordinator(&url, "bounded", &starts, &out, &["--max-pages", "12"]);
+    let res = succeeded(running, "the crawl completes").await;
     let mut pages = 0;
     for w in workers {
         let (ok, report) = finished(w).await;

@@ -61,6 +61,29 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Waits for `child` to exit, sampling every 20 ms the CPU seconds of each of `pids` into
+/// `cpu` (the last value read: a process that exits keeps its final figure) and the peak
+/// resident set of the first one. Returns the exit status and that peak in KiB.
+fn sample_until_exit(
+    child: &mut Child,
+    pids: &[u32],
+    cpu: &mut [f64],
+) -> Result<(std::process::ExitStatus, u64)> {
+    let mut peak = 0u64;
+    loop {
+        if let Some(s) = child.try_wait()? {
+            return Ok((s, peak));
+        }
+        if let Some(first) = pids.first() {
+            peak = peak.max(vm_hwm_kib(*first).unwrap_or(0));
+        }
+        for (c, pid) in cpu.iter_mut().zip(pids) {
+            *c = cpu_secs(*pid).unwrap_or(*c);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("http") => http(&args[1..]),
@@ -140,15 +163,9 @@ fn http(args: &[String]) -> Result<()> {
         .stderr(Stdio::null())
         .spawn()?;
     let pid = child.id();
-    let (mut peak, mut cpu) = (0u64, 0f64);
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        peak = peak.max(vm_hwm_kib(pid).unwrap_or(0));
-        cpu = cpu_secs(pid).unwrap_or(cpu);
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut cpu = [0f64];
+    let (status, peak) = sample_until_exit(&mut child, &[pid], &mut cpu)?;
+    let cpu = cpu[0];
     let wall = started.elapsed().as_secs_f64();
     if !status.success() {
         bail!("haul crawl failed ({status})");
@@ -272,15 +289,8 @@ fn distributed(args: &[String]) -> Result<()> {
         let coord_pid = coord.id();
         let pids: Vec<u32> = children.iter().map(|c| c.0.id()).collect();
         let mut cpu: Vec<f64> = vec![0.0; pids.len() + 1];
-        let status = loop {
-            if let Some(s) = coord.try_wait()? {
-                break s;
-            }
-            for (i, pid) in pids.iter().chain([&coord_pid]).enumerate() {
-                cpu[i] = cpu_secs(*pid).unwrap_or(cpu[i]);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let watched: Vec<u32> = pids.iter().copied().chain([coord_pid]).collect();
+        let (status, _) = sample_until_exit(&mut coord, &watched, &mut cpu)?;
         let wall = started.elapsed().as_secs_f64();
         if !status.success() {
             bail!("distributed crawl with {workers} workers failed ({status})");

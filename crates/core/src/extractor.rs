@@ -253,6 +253,13 @@ impl Context {
         self
     }
 
+    /// The upper bound for one page of the crawl (`--page-timeout`): an extractor that makes
+    /// extra requests for a page (such as walking a listing's pages) must finish well within
+    /// it, or the runner abandons the page and everything it found.
+    pub fn page_timeout(&self) -> Duration {
+        self.page_timeout
+    }
+
     /// The extractor this context belongs to.
     pub fn extractor(&self) -> &'static dyn Extractor {
         self.extractor

@@ -159,7 +159,9 @@ impl Paging {
                 out.warn(format!("{url}: paging stopped after {pages} pages; {rest}"));
                 break;
             }
-            if started.elapsed() >= self.time_budget {
+            // Two thirds of the page timeout at most: the runner drops the whole page (and
+            // every record read so far) when it runs out.
+            if started.elapsed() >= self.time_budget.min(cx.page_timeout() * 2 / 3) {
                 let rest = left(cx, &next);
                 out.warn(format!(
                     "{url}: paging stopped after {pages} pages and {} s; {rest}",

@@ -357,7 +357,7 @@ impl Frontier {
         extra: Option<redis::Pipeline>,
     ) -> Result<bool, RedisError> {
         let mut pipe = extra.unwrap_or_default();
-        records_stream.add_to(&mut pipe, records);
+        records_stream.add_to(&mut pipe, records, true);
         if !links.is_empty() {
             let eval = pipe
                 .cmd("EVAL")

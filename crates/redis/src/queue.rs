@@ -179,20 +179,18 @@ impl<T: Serialize + DeserializeOwned> JobQueue<T> {
         }
     }
 
-    /// Acknowledges `job` once its effects are durable; false if it was no longer pending.
+    /// Acknowledges `job` once its effects are durable, and deletes it from the stream (no
+    /// one needs it any more; this keeps Redis' memory flat over a long crawl); false if it
+    /// was no longer pending.
     pub async fn ack(&self, job: &Job<T>) -> Result<bool, RedisError> {
-        let n: u64 = self
-            .redis
-            .query(
-                "XACK job",
-                redis::cmd("XACK")
-                    .arg(&self.key)
-                    .arg(WORKERS_GROUP)
-                    .arg(&job.id)
-                    .clone(),
-                None,
-            )
-            .await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("XACK")
+            .arg(&self.key)
+            .arg(WORKERS_GROUP)
+            .arg(&job.id);
+        pipe.cmd("XDEL").arg(&self.key).arg(&job.id).ignore();
+        let (n,): (u64,) = self.redis.pipe("XACK + XDEL job", pipe).await?;
         Ok(n == 1)
     }
 

@@ -63,8 +63,9 @@ impl RecordStream {
         &self.key
     }
 
-    /// Adds the `XADD`s of `records` to `pipe` (their replies ignored).
-    pub(crate) fn add_to(&self, pipe: &mut redis::Pipeline, records: &[Record]) {
+    /// Adds the `XADD`s of `records` to `pipe` (with their replies, the entry ids, unless
+    /// `ignore`).
+    pub(crate) fn add_to(&self, pipe: &mut redis::Pipeline, records: &[Record], ignore: bool) {
         for r in records {
             // Serialising a Record cannot fail: every field is a plain value.
             let json = serde_json::to_string(r).unwrap_or_default();
@@ -72,8 +73,10 @@ impl RecordStream {
                 .arg(&self.key)
                 .arg("*")
                 .arg("record")
-                .arg(json)
-                .ignore();
+                .arg(json);
+            if ignore {
+                pipe.ignore();
+            }
         }
     }
 
@@ -83,15 +86,7 @@ impl RecordStream {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for r in records {
-            // Serialising a Record cannot fail: every field is a plain value.
-            let json = serde_json::to_string(r).unwrap_or_default();
-            pipe.cmd("XADD")
-                .arg(&self.key)
-                .arg("*")
-                .arg("record")
-                .arg(json);
-        }
+        self.add_to(&mut pipe, records, false);
         self.redis.pipe("XADD records", pipe).await
     }
 

@@ -530,7 +530,19 @@ async fn job_queue_round_trip_reclaim_and_dead_letters() {
         .unwrap()
         .unwrap();
     assert_eq!(b.payload, jobs[1]);
+    let r = client(&server).await;
+    let len = || async {
+        r.query::<u64>("XLEN", redis::cmd("XLEN").arg(q.key()).clone(), None)
+            .await
+            .unwrap()
+    };
+    assert_eq!(len().await, 3);
     assert!(q2.ack(&b).await.unwrap());
+    assert_eq!(
+        len().await,
+        2,
+        "an acknowledged job is deleted from the stream"
+    );
     assert!(
         q.next("a", NO_WAIT).await.unwrap().is_none(),
         "the broken entry is skipped"
