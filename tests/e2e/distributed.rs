@@ -630,6 +630,25 @@ async fn a_detached_crawl_is_written_by_haul_collect_which_can_be_run_again() {
     .await;
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(read_records(&out).len(), expected.len());
+    // The id of a finished crawl can be used again: its keys are replaced.
+    let reused = haul(&[
+        "crawl",
+        "demo",
+        "--redis",
+        &url,
+        "--crawl-id",
+        "later",
+        "--start-url",
+        &starts[0],
+        "--detach",
+    ])
+    .await;
+    assert!(reused.status.success(), "{}", stderr(&reused));
+    assert!(
+        stderr(&reused).contains("(1 start URLs)"),
+        "{}",
+        stderr(&reused)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,11 +5,13 @@
 //! with the `sites/` folder, passes in the copy), and `cargo xtask remove-site` gives back the
 //! tree exactly (Cargo.lock included).
 //!
-//! The copy lives under cargo's `CARGO_TARGET_TMPDIR` and is synced, not recreated, between
-//! runs. Its builds share the outer target folder (a running `cargo test` does not hold its
-//! lock), so only the copy's own workspace crates are compiled: registry dependencies are
-//! reused. The copy never builds the `haul` binary, which would replace the outer one that
-//! the end-to-end tests run.
+//! The copy and its own target folder live under cargo's `CARGO_TARGET_TMPDIR` and persist
+//! between runs: files are only rewritten when their content changed, so cargo rebuilds
+//! incrementally. The target folder must not be the outer one: cargo identifies workspace
+//! crates by their path relative to the workspace root, so the copy's artifacts would be
+//! taken for the real workspace's. The first run builds the dependencies once (several
+//! minutes on 2 cores); later runs take about a minute. The `haul` binary is not built in the
+//! copy: the registry test stands for `haul sites`, which prints that registry.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -97,7 +99,7 @@ fn remove_empty_dirs(dir: &Path) {
     }
 }
 
-/// Runs `cargo ARGS` in the copy with the shared target folder; returns stdout, failing the test
+/// Runs `cargo ARGS` in the copy with its own target folder; returns stdout, failing the test
 /// with the output when cargo fails. Prints how long it took.
 fn cargo(copy: &Path, target: &Path, args: &[&str]) -> String {
     let started = Instant::now();
@@ -165,10 +167,11 @@ fn cargo_bin() -> String {
 /// A synced copy of the workspace and its target folder, and the copy's files before any
 /// change (with Cargo.lock in line with the manifests: a working tree may be mid-change).
 fn fresh_copy() -> (PathBuf, PathBuf, BTreeMap<PathBuf, Vec<u8>>) {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let copy = tmp.join("new-site").join("workspace");
-    // CARGO_TARGET_TMPDIR is `<target>/tmp`.
-    let target = tmp.parent().expect("target/tmp").to_path_buf();
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("new-site");
+    // Its own target folder: cargo identifies a workspace's crates by their path relative to
+    // the workspace root, so in a shared target folder the copy's builds would stand in for
+    // the real workspace's (measured: the outer `cargo xtask` then ran the copy's binary).
+    let (copy, target) = (work.join("workspace"), work.join("target"));
     sync(&root(), &copy, &workspace_files(&root()));
     cargo(
         &copy,
