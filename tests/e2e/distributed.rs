@@ -130,6 +130,36 @@ async fn under_way(server: &TestServer, before: usize, more: usize) {
     }
 }
 
+/// A slow generated shop with its records from a local crawl: a redis-server, the shop, its
+/// start URL, a temporary folder, the expected records and the shop's request count so far.
+struct SlowShop {
+    redis: RedisServer,
+    site: TestServer,
+    starts: Vec<String>,
+    dir: tempfile::TempDir,
+    expected: BTreeSet<Key>,
+    before: usize,
+}
+
+async fn slow_shop(products: usize, latency: Duration) -> SlowShop {
+    let redis = RedisServer::start().await;
+    let site = TestServer::start(haul_testkit::generated_router(products, latency))
+        .await
+        .unwrap();
+    let starts = vec![site.url("/").to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let (expected, _) = keys(&local_crawl(&starts, dir.path()).await);
+    let before = site.stats().requests();
+    SlowShop {
+        redis,
+        site,
+        starts,
+        dir,
+        expected,
+        before,
+    }
+}
+
 async fn local_crawl(starts: &[String], dir: &std::path::Path) -> Vec<haul_core::Record> {
     let out = dir.join("local.jsonl");
     let mut args = vec![
@@ -245,18 +275,15 @@ async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_with_sigkill_mid_crawl_loses_nothing() {
-    let redis = RedisServer::start().await;
     // Slow pages, so the crawl is still running when the worker dies.
-    let generated = TestServer::start(haul_testkit::generated_router(
-        500,
-        Duration::from_millis(25),
-    ))
-    .await
-    .unwrap();
-    let starts = vec![generated.url("/").to_string()];
-    let dir = tempfile::tempdir().unwrap();
-    let (expected, _) = keys(&local_crawl(&starts, dir.path()).await);
-    let before = generated.stats().requests();
+    let SlowShop {
+        redis,
+        site: generated,
+        starts,
+        dir,
+        expected,
+        before,
+    } = slow_shop(500, Duration::from_millis(25)).await;
 
     let url = redis.url();
     let visibility = ["--visibility-timeout", "2"];
@@ -532,17 +559,14 @@ fn signal(pid: u32, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_pause_while_redis_is_away_and_finish_the_crawl_after() {
-    let redis = RedisServer::start().await;
-    let generated = TestServer::start(haul_testkit::generated_router(
-        300,
-        Duration::from_millis(20),
-    ))
-    .await
-    .unwrap();
-    let starts = vec![generated.url("/").to_string()];
-    let dir = tempfile::tempdir().unwrap();
-    let (expected, _) = keys(&local_crawl(&starts, dir.path()).await);
-    let before = generated.stats().requests();
+    let SlowShop {
+        redis,
+        site: generated,
+        starts,
+        dir,
+        expected,
+        before,
+    } = slow_shop(300, Duration::from_millis(20)).await;
     let url = redis.url();
     let workers: Vec<Child> = (0..2)
         .map(|i| worker(&url, "away", &format!("w{i}"), &[]))

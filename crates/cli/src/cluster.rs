@@ -12,7 +12,7 @@ use haul_redis::Redis;
 use haul_runner::{CancellationToken, CrawlReport, Output, RecordSender, SiteJob};
 
 use crate::args::{CollectArgs, CrawlArgs};
-use crate::crawl::{build_services, crawl_options, spawn_ctrl_c};
+use crate::crawl::{build_services, crawl_options, spawn_ctrl_c, write_stats};
 use crate::settings::Settings;
 
 async fn connect(url: &str) -> anyhow::Result<Redis> {
@@ -123,8 +123,7 @@ pub(crate) async fn coordinate(
 }
 
 /// `haul worker --redis URL`.
-pub(crate) async fn worker(args: CrawlArgs, progress_allowed: bool) -> anyhow::Result<ExitCode> {
-    let _ = progress_allowed;
+pub(crate) async fn worker(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     let Some(redis_url) = args.redis.clone() else {
         bail!("haul worker needs --redis URL (the Redis the crawl was enqueued on)");
     };
@@ -143,6 +142,10 @@ pub(crate) async fn worker(args: CrawlArgs, progress_allowed: bool) -> anyhow::R
     let settings = Settings::load(&args)?;
     let redis = connect(&redis_url).await?;
     let (mut services, llm, pages) = build_services(&settings, Some(&redis))?;
+    let name = match &args.worker_name {
+        Some(n) => n.clone(),
+        None => haul_cluster::default_name().await,
+    };
     let stop_serving = CancellationToken::new();
     let mut serving = None;
     let mut remote = None;
@@ -153,12 +156,7 @@ pub(crate) async fn worker(args: CrawlArgs, progress_allowed: bool) -> anyhow::R
             let pool = pool.clone() as Arc<dyn haul_core::LlmPool>;
             let (crawl, stop) = (args.crawl_id.clone(), stop_serving.clone());
             let opts = haul_cluster::llm::ServeOptions {
-                consumer: format!(
-                    "{}-llm",
-                    args.worker_name
-                        .clone()
-                        .unwrap_or_else(haul_cluster::default_name)
-                ),
+                consumer: format!("{name}-llm"),
                 concurrency: settings.llm_max_in_flight,
                 ..haul_cluster::llm::ServeOptions::default()
             };
@@ -179,11 +177,8 @@ pub(crate) async fn worker(args: CrawlArgs, progress_allowed: bool) -> anyhow::R
         }
         None => {}
     }
-    let mut opts = WorkerOptions::new(&args.crawl_id);
+    let mut opts = WorkerOptions::new(&args.crawl_id, name);
     opts.concurrency = settings.concurrency;
-    if let Some(name) = &args.worker_name {
-        opts.name = name.clone();
-    }
     if let Some(secs) = args.visibility_timeout {
         if secs == 0 {
             bail!("--visibility-timeout must be at least 1 second");
@@ -240,15 +235,4 @@ pub(crate) async fn collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted before the crawl finished; run haul collect again to go on");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn write_stats(settings: &Settings, report: &CrawlReport) -> anyhow::Result<()> {
-    if let Some(stats) = &settings.stats {
-        let json = serde_json::to_vec_pretty(report)?;
-        let p = stats.clone();
-        tokio::task::spawn_blocking(move || std::fs::write(&p, json))
-            .await?
-            .with_context(|| format!("cannot write stats file {}", stats.display()))?;
-    }
-    Ok(())
 }

@@ -168,18 +168,27 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     if path != std::path::Path::new("-") {
         eprintln!("wrote {written} records to {}", path.display());
     }
-    if let Some(stats) = &settings.stats {
-        let json = serde_json::to_vec_pretty(&report)?;
-        let p = stats.clone();
-        tokio::task::spawn_blocking(move || std::fs::write(&p, json))
-            .await?
-            .with_context(|| format!("cannot write stats file {}", stats.display()))?;
-    }
+    write_stats(&settings, &report).await?;
     if report.pages() > 0 && report.failed() == report.pages() {
         eprintln!("error: every page failed");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Saves the report as JSON to `--stats FILE`, when given.
+pub(crate) async fn write_stats(
+    settings: &Settings,
+    report: &haul_runner::CrawlReport,
+) -> anyhow::Result<()> {
+    if let Some(stats) = &settings.stats {
+        let json = serde_json::to_vec_pretty(report)?;
+        let p = stats.clone();
+        tokio::task::spawn_blocking(move || std::fs::write(&p, json))
+            .await?
+            .with_context(|| format!("cannot write stats file {}", stats.display()))?;
+    }
+    Ok(())
 }
 
 /// The services of a crawl (or of a worker): the polite HTTP fetcher (sharing per-domain

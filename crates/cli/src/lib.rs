@@ -66,7 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Parse(args) => parse::parse(args).await,
-        Command::Worker(args) => cluster::worker(*args, cli.log_format == LogFormat::Text).await,
+        Command::Worker(args) => cluster::worker(*args).await,
         Command::Collect(args) => cluster::collect(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
         Command::Eval(EvalCommand::Pages { dir }) => {

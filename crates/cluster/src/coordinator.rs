@@ -28,18 +28,24 @@ pub async fn enqueue(
     fresh: bool,
 ) -> Result<Enqueued, ClusterError> {
     let frontier = Frontier::new(redis, crawl, FrontierOptions::default());
-    let mut purged = 0;
-    if let Some(old) = CrawlSpec::load(redis, crawl).await.ok().flatten()
+    // When the earlier crawl with this id started (an unreadable spec still is one).
+    let earlier = match CrawlSpec::load(redis, crawl).await {
+        Ok(old) => old.map(|o| o.started),
+        Err(ClusterError::BadSpec { .. }) => Some("at an unknown time".into()),
+        Err(e) => return Err(e),
+    };
+    if let Some(started) = &earlier
         && !fresh
         && !frontier.is_finished().await?
     {
         return Err(ClusterError::AlreadyRunning {
             crawl: crawl.into(),
             url: redis.url().into(),
-            started: old.started,
+            started: started.clone(),
         });
     }
-    if fresh || CrawlSpec::load(redis, crawl).await.ok().flatten().is_some() {
+    let mut purged = 0;
+    if fresh || earlier.is_some() {
         purged = frontier.purge().await?;
         if purged > 0 {
             info!(

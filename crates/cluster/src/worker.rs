@@ -34,12 +34,12 @@ pub struct WorkerOptions {
 }
 
 impl WorkerOptions {
-    /// Defaults for crawl `crawl`: named after the host and process id, 8 URLs at once,
+    /// Defaults for worker `name` (see [`default_name`]) of crawl `crawl`: 8 URLs at once,
     /// a 60 s visibility timeout, waiting for the crawl until cancelled.
-    pub fn new(crawl: &str) -> Self {
+    pub fn new(crawl: &str, name: String) -> Self {
         Self {
             crawl: crawl.into(),
-            name: default_name(),
+            name,
             concurrency: 8,
             visibility_timeout: Duration::from_secs(60),
             wait_for_crawl: None,
@@ -48,8 +48,9 @@ impl WorkerOptions {
 }
 
 /// `{hostname}-{pid}`, a consumer name unique over machines.
-pub fn default_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
+pub async fn default_name() -> String {
+    let host = tokio::fs::read_to_string("/etc/hostname")
+        .await
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
@@ -244,11 +245,11 @@ async fn task_loop(
             Work::Idle => continue,
             Work::Tasks(tasks) => {
                 for task in tasks {
-                    if let Some((site, level, page)) = process(&shared, &consumer, &task).await? {
+                    if let Some(page) = process(&shared, &consumer, &task).await? {
                         reports
-                            .entry(site.clone())
-                            .or_insert_with(|| SiteReport::new(&site))
-                            .tally(level, &page);
+                            .entry(task.site.clone())
+                            .or_insert_with(|| SiteReport::new(&task.site))
+                            .tally(task.level, &page);
                     }
                 }
             }
@@ -263,7 +264,7 @@ async fn process(
     shared: &Shared,
     consumer: &str,
     task: &Task,
-) -> Result<Option<(String, u32, haul_runner::PageOutcome)>, ClusterError> {
+) -> Result<Option<haul_runner::PageOutcome>, ClusterError> {
     let Some(job) = shared.jobs.get(&task.site) else {
         warn!(
             site = task.site,
@@ -323,5 +324,5 @@ async fn process(
         .complete(task, &shared.records, &records, &links, Some(counters))
         .await?;
     debug!(url = task.url, records = page.written, "task done");
-    Ok(Some((task.site.clone(), task.level, page)))
+    Ok(Some(page))
 }

@@ -52,7 +52,7 @@ return redis.call('ZCARD', KEYS[1])
 pub struct SharedSemaphore {
     redis: Redis,
     prefix: String,
-    /// Unique per process (and per semaphore value), so tokens never collide.
+    /// Unique per process (pid and a random number), so tokens of processes never collide.
     owner: String,
     lease: Duration,
 }
@@ -74,12 +74,7 @@ impl SharedSemaphore {
         Self {
             redis: redis.clone(),
             prefix: format!("haul:sem:{namespace}:"),
-            owner: format!(
-                "{}-{}-{}",
-                std::process::id(),
-                fastrand_token(),
-                NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
-            ),
+            owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             lease,
         }
     }
@@ -128,7 +123,7 @@ impl SharedSemaphore {
             match self.try_acquire(key, limit).await? {
                 Ok(lease) => return Ok(lease),
                 Err(max_wait) => {
-                    let jitter = Duration::from_micros(u64::from(fastrand_token() % 2_000));
+                    let jitter = Duration::from_micros(fastrand::u64(..2_000));
                     tokio::time::sleep(pause.min(max_wait) + jitter).await;
                     pause = (pause * 2).min(Duration::from_millis(40));
                 }
@@ -159,13 +154,4 @@ impl SharedSemaphore {
             )
             .await
     }
-}
-
-/// A cheap pseudo-random number (process start time mixed with a counter) for tokens and
-/// jitter; not security relevant.
-fn fastrand_token() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(NEXT_TOKEN.fetch_add(1, Ordering::Relaxed));
-    h.finish() as u32
 }

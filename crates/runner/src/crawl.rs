@@ -101,10 +101,12 @@ impl SiteJob {
         }
     }
 
-    /// Whether the allow/deny patterns let `url` be followed.
-    fn permits(&self, url: &Url) -> bool {
+    /// Whether a (canonical) link is followed: in the start URLs' `scope` or claimed by the
+    /// extractor, and let through by the allow/deny patterns.
+    fn follows(&self, scope: &Scope, url: &Url) -> bool {
         let s = url.as_str();
-        (self.allow.is_empty() || self.allow.iter().any(|r| r.is_match(s)))
+        (scope.contains(url) || self.extractor.handles(url))
+            && (self.allow.is_empty() || self.allow.iter().any(|r| r.is_match(s)))
             && !self.deny.iter().any(|r| r.is_match(s))
     }
 }
@@ -185,12 +187,16 @@ impl Crawler {
         output: RecordSender,
         cancel: CancellationToken,
     ) -> Self {
-        let mut this = Self::new_inner(opts, services, cancel);
-        this.output = Some(output);
-        this
+        Self {
+            output: Some(output),
+            ..Self::detached(opts, services, cancel)
+        }
     }
 
-    fn new_inner(opts: CrawlOptions, services: Services, cancel: CancellationToken) -> Self {
+    /// A crawler without an output, for callers that drive URLs one by one with
+    /// [`crawl_page`](Self::crawl_page) and write the records themselves (distributed
+    /// workers). [`run`](Self::run) on it extracts but writes nothing.
+    pub fn detached(opts: CrawlOptions, services: Services, cancel: CancellationToken) -> Self {
         let global = opts
             .global_concurrency
             .map(|n| Arc::new(Semaphore::new(n.max(1))));
@@ -205,13 +211,6 @@ impl Crawler {
             resume: HashMap::new(),
             script_built: std::sync::Mutex::new(HashSet::new()),
         }
-    }
-
-    /// A crawler without an output, for callers that drive URLs one by one with
-    /// [`crawl_page`](Self::crawl_page) and write the records themselves (distributed
-    /// workers). [`run`](Self::run) on it extracts but writes nothing.
-    pub fn detached(opts: CrawlOptions, services: Services, cancel: CancellationToken) -> Self {
-        Self::new_inner(opts, services, cancel)
     }
 
     /// Journals levels and finished pages to `journal` (for `--resume`), and continues each
@@ -281,10 +280,7 @@ impl Crawler {
     /// filtered by the job's scope and allow/deny patterns, and only when `level` is below
     /// `max_level`. Honours the global concurrency limit.
     pub async fn crawl_page(&self, job: &SiteJob, level: u32, url: &Url) -> PageOutcome {
-        let _global = match &self.global {
-            Some(g) => g.clone().acquire_owned().await.ok(),
-            None => None,
-        };
+        let _global = self.global_permit().await;
         let cx = self.context(job.extractor).with_level(level);
         let mut page = self.process(&cx, canonicalize(url)).await;
         let scope = Scope::from_start_urls(&job.start_urls);
@@ -293,16 +289,17 @@ impl Crawler {
             std::mem::take(&mut page.links)
                 .into_iter()
                 .map(|l| canonicalize(&l))
-                .filter(|l| {
-                    (scope.contains(l) || job.extractor.handles(l))
-                        && job.permits(l)
-                        && seen.insert(l.clone())
-                })
+                .filter(|l| job.follows(&scope, l) && seen.insert(l.clone()))
                 .collect()
         } else {
             Vec::new()
         };
         page
+    }
+
+    /// A slot of the global concurrency limit, if there is one.
+    async fn global_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.global.clone()?.acquire_owned().await.ok()
     }
 
     /// Sends the page's records to the output; on an output failure stops the crawl.
@@ -388,10 +385,7 @@ impl Crawler {
                     let this = self.clone();
                     let cx = cx.clone().with_level(level);
                     running.spawn(async move {
-                        let _global = match &this.global {
-                            Some(g) => g.clone().acquire_owned().await.ok(),
-                            None => None,
-                        };
+                        let _global = this.global_permit().await;
                         let mut page = this.process(&cx, url).await;
                         this.write(&mut page).await;
                         page
@@ -441,10 +435,7 @@ impl Crawler {
                 if level < self.opts.max_level {
                     for link in page.links {
                         let link = canonicalize(&link);
-                        if (scope.contains(&link) || ext.handles(&link))
-                            && job.permits(&link)
-                            && visited.insert(link.clone())
-                        {
+                        if job.follows(&scope, &link) && visited.insert(link.clone()) {
                             accepted.push(link);
                         }
                     }
