@@ -691,13 +691,29 @@ async fn max_pages_bounds_the_crawl_over_all_workers() {
     let running = coordinator(&url, "bounded", &starts, &out, &["--max-pages", "12"]);
     let res = succeeded(running, "the crawl completes").await;
     let mut pages = 0;
+    let mut workers_with_pages = 0;
     for w in workers {
         let (ok, report) = finished(w).await;
         assert!(ok, "{report}");
-        pages += pages_of(&report);
+        let n = pages_of(&report);
+        pages += n;
+        workers_with_pages += usize::from(n > 0);
     }
     assert_eq!(pages, 12, "--max-pages counts the pages of all workers");
-    // robots.txt once per worker, then the 12 pages.
-    assert_eq!(demo.stats().requests(), 12 + 2);
+    // The server saw the same: 12 pages, each fetched once, over all workers...
+    let mut hits = demo.stats().all_hits();
+    let robots = hits.remove("/robots.txt").unwrap_or(0);
+    assert_eq!(hits.len(), 12, "pages fetched: {hits:?}");
+    assert!(
+        hits.values().all(|n| *n == 1),
+        "a page fetched twice: {hits:?}"
+    );
+    // ...and robots.txt, apart: once by each worker that fetched a page, before its first
+    // one. A worker can get no page at all (the other may take all 12 before it asks), and
+    // then fetches no robots.txt either.
+    assert_eq!(
+        robots, workers_with_pages,
+        "robots.txt fetches (workers that fetched pages: {workers_with_pages})"
+    );
     assert!(stderr(&res).contains("total: 12 pages"), "{}", stderr(&res));
 }

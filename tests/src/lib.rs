@@ -52,3 +52,40 @@ pub fn read_records(path: &Path) -> Vec<Record> {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// PIDs of processes whose command line names one of haul's Chromium profiles in one of
+/// `dirs`: the `TMPDIR`s a test gave its crawls, so that it sees its own browsers only (a
+/// machine-wide look also sees any other haul running meanwhile: a benchmark, a manual crawl).
+pub fn haul_chromium_pids(dirs: &[&Path]) -> Vec<u32> {
+    let profiles: Vec<String> = dirs
+        .iter()
+        .map(|d| format!("{}/haul-chromium-", d.display()))
+        .collect();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if profiles.iter().any(|p| cmdline.contains(p.as_str())) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Waits up to 10 s for every Chromium of haul's under `dirs` (see [`haul_chromium_pids`])
+/// to exit; panics naming those left.
+pub async fn assert_no_chromium_left(dirs: &[&Path]) {
+    for _ in 0..100 {
+        if haul_chromium_pids(dirs).is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "Chromium processes left behind: {:?}",
+        haul_chromium_pids(dirs)
+    );
+}

@@ -101,23 +101,12 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             ],
             &[],
         ),
-        Some("browser") => util::step(
-            "bench browser",
-            &[
-                "run",
-                "--release",
-                "-p",
-                "haul-browser",
-                "--example",
-                "bench",
-            ],
-            &[],
-        ),
+        Some("browser") => browser(&args[1..]),
         Some("distributed") => distributed(&args[1..]),
         Some(other) => {
             bail!("unknown benchmark {other:?}; available: http, llm, browser, distributed")
         }
-        None => bail!("usage: cargo xtask bench http|llm|browser|distributed"),
+        None => bail!("usage: cargo xtask bench http|llm|browser [pool|mixed]|distributed"),
     }
 }
 
@@ -322,5 +311,304 @@ fn distributed(args: &[String]) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     drop(redis);
+    Ok(())
+}
+
+/// `bench browser [pool|mixed]`: the page pool on its own (`haul-browser`'s bench example)
+/// and [`mixed`], the release `haul` crawling the realistic `mixed` shop; both by default.
+fn browser(args: &[String]) -> Result<()> {
+    let pool = || {
+        util::step(
+            "bench browser pool",
+            &[
+                "run",
+                "--release",
+                "-p",
+                "haul-browser",
+                "--example",
+                "bench",
+            ],
+            &[],
+        )
+    };
+    match args.first().map(String::as_str) {
+        Some("pool") => pool(),
+        Some("mixed") => mixed(&args[1..]),
+        Some(other) if !other.starts_with("--") => {
+            bail!("unknown browser benchmark {other:?}; available: pool, mixed")
+        }
+        _ => {
+            pool()?;
+            mixed(args)
+        }
+    }
+}
+
+/// The parent of every process: pid -> ppid, from `/proc/*/stat`.
+fn parents() -> Vec<(u32, u32)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// `root` and all its descendants (Chromium and its renderers, for a crawl).
+fn process_tree(root: u32) -> Vec<u32> {
+    let links = parents();
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(links.iter().filter(|l| l.1 == parent).map(|l| l.0));
+        i += 1;
+    }
+    tree
+}
+
+/// Proportional set size of `pid` in KiB (`/proc/PID/smaps_rollup`).
+fn pss_kib(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with("Pss:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU seconds of the children this process has waited for (`cutime + cstime` of
+/// `/proc/self/stat`): a finished crawl with everything it reaped in turn.
+fn reaped_children_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, after)| {
+            after
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(0.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    (fields.get(13).copied().unwrap_or(0.0) + fields.get(14).copied().unwrap_or(0.0)) / 100.0
+}
+
+/// One crawl of the `mixed` benchmark, measured.
+struct MixedRow {
+    pages: u64,
+    failed: u64,
+    records: usize,
+    rendered: u64,
+    launches: u64,
+    crawl_secs: f64,
+    wall: f64,
+    cpu: f64,
+    cpu_sampled: f64,
+    cpu_reaped: f64,
+    peak_pss_kib: u64,
+    peak_hwm_kib: u64,
+    server_cpu: f64,
+    /// The machine's 1-minute load average before and after (other work skews the figures).
+    load: (f64, f64),
+    /// Page time p50 and p95 in milliseconds, from the crawl's statistics.
+    page_ms: (u64, u64),
+}
+
+/// The 1-minute load average.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Runs `haul crawl --start-url URL --max-level 3 EXTRA` and samples every 100 ms each
+/// process's CPU time and haul's VmHWM, and every 300 ms the PSS summed over haul and all its
+/// descendants (Chromium).
+///
+/// CPU is the larger of two lower bounds: the sum of the last CPU time read for every process
+/// of the tree (misses at most the last 100 ms of each process), and what this process
+/// gets back when reaping haul (`cutime`: haul and whatever it reaped, which misses Chromium
+/// children reaped by someone else).
+fn mixed_crawl(
+    haul: &Path,
+    url: &str,
+    extra: &[&str],
+    dir: &Path,
+    server: u32,
+) -> Result<MixedRow> {
+    let out = dir.join("out.jsonl");
+    let stats = dir.join("stats.json");
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&stats);
+    let reaped0 = reaped_children_cpu_secs();
+    let server0 = cpu_secs(server).unwrap_or(0.0);
+    let started = Instant::now();
+    let mut child = Command::new(haul)
+        .args([
+            "crawl",
+            "--start-url",
+            url,
+            "--max-level",
+            "3",
+            "--no-progress",
+        ])
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg("--stats")
+        .arg(&stats)
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let mut last_cpu: std::collections::HashMap<u32, f64> = std::collections::HashMap::new();
+    let (mut peak_pss_kib, mut peak_hwm_kib) = (0u64, 0u64);
+    let load_before = load_average();
+    let mut tick = 0u64;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        let tree = process_tree(pid);
+        // smaps_rollup is the expensive read: every third round.
+        if tick.is_multiple_of(3) {
+            let pss: u64 = tree.iter().filter_map(|p| pss_kib(*p)).sum();
+            peak_pss_kib = peak_pss_kib.max(pss);
+        }
+        tick += 1;
+        peak_hwm_kib = peak_hwm_kib.max(vm_hwm_kib(pid).unwrap_or(0));
+        for p in tree {
+            if let Some(c) = cpu_secs(p) {
+                last_cpu.insert(p, c);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let wall = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("haul crawl {extra:?} failed ({status})");
+    }
+    let cpu_reaped = reaped_children_cpu_secs() - reaped0;
+    let cpu_sampled: f64 = last_cpu.values().sum();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats)?)?;
+    let site = &report["sites"][0];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    Ok(MixedRow {
+        pages: n(&site["pages_ok"]) + n(&site["pages_failed"]),
+        failed: n(&site["pages_failed"]),
+        records: std::fs::read_to_string(&out)?.lines().count(),
+        rendered: n(&site["rendered"]),
+        launches: n(&report["browser"]["launches"]),
+        crawl_secs: report["elapsed_secs"].as_f64().unwrap_or(wall),
+        wall,
+        cpu: cpu_reaped.max(cpu_sampled),
+        cpu_sampled,
+        cpu_reaped,
+        peak_pss_kib,
+        peak_hwm_kib,
+        server_cpu: cpu_secs(server).unwrap_or(server0) - server0,
+        load: (load_before, load_average()),
+        page_ms: (n(&site["page_ms_p50"]), n(&site["page_ms_p95"])),
+    })
+}
+
+/// The realistic `mixed` shop (30% of its product pages built by scripts after `load`,
+/// 30 ms latency) crawled by the release `haul` with `--render always`, `--render auto` and,
+/// on the first `--no-pool-pages` pages only, a browser per page (`--no-pool`).
+fn mixed(args: &[String]) -> Result<()> {
+    let products = flag(args, "--products", 300)?;
+    let unpooled = flag(args, "--no-pool-pages", 40)?;
+    let haul = util::build_haul_release()?;
+    let (server, url) = serve(
+        &haul,
+        &[
+            "mixed",
+            "--products",
+            &products.to_string(),
+            "--latency-ms",
+            "30",
+        ],
+    )?;
+    let dir = std::env::temp_dir().join(format!("haul-bench-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "bench browser mixed: the `mixed` shop, {products} products (30% script-built), \
+         30 ms latency, --max-level 3, {cores} cores"
+    );
+    println!(
+        "| run | pages | records | rendered | launches | crawl s | pages/s | CPU s/page | cores busy | peak PSS haul+Chromium (MiB) | haul VmHWM (MiB) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let unpooled_pages = unpooled.to_string();
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("--render always", vec!["--render", "always"]),
+        ("--render auto", vec!["--render", "auto"]),
+        (
+            "--render always --no-pool",
+            vec![
+                "--render",
+                "always",
+                "--no-pool",
+                "--max-pages",
+                &unpooled_pages,
+            ],
+        ),
+    ];
+    let started_self = cpu_secs(std::process::id()).unwrap_or(0.0);
+    let mut notes = Vec::new();
+    for (name, extra) in runs {
+        let r = mixed_crawl(&haul, &url, &extra, &dir, server.0.id())?;
+        let failed = if r.failed > 0 {
+            format!(" ({} failed)", r.failed)
+        } else {
+            String::new()
+        };
+        println!(
+            "| {name} | {}{failed} | {} | {} | {} | {:.1} | {:.1} | {:.3} | {:.2} | {:.0} | {:.0} |",
+            r.pages,
+            r.records,
+            r.rendered,
+            r.launches,
+            r.crawl_secs,
+            r.pages as f64 / r.crawl_secs,
+            r.cpu / r.pages.max(1) as f64,
+            r.cpu / r.wall,
+            r.peak_pss_kib as f64 / 1024.0,
+            r.peak_hwm_kib as f64 / 1024.0,
+        );
+        notes.push(format!(
+            "  {name}: page p50/p95 {}/{} ms; process wall {:.1} s; CPU {:.1} s (sampled tree {:.1}, reaped {:.1}); server CPU {:.1} s; load average {:.1} -> {:.1}",
+            r.page_ms.0,
+            r.page_ms.1,
+            r.wall,
+            r.cpu,
+            r.cpu_sampled,
+            r.cpu_reaped,
+            r.server_cpu,
+            r.load.0,
+            r.load.1
+        ));
+    }
+    for n in notes {
+        println!("{n}");
+    }
+    println!(
+        "  sampler (this process) CPU {:.1} s; CPU s/page and cores busy count haul and its Chromium processes, not the server",
+        cpu_secs(std::process::id()).unwrap_or(0.0) - started_self
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -114,14 +114,17 @@ pub(crate) fn remove_site(args: &[String]) -> Result<()> {
         fs::write(&path, kept.join("\n") + "\n").with_context(|| format!("cannot write {file}"))?;
     }
     fs::remove_dir_all(&dir)?;
-    // Drop the crate from Cargo.lock too (resolving after a removal needs no download).
+    // Drop the crate from Cargo.lock too. `cargo update --workspace` re-resolves the lock
+    // against the manifests and keeps every other locked version; it reads the registry index
+    // but downloads no crate. (`cargo metadata` would download every package of the lock,
+    // other platforms' too, so `--offline` failed on a cargo home that had not fetched them;
+    // `--no-deps` does not resolve, so it would leave the lock as it was.)
     let status = util::cargo()
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .stdout(std::process::Stdio::null())
+        .args(["update", "--workspace", "--quiet"])
         .status()
-        .context("cannot run cargo metadata to update Cargo.lock")?;
+        .context("cannot run cargo update to update Cargo.lock")?;
     if !status.success() {
-        bail!("cargo metadata failed ({status}) while dropping haul-site-{name} from Cargo.lock");
+        bail!("cargo update failed ({status}) while dropping haul-site-{name} from Cargo.lock");
     }
     eprintln!("removed sites/{name}, its links and its Cargo.lock entry");
     Ok(())

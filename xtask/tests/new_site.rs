@@ -173,11 +173,10 @@ fn fresh_copy() -> (PathBuf, PathBuf, BTreeMap<PathBuf, Vec<u8>>) {
     // the real workspace's (measured: the outer `cargo xtask` then ran the copy's binary).
     let (copy, target) = (work.join("workspace"), work.join("target"));
     sync(&root(), &copy, &workspace_files(&root()));
-    cargo(
-        &copy,
-        &target,
-        &["metadata", "--format-version", "1", "--offline"],
-    );
+    // Re-resolves Cargo.lock against the manifests, other locked versions kept, without
+    // downloading any crate (as `remove-site` does; `cargo metadata` would download every
+    // package of the lock, other platforms' included).
+    cargo(&copy, &target, &["update", "--workspace", "--quiet"]);
     let before = snapshot(&copy);
     (copy, target, before)
 }

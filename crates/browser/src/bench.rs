@@ -174,6 +174,7 @@ async fn measure(
     let opts = NavOptions {
         timeout: Duration::from_secs(30),
         wait_for: Some(".product".into()),
+        settle: true,
     };
     let started = Instant::now();
     let results: Vec<Result<(), String>> = futures::stream::iter(0..pages)

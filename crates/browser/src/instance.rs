@@ -276,7 +276,8 @@ impl Instance {
         }
     }
 
-    /// Opens a blank tab (with resource blocking when configured).
+    /// Opens a blank tab, set up for rendering: the DOM-change tracker that content waits use,
+    /// and resource blocking when configured.
     pub(crate) async fn new_tab(&self) -> Result<CdpPage, PageError> {
         if self.is_gone() {
             return Err(PageError::Crashed {
@@ -287,18 +288,23 @@ impl Instance {
         let page = self
             .with_browser("opening a page", |b| Box::pin(b.new_page("about:blank")))
             .await?;
-        if block {
-            let setup =
-                tokio::time::timeout(self.settings.cfg.page_timeout, block_resources(&page));
-            let failed = match setup.await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(self.page_error("(new page)", "blocking resources", Some(e))),
-                Err(_) => Some(self.page_error("(new page)", "blocking resources", None)),
-            };
-            if let Some(e) = failed {
-                self.close_tab(&page).await;
-                return Err(e);
+        let setup = async {
+            // Remembers when the DOM last changed, for waiting on content (see `page`).
+            page.evaluate_on_new_document(crate::page::MUTATION_SCRIPT)
+                .await?;
+            if block {
+                block_resources(&page).await?;
             }
+            Ok::<(), CdpError>(())
+        };
+        let failed = match tokio::time::timeout(self.settings.cfg.page_timeout, setup).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(self.page_error("(new page)", "setting up the page", Some(e))),
+            Err(_) => Some(self.page_error("(new page)", "setting up the page", None)),
+        };
+        if let Some(e) = failed {
+            self.close_tab(&page).await;
+            return Err(e);
         }
         Ok(page)
     }

@@ -6,8 +6,8 @@
 //!   its tab back when dropped (also on error, timeout or panic). Kept tabs are re-navigated
 //!   for the next URL ([`BrowserConfig::reuse_pages`]); a tab that failed, timed out or was
 //!   cancelled mid-navigation is closed instead. Measured with [`bench`](mod@bench) on 2 cores (100
-//!   script-rendered pages, 30 ms latency, 1 browser x 4 tabs): reused tabs 8.0 pages/s,
-//!   a new tab per URL 3.3 pages/s, a browser per URL 0.6 pages/s.
+//!   script-rendered pages, 30 ms latency, 1 browser x 6 tabs): reused tabs 28.4 pages/s,
+//!   a new tab per URL 12.6 pages/s, a browser per URL 2.3 pages/s (BENCHMARKS.md).
 //! * [`OwnBrowser`]: the fallback without a pool: each `acquire` launches its own browser,
 //!   closed when the handle drops. Extractors cannot tell the two apart.
 //!

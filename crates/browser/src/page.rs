@@ -4,15 +4,82 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chromiumoxide::Page as CdpPage;
+use chromiumoxide::cdp::browser_protocol::network::{
+    EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent, EventResponseReceived,
+    RequestId, ResourceType,
+};
+use chromiumoxide::cdp::browser_protocol::page::FrameId;
 use chromiumoxide::error::CdpError;
+use futures::{FutureExt, StreamExt};
 use haul_core::{Document, NavOptions, Page, PageError, Url, async_trait};
+use std::collections::HashMap;
+use tokio::time::Instant;
 
 use crate::instance::Instance;
 
 /// How often a `wait_for` selector is checked.
 const SELECTOR_POLL: Duration = Duration::from_millis(25);
-/// How long to wait for the navigation response (HTTP status) after `load`.
-const RESPONSE_WAIT: Duration = Duration::from_secs(2);
+/// How often the content check runs while a page settles.
+const SETTLE_POLL: Duration = Duration::from_millis(40);
+/// Network and DOM silence after which a page without recognisable content counts as done
+/// (Puppeteer's `networkidle0` uses 500 ms).
+const QUIET: Duration = Duration::from_millis(400);
+/// How long an empty application root (`#app`, `#root`, ...) is given to fill, even when the
+/// network and the DOM are quiet (content written by timers).
+const SHELL_GRACE: Duration = Duration::from_secs(2);
+/// The longest a page waits for content after `load`.
+const SETTLE_MAX: Duration = Duration::from_secs(10);
+/// A request in flight for longer than this (long polling, streaming) no longer keeps the
+/// network from counting as idle.
+const STALE_REQUEST: Duration = Duration::from_secs(2);
+
+/// What [`READY_SCRIPT`] reports about the page.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Readiness {
+    /// An application root is present and still empty.
+    shell: bool,
+    /// A price (structured data, microdata, a price element with digits) or a list of links
+    /// outside the header, navigation and footer.
+    content: bool,
+    /// Milliseconds since the DOM last changed (see [`MUTATION_SCRIPT`]).
+    dom_quiet_ms: f64,
+}
+
+/// Installed in every document of a tab: remembers when the DOM last changed.
+pub(crate) const MUTATION_SCRIPT: &str = r#"(() => { try {
+  window.__haulMutated = performance.now();
+  new MutationObserver(() => { window.__haulMutated = performance.now(); })
+    .observe(document, { childList: true, subtree: true, characterData: true });
+} catch (e) {} })();"#;
+
+/// Whether the page's content is there. Evidence from real shops: an application root that
+/// only holds a `<noscript>` notice is an unbuilt page; a product page has a price in
+/// JSON-LD, microdata, shop meta tags or a price element; a listing has many links outside
+/// its header, navigation and footer.
+const READY_SCRIPT: &str = r#"(() => {
+  const d = document;
+  const roots = d.querySelectorAll('#app, #root, #__next, #__nuxt, #___gatsby, #svelte, [data-reactroot], [ng-app], [data-v-app], app-root');
+  let shell = !d.body;
+  for (const r of roots) {
+    const kids = [...r.children].filter(e => !['NOSCRIPT', 'SCRIPT', 'STYLE', 'TEMPLATE', 'LINK'].includes(e.tagName));
+    const own = [...r.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+    if (kids.length === 0 && own.length === 0) { shell = true; }
+  }
+  const ld = [...d.querySelectorAll('script[type="application/ld+json"]')]
+    .some(s => /"(price|lowPrice|highPrice)"\s*:/.test(s.textContent));
+  const micro = !!d.querySelector('[itemprop="price"], [itemprop="lowPrice"], meta[property="product:price:amount"], meta[property="og:price:amount"]');
+  const shown = [...d.querySelectorAll('[class*="price" i], [id*="price" i], [data-price]')]
+    .slice(0, 50).some(e => /\d/.test(e.textContent));
+  const links = d.body ? [...d.body.querySelectorAll('a[href]')]
+    .filter(a => !a.closest('header, nav, footer, noscript')).length : 0;
+  const last = window.__haulMutated;
+  return {
+    shell,
+    content: ld || micro || shown || links >= 8,
+    domQuietMs: typeof last === 'number' ? performance.now() - last : 1e9,
+  };
+})()"#;
 
 /// A tab of one browser instance.
 pub(crate) struct ChromePage {
@@ -44,42 +111,78 @@ enum Step {
 
 impl ChromePage {
     async fn load(&self, url: &Url, opts: &NavOptions) -> Result<Document, Step> {
-        match self.page.goto(url.as_str()).await {
+        // Listen before navigating: the main document's response and the tab's network
+        // activity arrive while `goto` runs.
+        let mut network = NetworkWatch::new(&self.page)
+            .await
+            .map_err(|e| Step::Cdp("listening for network events", e))?;
+        let started = Instant::now();
+        match network.during(self.page.goto(url.as_str())).await {
             Ok(_) => {}
             // Chromium's own navigation error text, such as `net::ERR_CONNECTION_REFUSED`.
             Err(CdpError::ChromeMessage(message)) => return Err(Step::Navigation(message)),
             Err(e) => return Err(Step::Cdp("navigating", e)),
         }
-        let response =
-            tokio::time::timeout(RESPONSE_WAIT, self.page.wait_for_navigation_response()).await;
-        let response = match response {
-            Ok(Ok(request)) => request.and_then(|r| r.response.clone()),
-            Ok(Err(e)) => return Err(Step::Cdp("reading the response", e)),
-            Err(_) => None,
-        };
+        // The handler delivers a navigation's events in order, before `load` completes it.
+        network.drain();
         if let Some(selector) = &opts.wait_for {
             self.wait_for(selector).await?;
+        } else if opts.settle {
+            // Leave a fifth of the budget (at least a second) for reading the DOM.
+            let budget = opts.timeout.saturating_sub(started.elapsed());
+            let reserve = (budget / 5).max(Duration::from_secs(1));
+            let limit = budget.saturating_sub(reserve).min(SETTLE_MAX);
+            self.settle(&mut network, limit).await?;
         }
         let body = self
             .page
             .content()
             .await
             .map_err(|e| Step::Cdp("reading the DOM", e))?;
-        let final_url = match self.page.url().await {
-            Ok(Some(u)) => Url::parse(&u).unwrap_or_else(|_| url.clone()),
-            Ok(None) => url.clone(),
+        let page_url = match self.page.url().await {
+            Ok(u) => u.and_then(|u| Url::parse(&u).ok()),
             Err(e) => return Err(Step::Cdp("reading the URL", e)),
         };
-        let mut doc = Document::new(final_url, body);
-        doc.requested = url.clone();
-        doc.rendered = true;
-        if let Some(r) = response {
-            doc.status = u16::try_from(r.status).unwrap_or(200);
-            if !r.mime_type.is_empty() {
-                doc.content_type = Some(r.mime_type);
+        network.drain();
+        Ok(document(url, page_url, body, network.main.as_deref()))
+    }
+
+    /// Waits until the page's content is there (see [`READY_SCRIPT`]) or, failing that, until
+    /// the network and the DOM have been quiet for [`QUIET`], at most `limit`.
+    async fn settle(&self, network: &mut NetworkWatch, limit: Duration) -> Result<(), Step> {
+        let started = Instant::now();
+        loop {
+            let state = match self.page.evaluate(READY_SCRIPT).await {
+                Ok(v) => v
+                    .value()
+                    .and_then(|v| serde_json::from_value::<Readiness>(v.clone()).ok())
+                    .unwrap_or_default(),
+                Err(
+                    e @ (CdpError::Ws(_)
+                    | CdpError::Io(_)
+                    | CdpError::ChannelSendError(_)
+                    | CdpError::Timeout),
+                ) => return Err(Step::Cdp("waiting for the content", e)),
+                // A script navigation replaced the document mid-check: look again.
+                Err(_) => Readiness::default(),
+            };
+            let waited = started.elapsed();
+            let quiet = network.quiet_for() >= QUIET
+                && Duration::from_secs_f64(state.dom_quiet_ms.max(0.0) / 1000.0) >= QUIET;
+            let done = if state.shell {
+                // An empty application root: its script has not built the page yet. Give it
+                // time even when nothing seems to happen (timers), then give up.
+                quiet && waited >= SHELL_GRACE
+            } else {
+                state.content || quiet
+            };
+            if done || waited >= limit {
+                tracing::trace!(?state, ?waited, quiet, "page settled");
+                return Ok(());
             }
+            // Record network events while waiting for the next check.
+            network.during(tokio::time::sleep(SETTLE_POLL)).await;
         }
-        Ok(doc)
     }
 
     /// Polls until `selector` matches (the caller bounds the time).
@@ -106,6 +209,137 @@ impl ChromePage {
                 Err(_) => {}
             }
             tokio::time::sleep(SELECTOR_POLL).await;
+        }
+    }
+}
+
+/// The rendered page as a [`Document`]: status, headers, content type and final URL from the
+/// main frame's navigation response (after redirects), never from a sub-resource.
+fn document(
+    requested: &Url,
+    page_url: Option<Url>,
+    body: String,
+    main: Option<&EventResponseReceived>,
+) -> Document {
+    let response = main.map(|e| &e.response);
+    let final_url = response
+        .and_then(|r| Url::parse(&r.url).ok())
+        .or(page_url)
+        .unwrap_or_else(|| requested.clone());
+    let mut doc = Document::new(final_url, body);
+    doc.requested = requested.clone();
+    doc.rendered = true;
+    if let Some(r) = response {
+        doc.status = u16::try_from(r.status).unwrap_or(200);
+        if let Some(headers) = r.headers.inner().as_object() {
+            for (name, value) in headers {
+                // CDP joins repeated headers with newlines.
+                let value = value.as_str().unwrap_or_default().replace('\n', ", ");
+                doc.headers.insert(name.to_ascii_lowercase(), value);
+            }
+        }
+        doc.content_type = doc
+            .headers
+            .get("content-type")
+            .cloned()
+            .or_else(|| (!r.mime_type.is_empty()).then(|| r.mime_type.clone()));
+    }
+    doc
+}
+
+/// One network event of the tab.
+enum NetEvent {
+    Sent(RequestId),
+    Done(RequestId),
+    Response(Arc<EventResponseReceived>),
+}
+
+/// The tab's network events during one render: the main document's response, and the
+/// requests in flight, to tell when the network is idle.
+struct NetworkWatch {
+    events: futures::stream::BoxStream<'static, NetEvent>,
+    main_frame: Option<FrameId>,
+    /// The last main-frame document response (the page's own, after redirects).
+    main: Option<Arc<EventResponseReceived>>,
+    in_flight: HashMap<RequestId, Instant>,
+    last_activity: Instant,
+}
+
+impl NetworkWatch {
+    /// Starts listening; call before navigating.
+    async fn new(page: &CdpPage) -> Result<Self, CdpError> {
+        let sent = page.event_listener::<EventRequestWillBeSent>().await?;
+        let finished = page.event_listener::<EventLoadingFinished>().await?;
+        let failed = page.event_listener::<EventLoadingFailed>().await?;
+        let responses = page.event_listener::<EventResponseReceived>().await?;
+        let events = futures::stream::select_all([
+            sent.map(|e| NetEvent::Sent(e.request_id.clone())).boxed(),
+            finished
+                .map(|e| NetEvent::Done(e.request_id.clone()))
+                .boxed(),
+            failed.map(|e| NetEvent::Done(e.request_id.clone())).boxed(),
+            responses.map(NetEvent::Response).boxed(),
+        ])
+        .boxed();
+        Ok(Self {
+            events,
+            main_frame: page.mainframe().await?,
+            main: None,
+            in_flight: HashMap::new(),
+            last_activity: Instant::now(),
+        })
+    }
+
+    fn apply(&mut self, event: NetEvent) {
+        let now = Instant::now();
+        self.last_activity = now;
+        match event {
+            NetEvent::Sent(id) => {
+                self.in_flight.insert(id, now);
+            }
+            NetEvent::Done(id) => {
+                self.in_flight.remove(&id);
+            }
+            NetEvent::Response(e) => {
+                if e.r#type == ResourceType::Document
+                    && (self.main_frame.is_none() || e.frame_id == self.main_frame)
+                {
+                    self.main = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Runs `fut` while recording the tab's network events.
+    async fn during<F: std::future::Future>(&mut self, fut: F) -> F::Output {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return out,
+                Some(event) = self.events.next() => self.apply(event),
+            }
+        }
+    }
+
+    /// Takes the events that arrived already.
+    fn drain(&mut self) {
+        while let Some(Some(event)) = self.events.next().now_or_never() {
+            self.apply(event);
+        }
+    }
+
+    /// How long the network has been idle: no request started or ended, and none in flight
+    /// except long-running ones (zero while a request is under way).
+    fn quiet_for(&self) -> Duration {
+        let now = Instant::now();
+        let busy = self
+            .in_flight
+            .values()
+            .any(|since| now.duration_since(*since) < STALE_REQUEST);
+        if busy {
+            Duration::ZERO
+        } else {
+            now.duration_since(self.last_activity)
         }
     }
 }

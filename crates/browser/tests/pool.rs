@@ -280,12 +280,18 @@ async fn own_browser_gives_the_same_dom_and_errors_are_precise() {
     let s = own.stats();
     assert_eq!((s.launches, s.pages_served), (1, 1));
 
-    // Without `wait_for` the script-written content is not there yet.
+    // Without `wait_for` or settling the script-written content is not there yet.
     let early = pool
         .acquire()
         .await
         .unwrap()
-        .render(&shop.url("p/7?delay=3000"), &NavOptions::default())
+        .render(
+            &shop.url("p/7?delay=3000"),
+            &NavOptions {
+                settle: false,
+                ..NavOptions::default()
+            },
+        )
         .await
         .unwrap();
     assert!(!early.body.contains("<h1 class=\"product\">Item 7</h1>"));
@@ -316,6 +322,7 @@ async fn own_browser_gives_the_same_dom_and_errors_are_precise() {
     let never = NavOptions {
         timeout: Duration::from_millis(800),
         wait_for: Some(".never-there".into()),
+        settle: true,
     };
     let mut page = pool.acquire().await.unwrap();
     match page.render(&url, &never).await {

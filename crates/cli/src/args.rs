@@ -53,11 +53,17 @@ pub enum Command {
     Eval(EvalCommand),
     /// Serve a bundled site on 127.0.0.1 (for trying haul out, tests and benchmarks).
     Serve {
-        /// `demo` (the demo shop) or `generated` (a shop of --products product pages).
+        /// `demo` (the demo shop), `generated` (a shop of --products product pages) or `mixed`
+        /// (a realistic deal shop of --products product pages, --script-share percent of them
+        /// built by scripts; read by the `generic` site).
         site: String,
-        /// Product pages of the `generated` site.
+        /// Product pages of the `generated` and `mixed` sites.
         #[arg(long, default_value_t = 2000)]
         products: usize,
+        /// Percentage of the `mixed` site's product pages that are application shells built
+        /// by scripts after `load`.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u8).range(0..=100))]
+        script_share: u8,
         /// Port on 127.0.0.1 (0 = any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,

@@ -93,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             site,
             products,
+            script_share,
             port,
             latency_ms,
         } => {
@@ -100,8 +101,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let router = match site.as_str() {
                 "demo" => haul_testkit::demo_router(latency),
                 "generated" => haul_testkit::generated_router(products, latency),
+                "mixed" => haul_testkit::mixed_router(products, script_share.into(), latency),
                 other => anyhow::bail!(
-                    "haul serve: unknown site {other:?}; choose \"demo\" or \"generated\""
+                    "haul serve: unknown site {other:?}; choose \"demo\", \"generated\" or \"mixed\""
                 ),
             };
             let server = haul_testkit::TestServer::bind(router, port)

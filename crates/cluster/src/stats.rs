@@ -30,6 +30,10 @@ pub(crate) fn add_page(crawl: &str, site: &str, level: u32, page: &PageOutcome) 
         ("warnings".into(), page.warnings),
         ("retries".into(), page.retries),
         ("rendered".into(), u64::from(page.rendered)),
+        (
+            "http_pages".into(),
+            u64::from(!page.rendered && page.error.is_none()),
+        ),
         (format!("level:{level}"), 1),
         ("page_ms".into(), page.elapsed.as_millis() as u64),
     ];
@@ -38,6 +42,9 @@ pub(crate) fn add_page(crawl: &str, site: &str, level: u32, page: &PageOutcome) 
     }
     if let Some(s) = page.status {
         fields.push((format!("status:{s}"), 1));
+    }
+    if let Some(r) = page.render_reason {
+        fields.push((format!("render:{}", r.as_str()), 1));
     }
     if let Some(b) = page.breach {
         fields.push((format!("breach:{b}"), 1));
@@ -76,6 +83,7 @@ pub async fn site_reports(
         r.warnings = get("warnings");
         r.retries = get("retries");
         r.rendered = get("rendered");
+        r.http_pages = get("http_pages");
         for (f, n) in &h {
             if let Some(e) = f.strip_prefix("error:") {
                 r.errors.insert(e.into(), *n);
@@ -83,6 +91,8 @@ pub async fn site_reports(
                 if let Ok(s) = s.parse() {
                     r.status.insert(s, *n);
                 }
+            } else if let Some(why) = f.strip_prefix("render:") {
+                r.render_reasons.insert(why.into(), *n);
             } else if let Some(b) = f.strip_prefix("breach:") {
                 r.contract_breaches.insert(b.into(), *n);
             } else if let Some(k) = f.strip_prefix("retry:") {

@@ -1,5 +1,7 @@
 //! A fetched page, and the HTTP fetching contract that the runner implements.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use url::Url;
@@ -21,6 +23,9 @@ pub struct Document {
     pub status: u16,
     /// `Content-Type` header, when known.
     pub content_type: Option<String>,
+    /// Response headers of the main document (names lower-cased; repeated headers joined
+    /// with `, `). Empty for saved files.
+    pub headers: BTreeMap<String, String>,
     /// Decoded body text.
     pub body: String,
     /// Whether the body is the DOM after scripts ran (browser) rather than the raw response.
@@ -37,10 +42,18 @@ impl Document {
             url,
             status: 200,
             content_type: None,
+            headers: BTreeMap::new(),
             body: body.into(),
             rendered: false,
             fetched_at: Utc::now(),
         }
+    }
+
+    /// A response header by name (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     /// Whether the content type (or, without one, the body) looks like JSON.

@@ -307,6 +307,7 @@ impl Context {
         let opts = NavOptions {
             timeout: self.page_timeout,
             wait_for: self.extractor.wait_for(url).map(str::to_string),
+            settle: true,
         };
         let mut page = self.page(url).await?;
         let limit = opts.timeout + Duration::from_secs(5);

@@ -14,6 +14,11 @@ pub struct NavOptions {
     pub timeout: Duration,
     /// A CSS selector that must appear before the page counts as loaded.
     pub wait_for: Option<String>,
+    /// Without `wait_for`: after `load`, wait (bounded, within `timeout`) until the content
+    /// is there: a price or a product list in a filled page, or network and DOM idle for a
+    /// moment. Content that scripts insert after `load` (timers, XHR/fetch) is then seen.
+    /// `false` returns right after `load`.
+    pub settle: bool,
 }
 
 impl Default for NavOptions {
@@ -21,6 +26,7 @@ impl Default for NavOptions {
         Self {
             timeout: Duration::from_secs(30),
             wait_for: None,
+            settle: true,
         }
     }
 }

@@ -14,15 +14,23 @@ use redis::Script;
 use crate::conn::{Redis, RedisError};
 
 /// KEYS: holders set. ARGV: limit, lease (ms), holder token. Drops expired leases, then takes
-/// a permit when fewer than `limit` are held: returns 0, else the ms until the earliest lease
-/// expires (an upper bound on the wait; holders usually release sooner).
+/// a permit when the token holds one already or fewer than `limit` are held: returns 0, else
+/// the ms until the earliest lease expires (an upper bound on the wait; holders usually
+/// release sooner).
+///
+/// A token already held means this very call ran before: [`Redis`] sends a script again when
+/// the reply did not come in time (such as while Redis was paused), and Redis then runs both.
+/// Without the check the first run took the permit, its reply was lost, and the second found
+/// the set full: the caller went on waiting while its own lease held the slot until it
+/// expired (measured after a 6 s pause of Redis: 2 to 4 of the 8 per-domain slots held by
+/// such leases for the whole 60 s lease; with all 8, every worker stalls and pages time out).
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + 1000)
   return 0

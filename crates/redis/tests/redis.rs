@@ -693,6 +693,55 @@ async fn shared_semaphore_caps_holders_across_clients_and_leases_expire() {
 }
 
 #[tokio::test]
+async fn a_semaphore_acquire_sent_again_after_a_lost_reply_keeps_its_permit() {
+    use haul_redis::SharedSemaphore;
+    let server = RedisServer::start().await;
+    // A reply later than 200 ms counts as lost: the script is sent again.
+    let redis = Redis::connect_with(
+        &server.url(),
+        ConnectOptions {
+            response_timeout: Duration::from_millis(200),
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let sem = SharedSemaphore::new(&redis, "domain", Duration::from_secs(30));
+    // Redis knows the script already (as mid-crawl), so every copy sent runs.
+    let warm = sem
+        .try_acquire("w", 1)
+        .await
+        .unwrap()
+        .expect("a free permit");
+    sem.release(&warm).await.unwrap();
+    let pid = server.pid().expect("redis runs").to_string();
+    let signal = |sig: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {sig} {pid}");
+    };
+    // Redis pauses with the acquire in flight, which is sent again meanwhile; once Redis goes
+    // on it runs every copy, the first taking the only permit (its reply is lost).
+    signal("-STOP");
+    let acquiring = tokio::spawn({
+        let sem = sem.clone();
+        async move { sem.try_acquire("x", 1).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    signal("-CONT");
+    let lease = acquiring
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the permit its first copy took");
+    assert_eq!(sem.held("x").await.unwrap(), 1);
+    sem.release(&lease).await.unwrap();
+    assert_eq!(sem.held("x").await.unwrap(), 0, "no permit left behind");
+}
+
+#[tokio::test]
 async fn touch_keeps_a_slow_task_from_being_reclaimed_but_never_steals_one() {
     let server = RedisServer::start().await;
     let r = client(&server).await;

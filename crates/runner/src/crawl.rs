@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haul_core::{
-    Context, Document, ExtractError, Extraction, Extractor, FetchRequest, Fetcher, LlmPool,
-    PagePool, RenderNeed,
+    Context, ExtractError, Extraction, Extractor, FetchRequest, Fetcher, LlmPool, PagePool,
+    RenderNeed,
 };
 use regex::Regex;
 use tokio::sync::Semaphore;
@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::progress::{Progress, Silent};
+use crate::render::{self, RenderMemory, RenderReason};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, canonicalize};
 use crate::state::{Entry, Journal, SiteResume};
@@ -143,9 +144,8 @@ pub struct Crawler {
     progress: Arc<dyn Progress>,
     journal: Option<Arc<Journal>>,
     resume: HashMap<String, SiteResume>,
-    /// (site, page kind) pairs that `auto` found script-built: rendered directly from then
-    /// on, without the HTTP attempt first. A plain mutex, never held across an await.
-    script_built: std::sync::Mutex<HashSet<(&'static str, &'static str)>>,
+    /// Per site and page kind, whether `auto` renders directly or tries HTTP first.
+    render_memory: RenderMemory,
 }
 
 /// What processing one URL gave.
@@ -166,6 +166,8 @@ pub struct PageOutcome {
     pub retries: u64,
     /// Whether the page was rendered in a browser.
     pub rendered: bool,
+    /// Why it was rendered (`None`: over HTTP only).
+    pub render_reason: Option<RenderReason>,
     /// HTTP status of the page, when one was received.
     pub status: Option<u16>,
     /// Kind of each retried failure.
@@ -209,7 +211,7 @@ impl Crawler {
             progress: Arc::new(Silent),
             journal: None,
             resume: HashMap::new(),
-            script_built: std::sync::Mutex::new(HashSet::new()),
+            render_memory: RenderMemory::default(),
         }
     }
 
@@ -472,6 +474,7 @@ impl Crawler {
             warnings: 0,
             retries: 0,
             rendered: false,
+            render_reason: None,
             status: None,
             retry_kinds: Vec::new(),
             breach: None,
@@ -504,8 +507,9 @@ impl Crawler {
             }
         };
         match outcome {
-            Ok((ex, rendered, status)) => {
-                result.rendered = rendered;
+            Ok((ex, reason, status)) => {
+                result.rendered = reason.is_some();
+                result.render_reason = reason;
                 result.status = Some(status);
                 let ext = cx.extractor();
                 if let Some(contract) = ext.contract() {
@@ -544,94 +548,79 @@ impl Crawler {
     }
 
     /// Gets the document the way the render mode and the extractor ask for, then extracts.
-    /// Returns the extraction, whether the page was rendered, and the HTTP status.
+    /// Returns the extraction, why the page was rendered (`None`: over HTTP only), and the
+    /// HTTP status.
     async fn fetch_and_extract(
         &self,
         cx: &Context,
         url: &Url,
-    ) -> Result<(Extraction, bool, u16), ExtractError> {
+    ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
         let ext = cx.extractor();
-        let need = match self.opts.render {
-            RenderMode::Never => RenderNeed::Never,
-            RenderMode::Always => RenderNeed::Always,
-            RenderMode::Auto => ext.render(url),
+        let forced = match (self.opts.render, ext.render(url)) {
+            (RenderMode::Never, _) => None,
+            (RenderMode::Always, _) => Some(RenderReason::Always),
+            (RenderMode::Auto, RenderNeed::Always) => Some(RenderReason::Extractor),
+            (RenderMode::Auto, RenderNeed::Never) => None,
+            (RenderMode::Auto, RenderNeed::Auto) => None,
         };
-        if need == RenderNeed::Always {
-            let doc = cx.render(url).await?;
-            let status = doc.status;
-            return Ok((ext.extract(cx, doc).await?, true, status));
+        if let Some(reason) = forced {
+            return self.render_and_extract(cx, url, reason).await;
         }
-        let key = (ext.name(), ext.page_kind(url));
-        let remembered = need == RenderNeed::Auto
-            && cx.has_pages()
-            && self
-                .script_built
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&key);
-        if remembered {
-            let doc = cx.render(url).await?;
-            let status = doc.status;
-            return Ok((ext.extract(cx, doc).await?, true, status));
+        let auto = self.opts.render == RenderMode::Auto
+            && ext.render(url) == RenderNeed::Auto
+            && cx.has_pages();
+        let kind = ext.page_kind(url);
+        let key = (ext.name(), kind);
+        if auto && self.render_memory.render_first(key) {
+            return self
+                .render_and_extract(cx, url, RenderReason::Remembered)
+                .await;
         }
         let doc = cx.fetcher().fetch(FetchRequest::get(url.clone())).await?;
-        let script_built =
-            need == RenderNeed::Auto && cx.has_pages() && looks_script_rendered(&doc);
         let status = doc.status;
+        // Kept to look for script evidence should the page give nothing over HTTP.
+        let http_doc = auto.then(|| doc.clone());
         let ex = ext.extract(cx, doc).await?;
-        if ex.records.is_empty() && script_built {
-            debug!(%url, "no records over HTTP and the page looks script-built: rendering");
-            let doc = cx.render(url).await?;
-            let rendered = ext.extract(cx, doc).await?;
-            if !rendered.records.is_empty()
-                && self
-                    .script_built
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key)
-            {
-                info!(
-                    site = key.0,
-                    kind = key.1,
-                    "pages of this kind are script-built: rendering them directly from now on"
-                );
-            }
-            return Ok((rendered, true, status));
+        let Some(http_doc) = http_doc else {
+            return Ok((ex, None, status));
+        };
+        if !ex.records.is_empty() {
+            self.render_memory.note(key, false);
+            return Ok((ex, None, status));
         }
-        Ok((ex, false, status))
+        let (product_like, found_links) = (render::product_like(url, kind), !ex.links.is_empty());
+        let evidence = tokio::task::spawn_blocking(move || {
+            render::script_evidence(&http_doc, product_like, found_links)
+        })
+        .await
+        .unwrap_or(None);
+        let Some(reason) = evidence else {
+            return Ok((ex, None, status));
+        };
+        debug!(%url, reason = reason.as_str(), "no records over HTTP and the page looks script-built: rendering");
+        let rendered = self.render_and_extract(cx, url, reason).await?;
+        if !rendered.0.records.is_empty() && self.render_memory.note(key, true) {
+            info!(
+                site = key.0,
+                kind = key.1,
+                "pages of this kind are script-built: rendering them directly from now on"
+            );
+        }
+        Ok(rendered)
     }
-}
 
-/// A cheap test for pages whose content is written by scripts: little visible text, and
-/// scripts or an empty application root.
-fn looks_script_rendered(doc: &Document) -> bool {
-    if doc.is_json() {
-        return false;
+    /// Renders `url` in a browser page and extracts; a main document with an error status
+    /// fails like the same status over HTTP.
+    async fn render_and_extract(
+        &self,
+        cx: &Context,
+        url: &Url,
+        reason: RenderReason,
+    ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
+        let doc = render::check_status(cx.render(url).await?)?;
+        let status = doc.status;
+        Ok((cx.extractor().extract(cx, doc).await?, Some(reason), status))
     }
-    let body = doc.body.as_str();
-    let lower = body.to_ascii_lowercase();
-    let scripts = lower.matches("<script").count();
-    let empty_root = [
-        "id=\"root\"></div>",
-        "id=\"app\"></div>",
-        "id=\"__next\"></div>",
-    ]
-    .iter()
-    .any(|m| lower.contains(m));
-    // Visible text estimate: strip tags roughly.
-    let mut text_len = 0usize;
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag && !c.is_whitespace() => text_len += 1,
-            _ => {}
-        }
-    }
-    empty_root
-        || (scripts > 0 && text_len < 2_000 && lower.contains("<noscript"))
-        || (scripts > 0 && text_len < 200)
 }
 
 /// How long to wait before retry number `attempt` (1-based): the server's Retry-After when it
@@ -688,23 +677,5 @@ mod tests {
             retry_after: Some(3),
         });
         assert!(retry_delay(&told, base, 1) >= Duration::from_secs(3));
-    }
-
-    #[test]
-    fn script_rendered_detection() {
-        let u = Url::parse("http://x/").unwrap();
-        let spa = Document::new(
-            u.clone(),
-            r#"<html><body><div id="root"></div><script src="/app.js"></script></body></html>"#,
-        );
-        assert!(looks_script_rendered(&spa));
-        let plain = Document::new(
-            u,
-            format!(
-                "<html><body><h1>Shop</h1><p>{}</p></body></html>",
-                "text ".repeat(100)
-            ),
-        );
-        assert!(!looks_script_rendered(&plain));
     }
 }

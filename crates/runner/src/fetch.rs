@@ -115,13 +115,31 @@ impl Fetcher for HttpFetcher {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let headers = header_map(resp.headers());
         let body = resp.text().await.map_err(|e| transport(&url_s, &e))?;
         let mut doc = Document::new(final_url, body);
         doc.requested = req.url;
         doc.status = status;
         doc.content_type = content_type;
+        doc.headers = headers;
         Ok(doc)
     }
+}
+
+/// The response headers as [`Document::headers`] holds them: lower-case names, repeated
+/// headers joined with `, `, values that are not text left out.
+fn header_map(headers: &reqwest::header::HeaderMap) -> std::collections::BTreeMap<String, String> {
+    let mut map = std::collections::BTreeMap::<String, String>::new();
+    for (name, value) in headers {
+        let Ok(value) = value.to_str() else { continue };
+        map.entry(name.as_str().to_string())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.to_string());
+    }
+    map
 }
 
 #[cfg(test)]

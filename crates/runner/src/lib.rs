@@ -10,10 +10,13 @@
 //! [`HttpFetcher`], receives the page pool and LLM pool, and hands them to extractors through
 //! `haul_core::Context`.
 
+#[cfg(test)]
+mod auto_tests;
 mod crawl;
 mod fetch;
 mod polite;
 mod progress;
+mod render;
 mod report;
 mod scope;
 mod state;
@@ -23,6 +26,7 @@ pub use fetch::{HttpFetcher, HttpOptions};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
 pub use polite::{DomainGate, GatePermit, PoliteFetcher, Politeness};
 pub use progress::{Progress, Silent};
+pub use render::RenderReason;
 pub use report::{CrawlReport, SiteReport};
 pub use scope::{Scope, canonicalize};
 pub use state::{Journal, SiteResume, StateError};

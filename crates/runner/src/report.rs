@@ -23,6 +23,11 @@ pub struct SiteReport {
     pub retries: u64,
     /// Pages rendered in a browser.
     pub rendered: u64,
+    /// Pages that went over plain HTTP only.
+    pub http_pages: u64,
+    /// Rendered pages by why they were rendered (`always`, `extractor`, `app_shell`,
+    /// `noscript`, `no_record`, `nothing_found`, `remembered`).
+    pub render_reasons: BTreeMap<String, u64>,
     /// Failures by kind (`http_404`, `timeout`, `unparseable`...), after retries.
     pub errors: BTreeMap<String, u64>,
     /// Retries by the kind of failure that caused them.
@@ -72,6 +77,16 @@ impl SiteReport {
         self.warnings += page.warnings;
         self.retries += page.retries;
         self.rendered += u64::from(page.rendered);
+        match page.render_reason {
+            Some(reason) => {
+                *self
+                    .render_reasons
+                    .entry(reason.as_str().into())
+                    .or_default() += 1
+            }
+            None if page.error.is_none() => self.http_pages += 1,
+            None => {}
+        }
         if let Some(status) = page.status {
             *self.status.entry(status).or_default() += 1;
         }
@@ -98,6 +113,10 @@ impl SiteReport {
         self.warnings += other.warnings;
         self.retries += other.retries;
         self.rendered += other.rendered;
+        self.http_pages += other.http_pages;
+        for (k, v) in other.render_reasons {
+            *self.render_reasons.entry(k).or_default() += v;
+        }
         for (k, v) in other.errors {
             *self.errors.entry(k).or_default() += v;
         }
@@ -200,6 +219,21 @@ impl fmt::Display for CrawlReport {
             if !s.status.is_empty() {
                 let st: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 writeln!(f, "{:<14} status: {}", "", st.join(" "))?;
+            }
+            if s.rendered > 0 {
+                let why: Vec<String> = s
+                    .render_reasons
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                writeln!(
+                    f,
+                    "{:<14} rendered: {} ({}), over HTTP: {}",
+                    "",
+                    s.rendered,
+                    why.join(" "),
+                    s.http_pages
+                )?;
             }
             if !s.contract_breaches.is_empty() {
                 let b: Vec<String> = s

@@ -20,6 +20,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 
+pub mod mixed;
+
+pub use mixed::{MixedKind, MixedProduct, mixed_router, mixed_truth};
+
 /// What a [`TestServer`] saw.
 #[derive(Debug, Default)]
 pub struct ServerStats {

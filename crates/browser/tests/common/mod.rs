@@ -152,6 +152,7 @@ pub fn product_opts() -> NavOptions {
     NavOptions {
         timeout: Duration::from_secs(20),
         wait_for: Some(".product".into()),
+        settle: true,
     }
 }
 
