@@ -276,6 +276,17 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_mid_crawl_closes_every_browser_and_keeps_the_output() {
+    stop_mid_crawl_closes_every_browser_and_keeps_the_output("-INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_crawl_closes_every_browser_and_keeps_the_output() {
+    stop_mid_crawl_closes_every_browser_and_keeps_the_output("-TERM").await;
+}
+
+/// Stops a crawl that renders every page with `signal` (as `kill` takes it): haul exits within
+/// its grace period, keeps what it found, and leaves no Chromium behind.
+async fn stop_mid_crawl_closes_every_browser_and_keeps_the_output(signal: &str) {
     let _serial = SERIAL.lock().await;
     let server = TestServer::start(demo_router(Duration::from_millis(300)))
         .await
@@ -306,13 +317,13 @@ async fn ctrl_c_mid_crawl_closes_every_browser_and_keeps_the_output() {
     let pid = child.id().unwrap().to_string();
     let interrupted = std::time::Instant::now();
     let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .unwrap();
     assert!(kill.success());
     let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
         .await
-        .expect("haul exits after Ctrl-C")
+        .unwrap_or_else(|_| panic!("haul exits after kill {signal}"))
         .unwrap();
     assert!(
         interrupted.elapsed() < Duration::from_secs(10),
@@ -322,5 +333,89 @@ async fn ctrl_c_mid_crawl_closes_every_browser_and_keeps_the_output() {
     assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
     let records = read_records(&out_path);
     assert!(records.len() >= 3 && records.len() < CATALOG.len());
+    assert_no_chromium_left(&[dir.path()]).await;
+}
+
+/// `haul-chromium-*` profile directories in `dir`.
+fn profiles_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("haul-chromium-"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_haul_removes_what_a_sigkilled_haul_left_behind() {
+    let _serial = SERIAL.lock().await;
+    let server = TestServer::start(demo_router(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &str| {
+        let mut cmd = tokio::process::Command::new(haul_bin());
+        cmd.args(["crawl", "demo", "--render", "always"])
+            .args(["--start-url", server.url("/js").as_str()])
+            .arg("-o")
+            .arg(dir.path().join(out))
+            .env("RUST_LOG", "warn")
+            .env("TMPDIR", dir.path())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    let mut victim = run("killed.jsonl").spawn().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while read_records(&dir.path().join("killed.jsonl")).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no records in 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    victim.start_kill().expect("SIGKILL");
+    victim.wait().await.unwrap();
+    // SIGKILL gives haul no chance to close its browser: it and its profile stay.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !haul_chromium_pids(&[dir.path()]).is_empty(),
+        "Chromium outlives a SIGKILLed haul"
+    );
+    assert!(!profiles_in(dir.path()).is_empty());
+
+    // The next haul that starts a browser sweeps them away, and leaves nothing of its own.
+    let next = run("next.jsonl")
+        .args(["--max-pages", "2"])
+        .output()
+        .await
+        .unwrap();
+    assert!(next.status.success(), "{}", stderr(&next));
+    assert_no_chromium_left(&[dir.path()]).await;
+    assert_eq!(profiles_in(dir.path()), Vec::<std::path::PathBuf>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rendered_pages_obey_robots_txt_like_fetched_ones() {
+    let _serial = SERIAL.lock().await;
+    let server = TestServer::start(demo_router(Duration::ZERO))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The demo shop's robots.txt disallows /cart; `--render always` must not navigate there.
+    let (out, records, stats) = crawl(&server, "/cart", &["--render", "always"], dir.path()).await;
+    // Its only page failed, so the crawl says so with its exit status.
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("disallowed by robots.txt"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(records.is_empty());
+    assert_eq!(stats["sites"][0]["errors"]["robots"], 1, "{stats}");
+    assert_eq!(stats["sites"][0]["rendered"], 0, "{stats}");
+    assert_eq!(server.stats().hits("/cart"), 0, "the browser stayed away");
+    assert_eq!(server.stats().hits("/robots.txt"), 1);
     assert_no_chromium_left(&[dir.path()]).await;
 }

@@ -169,6 +169,17 @@ async fn bad_input_is_a_clear_error_with_a_non_zero_exit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_keeps_every_record_already_found() {
+    stop_keeps_every_record_already_found("-INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_keeps_every_record_already_found_like_ctrl_c() {
+    stop_keeps_every_record_already_found("-TERM").await;
+}
+
+/// Interrupts a crawl mid-way with `signal` (as `kill` takes it) and checks that every record
+/// found so far is written and the report says the crawl was interrupted.
+async fn stop_keeps_every_record_already_found(signal: &str) {
     // Slow pages so that the crawl is surely mid-way when it is interrupted.
     let server = TestServer::start(demo_router(Duration::from_millis(300)))
         .await
@@ -195,14 +206,14 @@ async fn ctrl_c_keeps_every_record_already_found() {
     }
     let pid = child.id().unwrap().to_string();
     let kill = tokio::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .await
         .unwrap();
     assert!(kill.success());
     let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
-        .expect("haul exits soon after Ctrl-C")
+        .unwrap_or_else(|_| panic!("haul exits soon after kill {signal}"))
         .unwrap();
     let err = stderr(&out);
     assert!(err.contains("interrupted"), "{err}");

@@ -325,8 +325,10 @@ fn browser(args: &[String]) -> Result<()> {
                 "--release",
                 "-p",
                 "haul-browser",
-                "--example",
+                "--features",
                 "bench",
+                "--example",
+                "browser_bench",
             ],
             &[],
         )

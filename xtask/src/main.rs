@@ -1,12 +1,15 @@
 //! `cargo xtask`: project automation. `cargo xtask ci` is exactly what CI runs.
 //!
 //! Subcommands:
-//! * `ci` — format check, clippy with `-D warnings`, docs, and every test of the workspace;
+//! * `ci` — format check, the dependency rules, clippy with `-D warnings`, docs, and every
+//!   test of the workspace;
+//! * `deps` — every crate's dependencies against ARCHITECTURE.md's "Dependency rules";
 //! * `crawl [--demo] [ARGS...]` — builds `haul` in release mode and runs `haul crawl ARGS...`;
 //!   with `--demo` it first serves the bundled demo shop and crawls it into `demo.jsonl`.
 
 mod bench;
 mod crawl;
+mod deps;
 mod fixtures;
 mod new_site;
 mod util;
@@ -26,7 +29,8 @@ fn main() -> std::process::ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci                       fmt check, clippy -D warnings, docs, all tests (what CI runs)
+  ci                       fmt check, deps, clippy -D warnings, docs, all tests (what CI runs)
+  deps                     check the crate graph against ARCHITECTURE.md's dependency rules
   crawl [--demo] [ARGS..]  release-build haul and run `haul crawl ARGS..`;
                            --demo serves the demo shop and crawls it into demo.jsonl (or -o FILE)
   bench http               crawl a generated 2,000-page site (20 ms latency): pages/s, memory, CPU
@@ -50,6 +54,12 @@ fn run() -> Result<()> {
     match cmd.as_str() {
         "ci" => ci(rest),
         "crawl" => crawl::crawl(rest),
+        "deps" => {
+            if !rest.is_empty() {
+                bail!("`cargo xtask deps` takes no arguments, got {rest:?}");
+            }
+            deps::run(&util::root())
+        }
         "bench" => bench::bench(rest),
         "new-site" => new_site::new_site(rest),
         "record" => record(rest),
@@ -146,6 +156,7 @@ fn ci(rest: &[String]) -> Result<()> {
     }
     let started = std::time::Instant::now();
     util::step("fmt", &["fmt", "--all", "--check"], &[])?;
+    deps::run(&util::root())?;
     util::step(
         "clippy",
         &[

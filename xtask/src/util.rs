@@ -62,7 +62,8 @@ pub(crate) fn target_dir() -> Result<PathBuf> {
         .context("cargo metadata gave no target_directory")
 }
 
-/// Builds `haul` in release mode and returns the binary's path.
+/// Builds `haul` in release mode, with `haul serve` (feature `serve`: benchmarks and
+/// `crawl --demo` serve their shops with it), and returns the binary's path.
 pub(crate) fn build_haul_release() -> Result<PathBuf> {
     step(
         "build",
@@ -71,6 +72,8 @@ pub(crate) fn build_haul_release() -> Result<PathBuf> {
             "--release",
             "--package",
             "haul-cli",
+            "--features",
+            "serve",
             "--bin",
             "haul",
         ],

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+/// The desktop Chrome User-Agent browser pages send by default ([`BrowserConfig::user_agent`]).
+pub const CHROME_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
 /// Names looked up in `PATH` when neither the configuration nor `CHROME` names an executable.
 pub const CHROME_NAMES: &[&str] = &[
     "chromium",
@@ -92,7 +95,7 @@ impl Default for BrowserConfig {
             pages_per_browser: (cores * 3).clamp(2, 8),
             page_timeout: Duration::from_secs(30),
             launch_timeout: Duration::from_secs(20),
-            user_agent: haul_core::http::CHROME_USER_AGENT.to_string(),
+            user_agent: CHROME_USER_AGENT.to_string(),
             block_resources: true,
             retire_after: 100,
             reuse_pages: true,
@@ -207,7 +210,7 @@ mod tests {
         assert_eq!(cfg.page_timeout, Duration::from_secs(30));
         assert_eq!(cfg.retire_after, 100);
         assert!(cfg.block_resources && cfg.reuse_pages);
-        assert_eq!(cfg.user_agent, haul_core::http::CHROME_USER_AGENT);
+        assert_eq!(cfg.user_agent, CHROME_USER_AGENT);
     }
 
     #[test]

@@ -167,10 +167,19 @@ impl Instance {
 
     async fn launch(self: &Arc<Self>, on_exit: OnExit) -> Result<Live, String> {
         let s = &*self.settings;
-        let profile = tempfile::Builder::new()
-            .prefix("haul-chromium-")
-            .tempdir()
-            .map_err(|e| format!("creating a temporary Chromium profile: {e}"))?;
+        // File system work off the runtime.
+        let profile = tokio::task::spawn_blocking(|| {
+            let profile = tempfile::Builder::new()
+                .prefix(crate::sys::PROFILE_PREFIX)
+                .tempdir()?;
+            // Tells a later haul whether this profile's owner is alive (see `sys`).
+            crate::sys::mark_owner(profile.path())?;
+            Ok::<_, std::io::Error>(profile)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .map_err(|e| format!("creating a temporary Chromium profile: {e}"))?;
         let config = chromiumoxide::BrowserConfig::builder()
             .chrome_executable(&s.chrome)
             .no_sandbox()

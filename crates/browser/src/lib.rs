@@ -5,8 +5,9 @@
 //!   concurrently on first use; a page goes to the least-loaded browser; a page handle gives
 //!   its tab back when dropped (also on error, timeout or panic). Kept tabs are re-navigated
 //!   for the next URL ([`BrowserConfig::reuse_pages`]); a tab that failed, timed out or was
-//!   cancelled mid-navigation is closed instead. Measured with [`bench`](mod@bench) on 2 cores (100
-//!   script-rendered pages, 30 ms latency, 1 browser x 6 tabs): reused tabs 28.4 pages/s,
+//!   cancelled mid-navigation is closed instead. Measured with the `bench` module (cargo
+//!   feature `bench`) on 2 cores (100 script-rendered pages, 30 ms latency, 1 browser x 6
+//!   tabs): reused tabs 28.4 pages/s,
 //!   a new tab per URL 12.6 pages/s, a browser per URL 2.3 pages/s (BENCHMARKS.md).
 //! * [`OwnBrowser`]: the fallback without a pool: each `acquire` launches its own browser,
 //!   closed when the handle drops. Extractors cannot tell the two apart.
@@ -31,6 +32,7 @@
 //!
 //! [`PageError::Crashed`]: haul_core::PageError::Crashed
 
+#[cfg(feature = "bench")]
 pub mod bench;
 mod config;
 mod instance;
@@ -40,7 +42,7 @@ mod pool;
 mod stats;
 pub mod sys;
 
-pub use config::{BrowserConfig, BrowserError, CHROME_NAMES, resolve_chrome};
+pub use config::{BrowserConfig, BrowserError, CHROME_NAMES, CHROME_USER_AGENT, resolve_chrome};
 pub use haul_core::PagePool;
 pub use own::OwnBrowser;
 pub use pool::BrowserPool;

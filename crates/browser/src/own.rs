@@ -40,6 +40,8 @@ impl OwnBrowser {
     pub fn new(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
         cfg.validate()?;
         let chrome = cfg.resolve_chrome()?;
+        // Browsers and profiles of a haul killed before it could close them go now.
+        crate::sys::sweep_in_background();
         let max = cfg.max_pages();
         Ok(Arc::new(Self {
             settings: Arc::new(Settings { chrome, cfg }),
@@ -129,6 +131,7 @@ impl PagePool for OwnBrowser {
     async fn close(&self) {
         let running: Vec<_> = lock(&self.running).drain().map(|(_, i)| i).collect();
         futures::future::join_all(running.iter().map(|i| i.shutdown())).await;
+        crate::sys::finish_sweep().await;
     }
 }
 

@@ -98,6 +98,8 @@ impl BrowserPool {
     pub fn new(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
         cfg.validate()?;
         let chrome = cfg.resolve_chrome()?;
+        // Browsers and profiles of a haul killed before it could close them go now.
+        crate::sys::sweep_in_background();
         let max = cfg.max_pages();
         let slots = vec![Slot::default(); cfg.browsers];
         Ok(Arc::new(Self {
@@ -543,6 +545,7 @@ impl PagePool for BrowserPool {
             self.inner.all_instances(&mut st)
         };
         futures::future::join_all(instances.iter().map(|i| i.shutdown())).await;
+        crate::sys::finish_sweep().await;
     }
 }
 

@@ -1,5 +1,7 @@
 //! Linux `/proc` helpers: which processes run with a given Chromium profile, the memory (PSS)
-//! of a process tree, and removing a profile directory once Chromium has let go of it.
+//! of a process tree, removing a profile directory once Chromium has let go of it, and
+//! sweeping away the Chromium processes and profiles of a haul that was killed (SIGKILL, the
+//! OOM killer) before it could close them.
 //!
 //! Hand-rolled on purpose: it reads three small `/proc` files; the `procfs` crate would add a
 //! large dependency tree for that. All functions do blocking file I/O: call them from
@@ -109,9 +111,146 @@ pub(crate) fn remove_profile(dir: TempDir, wait: Duration) {
     }
 }
 
+/// The file in a profile directory that names the process owning it: `<pid> <start time>`
+/// (the start time from `/proc/<pid>/stat`, so that a reused pid is not taken for the owner).
+const OWNER_FILE: &str = "haul-owner";
+/// Prefix of haul's temporary Chromium profiles.
+pub(crate) const PROFILE_PREFIX: &str = "haul-chromium-";
+/// Profiles without an owner file are only swept when older than this (one being created right
+/// now has no owner file yet).
+const UNOWNED_GRACE: Duration = Duration::from_secs(120);
+
+/// The start time of `pid` (field 22 of `/proc/<pid>/stat`, in clock ticks since boot).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Fields after the name start at field 3 (state): field 22 is the 20th of them.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Marks `profile` as owned by this process (see [`sweep_stale_profiles`]).
+pub(crate) fn mark_owner(profile: &Path) -> std::io::Result<()> {
+    let me = std::process::id();
+    let started = start_time(me).unwrap_or(0);
+    std::fs::write(profile.join(OWNER_FILE), format!("{me} {started}"))
+}
+
+/// Whether the process named in `profile`'s owner file is gone; `None` without a readable
+/// owner file.
+fn owner_gone(profile: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(profile.join(OWNER_FILE)).ok()?;
+    let mut parts = text.split_whitespace();
+    let pid: u32 = parts.next()?.parse().ok()?;
+    let started: u64 = parts.next()?.parse().ok()?;
+    Some(start_time(pid) != Some(started))
+}
+
+/// Kills the Chromium processes and removes the profiles in `tmp` that a haul left behind
+/// when it was killed before it could close its browsers: profiles whose owner process is
+/// gone, and profiles without an owner file that are older than two minutes and that no
+/// process uses. Profiles of running hauls are left alone. Returns how many profiles were
+/// removed. Blocking (call it from a plain thread or `spawn_blocking`).
+pub fn sweep_stale_profiles(tmp: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_profile = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(PROFILE_PREFIX))
+            && path.is_dir();
+        if !is_profile {
+            continue;
+        }
+        let users = processes_using_profile(&path);
+        let stale = match owner_gone(&path) {
+            Some(gone) => gone,
+            None => {
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok());
+                users.is_empty() && age.is_some_and(|a| a >= UNOWNED_GRACE)
+            }
+        };
+        if !stale {
+            continue;
+        }
+        for pid in &users {
+            if let Some(pid) = i32::try_from(*pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_using_profile(&path).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            tracing::info!(profile = %path.display(), killed = users.len(), "removed the Chromium profile of a haul that was killed");
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The sweep started by [`sweep_in_background`], until [`finish_sweep`] waits for it.
+static SWEEP: std::sync::Mutex<Option<std::thread::JoinHandle<usize>>> =
+    std::sync::Mutex::new(None);
+
+/// Runs [`sweep_stale_profiles`] on the temporary directory once per process, on a helper
+/// thread (it reads `/proc` and may wait for killed processes to exit).
+pub(crate) fn sweep_in_background() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("haul-profile-sweep".into())
+            .spawn(|| sweep_stale_profiles(&std::env::temp_dir()));
+        match spawned {
+            Ok(handle) => *crate::instance::lock(&SWEEP) = Some(handle),
+            Err(e) => tracing::warn!(error = %e, "could not start the stale-profile sweep"),
+        }
+    });
+}
+
+/// Waits for the sweep, if one runs, so that a short crawl does not exit in its middle.
+pub(crate) async fn finish_sweep() {
+    let handle = crate::instance::lock(&SWEEP).take();
+    if let Some(handle) = handle {
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profiles_of_dead_owners_are_swept_and_live_or_fresh_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |name: &str| {
+            let p = tmp.path().join(name);
+            std::fs::create_dir(&p).unwrap();
+            std::fs::write(p.join("Local State"), b"{}").unwrap();
+            p
+        };
+        let mine = dir("haul-chromium-mine");
+        mark_owner(&mine).unwrap();
+        // A pid that is surely not running with that start time.
+        let dead = dir("haul-chromium-dead");
+        std::fs::write(dead.join(OWNER_FILE), format!("{} 1", std::process::id())).unwrap();
+        let fresh = dir("haul-chromium-fresh");
+        let other = dir("not-haul");
+        assert_eq!(sweep_stale_profiles(tmp.path()), 1);
+        assert!(mine.exists() && fresh.exists() && other.exists());
+        assert!(!dead.exists());
+    }
 
     #[test]
     fn own_process_tree_and_memory() {

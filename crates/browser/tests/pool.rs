@@ -343,7 +343,7 @@ async fn own_browser_gives_the_same_dom_and_errors_are_precise() {
     assert_eq!(title, serde_json::json!("Item 7"));
 
     // Pages send the desktop Chrome User-Agent by default.
-    let ua = haul_core::http::CHROME_USER_AGENT;
+    let ua = haul_browser::CHROME_USER_AGENT;
     let seen = page
         .render(&shop.url("ua"), &NavOptions::default())
         .await

@@ -37,10 +37,8 @@ pub enum Command {
     /// List the registered sites.
     Sites,
     /// Work on a distributed crawl: take URLs of the crawl enqueued with `haul crawl --redis`
-    /// (crawl flags such as --concurrency, --render, --browsers, --per-domain-concurrency,
-    /// --delay-ms and the LLM flags apply to this worker; sites, start URLs and levels come
-    /// from the crawl).
-    Worker(Box<CrawlArgs>),
+    /// (sites, start URLs, levels, the page budget and the output come from the crawl).
+    Worker(Box<WorkerArgs>),
     /// Write the records of a distributed crawl to a file (when the coordinator was started
     /// with --detach, or to write a second copy).
     Collect(CollectArgs),
@@ -51,7 +49,8 @@ pub enum Command {
     /// Measure extraction accuracy on an evaluation corpus.
     #[command(subcommand)]
     Eval(EvalCommand),
-    /// Serve a bundled site on 127.0.0.1 (for trying haul out, tests and benchmarks).
+    /// Serve a bundled site on 127.0.0.1 (for trying haul out, tests and benchmarks; needs a
+    /// build with `--features serve`).
     Serve {
         /// `demo` (the demo shop), `generated` (a shop of --products product pages) or `mixed`
         /// (a realistic deal shop of --products product pages, --script-share percent of them
@@ -220,10 +219,6 @@ pub struct CrawlArgs {
     #[arg(long = "start-url", value_name = "[SITE=]URL", value_parser = parse_start_url)]
     #[serde(skip)]
     pub start_urls: Vec<StartUrl>,
-    /// Configuration file [default: haul.toml when it exists].
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
     /// Output file; the format follows the extension (.jsonl); `-` is standard output
     /// [default: -].
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -233,23 +228,6 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_level: Option<u32>,
-    /// Pages in flight at once per site [default: 8].
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<usize>,
-    /// Pages in flight at once over all sites [default: no global cap].
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub global_concurrency: Option<usize>,
-    /// Requests in flight at once per domain [default: 8].
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub per_domain_concurrency: Option<usize>,
-    /// Minimum milliseconds between two requests to one domain [default: 0; robots.txt
-    /// Crawl-delay raises it].
-    #[arg(long, value_name = "MS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delay_ms: Option<u64>,
     /// Stop scheduling a site after this many pages [default: no limit].
     #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,6 +240,72 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<String>,
+    /// Pages in flight at once over all sites [default: no global cap].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_concurrency: Option<usize>,
+    /// Keep the crawl's state (levels, frontier, pages done) in this folder, so that a
+    /// crawl that was killed can be finished with --resume.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<PathBuf>,
+    /// Continue the crawl recorded in --state DIR, appending to the same -o FILE; pages done
+    /// are not fetched again and no record is written twice.
+    #[arg(long, requires = "state")]
+    #[serde(skip)]
+    pub resume: bool,
+    /// How this process fetches, renders and extracts.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub engine: EngineArgs,
+    /// No progress bars, even on a terminal.
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_progress: bool,
+    /// Share the crawl with `haul worker` processes through this Redis
+    /// (`redis://HOST:PORT/DB`): `haul crawl` enqueues it and writes the records, the workers
+    /// fetch and extract.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip)]
+    pub redis: Option<String>,
+    /// Id of the distributed crawl (Redis keys `haul:ID:*`).
+    #[arg(long, value_name = "ID", default_value = "haul", value_parser = parse_crawl_id)]
+    #[serde(skip)]
+    pub crawl_id: String,
+    /// With --redis: only enqueue, and exit (write the records with `haul collect`).
+    #[arg(long, requires = "redis")]
+    #[serde(skip)]
+    pub detach: bool,
+    /// With --redis: discard an unfinished crawl with the same id first (only when none of
+    /// its workers still run).
+    #[arg(long, requires = "redis")]
+    #[serde(skip)]
+    pub fresh: bool,
+}
+
+/// The flags of how a process fetches, renders and extracts pages, shared by `haul crawl` and
+/// `haul worker`. Unset options fall back to `haul.toml`, then `HAUL_*` environment
+/// variables, then built-in defaults.
+#[derive(Debug, clap::Args, Serialize)]
+pub struct EngineArgs {
+    /// Configuration file [default: haul.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Pages in flight at once per site; for `haul worker`, URLs it processes at once
+    /// [default: 8].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Requests in flight at once per domain [default: 8].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_domain_concurrency: Option<usize>,
+    /// Minimum milliseconds between two requests to one domain [default: 0; robots.txt
+    /// Crawl-delay raises it].
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
     /// When to render pages in a browser [default: auto].
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,16 +331,6 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "UA")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// Keep the crawl's state (levels, frontier, pages done) in this folder, so that a
-    /// crawl that was killed can be finished with --resume.
-    #[arg(long, value_name = "DIR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<PathBuf>,
-    /// Continue the crawl recorded in --state DIR, appending to the same -o FILE; pages done
-    /// are not fetched again and no record is written twice.
-    #[arg(long, requires = "state")]
-    #[serde(skip)]
-    pub resume: bool,
     /// Browsers in the page pool [default: from the cores, 1 on 2 cores].
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -352,11 +386,6 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_rpm: Option<u32>,
-    /// Worker without LLM keys: send LLM tasks through Redis to the workers that have keys
-    /// (they serve them) instead of calling a provider.
-    #[arg(long)]
-    #[serde(skip)]
-    pub llm_via_redis: bool,
     /// auto: the site's own extraction, the LLM only as a fallback; structured: never the
     /// LLM; llm: force the LLM path (for evaluation) [default: auto].
     #[arg(long, value_enum)]
@@ -366,40 +395,40 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<PathBuf>,
-    /// No progress bars, even on a terminal.
-    #[arg(long)]
-    #[serde(skip)]
-    pub no_progress: bool,
-    /// Share the crawl with `haul worker` processes through this Redis
-    /// (`redis://HOST:PORT/DB`): `haul crawl` enqueues it and writes the records, the workers
-    /// fetch and extract. For `haul worker`: the Redis to take URLs from.
+}
+
+/// Arguments of `haul worker`: only what applies to one worker process; the sites, start
+/// URLs, levels, page budget and output belong to the crawl (`haul crawl --redis`).
+#[derive(Debug, clap::Args, Serialize)]
+pub struct WorkerArgs {
+    /// The Redis the crawl was enqueued on (`redis://HOST:PORT/DB`).
     #[arg(long, value_name = "URL")]
     #[serde(skip)]
-    pub redis: Option<String>,
+    pub redis: String,
     /// Id of the distributed crawl (Redis keys `haul:ID:*`).
     #[arg(long, value_name = "ID", default_value = "haul", value_parser = parse_crawl_id)]
     #[serde(skip)]
     pub crawl_id: String,
-    /// With --redis: only enqueue, and exit (write the records with `haul collect`).
-    #[arg(long, requires = "redis")]
+    /// Worker without LLM keys: send LLM tasks through Redis to the workers that have keys
+    /// (they serve them) instead of calling a provider.
+    #[arg(long)]
     #[serde(skip)]
-    pub detach: bool,
-    /// With --redis: discard an unfinished crawl with the same id first (only when none of
-    /// its workers still run).
-    #[arg(long, requires = "redis")]
-    #[serde(skip)]
-    pub fresh: bool,
-    /// Worker: a URL taken by a worker that went silent this many seconds ago (killed,
+    pub llm_via_redis: bool,
+    /// A URL taken by a worker that went silent this many seconds ago (killed,
     /// hung, cut off) is given to another worker [default: 60].
     #[arg(long, value_name = "SECS")]
     #[serde(skip)]
     pub visibility_timeout: Option<u64>,
-    /// Worker: its name in the crawl [default: HOSTNAME-PID].
+    /// This worker's name in the crawl [default: HOSTNAME-PID].
     #[arg(long, value_name = "NAME")]
     #[serde(skip)]
     pub worker_name: Option<String>,
-    /// Worker: give up when no crawl is enqueued within this many seconds [default: wait].
+    /// Give up when no crawl is enqueued within this many seconds [default: wait].
     #[arg(long, value_name = "SECS")]
     #[serde(skip)]
     pub wait_secs: Option<u64>,
+    /// How this worker fetches, renders and extracts.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub engine: EngineArgs,
 }

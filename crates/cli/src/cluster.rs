@@ -11,31 +11,14 @@ use haul_cluster::{CollectOptions, CrawlSpec, WorkerOptions};
 use haul_redis::Redis;
 use haul_runner::{CancellationToken, CrawlReport, Output, RecordSender, SiteJob};
 
-use crate::args::{CollectArgs, CrawlArgs};
-use crate::crawl::{build_services, crawl_options, spawn_ctrl_c, write_stats};
+use crate::args::{CollectArgs, CrawlArgs, WorkerArgs};
+use crate::crawl::{build_services, crawl_options, open_output, spawn_ctrl_c, write_stats};
 use crate::settings::Settings;
 
 async fn connect(url: &str) -> anyhow::Result<Redis> {
     Redis::connect(url)
         .await
         .context("cannot reach the crawl's Redis (--redis)")
-}
-
-/// A new output, or (`append`) the existing file continued, skipping records already in it.
-async fn open_output(path: &Path, append: bool) -> anyhow::Result<Output> {
-    let p = path.to_path_buf();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<Output> {
-        if append {
-            let (out, keys) = Output::open_append(&p)?;
-            if !keys.is_empty() {
-                tracing::info!("{} records already in {}", keys.len(), p.display());
-            }
-            Ok(out)
-        } else {
-            Ok(Output::create(&p)?)
-        }
-    })
-    .await?
 }
 
 /// Collects into `output` until the crawl is finished or Ctrl-C; returns the records
@@ -95,17 +78,8 @@ pub(crate) async fn coordinate(
     opts.name = "coordinator".into();
     let (written, finished) = collect_into(&redis, &opts, output).await?;
     let elapsed_secs = started.elapsed().as_secs_f64();
-    let mut site_reports = haul_cluster::site_reports(&redis, &args.crawl_id, &sites).await?;
-    for s in &mut site_reports {
-        s.elapsed_secs = elapsed_secs;
-    }
-    let report = CrawlReport {
-        sites: site_reports,
-        elapsed_secs,
-        interrupted: !finished,
-        browser: None,
-        llm: None,
-    };
+    let shares = haul_cluster::site_reports(&redis, &args.crawl_id, &sites).await?;
+    let report = CrawlReport::from_shares(&sites, shares, elapsed_secs, !finished);
     eprintln!("{report}");
     if settings.output != Path::new("-") {
         eprintln!("wrote {written} records to {}", settings.output.display());
@@ -123,23 +97,9 @@ pub(crate) async fn coordinate(
 }
 
 /// `haul worker --redis URL`.
-pub(crate) async fn worker(args: CrawlArgs) -> anyhow::Result<ExitCode> {
-    let Some(redis_url) = args.redis.clone() else {
-        bail!("haul worker needs --redis URL (the Redis the crawl was enqueued on)");
-    };
-    if !args.sites.is_empty() || !args.start_urls.is_empty() {
-        bail!(
-            "haul worker takes its sites and start URLs from the crawl in Redis; give them to \
-             `haul crawl --redis` instead"
-        );
-    }
-    if args.output.is_some() || args.max_level.is_some() || args.max_pages.is_some() {
-        bail!(
-            "--output, --max-level and --max-pages belong to the crawl (`haul crawl --redis`), \
-             not to a worker"
-        );
-    }
-    let settings = Settings::load(&args)?;
+pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(args.engine.config.as_deref(), &args)?;
+    let redis_url = args.redis.clone();
     let redis = connect(&redis_url).await?;
     let (mut services, llm, pages) = build_services(&settings, Some(&redis))?;
     let name = match &args.worker_name {

@@ -2,6 +2,7 @@
 //! summary.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use haul_runner::{
     CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Journal, Output,
     PoliteFetcher, Politeness, RenderMode, Services, SiteJob,
 };
+use tokio::signal::unix::{Signal, SignalKind};
 use url::Url;
 
 use crate::args::{CrawlArgs, ExtractArg, LlmProviderArg, RenderArg, StartUrl};
@@ -100,7 +102,7 @@ pub(crate) fn plan_jobs(
 }
 
 pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(&args)?;
+    let settings = Settings::load(args.engine.config.as_deref(), &args)?;
     let registry = haul_sites::registry()?;
     let mut jobs = plan_jobs(&registry, &args.sites, &args.start_urls)?;
     let allow = compile(&settings.allow)?;
@@ -113,32 +115,16 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         return crate::cluster::coordinate(&args, &settings, redis, &jobs).await;
     }
     let path = settings.output.clone();
-    if args.resume && path == std::path::Path::new("-") {
+    if args.resume && path == Path::new("-") {
         bail!("--resume needs the output file of the interrupted crawl (-o FILE)");
     }
-    let (output, state) = {
-        let path = path.clone();
-        let state_dir = settings.state.clone();
-        let resume = args.resume;
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let output = if resume {
-                let (output, keys) = Output::open_append(&path)?;
-                tracing::info!(
-                    "resuming: {} records already in {}",
-                    keys.len(),
-                    path.display()
-                );
-                output
-            } else {
-                Output::create(&path)?
-            };
-            let state = match &state_dir {
-                Some(dir) => Some(Journal::open(dir, resume)?),
-                None => None,
-            };
-            Ok((output, state))
-        })
-        .await??
+    let output = open_output(&path, args.resume).await?;
+    let state = match settings.state.clone() {
+        Some(dir) => {
+            let resume = args.resume;
+            Some(tokio::task::spawn_blocking(move || Journal::open(&dir, resume)).await??)
+        }
+        None => None,
     };
     let (services, llm, pages) = build_services(&settings, None)?;
     let opts = crawl_options(&settings);
@@ -165,7 +151,7 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         )
     })?;
     eprintln!("{report}");
-    if path != std::path::Path::new("-") {
+    if path != Path::new("-") {
         eprintln!("wrote {written} records to {}", path.display());
     }
     write_stats(&settings, &report).await?;
@@ -174,6 +160,24 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the output of a crawl or a collector: a new file, or (`append`: `--resume`,
+/// `haul collect`) the existing file continued, its records not written again.
+pub(crate) async fn open_output(path: &Path, append: bool) -> anyhow::Result<Output> {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Output> {
+        if append {
+            let (out, keys) = Output::open_append(&p)?;
+            if !keys.is_empty() {
+                tracing::info!("{} records already in {}", keys.len(), p.display());
+            }
+            Ok(out)
+        } else {
+            Ok(Output::create(&p)?)
+        }
+    })
+    .await?
 }
 
 /// Saves the report as JSON to `--stats FILE`, when given.
@@ -340,20 +344,44 @@ pub(crate) fn compile(patterns: &[String]) -> anyhow::Result<Vec<regex::Regex>> 
         .collect()
 }
 
-/// First Ctrl-C: stop scheduling, let pages in flight finish, flush. Second: exit at once.
+/// First Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send): stop
+/// scheduling, let pages in flight finish, close the browsers, flush. A second one: exit at
+/// once.
 pub(crate) fn spawn_ctrl_c(cancel: CancellationToken) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        let mut term = match tokio::signal::unix::signal(SignalKind::terminate()) {
+            Ok(term) => Some(term),
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                None
+            }
+        };
+        if stop_signal(&mut term).await.is_none() {
             return;
         }
         eprintln!(
             "stopping: finishing pages in flight and flushing output (Ctrl-C again to quit now)"
         );
         cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
+        if let Some(code) = stop_signal(&mut term).await {
+            std::process::exit(code);
         }
     });
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM; the exit code that signal calls for (130 or 143), or
+/// `None` when no signal can be received.
+async fn stop_signal(term: &mut Option<Signal>) -> Option<i32> {
+    let sigterm = async {
+        match term {
+            Some(t) => t.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.ok().map(|()| 130),
+        r = sigterm => r.map(|()| 143),
+    }
 }
 
 #[cfg(test)]

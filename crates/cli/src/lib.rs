@@ -96,25 +96,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             script_share,
             port,
             latency_ms,
-        } => {
-            let latency = std::time::Duration::from_millis(latency_ms);
-            let router = match site.as_str() {
-                "demo" => haul_testkit::demo_router(latency),
-                "generated" => haul_testkit::generated_router(products, latency),
-                "mixed" => haul_testkit::mixed_router(products, script_share.into(), latency),
-                other => anyhow::bail!(
-                    "haul serve: unknown site {other:?}; choose \"demo\", \"generated\" or \"mixed\""
-                ),
-            };
-            let server = haul_testkit::TestServer::bind(router, port)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-            println!("serving {site} at {}", server.url("/"));
-            // Whoever reads the address must get it now, not when the buffer fills.
-            use std::io::Write as _;
-            let _ = std::io::stdout().flush();
-            tokio::signal::ctrl_c().await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => serve(&site, products, script_share, port, latency_ms).await,
     }
+}
+
+/// `haul serve`: one of the bundled test shops on 127.0.0.1 until Ctrl-C.
+#[cfg(feature = "serve")]
+async fn serve(
+    site: &str,
+    products: usize,
+    script_share: u8,
+    port: u16,
+    latency_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    let latency = std::time::Duration::from_millis(latency_ms);
+    let router = match site {
+        "demo" => haul_testkit::demo_router(latency),
+        "generated" => haul_testkit::generated_router(products, latency),
+        "mixed" => haul_testkit::mixed_router(products, script_share.into(), latency),
+        other => anyhow::bail!(
+            "haul serve: unknown site {other:?}; choose \"demo\", \"generated\" or \"mixed\""
+        ),
+    };
+    let server = haul_testkit::TestServer::bind(router, port)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    println!("serving {site} at {}", server.url("/"));
+    // Whoever reads the address must get it now, not when the buffer fills.
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `haul serve` in a build without the `serve` feature: says how to get it.
+#[cfg(not(feature = "serve"))]
+async fn serve(
+    site: &str,
+    _products: usize,
+    _script_share: u8,
+    _port: u16,
+    _latency_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "haul serve {site}: this haul was built without the test shops; rebuild it with \
+         `cargo build --release -p haul-cli --features serve` (or run `cargo xtask crawl --demo`)"
+    )
 }

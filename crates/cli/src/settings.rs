@@ -8,7 +8,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::args::{CrawlArgs, ExtractArg, LlmProviderArg, RenderArg};
+use haul_core::ExtractMode;
+use haul_runner::{CrawlOptions, Politeness, RenderMode};
+
+use crate::args::{ExtractArg, LlmProviderArg, RenderArg};
 
 /// Every crawl setting with its default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,22 +51,30 @@ pub(crate) struct Settings {
 }
 
 impl Default for Settings {
+    /// The engine's own defaults ([`CrawlOptions`], [`Politeness`]), so that they are written
+    /// down once.
     fn default() -> Self {
+        let engine = CrawlOptions::default();
+        let polite = Politeness::default();
         Self {
             output: PathBuf::from("-"),
-            max_level: 3,
-            concurrency: 8,
-            global_concurrency: None,
-            per_domain_concurrency: 8,
-            delay_ms: 0,
-            max_pages: None,
+            max_level: engine.max_level,
+            concurrency: engine.concurrency,
+            global_concurrency: engine.global_concurrency,
+            per_domain_concurrency: polite.per_domain_concurrency,
+            delay_ms: polite.delay.as_millis() as u64,
+            max_pages: engine.max_pages,
             allow: Vec::new(),
             deny: Vec::new(),
-            render: RenderArg::Auto,
-            page_timeout: 30,
-            retries: 3,
-            grace_secs: 10,
-            ignore_robots: false,
+            render: match engine.render {
+                RenderMode::Never => RenderArg::Never,
+                RenderMode::Always => RenderArg::Always,
+                RenderMode::Auto => RenderArg::Auto,
+            },
+            page_timeout: engine.page_timeout.as_secs(),
+            retries: engine.retries,
+            grace_secs: engine.grace.as_secs(),
+            ignore_robots: !polite.obey_robots,
             user_agent: haul_core::http::DEFAULT_USER_AGENT.into(),
             stats: None,
             state: None,
@@ -80,16 +91,21 @@ impl Default for Settings {
             llm_workers: 20,
             llm_max_in_flight: 20,
             llm_rpm: None,
-            extract: ExtractArg::Auto,
+            extract: match engine.extract {
+                ExtractMode::Structured => ExtractArg::Structured,
+                ExtractMode::Llm => ExtractArg::Llm,
+                ExtractMode::Auto => ExtractArg::Auto,
+            },
         }
     }
 }
 
 impl Settings {
-    /// Merges defaults < config file < environment < flags.
-    pub(crate) fn load(args: &CrawlArgs) -> anyhow::Result<Self> {
+    /// Merges defaults < config file (`config`, else `haul.toml` when it exists) <
+    /// environment < `flags` (the command's arguments, serialised under the settings' names).
+    pub(crate) fn load(config: Option<&Path>, flags: &impl Serialize) -> anyhow::Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
-        let file = args.config.clone().or_else(|| {
+        let file = config.map(Path::to_path_buf).or_else(|| {
             let default = Path::new("haul.toml");
             default.exists().then(|| default.to_path_buf())
         });
@@ -101,7 +117,7 @@ impl Settings {
         }
         fig = fig
             .merge(Env::prefixed("HAUL_").filter(|k| !k.as_str().eq_ignore_ascii_case("llm_keys")))
-            .merge(Serialized::defaults(args));
+            .merge(Serialized::defaults(flags));
         let settings: Settings = fig.extract().map_err(|e| {
             // figment's messages name the key and its source ("in haul.toml TOML file",
             // "in `HAUL_` environment variable(s)"); print every error it collected.
@@ -128,10 +144,11 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn args(argv: &[&str]) -> CrawlArgs {
-        let cli = crate::Cli::parse_from(argv);
-        match cli.command {
-            crate::Command::Crawl(a) => *a,
+    /// The settings `argv` gives (`haul crawl ...` or `haul worker ...`).
+    fn load(argv: &[&str]) -> anyhow::Result<Settings> {
+        match crate::Cli::parse_from(argv).command {
+            crate::Command::Crawl(a) => Settings::load(a.engine.config.as_deref(), &a),
+            crate::Command::Worker(a) => Settings::load(a.engine.config.as_deref(), &a),
             _ => unreachable!(),
         }
     }
@@ -142,41 +159,77 @@ mod tests {
         let cfg = dir.path().join("haul.toml");
         std::fs::write(&cfg, "concurrency = 3\nmax_level = 5\nallow = ['/p/']\n").unwrap();
         let c = cfg.to_str().unwrap();
-        let s = Settings::load(&args(&["haul", "crawl", "--config", c])).unwrap();
+        let s = load(&["haul", "crawl", "--config", c]).unwrap();
         assert_eq!((s.concurrency, s.max_level, s.retries), (3, 5, 3));
         assert_eq!(s.allow, vec!["/p/".to_string()]);
-        let s = Settings::load(&args(&[
-            "haul",
-            "crawl",
-            "--config",
-            c,
-            "--concurrency",
-            "9",
-        ]))
-        .unwrap();
+        let s = load(&["haul", "crawl", "--config", c, "--concurrency", "9"]).unwrap();
         assert_eq!(s.concurrency, 9);
 
         std::fs::write(&cfg, "concurency = 3\n").unwrap();
-        let e = Settings::load(&args(&["haul", "crawl", "--config", c]))
+        let e = load(&["haul", "crawl", "--config", c])
             .unwrap_err()
             .to_string();
         assert!(e.contains("concurency") && e.contains("haul.toml"), "{e}");
 
         std::fs::write(&cfg, "max_level = \"deep\"\n").unwrap();
-        let e = Settings::load(&args(&["haul", "crawl", "--config", c]))
+        let e = load(&["haul", "crawl", "--config", c])
             .unwrap_err()
             .to_string();
         assert!(e.contains("max_level") && e.contains("haul.toml"), "{e}");
 
         let missing = dir.path().join("nope.toml");
-        let e = Settings::load(&args(&[
-            "haul",
-            "crawl",
-            "--config",
-            missing.to_str().unwrap(),
-        ]))
-        .unwrap_err()
-        .to_string();
+        let e = load(&["haul", "crawl", "--config", missing.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope.toml"), "{e}");
+    }
+
+    #[test]
+    fn defaults_are_the_engines_own() {
+        let (o, e) = (
+            crate::crawl::crawl_options(&Settings::default()),
+            CrawlOptions::default(),
+        );
+        assert_eq!(
+            (
+                o.max_level,
+                o.concurrency,
+                o.max_pages,
+                o.global_concurrency
+            ),
+            (
+                e.max_level,
+                e.concurrency,
+                e.max_pages,
+                e.global_concurrency
+            )
+        );
+        assert_eq!(
+            (o.render, o.extract, o.page_timeout, o.retries, o.grace),
+            (e.render, e.extract, e.page_timeout, e.retries, e.grace)
+        );
+    }
+
+    #[test]
+    fn a_worker_reads_the_same_engine_settings_and_no_crawl_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        std::fs::write(
+            &cfg,
+            "concurrency = 3
+retries = 5
+max_level = 1
+",
+        )
+        .unwrap();
+        let c = cfg.to_str().unwrap();
+        let argv = ["haul", "worker", "--redis", "redis://r/0", "--config", c];
+        let s = load(&[&argv[..], &["--concurrency", "7", "--render", "never"]].concat()).unwrap();
+        assert_eq!((s.concurrency, s.retries, s.max_level), (7, 5, 1));
+        assert_eq!(s.render, RenderArg::Never);
+        for crawl_only in ["--start-url", "-o", "--max-level", "--max-pages", "--allow"] {
+            let args = [&argv[..], &[crawl_only, "x"]].concat();
+            assert!(crate::Cli::try_parse_from(args).is_err(), "{crawl_only}");
+        }
     }
 }

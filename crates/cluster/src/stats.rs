@@ -1,10 +1,15 @@
-//! Crawl counters shared by all workers: one Redis hash per site (`haul:{crawl}:stats:{site}`)
-//! that every worker adds its pages to, read back into a [`CrawlReport`] by the coordinator.
+//! Crawl counters shared by all workers, as serialised [`SiteReport`]s: one Redis hash per
+//! site (`haul:{crawl}:stats:{site}`) whose fields are the task loops of the workers
+//! (`{consumer}#{instance}`), each holding the JSON of that loop's accumulated share. A share
+//! is rewritten in the pipeline that completes each of its pages, so it always counts exactly
+//! the pages acknowledged. The coordinator [`merge`](SiteReport::merge)s the shares, page-time
+//! histograms included, so its percentiles are real ones, computed as a local crawl's.
 
 use std::collections::BTreeMap;
 
 use haul_redis::Redis;
-use haul_runner::{PageOutcome, SiteReport};
+use haul_runner::SiteReport;
+use tracing::warn;
 
 use crate::ClusterError;
 
@@ -12,55 +17,28 @@ fn key(crawl: &str, site: &str) -> String {
     format!("haul:{crawl}:stats:{site}")
 }
 
-/// The commands that add one processed page of `site` at `level` to the shared counters
-/// (replies ignored), to run in the pipeline that completes the page's task.
-pub(crate) fn add_page(crawl: &str, site: &str, level: u32, page: &PageOutcome) -> redis::Pipeline {
-    let k = key(crawl, site);
-    let mut fields: Vec<(String, u64)> = vec![
-        (
-            if page.error.is_some() {
-                "pages_failed"
-            } else {
-                "pages_ok"
-            }
-            .into(),
-            1,
-        ),
-        ("records".into(), page.written),
-        ("warnings".into(), page.warnings),
-        ("retries".into(), page.retries),
-        ("rendered".into(), u64::from(page.rendered)),
-        (
-            "http_pages".into(),
-            u64::from(!page.rendered && page.error.is_none()),
-        ),
-        (format!("level:{level}"), 1),
-        ("page_ms".into(), page.elapsed.as_millis() as u64),
-    ];
-    if let Some(e) = &page.error {
-        fields.push((format!("error:{e}"), 1));
-    }
-    if let Some(s) = page.status {
-        fields.push((format!("status:{s}"), 1));
-    }
-    if let Some(r) = page.render_reason {
-        fields.push((format!("render:{}", r.as_str()), 1));
-    }
-    if let Some(b) = page.breach {
-        fields.push((format!("breach:{b}"), 1));
-    }
-    for r in &page.retry_kinds {
-        fields.push((format!("retry:{r}"), 1));
-    }
+/// The command that stores `share` (everything task loop `field` did on `site`, up to and
+/// including the page being completed) as that loop's share of the counters (reply ignored),
+/// to run in the pipeline that completes the page's task.
+pub(crate) fn store_share(
+    crawl: &str,
+    site: &str,
+    field: &str,
+    share: &SiteReport,
+) -> redis::Pipeline {
     let mut pipe = redis::pipe();
-    for (f, n) in fields.iter().filter(|(_, n)| *n > 0) {
-        pipe.cmd("HINCRBY").arg(&k).arg(f).arg(*n).ignore();
-    }
+    // A report of counters and maps only: serialising it cannot fail.
+    let json = serde_json::to_string(share).unwrap_or_default();
+    pipe.cmd("HSET")
+        .arg(key(crawl, site))
+        .arg(field)
+        .arg(json)
+        .ignore();
     pipe
 }
 
-/// The shared counters of `sites`, as site reports (no page-time percentiles: only the mean
-/// is kept, as `page_ms_p50`).
+/// The shared counters of `sites`, every worker's share merged (the page-time percentiles
+/// are left for [`SiteReport::finish`], which the caller runs with the crawl's wall time).
 pub async fn site_reports(
     redis: &Redis,
     crawl: &str,
@@ -68,48 +46,84 @@ pub async fn site_reports(
 ) -> Result<Vec<SiteReport>, ClusterError> {
     let mut out = Vec::new();
     for site in sites {
-        let h: BTreeMap<String, u64> = redis
+        let shares: BTreeMap<String, String> = redis
             .query(
                 "HGETALL crawl stats",
                 redis::cmd("HGETALL").arg(key(crawl, site)).clone(),
                 None,
             )
             .await?;
-        let mut r = SiteReport::new(site);
-        let get = |f: &str| h.get(f).copied().unwrap_or(0);
-        r.pages_ok = get("pages_ok");
-        r.pages_failed = get("pages_failed");
-        r.records = get("records");
-        r.warnings = get("warnings");
-        r.retries = get("retries");
-        r.rendered = get("rendered");
-        r.http_pages = get("http_pages");
-        for (f, n) in &h {
-            if let Some(e) = f.strip_prefix("error:") {
-                r.errors.insert(e.into(), *n);
-            } else if let Some(s) = f.strip_prefix("status:") {
-                if let Ok(s) = s.parse() {
-                    r.status.insert(s, *n);
-                }
-            } else if let Some(why) = f.strip_prefix("render:") {
-                r.render_reasons.insert(why.into(), *n);
-            } else if let Some(b) = f.strip_prefix("breach:") {
-                r.contract_breaches.insert(b.into(), *n);
-            } else if let Some(k) = f.strip_prefix("retry:") {
-                r.retry_kinds.insert(k.into(), *n);
-            } else if let Some(l) = f.strip_prefix("level:")
-                && let Ok(l) = l.parse::<usize>()
-            {
-                if r.levels.len() <= l {
-                    r.levels.resize(l + 1, 0);
-                }
-                r.levels[l] = *n;
+        let mut report = SiteReport::new(site);
+        for (field, json) in shares {
+            match serde_json::from_str::<SiteReport>(&json) {
+                Ok(share) => report.merge(share),
+                Err(e) => warn!(site, field, "unreadable share of the crawl's counters: {e}"),
             }
         }
-        r.page_ms_p50 = get("page_ms")
-            .checked_div(r.pages_ok + r.pages_failed)
-            .unwrap_or(0);
-        out.push(r);
+        out.push(report);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use haul_redis::testing::RedisServer;
+    use haul_runner::PageOutcome;
+
+    use super::*;
+
+    fn page(n: u64) -> PageOutcome {
+        PageOutcome {
+            url: url::Url::parse(&format!("http://shop.test/p/{n}")).unwrap(),
+            links: Vec::new(),
+            records: Vec::new(),
+            written: 1,
+            warnings: 0,
+            retries: 0,
+            rendered: false,
+            render_reason: None,
+            status: Some(200),
+            retry_kinds: Vec::new(),
+            breach: None,
+            // A skewed distribution: a mean would be far from the median.
+            elapsed: Duration::from_millis(if n % 10 == 9 { 1000 + n } else { 10 + n }),
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn shares_stored_by_several_loops_merge_into_the_local_report() {
+        let server = RedisServer::start().await;
+        let redis = Redis::connect(&server.url()).await.unwrap();
+        let mut local = SiteReport::new("tiny");
+        let mut shares = vec![SiteReport::new("tiny"); 4];
+        for n in 0..60 {
+            local.tally(1, &page(n));
+            let i = (n % 4) as usize;
+            shares[i].tally(1, &page(n));
+            // As the worker does: the loop's whole share after every page.
+            let pipe = store_share("c1", "tiny", &format!("w{i}#x"), &shares[i]);
+            redis.pipe::<()>("store share", pipe).await.unwrap();
+        }
+        let mut got = site_reports(&redis, "c1", &["tiny".into(), "other".into()])
+            .await
+            .unwrap();
+        local.finish(1.5);
+        for r in &mut got {
+            r.finish(1.5);
+        }
+        assert_eq!(got[0], local);
+        let (p50, p95) = (got[0].page_ms_p50, got[0].page_ms_p95);
+        assert!(p95 >= p50, "{p50} {p95}");
+        // 54 pages of 10..=68 ms and 6 of about a second: the 31st and 57th of the sorted
+        // times (their mean is 138 ms).
+        assert_eq!((p50, p95), (43, 1029));
+        assert_eq!(got[1], {
+            let mut none = SiteReport::new("other");
+            none.finish(1.5);
+            none
+        });
+    }
 }

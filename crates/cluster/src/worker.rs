@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use haul_core::Registry;
 use haul_redis::{Frontier, FrontierOptions, RecordStream, Redis, Task, Work};
 use haul_runner::{
-    CancellationToken, CrawlOptions, CrawlReport, Crawler, Services, SiteJob, SiteReport,
+    CancellationToken, CrawlOptions, CrawlReport, Crawler, GraceJoin, Joined, Services, SiteJob,
+    SiteReport,
 };
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -34,13 +35,14 @@ pub struct WorkerOptions {
 }
 
 impl WorkerOptions {
-    /// Defaults for worker `name` (see [`default_name`]) of crawl `crawl`: 8 URLs at once,
-    /// a 60 s visibility timeout, waiting for the crawl until cancelled.
+    /// Defaults for worker `name` (see [`default_name`]) of crawl `crawl`: as many URLs at
+    /// once as a local crawl's per-site concurrency ([`CrawlOptions`]), a 60 s visibility
+    /// timeout, waiting for the crawl until cancelled.
     pub fn new(crawl: &str, name: String) -> Self {
         Self {
             crawl: crawl.into(),
             name,
-            concurrency: 8,
+            concurrency: CrawlOptions::default().concurrency,
             visibility_timeout: Duration::from_secs(60),
             wait_for_crawl: None,
         }
@@ -103,6 +105,9 @@ struct Shared {
     max_pages: Option<u64>,
     visibility: Duration,
     cancel: CancellationToken,
+    /// Tells this process's shares of the counters from those of an earlier worker with the
+    /// same name (`{consumer}#{instance}`).
+    instance: String,
 }
 
 /// Runs a worker until the crawl is finished or `cancel` fires: `opts.concurrency` loops
@@ -122,10 +127,7 @@ pub async fn run_worker(
 ) -> Result<CrawlReport, ClusterError> {
     let started = Instant::now();
     let Some(spec) = wait_for_spec(redis, &opts.crawl, opts.wait_for_crawl, &cancel).await? else {
-        return Ok(CrawlReport {
-            interrupted: true,
-            ..CrawlReport::default()
-        });
+        return Ok(CrawlReport::new(Vec::new(), 0.0, true));
     };
     let jobs: HashMap<String, SiteJob> = spec
         .jobs(&opts.crawl, registry)?
@@ -137,8 +139,7 @@ pub async fn run_worker(
         max_pages: None,
         ..base.clone()
     };
-    let pages = services.pages.clone();
-    let llm = services.llm.clone();
+    let pools = services.clone();
     let shared = Arc::new(Shared {
         redis: redis.clone(),
         crawl: opts.crawl.clone(),
@@ -149,6 +150,7 @@ pub async fn run_worker(
         max_pages: spec.max_pages,
         visibility: opts.visibility_timeout,
         cancel: cancel.clone(),
+        instance: format!("{:016x}", fastrand::u64(..)),
     });
     info!(
         crawl = opts.crawl,
@@ -162,67 +164,35 @@ pub async fn run_worker(
         let consumer = format!("{}-{i}", opts.name);
         loops.spawn(async move { task_loop(shared, consumer).await });
     }
-    let mut reports: HashMap<String, SiteReport> = HashMap::new();
+    let mut shares: Vec<SiteReport> = Vec::new();
     let mut failure = None;
-    let mut grace_deadline = None;
+    let mut join = GraceJoin::new(cancel.clone(), base.grace);
     loop {
-        let joined = match grace_deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, loops.join_next()).await {
-                Ok(j) => j,
-                Err(_) => {
-                    warn!(
-                        "grace period over: URLs in flight left unacknowledged for other workers"
-                    );
-                    loops.abort_all();
-                    break;
-                }
-            },
-            None => tokio::select! {
-                j = loops.join_next() => j,
-                () = cancel.cancelled() => {
-                    grace_deadline = Some(tokio::time::Instant::now() + base.grace);
-                    continue;
-                }
-            },
-        };
-        let Some(res) = joined else { break };
-        match res {
-            Ok(Ok(share)) => {
-                for (site, r) in share {
-                    reports
-                        .entry(site.clone())
-                        .or_insert_with(|| SiteReport::new(&site))
-                        .merge(r);
-                }
-            }
-            Ok(Err(e)) => {
+        match join.next(&mut loops).await {
+            Joined::Task(Ok(Ok(share))) => shares.extend(share.into_values()),
+            Joined::Task(Ok(Err(e))) => {
                 // One loop failing (Redis gone for good) ends the worker.
                 cancel.cancel();
                 failure.get_or_insert(e);
             }
-            Err(e) if e.is_cancelled() => {}
-            Err(e) => warn!("a worker loop panicked: {e}"),
+            Joined::Task(Err(e)) if e.is_cancelled() => {}
+            Joined::Task(Err(e)) => warn!("a worker loop panicked: {e}"),
+            Joined::Empty => break,
+            Joined::Aborted(_) => {
+                warn!("grace period over: URLs in flight left unacknowledged for other workers");
+                break;
+            }
         }
     }
     if let Some(e) = failure {
         return Err(e);
     }
-    let mut sites: Vec<SiteReport> = spec
-        .sites
-        .iter()
-        .filter_map(|s| reports.remove(&s.site))
-        .collect();
+    let sites: Vec<String> = spec.sites.iter().map(|s| s.site.clone()).collect();
     let elapsed = started.elapsed().as_secs_f64();
-    for s in &mut sites {
-        s.finish(elapsed);
-    }
-    Ok(CrawlReport {
-        sites,
-        elapsed_secs: elapsed,
-        interrupted: cancel.is_cancelled(),
-        browser: pages.as_ref().map(|p| p.stats()),
-        llm: llm.as_ref().map(|l| l.stats_json()),
-    })
+    Ok(
+        CrawlReport::from_shares(&sites, shares, elapsed, cancel.is_cancelled())
+            .with_services(&pools),
+    )
 }
 
 /// One of the worker's loops: takes tasks until the crawl is finished or cancelled.
@@ -245,12 +215,7 @@ async fn task_loop(
             Work::Idle => continue,
             Work::Tasks(tasks) => {
                 for task in tasks {
-                    if let Some(page) = process(&shared, &consumer, &task).await? {
-                        reports
-                            .entry(task.site.clone())
-                            .or_insert_with(|| SiteReport::new(&task.site))
-                            .tally(task.level, &page);
-                    }
+                    process(&shared, &consumer, &task, &mut reports).await?;
                 }
             }
         }
@@ -259,12 +224,14 @@ async fn task_loop(
 }
 
 /// Processes one task: crawl the page (touching the task meanwhile so it is not reclaimed),
-/// publish records, queue links, count, acknowledge. `None` when the task was skipped.
+/// then in one pipeline publish its records, queue its links, store this loop's share of the
+/// counters (`reports`, with the page tallied) and acknowledge it.
 async fn process(
     shared: &Shared,
     consumer: &str,
     task: &Task,
-) -> Result<Option<haul_runner::PageOutcome>, ClusterError> {
+    reports: &mut HashMap<String, SiteReport>,
+) -> Result<(), ClusterError> {
     let Some(job) = shared.jobs.get(&task.site) else {
         warn!(
             site = task.site,
@@ -272,14 +239,14 @@ async fn process(
             "task of a site not in the crawl; dropped"
         );
         shared.frontier.ack(task).await?;
-        return Ok(None);
+        return Ok(());
     };
     let url = match Url::parse(&task.url) {
         Ok(u) => u,
         Err(e) => {
             warn!(url = task.url, "queued URL is invalid ({e}); dropped");
             shared.frontier.ack(task).await?;
-            return Ok(None);
+            return Ok(());
         }
     };
     if let Some(max) = shared.max_pages
@@ -298,7 +265,7 @@ async fn process(
         if n > max {
             debug!(url = task.url, "over --max-pages; skipped");
             shared.frontier.ack(task).await?;
-            return Ok(None);
+            return Ok(());
         }
     }
     let crawl = shared.crawler.crawl_page(job, task.level, &url);
@@ -318,11 +285,18 @@ async fn process(
     let records = std::mem::take(&mut page.records);
     page.written = records.len() as u64;
     let links: Vec<&str> = page.links.iter().map(Url::as_str).collect();
-    let counters = stats::add_page(&shared.crawl, &task.site, task.level, &page);
+    let mut share = reports
+        .get(&task.site)
+        .cloned()
+        .unwrap_or_else(|| SiteReport::new(&task.site));
+    share.tally(task.level, &page);
+    let field = format!("{consumer}#{}", shared.instance);
+    let counters = stats::store_share(&shared.crawl, &task.site, &field, &share);
     shared
         .frontier
         .complete(task, &shared.records, &records, &links, Some(counters))
         .await?;
+    reports.insert(task.site.clone(), share);
     debug!(url = task.url, records = page.written, "task done");
-    Ok(Some(page))
+    Ok(())
 }

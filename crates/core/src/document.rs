@@ -94,4 +94,36 @@ impl FetchRequest {
 pub trait Fetcher: Send + Sync {
     /// Fetches one URL.
     async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError>;
+
+    /// Admits a request to `url` that is made some other way (a browser navigation) under
+    /// the same politeness as [`fetch`](Fetcher::fetch): robots.txt ([`FetchError::Robots`]
+    /// when disallowed), the per-domain concurrency and spacing. The returned [`Admission`]
+    /// holds the domain's slot until dropped. Default: admitted at once.
+    async fn admit(&self, _url: &Url) -> Result<Admission, FetchError> {
+        Ok(Admission::free())
+    }
+}
+
+/// What [`Fetcher::admit`] grants: the request's place within the per-domain limits, given
+/// back when dropped.
+pub struct Admission(#[allow(dead_code)] Option<Box<dyn Send + Sync>>);
+
+impl Admission {
+    /// An admission that holds nothing (no limits apply).
+    pub fn free() -> Self {
+        Self(None)
+    }
+
+    /// An admission that holds `guard` (permits, leases) until dropped.
+    pub fn holding(guard: impl Send + Sync + 'static) -> Self {
+        Self(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("holds", &self.0.is_some())
+            .finish()
+    }
 }

@@ -303,22 +303,28 @@ impl Context {
 
     /// Renders `url` in a borrowed page (waiting for the extractor's
     /// [`wait_for`](Extractor::wait_for) selector) and returns the DOM after scripts ran.
-    pub async fn render(&self, url: &Url) -> Result<Document, PageError> {
+    /// The navigation is admitted by the fetcher first ([`Fetcher::admit`]): robots.txt and
+    /// the per-domain limits hold for rendered pages as for fetched ones.
+    pub async fn render(&self, url: &Url) -> Result<Document, ExtractError> {
         let opts = NavOptions {
             timeout: self.page_timeout,
             wait_for: self.extractor.wait_for(url).map(str::to_string),
             settle: true,
         };
+        // The navigation obeys robots.txt and the per-domain limits like a fetch: the
+        // admission holds the domain's slot while the page renders.
+        let _admission = self.fetcher.admit(url).await?;
         let mut page = self.page(url).await?;
         let limit = opts.timeout + Duration::from_secs(5);
         match tokio::time::timeout(limit, page.render(url, &opts)).await {
-            Ok(result) => result,
+            Ok(result) => Ok(result?),
             Err(_) => {
                 page.mark_broken();
                 Err(PageError::Timeout {
                     url: url.to_string(),
                     secs: limit.as_secs(),
-                })
+                }
+                .into())
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Shared HTTP client set-up: TLS provider and default User-Agents.
+//! Shared HTTP client set-up: TLS provider and haul's HTTP User-Agent (the browser's default
+//! User-Agent is `haul_browser::CHROME_USER_AGENT`).
 //!
 //! reqwest 0.13 defaults to rustls with aws-lc; haul builds reqwest with `rustls-no-provider`
 //! and installs rustls's ring provider here instead, which avoids aws-lc-sys's long C build.
@@ -12,9 +13,6 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "; +https://github.com/haul-crawler/haul)"
 );
-
-/// The desktop Chrome User-Agent used for browser pages by default.
-pub const CHROME_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 /// The robots.txt product token matched against `User-agent:` lines.
 pub const ROBOTS_TOKEN: &str = "haul";

@@ -25,7 +25,7 @@ mod record;
 mod registry;
 
 pub use contract::{Contract, PageContract};
-pub use document::{Document, FetchRequest, Fetcher};
+pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, RenderNeed, Warning};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};

@@ -195,4 +195,20 @@ mod tests {
         let v = parse_json_ld("{\"name\":\"A\nB\",}");
         assert_eq!(v[0]["name"], "A B");
     }
+
+    #[test]
+    fn cyclic_references_end_instead_of_overflowing_the_stack() {
+        let url = haul_core::Url::parse("https://shop.example/p/1").unwrap();
+        for data in [
+            r##"{"@type":"Product","name":"x","offers":{"@id":"#o","offers":{"@id":"#o"}}}"##,
+            r##"{"@type":"Product","name":"x","offers":{"@id":"#a","price":"5.00","priceCurrency":"EUR","offers":{"@id":"#b"}},"isRelatedTo":{"@id":"#b","offers":{"@id":"#a"}}}"##,
+        ] {
+            let html = format!(
+                r#"<html><body><script type="application/ld+json">{data}</script></body></html>"#
+            );
+            let records = json_ld(&Page::parse(&html, &url), "shop");
+            assert_eq!(records.len(), 1, "{data}");
+            assert_eq!(records[0].title, "x");
+        }
+    }
 }

@@ -182,9 +182,24 @@ fn is_list_price_type(t: &str) -> bool {
     .any(|k| t.contains(k))
 }
 
+/// How deep offers may nest (`AggregateOffer` > `Offer` is 2 on real pages). `@id`
+/// references can make a cycle (`{"@id":"#o","offers":{"@id":"#o"}}`), which without a bound
+/// recursed until the stack overflowed and aborted the process.
+const MAX_OFFER_DEPTH: usize = 4;
+
 /// Reads one offer (`Offer`, `AggregateOffer`, or an offer nested in an `AggregateOffer`).
 fn read_offer<'a>(o: &'a Value, ids: &Ids<'a>, page: &Page, out: &mut Vec<OfferSummary>) {
-    if !o.is_object() {
+    read_offer_at(o, ids, page, out, 0);
+}
+
+fn read_offer_at<'a>(
+    o: &'a Value,
+    ids: &Ids<'a>,
+    page: &Page,
+    out: &mut Vec<OfferSummary>,
+    depth: usize,
+) {
+    if !o.is_object() || depth >= MAX_OFFER_DEPTH {
         return;
     }
     let code = string(o.get("priceCurrency"));
@@ -235,7 +250,10 @@ fn read_offer<'a>(o: &'a Value, ids: &Ids<'a>, page: &Page, out: &mut Vec<OfferS
     }
     // An AggregateOffer may list its offers.
     for inner in many(o.get("offers"), ids) {
-        read_offer(inner, ids, page, out);
+        // A node that lists itself (directly or through a reference) adds nothing new.
+        if !std::ptr::eq(inner, o) {
+            read_offer_at(inner, ids, page, out, depth + 1);
+        }
     }
 }
 

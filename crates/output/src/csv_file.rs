@@ -12,6 +12,29 @@ use haul_core::Record;
 use crate::columns::{self, COLUMNS, Cell};
 use crate::{ExistingKeys, OutputError, Sink, WriteError, create_err, read_err, write_err};
 
+/// What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+const FORMULA_STARTS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// `text` as a CSV cell that no spreadsheet runs as a formula: text starting with one of
+/// [`FORMULA_STARTS`] gets a leading `'` (shown by spreadsheets as text, dropped again by
+/// [`formula_unescaped`]); numbers such as `-5` stay numbers.
+pub(crate) fn formula_safe(text: &str) -> Cow<'_, str> {
+    let risky = text.starts_with(FORMULA_STARTS) || text.starts_with('\'');
+    if risky && (text.starts_with('\'') || text.parse::<f64>().is_err()) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The text [`formula_safe`] was given.
+pub(crate) fn formula_unescaped(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) || rest.starts_with('\'') => rest,
+        _ => cell,
+    }
+}
+
 /// Writes CSV rows.
 pub(crate) struct CsvSink {
     path: PathBuf,
@@ -164,7 +187,13 @@ fn insert_key(keys: &mut ExistingKeys, row: &csv::ByteRecord, site: usize, url: 
 impl Sink for CsvSink {
     fn write(&mut self, record: &Record) -> Result<(), WriteError> {
         let cells = columns::record_cells(record).map_err(|e| WriteError::Skip(e.to_string()))?;
-        let texts: Vec<Cow<'_, str>> = cells.iter().map(Cell::text).collect();
+        let texts: Vec<Cow<'_, str>> = cells
+            .iter()
+            .map(|c| match c {
+                Cell::Text(t) => formula_safe(t),
+                other => other.text(),
+            })
+            .collect();
         // On failure the half-written row is dropped with its writer; nothing reaches the file.
         let mut w = self
             .row
@@ -187,5 +216,33 @@ impl Sink for CsvSink {
 
     fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
         self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_escaped_numbers_and_text_are_not_and_it_round_trips() {
+        for (text, written) in [
+            (
+                r#"=HYPERLINK("http://evil.example","x")"#,
+                r#"'=HYPERLINK("http://evil.example","x")"#,
+            ),
+            ("+1 555 0100", "'+1 555 0100"),
+            ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tTab", "'\tTab"),
+            ("\rCR", "'\rCR"),
+            ("'quoted", "''quoted"),
+            ("-5", "-5"),
+            ("-12.50", "-12.50"),
+            ("Kettle 1.7 l", "Kettle 1.7 l"),
+            ("", ""),
+        ] {
+            assert_eq!(formula_safe(text), written, "{text:?}");
+            assert_eq!(formula_unescaped(written), text, "{written:?}");
+        }
     }
 }

@@ -59,10 +59,10 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>, OutputError> {
                     corrupt(line, e.to_string())
                 })?;
                 let line = row.position().map_or(0, |p| p.line());
-                let cells = header
-                    .iter()
-                    .zip(row.iter())
-                    .map(|(h, v)| (h.as_str(), Cell::Text(v.to_owned())));
+                let cells = header.iter().zip(row.iter()).map(|(h, v)| {
+                    let v = crate::csv_file::formula_unescaped(v);
+                    (h.as_str(), Cell::Text(v.to_owned()))
+                });
                 out.push(columns::record_from_cells(cells).map_err(|e| corrupt(line, e))?);
             }
             Ok(out)

@@ -7,8 +7,9 @@
 //! # Why Redis Streams and not a job-queue crate
 //!
 //! Everything is plain Redis Streams with consumer groups (`XADD`, `XREADGROUP`, `XACK`,
-//! `XPENDING`, `XAUTOCLAIM`), verified against redis-server 7.0.15 (see
-//! `/work/shared/platform-notes.md`, "Redis"): a message left unacknowledged by a dead
+//! `XPENDING`, `XAUTOCLAIM`), verified against redis-server 7.0.15 (this crate's
+//! `tests/redis.rs`, e.g. `a_dead_workers_task_is_reclaimed_then_dead_lettered`, runs them on
+//! a real `redis-server`): a message left unacknowledged by a dead
 //! consumer is reclaimed after its idle timeout with a delivery count, which gives both
 //! recovery from `SIGKILL` within a visibility timeout we choose and a dead-letter policy.
 //! apalis 1.0 + apalis-redis was considered and rejected: it uses lists and Lua rather than

@@ -6,55 +6,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use haul_core::{
-    Document, ExtractError, Extraction, Extractor, FetchError, FetchRequest, Fetcher, Method,
-    NavOptions, Page, PageError, PageHandle, PagePool, Record, RenderNeed, async_trait,
+    Document, FetchError, FetchRequest, Fetcher, NavOptions, Page, PageError, PageHandle, PagePool,
+    async_trait,
 };
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::fakes::{Tiny, url};
 use crate::render::RenderReason;
 use crate::{CrawlOptions, Crawler, RenderMode, Services, SiteJob};
-
-/// Reads `<b class="price">TITLE</b>` elements as records and every `href="…"` as a link.
-struct Tiny;
-
-impl Extractor for Tiny {
-    fn name(&self) -> &'static str {
-        "tiny"
-    }
-    fn page_kind(&self, url: &Url) -> &'static str {
-        if url.path().starts_with("/js/") {
-            "js"
-        } else {
-            "page"
-        }
-    }
-    fn render(&self, url: &Url) -> RenderNeed {
-        if url.path().starts_with("/always/") {
-            RenderNeed::Always
-        } else {
-            RenderNeed::Auto
-        }
-    }
-    fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        let mut ex = Extraction::default();
-        for part in doc.body.split("<b class=\"price\">").skip(1) {
-            let title = part.split('<').next().unwrap_or_default();
-            ex.records.push(Record::product(
-                "tiny",
-                doc.url.as_str(),
-                title,
-                Method::Css,
-            ));
-        }
-        for part in doc.body.split("href=\"").skip(1) {
-            if let Some(link) = part.split('"').next().and_then(|l| doc.url.join(l).ok()) {
-                ex.links.push(link);
-            }
-        }
-        Ok(ex)
-    }
-}
 
 const BUNDLE: &str = r#"<script src="/static/app.js"></script>"#;
 
@@ -137,10 +97,6 @@ fn crawler(shop: &Arc<Shop>, render: RenderMode) -> Crawler {
         ..CrawlOptions::default()
     };
     Crawler::detached(opts, services, CancellationToken::new())
-}
-
-fn url(path: &str) -> Url {
-    Url::parse("http://shop.test").unwrap().join(path).unwrap()
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use crate::progress::{Progress, Silent};
 use crate::render::{self, RenderMemory, RenderReason};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, canonicalize};
+use crate::shutdown::{GraceJoin, Joined};
 use crate::state::{Entry, Journal, SiteResume};
 use haul_output::RecordSender;
 
@@ -249,13 +250,12 @@ impl Crawler {
         }
         sites.sort_by_key(|(i, _)| *i);
         let journal = this.journal.clone();
-        let report = CrawlReport {
-            sites: sites.into_iter().map(|(_, s)| s).collect(),
-            elapsed_secs: started.elapsed().as_secs_f64(),
-            interrupted: this.cancel.is_cancelled(),
-            browser: this.services.pages.as_ref().map(|p| p.stats()),
-            llm: this.services.llm.as_ref().map(|l| l.stats_json()),
-        };
+        let report = CrawlReport::new(
+            sites.into_iter().map(|(_, s)| s).collect(),
+            started.elapsed().as_secs_f64(),
+            this.cancel.is_cancelled(),
+        )
+        .with_services(&this.services);
         drop(this);
         if let Some(journal) = journal.and_then(|j| Arc::try_unwrap(j).ok())
             && let Err(e) = journal.close().await
@@ -286,17 +286,30 @@ impl Crawler {
         let cx = self.context(job.extractor).with_level(level);
         let mut page = self.process(&cx, canonicalize(url)).await;
         let scope = Scope::from_start_urls(&job.start_urls);
-        let mut seen = HashSet::new();
-        page.links = if level < self.opts.max_level {
-            std::mem::take(&mut page.links)
-                .into_iter()
-                .map(|l| canonicalize(&l))
-                .filter(|l| job.follows(&scope, l) && seen.insert(l.clone()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let links = std::mem::take(&mut page.links);
+        page.links = self.accept_links(job, &scope, level, links, &mut HashSet::new());
         page
+    }
+
+    /// The links of a page of `level` that are followed: none at `max_level`, else each
+    /// canonical link that `job` follows (scope, allow/deny) and that is new to `seen`, which
+    /// records it.
+    fn accept_links(
+        &self,
+        job: &SiteJob,
+        scope: &Scope,
+        level: u32,
+        links: Vec<Url>,
+        seen: &mut HashSet<Url>,
+    ) -> Vec<Url> {
+        if level >= self.opts.max_level {
+            return Vec::new();
+        }
+        links
+            .into_iter()
+            .map(|l| canonicalize(&l))
+            .filter(|l| job.follows(scope, l) && seen.insert(l.clone()))
+            .collect()
     }
 
     /// A slot of the global concurrency limit, if there is one.
@@ -350,7 +363,7 @@ impl Crawler {
             }
         }
         let mut scheduled: u64 = 0;
-        let mut grace_deadline: Option<tokio::time::Instant> = None;
+        let mut join = GraceJoin::new(self.cancel.clone(), self.opts.grace);
         for level in first_level..=self.opts.max_level {
             let mut next: Vec<Url> = resumed_next.take().unwrap_or_default();
             if (frontier.is_empty() && next.is_empty()) || self.cancel.is_cancelled() {
@@ -393,55 +406,28 @@ impl Crawler {
                         page
                     });
                 }
-                let joined = match grace_deadline {
-                    // Shutting down: pages in flight get until the deadline, then are aborted.
-                    Some(deadline) => {
-                        match tokio::time::timeout_at(deadline, running.join_next()).await {
-                            Ok(joined) => joined,
-                            Err(_) => {
-                                let aborted = running.len() as u64;
-                                running.abort_all();
-                                warn!(
-                                    site = ext.name(),
-                                    aborted, "grace period over: pages in flight aborted"
-                                );
-                                report.pages_failed += aborted;
-                                *report.errors.entry("aborted".into()).or_default() += aborted;
-                                break;
-                            }
-                        }
-                    }
-                    None => tokio::select! {
-                        joined = running.join_next() => joined,
-                        () = self.cancel.cancelled() => {
-                            grace_deadline = Some(tokio::time::Instant::now() + self.opts.grace);
-                            continue;
-                        }
-                    },
-                };
-                let Some(done) = joined else {
-                    break;
-                };
-                let page = match done {
-                    Ok(page) => page,
-                    Err(e) => {
+                let page = match join.next(&mut running).await {
+                    Joined::Task(Ok(page)) => page,
+                    Joined::Task(Err(e)) => {
                         report.pages_failed += 1;
                         report.count_error(if e.is_panic() { "panic" } else { "cancelled" });
                         continue;
+                    }
+                    Joined::Empty => break,
+                    Joined::Aborted(aborted) => {
+                        warn!(
+                            site = ext.name(),
+                            aborted, "grace period over: pages in flight aborted"
+                        );
+                        report.pages_failed += aborted;
+                        *report.errors.entry("aborted".into()).or_default() += aborted;
+                        break;
                     }
                 };
                 report.tally(level, &page);
                 self.progress
                     .page_done(ext.name(), level, page.error.is_none(), page.written);
-                let mut accepted = Vec::new();
-                if level < self.opts.max_level {
-                    for link in page.links {
-                        let link = canonicalize(&link);
-                        if job.follows(&scope, &link) && visited.insert(link.clone()) {
-                            accepted.push(link);
-                        }
-                    }
-                }
+                let accepted = self.accept_links(&job, &scope, level, page.links, &mut visited);
                 if let (Some(j), Some(output)) = (&self.journal, &self.output) {
                     // Only once the page's records are durably written may it count as done.
                     if output.flushed().await.is_ok() {

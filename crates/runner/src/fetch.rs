@@ -75,16 +75,23 @@ fn transport(url: &str, e: &reqwest::Error) -> FetchError {
     }
 }
 
-/// Seconds from a `Retry-After` header given as delta-seconds or as an HTTP date.
+/// The longest a server may make haul wait through `Retry-After`: 10 minutes. A server asking
+/// for more (`Retry-After: 864000` was seen holding a page's slot for ten days) gets this.
+pub const MAX_RETRY_AFTER_SECS: u64 = 600;
+
+/// Seconds from a `Retry-After` header given as delta-seconds or as an HTTP date, at most
+/// [`MAX_RETRY_AFTER_SECS`]; `None` when unreadable (a number too large for `u64` included).
 pub(crate) fn retry_after_secs(value: &str) -> Option<u64> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(secs);
-    }
-    // An HTTP date (IMF-fixdate) is a valid RFC 2822 date.
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
-    Some(secs.max(0) as u64)
+    let secs = if let Ok(secs) = value.parse::<u64>() {
+        secs
+    } else {
+        // An HTTP date (IMF-fixdate) is a valid RFC 2822 date.
+        let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+        let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+        secs.max(0).unsigned_abs()
+    };
+    Some(secs.min(MAX_RETRY_AFTER_SECS))
 }
 
 #[async_trait]
@@ -151,5 +158,12 @@ mod tests {
         assert_eq!(retry_after_secs("7"), Some(7));
         assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:49:37 GMT"), Some(0));
         assert_eq!(retry_after_secs("soon"), None);
+        // Hostile values: capped, or unreadable; never an overflow later.
+        assert_eq!(retry_after_secs("864000"), Some(MAX_RETRY_AFTER_SECS));
+        assert_eq!(retry_after_secs("99999999999999999999"), None);
+        assert_eq!(
+            retry_after_secs("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(MAX_RETRY_AFTER_SECS)
+        );
     }
 }

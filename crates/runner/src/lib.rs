@@ -13,21 +13,27 @@
 #[cfg(test)]
 mod auto_tests;
 mod crawl;
+#[cfg(test)]
+mod crawl_tests;
+#[cfg(test)]
+mod fakes;
 mod fetch;
 mod polite;
 mod progress;
 mod render;
 mod report;
 mod scope;
+mod shutdown;
 mod state;
 
 pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob};
-pub use fetch::{HttpFetcher, HttpOptions};
+pub use fetch::{HttpFetcher, HttpOptions, MAX_RETRY_AFTER_SECS};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
 pub use polite::{DomainGate, GatePermit, PoliteFetcher, Politeness};
 pub use progress::{Progress, Silent};
 pub use render::RenderReason;
 pub use report::{CrawlReport, SiteReport};
 pub use scope::{Scope, canonicalize};
+pub use shutdown::{GraceJoin, Joined};
 pub use state::{Journal, SiteResume, StateError};
 pub use tokio_util::sync::CancellationToken;

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use haul_core::{Document, FetchError, FetchRequest, Fetcher};
+use haul_core::{Admission, Document, FetchError, FetchRequest, Fetcher};
 use texting_robots::Robot;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 use url::Url;
@@ -85,7 +85,7 @@ impl std::fmt::Debug for GatePermit {
 
 /// What one domain allows, learned as the crawl goes.
 struct Domain {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     robots: OnceCell<Option<Robot>>,
     /// Earliest start of the next request and the current spacing. A plain mutex, never held
     /// across an await.
@@ -166,7 +166,7 @@ impl PoliteFetcher {
         map.entry(domain_key(url))
             .or_insert_with(|| {
                 Arc::new(Domain {
-                    slots: Semaphore::new(self.rules.per_domain_concurrency.max(1)),
+                    slots: Arc::new(Semaphore::new(self.rules.per_domain_concurrency.max(1))),
                     robots: OnceCell::new(),
                     pace: Mutex::new((Instant::now(), self.rules.delay)),
                 })
@@ -212,45 +212,65 @@ impl PoliteFetcher {
     }
 }
 
-#[async_trait]
-impl Fetcher for PoliteFetcher {
-    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
-        let domain = self.domain(&req.url);
+impl PoliteFetcher {
+    /// Checks robots.txt for `url`, then waits for a slot of its domain and its turn (local
+    /// pacing, or the shared gate). The slot and the gate's permit are held until the
+    /// returned guards drop.
+    async fn enter(
+        &self,
+        url: &Url,
+        domain: &Domain,
+    ) -> Result<(OwnedSemaphorePermit, Option<GatePermit>), FetchError> {
         if self.rules.obey_robots {
             let robot = domain
                 .robots
-                .get_or_init(|| self.load_robots(&req.url, &domain))
+                .get_or_init(|| self.load_robots(url, domain))
                 .await;
-            if robot.as_ref().is_some_and(|r| !r.allowed(req.url.as_str())) {
+            if robot.as_ref().is_some_and(|r| !r.allowed(url.as_str())) {
                 return Err(FetchError::Robots {
-                    url: req.url.to_string(),
+                    url: url.to_string(),
                 });
             }
         }
-        let _slot = domain
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| FetchError::Cancelled {
-                url: req.url.to_string(),
-            })?;
-        let key = domain_key(&req.url);
-        let _shared = match &self.gate {
+        let slot =
+            domain
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| FetchError::Cancelled {
+                    url: url.to_string(),
+                })?;
+        let shared = match &self.gate {
             // The gate spaces requests over all processes; local pacing would only add to it.
             Some(gate) => Some(
-                gate.enter(&key, self.rules.per_domain_concurrency, domain.delay())
-                    .await
-                    .map_err(|message| FetchError::Transport {
-                        url: req.url.to_string(),
-                        kind: "shared_limits",
-                        message,
-                    })?,
+                gate.enter(
+                    &domain_key(url),
+                    self.rules.per_domain_concurrency,
+                    domain.delay(),
+                )
+                .await
+                .map_err(|message| FetchError::Transport {
+                    url: url.to_string(),
+                    kind: "shared_limits",
+                    message,
+                })?,
             ),
             None => {
                 tokio::time::sleep_until(domain.reserve()).await;
                 None
             }
         };
+        Ok((slot, shared))
+    }
+}
+
+#[async_trait]
+impl Fetcher for PoliteFetcher {
+    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
+        let domain = self.domain(&req.url);
+        let _entered = self.enter(&req.url, &domain).await?;
+        let key = domain_key(&req.url);
         let result = self.inner.fetch(req).await;
         if let Err(FetchError::Status {
             status: 429 | 503,
@@ -264,5 +284,10 @@ impl Fetcher for PoliteFetcher {
             }
         }
         result
+    }
+
+    async fn admit(&self, url: &Url) -> Result<Admission, FetchError> {
+        let domain = self.domain(url);
+        Ok(Admission::holding(self.enter(url, &domain).await?))
     }
 }

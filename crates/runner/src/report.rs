@@ -1,13 +1,19 @@
 //! Crawl statistics: per-site counters and the final report (printed and saved as JSON).
+//!
+//! A [`SiteReport`] is also the unit in which counts travel: a distributed worker stores its
+//! share as a serialised report (page times included, as a histogram), and the coordinator
+//! [`merge`](SiteReport::merge)s the shares and [`finish`](SiteReport::finish)es the sum, so
+//! the percentiles of a distributed crawl are computed exactly as a local crawl's.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use haul_core::PoolStats;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What one site's crawl did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SiteReport {
     /// Registered site name.
     pub site: String,
@@ -44,8 +50,10 @@ pub struct SiteReport {
     pub page_ms_p95: u64,
     /// Wall time of this site's crawl in seconds.
     pub elapsed_secs: f64,
-    #[serde(skip)]
-    pub(crate) page_ms: Vec<u64>,
+    /// Page times: milliseconds -> pages that took that long (the percentiles' source,
+    /// which [`merge`](Self::merge) adds up).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub page_ms: BTreeMap<u64, u64>,
 }
 
 impl SiteReport {
@@ -72,7 +80,10 @@ impl SiteReport {
     /// Adds one processed page of `level` (its `written` records count as the site's).
     pub fn tally(&mut self, level: u32, page: &crate::PageOutcome) {
         self.count_level(level);
-        self.page_ms.push(page.elapsed.as_millis() as u64);
+        *self
+            .page_ms
+            .entry(page.elapsed.as_millis() as u64)
+            .or_default() += 1;
         self.records += page.written;
         self.warnings += page.warnings;
         self.retries += page.retries;
@@ -135,22 +146,34 @@ impl SiteReport {
         for (i, v) in other.levels.iter().enumerate() {
             self.levels[i] += v;
         }
-        self.page_ms.extend(other.page_ms);
+        for (ms, n) in other.page_ms {
+            *self.page_ms.entry(ms).or_default() += n;
+        }
     }
 
-    /// Sets the wall time and computes the page-time percentiles.
+    /// Sets the wall time and computes the page-time percentiles (of every page merged in).
     pub fn finish(&mut self, elapsed_secs: f64) {
         self.elapsed_secs = elapsed_secs;
-        self.page_ms.sort_unstable();
-        let pct = |p: f64| -> u64 {
-            if self.page_ms.is_empty() {
-                return 0;
+        self.page_ms_p50 = self.page_percentile(0.50);
+        self.page_ms_p95 = self.page_percentile(0.95);
+    }
+
+    /// The page time at quantile `p` (0..=1) in milliseconds: the sample of rank
+    /// `round((n - 1) * p)` among the `n` sorted page times; 0 without pages.
+    fn page_percentile(&self, p: f64) -> u64 {
+        let n: u64 = self.page_ms.values().sum();
+        if n == 0 {
+            return 0;
+        }
+        let rank = ((n - 1) as f64 * p).round() as u64;
+        let mut below = 0;
+        for (ms, count) in &self.page_ms {
+            below += count;
+            if below > rank {
+                return *ms;
             }
-            let i = ((self.page_ms.len() - 1) as f64 * p).round() as usize;
-            self.page_ms[i]
-        };
-        self.page_ms_p50 = pct(0.50);
-        self.page_ms_p95 = pct(0.95);
+        }
+        0
     }
 
     /// Pages per second over the site's wall time.
@@ -180,6 +203,48 @@ pub struct CrawlReport {
 }
 
 impl CrawlReport {
+    /// The report of a crawl whose sites are `sites` (each already
+    /// [finished](SiteReport::finish)), without pool counters (see
+    /// [`with_services`](Self::with_services)).
+    pub fn new(sites: Vec<SiteReport>, elapsed_secs: f64, interrupted: bool) -> Self {
+        Self {
+            sites,
+            elapsed_secs,
+            interrupted,
+            browser: None,
+            llm: None,
+        }
+    }
+
+    /// The report of a crawl from shares of its sites' counts (from several tasks or
+    /// processes): the shares of each site are merged, the sites listed in the order of
+    /// `sites` (a site without shares has an empty report) and finished with `elapsed_secs`.
+    pub fn from_shares(
+        sites: &[String],
+        shares: impl IntoIterator<Item = SiteReport>,
+        elapsed_secs: f64,
+        interrupted: bool,
+    ) -> Self {
+        let mut merged: Vec<SiteReport> = sites.iter().map(|s| SiteReport::new(s)).collect();
+        for share in shares {
+            match merged.iter_mut().find(|m| m.site == share.site) {
+                Some(m) => m.merge(share),
+                None => tracing::warn!(site = share.site, "counts of a site not in the crawl"),
+            }
+        }
+        for m in &mut merged {
+            m.finish(elapsed_secs);
+        }
+        Self::new(merged, elapsed_secs, interrupted)
+    }
+
+    /// Adds the counters of the browser pool and the LLM pool of `services`, when present.
+    pub fn with_services(mut self, services: &crate::Services) -> Self {
+        self.browser = services.pages.as_ref().map(|p| p.stats());
+        self.llm = services.llm.as_ref().map(|l| l.stats_json());
+        self
+    }
+
     /// Pages processed over all sites.
     pub fn pages(&self) -> u64 {
         self.sites.iter().map(|s| s.pages_ok + s.pages_failed).sum()
@@ -294,5 +359,62 @@ impl fmt::Display for CrawlReport {
                 ""
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::PageOutcome;
+
+    fn page(n: u64) -> PageOutcome {
+        PageOutcome {
+            url: url::Url::parse(&format!("http://shop.test/p/{n}")).unwrap(),
+            links: Vec::new(),
+            records: Vec::new(),
+            written: n % 3,
+            warnings: n % 2,
+            retries: u64::from(n.is_multiple_of(7)),
+            rendered: false,
+            render_reason: None,
+            status: Some(if n.is_multiple_of(10) { 404 } else { 200 }),
+            retry_kinds: if n.is_multiple_of(7) {
+                vec!["http_503".into()]
+            } else {
+                Vec::new()
+            },
+            breach: None,
+            // 1..=100 ms, in an order unlike the sorted one.
+            elapsed: Duration::from_millis((n * 37) % 100 + 1),
+            error: (n.is_multiple_of(10)).then(|| "http_404".into()),
+        }
+    }
+
+    #[test]
+    fn merged_serialised_deltas_give_the_local_counts_and_real_percentiles() {
+        let mut local = SiteReport::new("tiny");
+        // Three workers, each storing its share as JSON after every page.
+        let mut shares = vec![SiteReport::new("tiny"); 3];
+        for n in 0..100 {
+            let level = (n % 3) as u32;
+            local.tally(level, &page(n));
+            shares[(n % 3) as usize].tally(level, &page(n));
+        }
+        let mut merged = SiteReport::new("tiny");
+        for share in &shares {
+            let json = serde_json::to_string(share).unwrap();
+            merged.merge(serde_json::from_str(&json).unwrap());
+        }
+        local.finish(2.0);
+        merged.finish(2.0);
+        assert_eq!(merged, local);
+        // Page times 1..=100 ms: the median is the 51st, the 95th percentile the 95th.
+        assert_eq!((merged.page_ms_p50, merged.page_ms_p95), (51, 95));
+        assert_eq!((merged.pages_ok, merged.pages_failed), (90, 10));
+        assert_eq!(merged.retry_kinds.get("http_503"), Some(&15));
+        assert_eq!(merged.levels, [34, 33, 33]);
+        assert_eq!(SiteReport::new("none").page_percentile(0.95), 0);
     }
 }

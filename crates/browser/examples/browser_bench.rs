@@ -1,4 +1,4 @@
-//! Runs the browser benchmark (`cargo run --release -p haul-browser --example bench [pages]`);
+//! Runs the browser benchmark (`cargo run --release -p haul-browser --features bench --example browser_bench [pages]`);
 //! `cargo xtask bench browser` calls the same `haul_browser::bench::run`.
 
 use haul_browser::bench::{BenchOptions, run};
