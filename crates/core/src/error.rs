@@ -38,6 +38,15 @@ pub enum FetchError {
         /// The URL not fetched.
         url: String,
     },
+    /// The body (after decompression) is larger than the fetcher's limit; reading stopped at
+    /// the limit, so an endless body or a compression bomb costs no more memory than that.
+    #[error("{url}: body larger than {limit} bytes")]
+    TooLarge {
+        /// The URL fetched.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
 }
 
 impl FetchError {
@@ -46,7 +55,7 @@ impl FetchError {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             Self::Transport { kind, .. } => *kind != "request",
-            Self::Robots { .. } | Self::Cancelled { .. } => false,
+            Self::Robots { .. } | Self::Cancelled { .. } | Self::TooLarge { .. } => false,
         }
     }
 
@@ -57,6 +66,7 @@ impl FetchError {
             Self::Transport { kind, .. } => (*kind).to_string(),
             Self::Robots { .. } => "robots".into(),
             Self::Cancelled { .. } => "cancelled".into(),
+            Self::TooLarge { .. } => "too_large".into(),
         }
     }
 }

@@ -14,7 +14,14 @@ pub struct HttpOptions {
     pub timeout: Duration,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// The largest body read (after decompression), in bytes; a larger one fails as
+    /// [`FetchError::TooLarge`] (kind `too_large`) once this much was read.
+    pub max_body: u64,
 }
+
+/// The default [`HttpOptions::max_body`]: 16 MiB. Real product pages are mostly under 1 MB;
+/// the largest seen in the evaluation corpus are around 4-5 MB.
+pub const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -22,6 +29,7 @@ impl Default for HttpOptions {
             user_agent: haul_core::http::DEFAULT_USER_AGENT.into(),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            max_body: DEFAULT_MAX_BODY,
         }
     }
 }
@@ -30,6 +38,7 @@ impl Default for HttpOptions {
 #[derive(Debug, Clone)]
 pub struct HttpFetcher {
     client: reqwest::Client,
+    max_body: u64,
 }
 
 impl HttpFetcher {
@@ -46,7 +55,10 @@ impl HttpFetcher {
                 kind: "request",
                 message: format!("could not build the HTTP client: {e}"),
             })?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            max_body: opts.max_body,
+        })
     }
 }
 
@@ -123,7 +135,7 @@ impl Fetcher for HttpFetcher {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let headers = header_map(resp.headers());
-        let body = resp.text().await.map_err(|e| transport(&url_s, &e))?;
+        let body = read_body(resp, &url_s, self.max_body).await?;
         let mut doc = Document::new(final_url, body);
         doc.requested = req.url;
         doc.status = status;
@@ -131,6 +143,46 @@ impl Fetcher for HttpFetcher {
         doc.headers = headers;
         Ok(doc)
     }
+}
+
+/// Reads the body of `resp` (decompressed by reqwest as it streams) up to `limit` bytes and
+/// decodes it like `reqwest::Response::text` does: the `Content-Type` charset, else UTF-8,
+/// a byte-order mark winning, invalid sequences replaced. Hand-written because reqwest's
+/// `text()` reads any size into memory: one endless body took haul to 16.5 GB.
+async fn read_body(
+    mut resp: reqwest::Response,
+    url: &str,
+    limit: u64,
+) -> Result<String, FetchError> {
+    let too_large = || FetchError::TooLarge {
+        url: url.into(),
+        limit,
+    };
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let charset = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| {
+            ct.split(';')
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+                .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        });
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(url, &e))? {
+        if bytes.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let encoding = charset
+        .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()))
+        .unwrap_or(encoding_rs::UTF_8);
+    let (text, _, _) = encoding.decode(&bytes);
+    Ok(text.into_owned())
 }
 
 /// The response headers as [`Document::headers`] holds them: lower-case names, repeated
@@ -165,5 +217,65 @@ mod tests {
             retry_after_secs("Fri, 31 Dec 9999 23:59:59 GMT"),
             Some(MAX_RETRY_AFTER_SECS)
         );
+    }
+
+    /// Serves `router` on 127.0.0.1 and returns its base URL.
+    async fn serve(router: axum::Router) -> url::Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        base
+    }
+
+    #[tokio::test]
+    async fn bodies_are_capped_and_decoded_by_their_charset() {
+        use axum::body::{Body, Bytes};
+        use axum::routing::get;
+        let endless = || async {
+            // Chunked, no Content-Length, never ends.
+            let chunk = Bytes::from(vec![b'a'; 64 * 1024]);
+            Body::from_stream(futures::stream::repeat_with(move || {
+                Ok::<_, std::io::Error>(chunk.clone())
+            }))
+        };
+        let router = axum::Router::new()
+            .route("/endless", get(endless))
+            .route("/big", get(|| async { "b".repeat(2 * 1024 * 1024) }))
+            .route(
+                "/latin1",
+                get(|| async {
+                    (
+                        [("content-type", "text/html; charset=ISO-8859-1")],
+                        Bytes::from_static(b"<p>Caf\xe9 cr\xe8me 3,50 \xa4</p>"),
+                    )
+                }),
+            )
+            .route("/ok", get(|| async { "<p>fine</p>" }));
+        let base = serve(router).await;
+        let fetcher = HttpFetcher::new(&HttpOptions {
+            max_body: 1024 * 1024,
+            ..HttpOptions::default()
+        })
+        .unwrap();
+        let get = |path: &str| fetcher.fetch(FetchRequest::get(base.join(path).unwrap()));
+        for path in ["endless", "big"] {
+            match get(path).await {
+                Err(
+                    e @ FetchError::TooLarge {
+                        limit: 1_048_576, ..
+                    },
+                ) => {
+                    assert_eq!(e.kind(), "too_large");
+                    assert!(!e.is_transient(), "not retried");
+                    assert!(e.to_string().contains(path), "{e}");
+                }
+                other => panic!("{path}: expected too_large, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            get("latin1").await.unwrap().body,
+            "<p>Café crème 3,50 ¤</p>"
+        );
+        assert_eq!(get("ok").await.unwrap().body, "<p>fine</p>");
     }
 }

@@ -27,7 +27,7 @@ mod shutdown;
 mod state;
 
 pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob};
-pub use fetch::{HttpFetcher, HttpOptions, MAX_RETRY_AFTER_SECS};
+pub use fetch::{DEFAULT_MAX_BODY, HttpFetcher, HttpOptions, MAX_RETRY_AFTER_SECS};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
 pub use polite::{DomainGate, GatePermit, PoliteFetcher, Politeness};
 pub use progress::{Progress, Silent};
