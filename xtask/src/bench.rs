@@ -113,13 +113,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
 /// A generated site of 2,000 product pages (+41 listings) served with 20 ms latency, crawled
 /// over plain HTTP by the release binary.
 fn http(args: &[String]) -> Result<()> {
-    let products = args
-        .iter()
-        .position(|a| a == "--products")
-        .and_then(|i| args.get(i + 1))
-        .map(|s| s.parse::<usize>())
-        .transpose()?
-        .unwrap_or(2000);
+    let products = flag(args, "--products", 2000)?;
     let haul = util::build_haul_release()?;
     let (_server, url) = serve(
         &haul,

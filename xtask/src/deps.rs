@@ -12,7 +12,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -214,19 +213,7 @@ pub(crate) fn check(metadata: &Value, doc: &str) -> Result<Vec<String>> {
 pub(crate) fn run(root: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     eprintln!("xtask: == deps: cargo metadata --no-deps against ARCHITECTURE.md");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .context("cannot run cargo metadata")?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let metadata: Value =
-        serde_json::from_slice(&out.stdout).context("cargo metadata printed no JSON")?;
+    let metadata = crate::util::metadata(root)?;
     let doc_path = root.join("ARCHITECTURE.md");
     let doc = std::fs::read_to_string(&doc_path)
         .with_context(|| format!("cannot read {}", doc_path.display()))?;

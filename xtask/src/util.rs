@@ -1,6 +1,6 @@
 //! Helpers for running cargo and locating build outputs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -43,9 +43,11 @@ pub(crate) fn step(name: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()
     Ok(())
 }
 
-/// The workspace's target directory (honours `CARGO_TARGET_DIR` and config).
-pub(crate) fn target_dir() -> Result<PathBuf> {
+/// `cargo metadata --format-version 1 --no-deps` of the workspace at `dir`, parsed (no
+/// dependency is resolved or downloaded).
+pub(crate) fn metadata(dir: &Path) -> Result<serde_json::Value> {
     let out = cargo()
+        .current_dir(dir)
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .context("cannot run cargo metadata")?;
@@ -55,8 +57,12 @@ pub(crate) fn target_dir() -> Result<PathBuf> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    v["target_directory"]
+    serde_json::from_slice(&out.stdout).context("cargo metadata printed no JSON")
+}
+
+/// The workspace's target directory (honours `CARGO_TARGET_DIR` and config).
+pub(crate) fn target_dir() -> Result<PathBuf> {
+    metadata(&root())?["target_directory"]
         .as_str()
         .map(PathBuf::from)
         .context("cargo metadata gave no target_directory")

@@ -4,6 +4,10 @@
 
 #[path = "../src/deps.rs"]
 mod deps;
+// `deps::run` reads `cargo metadata` through it; the rest of it serves other commands.
+#[allow(dead_code)]
+#[path = "../src/util.rs"]
+mod util;
 
 use std::path::{Path, PathBuf};
 

@@ -76,20 +76,11 @@ mod tests {
 
     fn page(n: u64) -> PageOutcome {
         PageOutcome {
-            url: url::Url::parse(&format!("http://shop.test/p/{n}")).unwrap(),
-            links: Vec::new(),
-            records: Vec::new(),
             written: 1,
-            warnings: 0,
-            retries: 0,
-            rendered: false,
-            render_reason: None,
             status: Some(200),
-            retry_kinds: Vec::new(),
-            breach: None,
             // A skewed distribution: a mean would be far from the median.
             elapsed: Duration::from_millis(if n % 10 == 9 { 1000 + n } else { 10 + n }),
-            error: None,
+            ..PageOutcome::new(url::Url::parse(&format!("http://shop.test/p/{n}")).unwrap())
         }
     }
 

@@ -245,4 +245,23 @@ mod tests {
             assert_eq!(formula_unescaped(written), text, "{written:?}");
         }
     }
+
+    #[test]
+    fn the_sink_writes_formulas_as_text_and_reads_them_back() {
+        use haul_core::Method;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let title = r#"=HYPERLINK("http://evil.example","x")"#;
+        let mut sink = CsvSink::create(&path).unwrap();
+        let record = Record::product("s", "http://x/1", title, Method::Css);
+        Sink::write(&mut sink, &record).unwrap();
+        Sink::flush(&mut sink).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            written.contains(r#""'=HYPERLINK(""http://evil.example"",""x"")""#),
+            "{written}"
+        );
+        let back = crate::read::read_records(&path).unwrap();
+        assert_eq!(back[0].title, title);
+    }
 }

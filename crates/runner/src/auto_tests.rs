@@ -143,7 +143,6 @@ async fn auto_renders_only_pages_that_show_script_evidence_and_says_why() {
         if path != "/c/all" {
             assert_eq!(page.records.len(), 1, "{path} gives its record");
         }
-        assert_eq!(page.rendered, page.render_reason.is_some());
         *reasons.entry(page.render_reason).or_default() += 1;
     }
     assert_eq!(reasons.get(&Some(RenderReason::AppShell)), Some(&10));

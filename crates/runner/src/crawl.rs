@@ -165,9 +165,7 @@ pub struct PageOutcome {
     pub warnings: u64,
     /// Retries taken.
     pub retries: u64,
-    /// Whether the page was rendered in a browser.
-    pub rendered: bool,
-    /// Why it was rendered (`None`: over HTTP only).
+    /// Why the page was rendered in a browser (`None`: over HTTP only).
     pub render_reason: Option<RenderReason>,
     /// HTTP status of the page, when one was received.
     pub status: Option<u16>,
@@ -179,6 +177,31 @@ pub struct PageOutcome {
     pub elapsed: Duration,
     /// The kind of failure (`http_404`, `timeout`...) when the page failed.
     pub error: Option<String>,
+}
+
+impl PageOutcome {
+    /// The outcome of `url` before anything happened: no links, records, retries or error.
+    pub fn new(url: Url) -> Self {
+        Self {
+            url,
+            links: Vec::new(),
+            records: Vec::new(),
+            written: 0,
+            warnings: 0,
+            retries: 0,
+            render_reason: None,
+            status: None,
+            retry_kinds: Vec::new(),
+            breach: None,
+            elapsed: Duration::ZERO,
+            error: None,
+        }
+    }
+
+    /// Whether the page was rendered in a browser.
+    pub fn rendered(&self) -> bool {
+        self.render_reason.is_some()
+    }
 }
 
 impl Crawler {
@@ -452,21 +475,7 @@ impl Crawler {
     /// Fetches (or renders) and extracts one URL, retrying transient failures.
     async fn process(&self, cx: &Context, url: Url) -> PageOutcome {
         let started = Instant::now();
-        let mut result = PageOutcome {
-            url: url.clone(),
-            links: Vec::new(),
-            records: Vec::new(),
-            written: 0,
-            warnings: 0,
-            retries: 0,
-            rendered: false,
-            render_reason: None,
-            status: None,
-            retry_kinds: Vec::new(),
-            breach: None,
-            elapsed: Duration::ZERO,
-            error: None,
-        };
+        let mut result = PageOutcome::new(url.clone());
         let mut attempt = 0;
         let outcome = loop {
             let limit = self.opts.page_timeout + Duration::from_secs(5);
@@ -494,7 +503,6 @@ impl Crawler {
         };
         match outcome {
             Ok((ex, reason, status)) => {
-                result.rendered = reason.is_some();
                 result.render_reason = reason;
                 result.status = Some(status);
                 let ext = cx.extractor();
@@ -542,7 +550,8 @@ impl Crawler {
         url: &Url,
     ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
         let ext = cx.extractor();
-        let forced = match (self.opts.render, ext.render(url)) {
+        let need = ext.render(url);
+        let forced = match (self.opts.render, need) {
             (RenderMode::Never, _) => None,
             (RenderMode::Always, _) => Some(RenderReason::Always),
             (RenderMode::Auto, RenderNeed::Always) => Some(RenderReason::Extractor),
@@ -552,9 +561,8 @@ impl Crawler {
         if let Some(reason) = forced {
             return self.render_and_extract(cx, url, reason).await;
         }
-        let auto = self.opts.render == RenderMode::Auto
-            && ext.render(url) == RenderNeed::Auto
-            && cx.has_pages();
+        let auto =
+            self.opts.render == RenderMode::Auto && need == RenderNeed::Auto && cx.has_pages();
         let kind = ext.page_kind(url);
         let key = (ext.name(), kind);
         if auto && self.render_memory.render_first(key) {

@@ -56,6 +56,10 @@ static APP_SHELL: LazyLock<Regex> = LazyLock::new(|| {
 static SCRIPT_BUNDLE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?i)<script\b[^>]*\bsrc\s*="#).expect("valid script pattern"));
 
+/// Any script element, inline or loaded.
+static SCRIPT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<script\b").expect("valid script pattern"));
+
 /// The start and end of `<noscript>` elements.
 static NOSCRIPT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?is)<noscript\b[^>]*>(.{0,600}?)</noscript>").expect("valid noscript pattern")
@@ -92,7 +96,8 @@ pub(crate) fn script_evidence(
     if APP_SHELL.is_match(body) {
         return Some(RenderReason::AppShell);
     }
-    if !SCRIPT_BUNDLE.is_match(body) && !body.contains("<script") {
+    let bundles = SCRIPT_BUNDLE.is_match(body);
+    if !bundles && !SCRIPT.is_match(body) {
         return None;
     }
     // A listing that gave its links over HTTP is complete as it is.
@@ -105,7 +110,7 @@ pub(crate) fn script_evidence(
     });
     if notice {
         Some(RenderReason::Noscript)
-    } else if product_like && SCRIPT_BUNDLE.is_match(body) {
+    } else if product_like && bundles {
         Some(RenderReason::NoRecord)
     } else if !found_links {
         Some(RenderReason::NothingFound)
@@ -150,6 +155,14 @@ pub(crate) struct RenderMemory {
     kinds: Mutex<HashMap<(&'static str, &'static str), KindTally>>,
 }
 
+impl KindTally {
+    /// Whether pages of this kind consistently need the browser: at least [`MIN_SAMPLES`]
+    /// did, and nine times as many as HTTP sufficed for.
+    fn script_built(&self) -> bool {
+        self.rendered >= MIN_SAMPLES && self.rendered >= 9 * self.http
+    }
+}
+
 /// Pages that must have needed the browser before a kind is rendered directly.
 const MIN_SAMPLES: u32 = 3;
 /// One page in this many of a remembered kind is tried over HTTP first.
@@ -163,9 +176,7 @@ impl RenderMemory {
         let mut kinds = self.kinds.lock().unwrap_or_else(PoisonError::into_inner);
         let t = kinds.entry(key).or_default();
         t.seen = t.seen.wrapping_add(1);
-        t.rendered >= MIN_SAMPLES
-            && t.rendered >= 9 * t.http
-            && !t.seen.is_multiple_of(RECHECK_EVERY)
+        t.script_built() && !t.seen.is_multiple_of(RECHECK_EVERY)
     }
 
     /// Records how a page of `key` gave its records: over HTTP, or only rendered. Returns
@@ -173,7 +184,7 @@ impl RenderMemory {
     pub(crate) fn note(&self, key: (&'static str, &'static str), rendered: bool) -> bool {
         let mut kinds = self.kinds.lock().unwrap_or_else(PoisonError::into_inner);
         let t = kinds.entry(key).or_default();
-        let before = t.rendered >= MIN_SAMPLES && t.rendered >= 9 * t.http;
+        let before = t.script_built();
         if rendered {
             t.rendered += 1;
         } else {
@@ -183,8 +194,7 @@ impl RenderMemory {
             t.http /= 2;
             t.rendered /= 2;
         }
-        let after = t.rendered >= MIN_SAMPLES && t.rendered >= 9 * t.http;
-        !before && after
+        !before && t.script_built()
     }
 }
 

@@ -87,7 +87,7 @@ impl SiteReport {
         self.records += page.written;
         self.warnings += page.warnings;
         self.retries += page.retries;
-        self.rendered += u64::from(page.rendered);
+        self.rendered += u64::from(page.rendered());
         match page.render_reason {
             Some(reason) => {
                 *self
@@ -371,24 +371,19 @@ mod tests {
 
     fn page(n: u64) -> PageOutcome {
         PageOutcome {
-            url: url::Url::parse(&format!("http://shop.test/p/{n}")).unwrap(),
-            links: Vec::new(),
-            records: Vec::new(),
             written: n % 3,
             warnings: n % 2,
             retries: u64::from(n.is_multiple_of(7)),
-            rendered: false,
-            render_reason: None,
             status: Some(if n.is_multiple_of(10) { 404 } else { 200 }),
             retry_kinds: if n.is_multiple_of(7) {
                 vec!["http_503".into()]
             } else {
                 Vec::new()
             },
-            breach: None,
             // 1..=100 ms, in an order unlike the sorted one.
             elapsed: Duration::from_millis((n * 37) % 100 + 1),
             error: (n.is_multiple_of(10)).then(|| "http_404".into()),
+            ..PageOutcome::new(url::Url::parse(&format!("http://shop.test/p/{n}")).unwrap())
         }
     }
 
