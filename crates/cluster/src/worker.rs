@@ -1,18 +1,18 @@
 //! `haul worker`: takes URLs of a distributed crawl from the Redis frontier, level by level,
-//! processes them with the local engine (HTTP, browser pool, LLM), publishes the records and
+//! processes them with the local engine's page pipeline (HTTP, browser pool, LLM), publishes the records and
 //! queues the links, and only then acknowledges each URL.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use haul_core::Registry;
 use haul_redis::{Frontier, FrontierOptions, RecordStream, Redis, Task, Work};
 use haul_runner::{
-    CancellationToken, CrawlOptions, CrawlReport, Crawler, GraceJoin, Joined, Services, SiteJob,
+    CancellationToken, CrawlOptions, CrawlReport, Crawler, PageOutcome, PageTask, Services,
     SiteReport,
 };
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use url::Url;
 
@@ -94,26 +94,32 @@ pub async fn wait_for_spec(
     }
 }
 
-/// What the worker shares with its task loops.
-struct Shared {
+/// The crawl's Redis frontier as the page pipeline's [`haul_runner::Frontier`]: slot `i` is
+/// consumer `{name}-{i}`; the `--max-pages` budget is one counter per site shared by every
+/// worker; a completed page's records, links, the slot's share of the counters and the
+/// acknowledgement go to Redis in one pipeline.
+struct RedisTasks {
     redis: Redis,
     crawl: String,
     frontier: Frontier,
     records: RecordStream,
-    crawler: Crawler,
-    jobs: HashMap<String, SiteJob>,
+    sites: HashSet<String>,
     max_pages: Option<u64>,
     visibility: Duration,
-    cancel: CancellationToken,
+    /// One consumer name per slot.
+    consumers: Vec<String>,
+    /// Tasks a slot was given beyond the one it processes (a reclaimed batch), in order.
+    queued: Vec<Mutex<VecDeque<Task>>>,
     /// Tells this process's shares of the counters from those of an earlier worker with the
     /// same name (`{consumer}#{instance}`).
     instance: String,
 }
 
-/// Runs a worker until the crawl is finished or `cancel` fires: `opts.concurrency` loops
-/// each take a URL (tasks of dead workers first), process it with a [`Crawler`] built from
-/// `base` (its `max_level`/`max_pages` replaced by the crawl's) and `services`, publish its
-/// records, queue its links, then acknowledge it. Returns this worker's share of the crawl.
+/// Runs a worker until the crawl is finished or `cancel` fires: `opts.concurrency` slots of
+/// the page pipeline ([`Crawler::drive`]) each take a URL (tasks of dead workers first),
+/// process it with a [`Crawler`] built from `base` (its `max_level` replaced by the crawl's)
+/// and `services`, publish its records, queue its links, then acknowledge it. Returns this
+/// worker's share of the crawl.
 ///
 /// Cancelling stops taking URLs; URLs in flight finish within `base.grace`, else they are
 /// left unacknowledged and another worker takes them over after the visibility timeout.
@@ -129,174 +135,175 @@ pub async fn run_worker(
     let Some(spec) = wait_for_spec(redis, &opts.crawl, opts.wait_for_crawl, &cancel).await? else {
         return Ok(CrawlReport::new(Vec::new(), 0.0, true));
     };
-    let jobs: HashMap<String, SiteJob> = spec
-        .jobs(&opts.crawl, registry)?
-        .into_iter()
-        .map(|j| (j.extractor.name().to_string(), j))
-        .collect();
+    let jobs = spec.jobs(&opts.crawl, registry)?;
     let crawl_opts = CrawlOptions {
         max_level: spec.max_level,
+        // The budget is the frontier's, shared by the workers.
         max_pages: None,
-        ..base.clone()
+        ..base
     };
-    let pools = services.clone();
-    let shared = Arc::new(Shared {
+    let slots = opts.concurrency.max(1);
+    let tasks = RedisTasks {
         redis: redis.clone(),
         crawl: opts.crawl.clone(),
         frontier: Frontier::new(redis, &opts.crawl, FrontierOptions::default()),
         records: RecordStream::open(redis, &opts.crawl).await?,
-        crawler: Crawler::detached(crawl_opts, services, cancel.child_token()),
-        jobs,
+        sites: jobs
+            .iter()
+            .map(|j| j.extractor.name().to_string())
+            .collect(),
         max_pages: spec.max_pages,
         visibility: opts.visibility_timeout,
-        cancel: cancel.clone(),
+        consumers: (0..slots).map(|i| format!("{}-{i}", opts.name)).collect(),
+        queued: (0..slots).map(|_| Mutex::default()).collect(),
         instance: format!("{:016x}", fastrand::u64(..)),
-    });
+    };
     info!(
         crawl = opts.crawl,
         worker = opts.name,
         sites = spec.sites.len(),
         "worker started"
     );
-    let mut loops = JoinSet::new();
-    for i in 0..opts.concurrency.max(1) {
-        let shared = shared.clone();
-        let consumer = format!("{}-{i}", opts.name);
-        loops.spawn(async move { task_loop(shared, consumer).await });
-    }
-    let mut shares: Vec<SiteReport> = Vec::new();
-    let mut failure = None;
-    let mut join = GraceJoin::new(cancel.clone(), base.grace);
-    loop {
-        match join.next(&mut loops).await {
-            Joined::Task(Ok(Ok(share))) => shares.extend(share.into_values()),
-            Joined::Task(Ok(Err(e))) => {
-                // One loop failing (Redis gone for good) ends the worker.
-                cancel.cancel();
-                failure.get_or_insert(e);
-            }
-            Joined::Task(Err(e)) if e.is_cancelled() => {}
-            Joined::Task(Err(e)) => warn!("a worker loop panicked: {e}"),
-            Joined::Empty => break,
-            Joined::Aborted(_) => {
-                warn!("grace period over: URLs in flight left unacknowledged for other workers");
-                break;
-            }
-        }
-    }
-    if let Some(e) = failure {
+    let crawler = Arc::new(Crawler::detached(
+        crawl_opts,
+        services.clone(),
+        cancel.child_token(),
+    ));
+    let driven = crawler.drive(jobs, Arc::new(tasks), slots).await;
+    if let Some(e) = driven.error {
+        cancel.cancel();
         return Err(e);
     }
     let sites: Vec<String> = spec.sites.iter().map(|s| s.site.clone()).collect();
     let elapsed = started.elapsed().as_secs_f64();
     Ok(
-        CrawlReport::from_shares(&sites, shares, elapsed, cancel.is_cancelled())
-            .with_services(&pools),
+        CrawlReport::from_shares(&sites, driven.sites, elapsed, cancel.is_cancelled())
+            .with_services(&services),
     )
 }
 
-/// One of the worker's loops: takes tasks until the crawl is finished or cancelled.
-async fn task_loop(
-    shared: Arc<Shared>,
-    consumer: String,
-) -> Result<HashMap<String, SiteReport>, ClusterError> {
-    let mut reports: HashMap<String, SiteReport> = HashMap::new();
-    // No blocking reads: every loop of a process shares one blocking connection, on which
-    // blocked reads queue behind each other (8 loops x 250 ms = 2 s per level change).
-    // Frontier::work sleeps briefly itself when there is nothing to take.
-    let block = Duration::ZERO;
-    while !shared.cancel.is_cancelled() {
-        let work = tokio::select! {
-            w = shared.frontier.work(&consumer, block, shared.visibility) => w?,
-            () = shared.cancel.cancelled() => break,
+impl RedisTasks {
+    /// `task` as a page to process, or `None` when it is acknowledged at once: a site not in
+    /// the crawl, an invalid URL, or a first delivery over the site's `--max-pages` budget.
+    async fn admit(&self, task: Task) -> Result<Option<PageTask<Task>>, ClusterError> {
+        if !self.sites.contains(&task.site) {
+            warn!(
+                site = task.site,
+                url = task.url,
+                "task of a site not in the crawl; dropped"
+            );
+            self.frontier.ack(&task).await?;
+            return Ok(None);
+        }
+        let url = match Url::parse(&task.url) {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(url = task.url, "queued URL is invalid ({e}); dropped");
+                self.frontier.ack(&task).await?;
+                return Ok(None);
+            }
         };
-        match work {
-            Work::Finished => break,
-            Work::Idle => continue,
-            Work::Tasks(tasks) => {
-                for task in tasks {
-                    process(&shared, &consumer, &task, &mut reports).await?;
-                }
+        if let Some(max) = self.max_pages
+            && task.deliveries == 1
+        {
+            let n: u64 = self
+                .redis
+                .query(
+                    "INCR pages scheduled",
+                    redis::cmd("INCR")
+                        .arg(format!("haul:{}:scheduled:{}", self.crawl, task.site))
+                        .clone(),
+                    None,
+                )
+                .await?;
+            if n > max {
+                debug!(url = task.url, "over --max-pages; skipped");
+                self.frontier.ack(&task).await?;
+                return Ok(None);
             }
         }
+        Ok(Some(PageTask {
+            site: task.site.clone(),
+            level: task.level,
+            url,
+            ticket: task,
+        }))
     }
-    Ok(reports)
+
+    fn queued(&self, slot: usize) -> std::sync::MutexGuard<'_, VecDeque<Task>> {
+        self.queued[slot].lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
-/// Processes one task: crawl the page (touching the task meanwhile so it is not reclaimed),
-/// then in one pipeline publish its records, queue its links, store this loop's share of the
-/// counters (`reports`, with the page tallied) and acknowledge it.
-async fn process(
-    shared: &Shared,
-    consumer: &str,
-    task: &Task,
-    reports: &mut HashMap<String, SiteReport>,
-) -> Result<(), ClusterError> {
-    let Some(job) = shared.jobs.get(&task.site) else {
-        warn!(
-            site = task.site,
-            url = task.url,
-            "task of a site not in the crawl; dropped"
-        );
-        shared.frontier.ack(task).await?;
-        return Ok(());
-    };
-    let url = match Url::parse(&task.url) {
-        Ok(u) => u,
-        Err(e) => {
-            warn!(url = task.url, "queued URL is invalid ({e}); dropped");
-            shared.frontier.ack(task).await?;
-            return Ok(());
-        }
-    };
-    if let Some(max) = shared.max_pages
-        && task.deliveries == 1
-    {
-        let n: u64 = shared
-            .redis
-            .query(
-                "INCR pages scheduled",
-                redis::cmd("INCR")
-                    .arg(format!("haul:{}:scheduled:{}", shared.crawl, task.site))
-                    .clone(),
-                None,
-            )
-            .await?;
-        if n > max {
-            debug!(url = task.url, "over --max-pages; skipped");
-            shared.frontier.ack(task).await?;
-            return Ok(());
-        }
-    }
-    let crawl = shared.crawler.crawl_page(job, task.level, &url);
-    tokio::pin!(crawl);
-    let mut heartbeat = tokio::time::interval(shared.visibility / 3);
-    heartbeat.tick().await;
-    let mut page = loop {
-        tokio::select! {
-            page = &mut crawl => break page,
-            _ = heartbeat.tick() => {
-                if !shared.frontier.touch(consumer, task).await? {
-                    debug!(url = task.url, "task was taken over by another worker");
+#[async_trait]
+impl haul_runner::Frontier for RedisTasks {
+    type Ticket = Task;
+    type Error = ClusterError;
+
+    async fn next(&self, slot: usize) -> Result<Option<PageTask<Task>>, ClusterError> {
+        loop {
+            let queued = self.queued(slot).pop_front();
+            if let Some(task) = queued {
+                match self.admit(task).await? {
+                    Some(page) => return Ok(Some(page)),
+                    None => continue,
                 }
             }
+            // No blocking reads: every slot of a process shares one blocking connection, on
+            // which blocked reads queue behind each other (8 slots x 250 ms = 2 s per level
+            // change). Frontier::work sleeps briefly itself when there is nothing to take.
+            let work = self
+                .frontier
+                .work(&self.consumers[slot], Duration::ZERO, self.visibility)
+                .await?;
+            match work {
+                Work::Finished => return Ok(None),
+                Work::Idle => {}
+                Work::Tasks(tasks) => self.queued(slot).extend(tasks),
+            }
         }
-    };
-    let records = std::mem::take(&mut page.records);
-    page.written = records.len() as u64;
-    let links: Vec<&str> = page.links.iter().map(Url::as_str).collect();
-    let mut share = reports
-        .get(&task.site)
-        .cloned()
-        .unwrap_or_else(|| SiteReport::new(&task.site));
-    share.tally(task.level, &page);
-    let field = format!("{consumer}#{}", shared.instance);
-    let counters = stats::store_share(&shared.crawl, &task.site, &field, &share);
-    shared
-        .frontier
-        .complete(task, &shared.records, &records, &links, Some(counters))
-        .await?;
-    reports.insert(task.site.clone(), share);
-    debug!(url = task.url, records = page.written, "task done");
-    Ok(())
+    }
+
+    async fn complete(
+        &self,
+        slot: usize,
+        task: PageTask<Task>,
+        page: &mut PageOutcome,
+        share: &SiteReport,
+    ) -> Result<(), ClusterError> {
+        let records = std::mem::take(&mut page.records);
+        let links: Vec<&str> = page.links.iter().map(Url::as_str).collect();
+        let field = format!("{}#{}", self.consumers[slot], self.instance);
+        let counters = stats::store_share(&self.crawl, &task.site, &field, share);
+        self.frontier
+            .complete(
+                &task.ticket,
+                &self.records,
+                &records,
+                &links,
+                Some(counters),
+            )
+            .await?;
+        debug!(url = %task.url, records = records.len(), "task done");
+        Ok(())
+    }
+
+    fn keep_alive_every(&self) -> Option<Duration> {
+        Some(self.visibility / 3)
+    }
+
+    async fn keep_alive(&self, slot: usize, task: &PageTask<Task>) -> Result<(), ClusterError> {
+        if !self
+            .frontier
+            .touch(&self.consumers[slot], &task.ticket)
+            .await?
+        {
+            debug!(url = %task.url, "task was taken over by another worker");
+        }
+        Ok(())
+    }
+
+    fn aborted_pages_fail(&self) -> bool {
+        false
+    }
 }

@@ -1,6 +1,6 @@
 //! The level-by-level crawl of one or more sites.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,12 +15,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::Url;
 
+use crate::levels::{Journaling, LevelFrontier};
 use crate::progress::{Progress, Silent};
 use crate::render::{self, RenderMemory, RenderReason};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, canonicalize};
-use crate::shutdown::{GraceJoin, Joined};
-use crate::state::{Entry, Journal, SiteResume};
+use crate::state::{Journal, SiteResume};
 use haul_output::RecordSender;
 
 /// When pages are rendered in a browser.
@@ -105,7 +105,7 @@ impl SiteJob {
 
     /// Whether a (canonical) link is followed: in the start URLs' `scope` or claimed by the
     /// extractor, and let through by the allow/deny patterns.
-    fn follows(&self, scope: &Scope, url: &Url) -> bool {
+    pub(crate) fn follows(&self, scope: &Scope, url: &Url) -> bool {
         let s = url.as_str();
         (scope.contains(url) || self.extractor.handles(url))
             && (self.allow.is_empty() || self.allow.iter().any(|r| r.is_match(s)))
@@ -135,14 +135,14 @@ pub struct Services {
 
 /// Crawls sites level by level and streams records to an output.
 pub struct Crawler {
-    opts: CrawlOptions,
+    pub(crate) opts: CrawlOptions,
     services: Services,
     /// Where records go; `None` for a [`detached`](Crawler::detached) crawler whose caller
     /// takes the records from each [`PageOutcome`].
-    output: Option<RecordSender>,
-    cancel: CancellationToken,
+    pub(crate) output: Option<RecordSender>,
+    pub(crate) cancel: CancellationToken,
     global: Option<Arc<Semaphore>>,
-    progress: Arc<dyn Progress>,
+    pub(crate) progress: Arc<dyn Progress>,
     journal: Option<Arc<Journal>>,
     resume: HashMap<String, SiteResume>,
     /// Per site and page kind, whether `auto` renders directly or tries HTTP first.
@@ -289,7 +289,7 @@ impl Crawler {
     }
 
     /// The extractor context of `ext` in this crawl (level 0; set it per page).
-    fn context(&self, ext: &'static dyn Extractor) -> Context {
+    pub(crate) fn context(&self, ext: &'static dyn Extractor) -> Context {
         Context::new(ext, self.services.fetcher.clone())
             .with_pages(self.services.pages.clone())
             .with_llm(self.services.llm.clone())
@@ -310,38 +310,17 @@ impl Crawler {
         let mut page = self.process(&cx, canonicalize(url)).await;
         let scope = Scope::from_start_urls(&job.start_urls);
         let links = std::mem::take(&mut page.links);
-        page.links = self.accept_links(job, &scope, level, links, &mut HashSet::new());
+        page.links = self.accept_links(job, &scope, level, links);
         page
     }
 
-    /// The links of a page of `level` that are followed: none at `max_level`, else each
-    /// canonical link that `job` follows (scope, allow/deny) and that is new to `seen`, which
-    /// records it.
-    fn accept_links(
-        &self,
-        job: &SiteJob,
-        scope: &Scope,
-        level: u32,
-        links: Vec<Url>,
-        seen: &mut HashSet<Url>,
-    ) -> Vec<Url> {
-        if level >= self.opts.max_level {
-            return Vec::new();
-        }
-        links
-            .into_iter()
-            .map(|l| canonicalize(&l))
-            .filter(|l| job.follows(scope, l) && seen.insert(l.clone()))
-            .collect()
-    }
-
     /// A slot of the global concurrency limit, if there is one.
-    async fn global_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    pub(crate) async fn global_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.global.clone()?.acquire_owned().await.ok()
     }
 
     /// Sends the page's records to the output; on an output failure stops the crawl.
-    async fn write(&self, page: &mut PageOutcome) {
+    pub(crate) async fn write(&self, page: &mut PageOutcome) {
         let Some(output) = &self.output else {
             return;
         };
@@ -356,124 +335,39 @@ impl Crawler {
         }
     }
 
+    /// Crawls one site level by level: [`drive`](Self::drive) over the site's
+    /// [`LevelFrontier`] with `concurrency` slots.
     async fn crawl_site(self: Arc<Self>, job: SiteJob) -> SiteReport {
         let started = Instant::now();
-        let ext = job.extractor;
-        let mut report = SiteReport::new(ext.name());
-        let scope = Scope::from_start_urls(&job.start_urls);
-        let cx = self.context(ext);
-        let mut visited: HashSet<Url> = HashSet::new();
-        let mut frontier: Vec<Url> = Vec::new();
-        let mut first_level = 0;
-        let mut resumed_next: Option<Vec<Url>> = None;
-        if let Some(pos) = self.resume.get(ext.name()) {
-            info!(
-                site = ext.name(),
-                level = pos.level,
-                remaining = pos.remaining.len(),
-                "resuming"
-            );
-            visited = pos.visited.clone();
-            frontier = pos.remaining.clone();
-            first_level = pos.level;
-            resumed_next = Some(pos.next.clone());
-        } else {
-            for u in &job.start_urls {
-                let c = canonicalize(u);
-                if visited.insert(c.clone()) {
-                    frontier.push(c);
-                }
-            }
-        }
-        let mut scheduled: u64 = 0;
-        let mut join = GraceJoin::new(self.cancel.clone(), self.opts.grace);
-        for level in first_level..=self.opts.max_level {
-            let mut next: Vec<Url> = resumed_next.take().unwrap_or_default();
-            if (frontier.is_empty() && next.is_empty()) || self.cancel.is_cancelled() {
-                break;
-            }
-            let resuming_this_level = level == first_level && self.resume.contains_key(ext.name());
-            if let Some(j) = &self.journal
-                && !resuming_this_level
-            {
-                j.append(Entry::Level {
-                    site: ext.name().into(),
-                    level,
-                    urls: frontier.clone(),
-                });
-            }
-            info!(
-                site = ext.name(),
-                level,
-                urls = frontier.len(),
-                "level starts"
-            );
-            self.progress
-                .level_started(ext.name(), level, frontier.len() as u64);
-            let mut pending = std::mem::take(&mut frontier).into_iter();
-            let mut running = JoinSet::new();
-            loop {
-                // Keep `concurrency` pages in flight: a new URL starts as soon as one finishes.
-                while running.len() < self.opts.concurrency.max(1) && !self.cancel.is_cancelled() {
-                    if self.opts.max_pages.is_some_and(|m| scheduled >= m) {
-                        break;
-                    }
-                    let Some(url) = pending.next() else { break };
-                    scheduled += 1;
-                    let this = self.clone();
-                    let cx = cx.clone().with_level(level);
-                    running.spawn(async move {
-                        let _global = this.global_permit().await;
-                        let mut page = this.process(&cx, url).await;
-                        this.write(&mut page).await;
-                        page
-                    });
-                }
-                let page = match join.next(&mut running).await {
-                    Joined::Task(Ok(page)) => page,
-                    Joined::Task(Err(e)) => {
-                        report.pages_failed += 1;
-                        report.count_error(if e.is_panic() { "panic" } else { "cancelled" });
-                        continue;
-                    }
-                    Joined::Empty => break,
-                    Joined::Aborted(aborted) => {
-                        warn!(
-                            site = ext.name(),
-                            aborted, "grace period over: pages in flight aborted"
-                        );
-                        report.pages_failed += aborted;
-                        *report.errors.entry("aborted".into()).or_default() += aborted;
-                        break;
-                    }
-                };
-                report.tally(level, &page);
-                self.progress
-                    .page_done(ext.name(), level, page.error.is_none(), page.written);
-                let accepted = self.accept_links(&job, &scope, level, page.links, &mut visited);
-                if let (Some(j), Some(output)) = (&self.journal, &self.output) {
-                    // Only once the page's records are durably written may it count as done.
-                    if output.flushed().await.is_ok() {
-                        j.append(Entry::Done {
-                            site: ext.name().into(),
-                            level,
-                            url: page.url.clone(),
-                            links: accepted.clone(),
-                        });
-                    }
-                }
-                next.extend(accepted);
-                debug!(site = ext.name(), url = %page.url, "page done");
-            }
-            frontier = next;
+        let name = job.extractor.name();
+        let journal = match (&self.journal, &self.output) {
+            (Some(journal), Some(output)) => Some(Journaling {
+                journal: journal.clone(),
+                output: output.clone(),
+            }),
+            _ => None,
+        };
+        let frontier = LevelFrontier::new(
+            name,
+            &job.start_urls,
+            self.resume.get(name),
+            self.opts.max_pages,
+            journal,
+            self.progress.clone(),
+        );
+        let slots = self.opts.concurrency;
+        let driven = self.drive([job], Arc::new(frontier), slots).await;
+        let mut report = SiteReport::new(name);
+        for share in driven.sites {
+            report.merge(share);
         }
         report.finish(started.elapsed().as_secs_f64());
-        self.progress.site_done(ext.name());
+        self.progress.site_done(name);
         report
     }
 
     /// Fetches (or renders) and extracts one URL, retrying transient failures.
-    async fn process(&self, cx: &Context, url: Url) -> PageOutcome {
+    pub(crate) async fn process(&self, cx: &Context, url: Url) -> PageOutcome {
         let started = Instant::now();
         let mut result = PageOutcome::new(url.clone());
         let mut attempt = 0;

@@ -232,3 +232,51 @@ async fn cancelling_lets_pages_in_flight_finish_within_grace_and_aborts_the_rest
         "{took:?}"
     );
 }
+
+/// [`Tiny`], except that extracting `/boom` panics (outside the blocking parse, which maps
+/// its own panics), as a buggy site's async `extract` would.
+struct Panicky;
+
+#[haul_core::async_trait]
+impl haul_core::Extractor for Panicky {
+    fn name(&self) -> &'static str {
+        "tiny"
+    }
+    fn parse(
+        &self,
+        doc: &haul_core::Document,
+    ) -> Result<haul_core::Extraction, haul_core::ExtractError> {
+        Tiny.parse(doc)
+    }
+    async fn extract(
+        &self,
+        cx: &haul_core::Context,
+        doc: haul_core::Document,
+    ) -> Result<haul_core::Extraction, haul_core::ExtractError> {
+        assert!(doc.url.path() != "/boom", "a buggy extractor");
+        cx.parse(doc).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_page_is_a_failed_page_and_the_crawl_goes_on() {
+    let http = Arc::new(Scripted::new([
+        ("/", vec![Reply::ok(page(&["root"], &["/boom", "/a"]))]),
+        ("/boom", vec![Reply::ok(page(&["never"], &["/b"]))]),
+        ("/a", vec![Reply::ok(page(&["a"], &["/c"]))]),
+        ("/c", vec![Reply::ok(page(&["c"], &[]))]),
+    ]));
+    let opts = CrawlOptions {
+        // One slot: the page after the panic is taken by the same loop.
+        concurrency: 1,
+        ..CrawlOptions::default()
+    };
+    let job = SiteJob::new(&Panicky, vec![url("/")]);
+    let (report, written) = crawl(&http, opts, job, CancellationToken::new()).await;
+    let site = &report.sites[0];
+    assert_eq!(written, 3, "/, /a and /c");
+    assert_eq!((site.pages_ok, site.pages_failed), (3, 1));
+    assert_eq!(site.errors.get("panic"), Some(&1));
+    assert_eq!(site.levels, [1, 2, 1]);
+    assert!(!http.paths().contains(&"/b".to_string()));
+}

@@ -18,6 +18,8 @@ mod crawl_tests;
 #[cfg(test)]
 mod fakes;
 mod fetch;
+mod levels;
+mod pipeline;
 mod polite;
 mod progress;
 mod render;
@@ -29,6 +31,7 @@ mod state;
 pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob};
 pub use fetch::{DEFAULT_MAX_BODY, HttpFetcher, HttpOptions, MAX_RETRY_AFTER_SECS};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
+pub use pipeline::{Driven, Frontier, PageTask};
 pub use polite::{DomainGate, GatePermit, PoliteFetcher, Politeness};
 pub use progress::{Progress, Silent};
 pub use render::RenderReason;
