@@ -66,7 +66,7 @@ impl Contract {
     }
 
     fn check_record(&self, page: &PageContract, record: &Record) -> Vec<String> {
-        let mut out = record.problems();
+        let mut out: Vec<String> = record.problems().iter().map(ToString::to_string).collect();
         if record.site != self.site {
             out.push(format!(
                 "record for {} carries site {:?}, not {:?}",

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::failure::{FailureKind, TransportKind};
+
 /// Why an HTTP fetch failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -21,8 +23,8 @@ pub enum FetchError {
     Transport {
         /// The URL fetched.
         url: String,
-        /// `connect`, `timeout`, `body` or `request`.
-        kind: &'static str,
+        /// What failed.
+        kind: TransportKind,
         /// What the client said.
         message: String,
     },
@@ -54,20 +56,14 @@ impl FetchError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
-            Self::Transport { kind, .. } => *kind != "request",
+            Self::Transport { kind, .. } => *kind != TransportKind::Request,
             Self::Robots { .. } | Self::Cancelled { .. } | Self::TooLarge { .. } => false,
         }
     }
 
-    /// A short label for statistics: `http_404`, `connect`, `timeout`, `robots`...
-    pub fn kind(&self) -> String {
-        match self {
-            Self::Status { status, .. } => format!("http_{status}"),
-            Self::Transport { kind, .. } => (*kind).to_string(),
-            Self::Robots { .. } => "robots".into(),
-            Self::Cancelled { .. } => "cancelled".into(),
-            Self::TooLarge { .. } => "too_large".into(),
-        }
+    /// The kind of this failure, as counted in statistics (`http_404`, `connect`...).
+    pub fn kind(&self) -> FailureKind {
+        FailureKind::of_fetch(self)
     }
 }
 

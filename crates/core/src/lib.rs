@@ -18,6 +18,7 @@ mod contract;
 mod document;
 mod error;
 mod extractor;
+mod failure;
 pub mod http;
 mod llm;
 mod pool;
@@ -28,9 +29,12 @@ pub use contract::{Contract, PageContract};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, RenderNeed, Warning};
+pub use failure::{FailureKind, TransportKind, UnknownKind};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{NavOptions, Page, PageHandle, PagePool, PoolStats};
-pub use record::{Availability, Currency, CurrencyError, Method, Record, RecordKind};
+pub use record::{
+    Availability, Currency, CurrencyError, Method, Record, RecordKind, RecordProblem,
+};
 pub use registry::{FALLBACK_SITE, Registry, RegistryError, SiteRegistration};
 
 // Re-exported so site crates can register without naming `inventory` themselves, and so

@@ -126,24 +126,57 @@ impl Record {
         Self::new(RecordKind::Product, site, url, title, method)
     }
 
-    /// Problems that make this record unusable, as human-readable sentences; empty when fine.
+    /// Problems that make this record unusable; empty when fine.
     ///
     /// A record must have a non-empty title and URL, and prices must not be negative.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self) -> Vec<RecordProblem> {
         let mut out = Vec::new();
         if self.title.trim().is_empty() {
-            out.push(format!("record for {} has an empty title", self.url));
+            out.push(RecordProblem::EmptyTitle {
+                url: self.url.clone(),
+            });
         }
         if self.url.trim().is_empty() {
-            out.push(format!("record {:?} has an empty url", self.title));
+            out.push(RecordProblem::EmptyUrl {
+                title: self.title.clone(),
+            });
         }
-        for (name, p) in [("price", self.price), ("list_price", self.list_price)] {
+        for (field, p) in [("price", self.price), ("list_price", self.list_price)] {
             if p.is_some_and(|p| p.is_sign_negative()) {
-                out.push(format!("record for {} has a negative {name}", self.url));
+                out.push(RecordProblem::NegativePrice {
+                    url: self.url.clone(),
+                    field,
+                });
             }
         }
         out
     }
+}
+
+/// Why a record is unusable (see [`Record::problems`]); such a record is never written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordProblem {
+    /// The title is empty or blank.
+    #[error("record for {url} has an empty title")]
+    EmptyTitle {
+        /// The record's URL.
+        url: String,
+    },
+    /// The URL is empty or blank.
+    #[error("record {title:?} has an empty url")]
+    EmptyUrl {
+        /// The record's title.
+        title: String,
+    },
+    /// A price is negative.
+    #[error("record for {url} has a negative {field}")]
+    NegativePrice {
+        /// The record's URL.
+        url: String,
+        /// `price` or `list_price`.
+        field: &'static str,
+    },
 }
 
 /// Collapses runs of whitespace into single spaces and trims the ends.

@@ -213,8 +213,8 @@ async fn render_always_and_extractor_demands_skip_http_and_error_statuses_fail_a
     // The rendered 404 is the same failure as the 404 over HTTP.
     let gone = always.crawl_page(&job, 1, &url("/p/gone")).await;
     assert_eq!(
-        (gone.error.as_deref(), gone.status),
-        (Some("http_404"), Some(404))
+        (gone.error, gone.status),
+        (Some(haul_core::FailureKind::Http(404)), Some(404))
     );
     assert!(gone.records.is_empty());
 
@@ -223,8 +223,8 @@ async fn render_always_and_extractor_demands_skip_http_and_error_statuses_fail_a
     assert_eq!(page.render_reason, Some(RenderReason::Extractor));
     let gone = auto.crawl_page(&job, 1, &url("/p/gone")).await;
     assert_eq!(
-        (gone.error.as_deref(), gone.status),
-        (Some("http_404"), Some(404))
+        (gone.error, gone.status),
+        (Some(haul_core::FailureKind::Http(404)), Some(404))
     );
     assert!(
         shop.fetched

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haul_core::{
-    Context, ExtractError, Extraction, Extractor, FetchRequest, Fetcher, LlmPool, PagePool,
-    RenderNeed,
+    Context, ExtractError, Extraction, Extractor, FailureKind, FetchRequest, Fetcher, LlmPool,
+    PagePool, RenderNeed,
 };
 use regex::Regex;
 use tokio::sync::Semaphore;
@@ -170,13 +170,13 @@ pub struct PageOutcome {
     /// HTTP status of the page, when one was received.
     pub status: Option<u16>,
     /// Kind of each retried failure.
-    pub retry_kinds: Vec<String>,
+    pub retry_kinds: Vec<FailureKind>,
     /// The page kind whose contract this page broke, if any.
     pub breach: Option<&'static str>,
     /// Time the page took, retries included.
     pub elapsed: Duration,
     /// The kind of failure (`http_404`, `timeout`...) when the page failed.
-    pub error: Option<String>,
+    pub error: Option<FailureKind>,
 }
 
 impl PageOutcome {
@@ -328,7 +328,7 @@ impl Crawler {
             if let Err(e) = output.send(record).await {
                 warn!("{e}; stopping the crawl");
                 self.cancel.cancel();
-                page.error = Some("output".into());
+                page.error = Some(FailureKind::Output);
                 break;
             }
             page.written += 1;
@@ -384,7 +384,7 @@ impl Crawler {
                 Err(e) if e.is_transient() && attempt < self.opts.retries => {
                     attempt += 1;
                     result.retries += 1;
-                    result.retry_kinds.push(error_kind(&e));
+                    result.retry_kinds.push(FailureKind::of(&e));
                     let delay = retry_delay(&e, self.opts.retry_base, attempt);
                     debug!(%url, attempt, "transient failure, retrying in {delay:?}: {e}");
                     tokio::select! {
@@ -417,6 +417,8 @@ impl Crawler {
                     let problems = record.problems();
                     if !problems.is_empty() {
                         result.warnings += 1;
+                        let problems: Vec<String> =
+                            problems.iter().map(ToString::to_string).collect();
                         warn!(site = cx.site(), "record dropped: {}", problems.join("; "));
                         continue;
                     }
@@ -428,7 +430,7 @@ impl Crawler {
                 if let ExtractError::Fetch(haul_core::FetchError::Status { status, .. }) = &e {
                     result.status = Some(*status);
                 }
-                result.error = Some(error_kind(&e));
+                result.error = Some(FailureKind::of(&e));
             }
         }
         result.elapsed = started.elapsed();
@@ -523,22 +525,6 @@ fn retry_delay(e: &ExtractError, base: Duration, attempt: u32) -> Duration {
             ..
         }) => Duration::from_secs(*s).max(jittered),
         _ => jittered,
-    }
-}
-
-fn error_kind(e: &ExtractError) -> String {
-    match e {
-        ExtractError::Fetch(f) => f.kind(),
-        ExtractError::Page(p) => match p {
-            haul_core::PageError::NotConfigured { .. } => "no_browser".into(),
-            haul_core::PageError::Timeout { .. } => "page_timeout".into(),
-            haul_core::PageError::Crashed { .. } => "browser_crash".into(),
-            _ => "browser".into(),
-        },
-        ExtractError::Llm(_) => "llm".into(),
-        ExtractError::Unparseable { .. } => "unparseable".into(),
-        ExtractError::Aborted { .. } => "aborted".into(),
-        _ => "other".into(),
     }
 }
 

@@ -157,10 +157,19 @@ async fn transient_failures_are_retried_honouring_retry_after_and_a_404_is_not()
     let site = &report.sites[0];
     assert_eq!((site.pages_ok, site.pages_failed, written), (2, 1, 2));
     assert_eq!(site.retries, 3);
-    assert_eq!(site.retry_kinds.get("http_503"), Some(&2));
-    assert_eq!(site.retry_kinds.get("http_429"), Some(&1));
+    assert_eq!(
+        site.retry_kinds.get(&haul_core::FailureKind::Http(503)),
+        Some(&2)
+    );
+    assert_eq!(
+        site.retry_kinds.get(&haul_core::FailureKind::Http(429)),
+        Some(&1)
+    );
     assert_eq!(site.retry_kinds.len(), 2, "{:?}", site.retry_kinds);
-    assert_eq!(site.errors.get("http_404"), Some(&1));
+    assert_eq!(
+        site.errors.get(&haul_core::FailureKind::Http(404)),
+        Some(&1)
+    );
     assert_eq!(http.times("/gone").len(), 1, "a 404 is not retried");
     let flaky = http.times("/flaky");
     assert_eq!(flaky.len(), 3);
@@ -225,7 +234,7 @@ async fn cancelling_lets_pages_in_flight_finish_within_grace_and_aborts_the_rest
     let site = &report.sites[0];
     assert_eq!((site.pages_ok, written), (2, 2), "pages in flight finished");
     assert_eq!(site.pages_failed, 1);
-    assert_eq!(site.errors.get("aborted"), Some(&1));
+    assert_eq!(site.errors.get(&haul_core::FailureKind::Aborted), Some(&1));
     // Cancelled at 1 s, aborted when the grace period ran out at 11 s.
     assert!(
         took >= Duration::from_secs(11) && took < Duration::from_secs(12),
@@ -276,7 +285,7 @@ async fn a_panicking_page_is_a_failed_page_and_the_crawl_goes_on() {
     let site = &report.sites[0];
     assert_eq!(written, 3, "/, /a and /c");
     assert_eq!((site.pages_ok, site.pages_failed), (3, 1));
-    assert_eq!(site.errors.get("panic"), Some(&1));
+    assert_eq!(site.errors.get(&haul_core::FailureKind::Panic), Some(&1));
     assert_eq!(site.levels, [1, 2, 1]);
     assert!(!http.paths().contains(&"/b".to_string()));
 }

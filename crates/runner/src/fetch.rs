@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use haul_core::{Document, FetchError, FetchRequest, Fetcher};
+use haul_core::{Document, FetchError, FetchRequest, Fetcher, TransportKind};
 
 /// HTTP settings of a crawl.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl HttpFetcher {
             .build()
             .map_err(|e| FetchError::Transport {
                 url: String::new(),
-                kind: "request",
+                kind: TransportKind::Request,
                 message: format!("could not build the HTTP client: {e}"),
             })?;
         Ok(Self {
@@ -64,13 +64,13 @@ impl HttpFetcher {
 
 fn transport(url: &str, e: &reqwest::Error) -> FetchError {
     let kind = if e.is_timeout() {
-        "timeout"
+        TransportKind::Timeout
     } else if e.is_connect() {
-        "connect"
+        TransportKind::Connect
     } else if e.is_body() || e.is_decode() {
-        "body"
+        TransportKind::Body
     } else {
-        "request"
+        TransportKind::Request
     };
     // reqwest's Display omits the cause chain ("error sending request"); include it.
     let mut message = e.to_string();
@@ -265,7 +265,7 @@ mod tests {
                         limit: 1_048_576, ..
                     },
                 ) => {
-                    assert_eq!(e.kind(), "too_large");
+                    assert_eq!(e.kind(), haul_core::FailureKind::TooLarge);
                     assert!(!e.is_transient(), "not retried");
                     assert!(e.to_string().contains(path), "{e}");
                 }

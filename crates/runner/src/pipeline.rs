@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use haul_core::FailureKind;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 use url::Url;
@@ -198,7 +199,7 @@ impl Crawler {
             let Some((job, scope)) = jobs.0.get(&task.site) else {
                 warn!(site = task.site, url = %task.url, "URL of a site not in the crawl; dropped");
                 let mut page = PageOutcome::new(task.url.clone());
-                page.error = Some("unknown_site".into());
+                page.error = Some(FailureKind::UnknownSite);
                 let share = SiteReport::new(&task.site);
                 frontier.complete(slot, task, &mut page, &share).await?;
                 continue;
@@ -255,7 +256,11 @@ impl Crawler {
             Some(Err(e)) => {
                 warn!(url = %task.url, "processing the page ended abnormally: {e}");
                 let mut page = PageOutcome::new(task.url.clone());
-                page.error = Some(if e.is_panic() { "panic" } else { "cancelled" }.into());
+                page.error = Some(if e.is_panic() {
+                    FailureKind::Panic
+                } else {
+                    FailureKind::Cancelled
+                });
                 page
             }
             None => unreachable!("one task was spawned"),
@@ -304,7 +309,7 @@ fn merge_shares(slots: &Slots, count_aborted: bool) -> Vec<SiteReport> {
                 .entry(site.clone())
                 .or_insert_with(|| SiteReport::new(&site));
             report.pages_failed += 1;
-            report.count_error("aborted");
+            report.count_error(FailureKind::Aborted);
         }
     }
     merged.into_values().collect()

@@ -252,7 +252,7 @@ impl PoliteFetcher {
                 .await
                 .map_err(|message| FetchError::Transport {
                     url: url.to_string(),
-                    kind: "shared_limits",
+                    kind: haul_core::TransportKind::SharedLimits,
                     message,
                 })?,
             ),

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use haul_core::PoolStats;
+use haul_core::{FailureKind, PoolStats};
 use serde::{Deserialize, Serialize};
 
 /// What one site's crawl did.
@@ -35,9 +35,9 @@ pub struct SiteReport {
     /// `noscript`, `no_record`, `nothing_found`, `remembered`).
     pub render_reasons: BTreeMap<String, u64>,
     /// Failures by kind (`http_404`, `timeout`, `unparseable`...), after retries.
-    pub errors: BTreeMap<String, u64>,
+    pub errors: BTreeMap<FailureKind, u64>,
     /// Retries by the kind of failure that caused them.
-    pub retry_kinds: BTreeMap<String, u64>,
+    pub retry_kinds: BTreeMap<FailureKind, u64>,
     /// Pages that broke their site's contract, by page kind (a sign the site changed).
     pub contract_breaches: BTreeMap<String, u64>,
     /// Final HTTP status of each page (histogram).
@@ -65,8 +65,8 @@ impl SiteReport {
         }
     }
 
-    pub(crate) fn count_error(&mut self, kind: impl Into<String>) {
-        *self.errors.entry(kind.into()).or_default() += 1;
+    pub(crate) fn count_error(&mut self, kind: FailureKind) {
+        *self.errors.entry(kind).or_default() += 1;
     }
 
     pub(crate) fn count_level(&mut self, level: u32) {
@@ -105,12 +105,12 @@ impl SiteReport {
             *self.contract_breaches.entry(kind.to_string()).or_default() += 1;
         }
         for kind in &page.retry_kinds {
-            *self.retry_kinds.entry(kind.clone()).or_default() += 1;
+            *self.retry_kinds.entry(*kind).or_default() += 1;
         }
         match &page.error {
             Some(kind) => {
                 self.pages_failed += 1;
-                self.count_error(kind.clone());
+                self.count_error(*kind);
             }
             None => self.pages_ok += 1,
         }
@@ -376,13 +376,13 @@ mod tests {
             retries: u64::from(n.is_multiple_of(7)),
             status: Some(if n.is_multiple_of(10) { 404 } else { 200 }),
             retry_kinds: if n.is_multiple_of(7) {
-                vec!["http_503".into()]
+                vec![FailureKind::Http(503)]
             } else {
                 Vec::new()
             },
             // 1..=100 ms, in an order unlike the sorted one.
             elapsed: Duration::from_millis((n * 37) % 100 + 1),
-            error: (n.is_multiple_of(10)).then(|| "http_404".into()),
+            error: (n.is_multiple_of(10)).then_some(FailureKind::Http(404)),
             ..PageOutcome::new(url::Url::parse(&format!("http://shop.test/p/{n}")).unwrap())
         }
     }
@@ -408,7 +408,10 @@ mod tests {
         // Page times 1..=100 ms: the median is the 51st, the 95th percentile the 95th.
         assert_eq!((merged.page_ms_p50, merged.page_ms_p95), (51, 95));
         assert_eq!((merged.pages_ok, merged.pages_failed), (90, 10));
-        assert_eq!(merged.retry_kinds.get("http_503"), Some(&15));
+        assert_eq!(
+            merged.retry_kinds.get(&haul_core::FailureKind::Http(503)),
+            Some(&15)
+        );
         assert_eq!(merged.levels, [34, 33, 33]);
         assert_eq!(SiteReport::new("none").page_percentile(0.95), 0);
     }

@@ -156,7 +156,11 @@ async fn static_front_page_and_deal_pages_over_http() {
     assert_eq!(site.levels, vec![1, 5], "{site:?}");
     // The removed thread fails alone; the rest of its level goes on.
     assert_eq!(site.pages_failed, 1, "{site:?}");
-    assert_eq!(site.errors.get("http_404"), Some(&1), "{site:?}");
+    assert_eq!(
+        site.errors.get(&haul_core::FailureKind::Http(404)),
+        Some(&1),
+        "{site:?}"
+    );
     assert_eq!(site.rendered, 0);
     // The front page gives the links and only the record of the card without a deal page;
     // the four deal pages give their full records. The removed thread's deal is gone.

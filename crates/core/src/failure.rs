@@ -1,0 +1,234 @@
+//! Kinds of failure, as counted in crawl statistics: one enum for why a page failed or was
+//! retried, written as the short labels users see in `--stats` (`http_404`, `timeout`,
+//! `too_large`, ...).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{ExtractError, FetchError, PageError};
+
+/// What went wrong at the transport level of a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransportKind {
+    /// The connection could not be made.
+    Connect,
+    /// The server took too long.
+    Timeout,
+    /// Reading or decoding the body failed.
+    Body,
+    /// The request itself is wrong (bad URL, client set-up): retrying does not help.
+    Request,
+    /// The shared per-domain limits (Redis) could not be reached.
+    SharedLimits,
+}
+
+impl TransportKind {
+    /// The label of this kind (`connect`, `timeout`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Body => "body",
+            Self::Request => "request",
+            Self::SharedLimits => "shared_limits",
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a page failed, or why one of its attempts was retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The server answered with this non-success status (`http_404`).
+    Http(u16),
+    /// A transport failure (`connect`, `timeout`, `body`, `request`, `shared_limits`).
+    Transport(TransportKind),
+    /// robots.txt forbids the URL.
+    Robots,
+    /// The body was larger than the page size limit.
+    TooLarge,
+    /// The page needed a browser and none is configured.
+    NoBrowser,
+    /// The rendered page did not load in time.
+    PageTimeout,
+    /// The browser crashed while rendering.
+    BrowserCrash,
+    /// Another browser failure (navigation, protocol).
+    Browser,
+    /// The LLM extraction failed.
+    Llm,
+    /// The extractor could not make sense of the page.
+    Unparseable,
+    /// The page took longer than its budget.
+    Aborted,
+    /// The crawl shut down before the page was done.
+    Cancelled,
+    /// Processing the page panicked (a bug in an extractor).
+    Panic,
+    /// The output could not take the page's records.
+    Output,
+    /// A queued URL of a site that is not part of the crawl.
+    UnknownSite,
+    /// Anything else.
+    Other,
+}
+
+impl FailureKind {
+    /// The label of this kind, as in statistics (`http_404`, `too_large`...).
+    pub fn label(&self) -> String {
+        match self {
+            Self::Http(status) => format!("http_{status}"),
+            Self::Transport(kind) => kind.as_str().to_string(),
+            other => other.fixed_label().unwrap_or("other").to_string(),
+        }
+    }
+
+    fn fixed_label(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Robots => "robots",
+            Self::TooLarge => "too_large",
+            Self::NoBrowser => "no_browser",
+            Self::PageTimeout => "page_timeout",
+            Self::BrowserCrash => "browser_crash",
+            Self::Browser => "browser",
+            Self::Llm => "llm",
+            Self::Unparseable => "unparseable",
+            Self::Aborted => "aborted",
+            Self::Cancelled => "cancelled",
+            Self::Panic => "panic",
+            Self::Output => "output",
+            Self::UnknownSite => "unknown_site",
+            Self::Other => "other",
+            Self::Http(_) | Self::Transport(_) => return None,
+        })
+    }
+
+    /// The kind of an extraction failure.
+    pub fn of(e: &ExtractError) -> Self {
+        match e {
+            ExtractError::Fetch(f) => Self::of_fetch(f),
+            ExtractError::Page(p) => match p {
+                PageError::NotConfigured { .. } => Self::NoBrowser,
+                PageError::Timeout { .. } => Self::PageTimeout,
+                PageError::Crashed { .. } => Self::BrowserCrash,
+                _ => Self::Browser,
+            },
+            ExtractError::Llm(_) => Self::Llm,
+            ExtractError::Unparseable { .. } => Self::Unparseable,
+            ExtractError::Aborted { .. } => Self::Aborted,
+        }
+    }
+
+    /// The kind of a fetch failure.
+    pub fn of_fetch(e: &FetchError) -> Self {
+        match e {
+            FetchError::Status { status, .. } => Self::Http(*status),
+            FetchError::Transport { kind, .. } => Self::Transport(*kind),
+            FetchError::Robots { .. } => Self::Robots,
+            FetchError::Cancelled { .. } => Self::Cancelled,
+            FetchError::TooLarge { .. } => Self::TooLarge,
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// A label that names no [`FailureKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a failure kind")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for FailureKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, UnknownKind> {
+        if let Some(status) = s.strip_prefix("http_").and_then(|n| n.parse().ok()) {
+            return Ok(Self::Http(status));
+        }
+        let transports = [
+            TransportKind::Connect,
+            TransportKind::Timeout,
+            TransportKind::Body,
+            TransportKind::Request,
+            TransportKind::SharedLimits,
+        ];
+        if let Some(t) = transports.into_iter().find(|t| t.as_str() == s) {
+            return Ok(Self::Transport(t));
+        }
+        let fixed = [
+            Self::Robots,
+            Self::TooLarge,
+            Self::NoBrowser,
+            Self::PageTimeout,
+            Self::BrowserCrash,
+            Self::Browser,
+            Self::Llm,
+            Self::Unparseable,
+            Self::Aborted,
+            Self::Cancelled,
+            Self::Panic,
+            Self::Output,
+            Self::UnknownSite,
+            Self::Other,
+        ];
+        fixed
+            .into_iter()
+            .find(|k| k.fixed_label() == Some(s))
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}
+
+// Written as its label (also as a JSON map key), so statistics read as before.
+impl Serialize for FailureKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.label())
+    }
+}
+
+impl<'de> Deserialize<'de> for FailureKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_read_back_and_serialise_as_map_keys() {
+        let kinds = [
+            FailureKind::Http(404),
+            FailureKind::Transport(TransportKind::SharedLimits),
+            FailureKind::TooLarge,
+            FailureKind::UnknownSite,
+            FailureKind::Panic,
+        ];
+        for k in kinds {
+            assert_eq!(k.label().parse::<FailureKind>(), Ok(k));
+        }
+        assert_eq!(FailureKind::Http(503).to_string(), "http_503");
+        let map: std::collections::BTreeMap<FailureKind, u64> =
+            [(FailureKind::Http(404), 2), (FailureKind::Robots, 1)].into();
+        let json = serde_json::to_string(&map).unwrap();
+        assert_eq!(json, r#"{"http_404":2,"robots":1}"#);
+        let back: std::collections::BTreeMap<FailureKind, u64> =
+            serde_json::from_str(&json).unwrap();
+        assert_eq!(back, map);
+        assert!("http_x".parse::<FailureKind>().is_err());
+        assert!("nonsense".parse::<FailureKind>().is_err());
+    }
+}
