@@ -407,3 +407,61 @@ async fn delay_spaces_requests_to_one_domain() {
         );
     }
 }
+
+/// `haul parse URL` goes through the crawl's page pipeline: robots.txt is obeyed, a transient
+/// failure is retried (the validation it shares with a crawl is `Checked`'s, tested in the
+/// runner).
+#[tokio::test(flavor = "multi_thread")]
+async fn parse_of_a_url_obeys_robots_retries_and_validates_like_a_crawl() {
+    let product = |name: &str, price: &str| {
+        Html(format!(
+            r#"<html><head><title>{name}</title><script type="application/ld+json">
+            {{"@context":"https://schema.org","@type":"Product","name":"{name}",
+              "offers":{{"@type":"Offer","price":"{price}","priceCurrency":"EUR"}}}}
+            </script></head><body><h1>{name}</h1></body></html>"#
+        ))
+    };
+    let flaky = Arc::new(Mutex::new(0u32));
+    let app = Router::new()
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /private/\n" }),
+        )
+        .route(
+            "/private/p",
+            get(move || async move { product("Secret", "5.00") }),
+        )
+        .route(
+            "/flaky",
+            get(move || {
+                let flaky = flaky.clone();
+                async move {
+                    let mut n = flaky.lock().unwrap();
+                    *n += 1;
+                    if *n == 1 {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    } else {
+                        product("Kettle", "19.90").into_response()
+                    }
+                }
+            }),
+        );
+    let server = TestServer::start(app).await.unwrap();
+
+    let private = server.url("/private/p");
+    let out = haul(&["parse", "--site", "generic", private.as_str()]).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("robots"), "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing extracted from a disallowed page"
+    );
+
+    let flaky = server.url("/flaky");
+    let out = haul(&["parse", "--site", "generic", flaky.as_str()]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["title"], "Kettle");
+    assert_eq!(record["price"], "19.90");
+    assert_eq!(record["source"], flaky.as_str());
+}

@@ -1,12 +1,17 @@
 //! `haul parse`: what an extractor gets from given pages (saved files or URLs), printed as
 //! JSON Lines, each record carrying the input it came from in `source` (like `scrapy parse`).
+//! URLs go through the crawl's own page pipeline (polite fetcher, retries, validation), files
+//! through the same validation, so what `parse` shows is what a crawl would write.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use haul_core::{Context, Document, Extractor, FetchRequest, Fetcher, Registry};
-use haul_runner::{HttpFetcher, HttpOptions};
+use haul_core::{Context, Document, Extractor, Fetcher, Registry};
+use haul_runner::{
+    CancellationToken, Checked, CrawlOptions, Crawler, HttpFetcher, HttpOptions, PoliteFetcher,
+    Politeness, Services, SiteJob,
+};
 use url::Url;
 
 /// Arguments of `haul parse`.
@@ -38,46 +43,38 @@ fn pick(
 
 pub(crate) async fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let registry = haul_sites::registry()?;
-    let fetcher: Arc<dyn Fetcher> = Arc::new(HttpFetcher::new(&HttpOptions::default())?);
+    // The same polite fetcher as a crawl: robots.txt and the per-domain limits apply.
+    let fetcher: Arc<dyn Fetcher> = Arc::new(PoliteFetcher::new(
+        HttpFetcher::new(&HttpOptions::default())?,
+        Politeness::default(),
+    ));
+    let services = Services {
+        fetcher: fetcher.clone(),
+        pages: None,
+        llm: None,
+    };
+    let crawler = Crawler::detached(CrawlOptions::default(), services, CancellationToken::new());
     let mut failed = 0;
     for input in &args.inputs {
         let is_url = input.starts_with("http://") || input.starts_with("https://");
-        let doc = if is_url {
+        let result = if is_url {
             let url = Url::parse(input).with_context(|| format!("{input:?} is not a valid URL"))?;
-            fetcher.fetch(FetchRequest::get(url)).await?
+            let ext = pick(&registry, args.site.as_deref(), &url)?;
+            parse_url(&crawler, ext, url).await
         } else {
-            let path = std::path::PathBuf::from(input);
-            let body = {
-                let p = path.clone();
-                tokio::task::spawn_blocking(move || std::fs::read(&p)).await?
-            }
-            .with_context(|| format!("cannot read {input}"))?;
-            let url = match &args.url {
-                Some(u) => u.clone(),
-                None => Url::from_file_path(std::fs::canonicalize(&path)?)
-                    .map_err(|()| anyhow::anyhow!("cannot make a URL of {input}"))?,
-            };
-            Document::new(url, String::from_utf8_lossy(&body).into_owned())
+            let doc = read_file(input, args.url.as_ref()).await?;
+            let ext = pick(&registry, args.site.as_deref(), &doc.url)?;
+            let url = doc.url.clone();
+            ext.extract(&Context::new(ext, fetcher.clone()), doc)
+                .await
+                .map(|ex| Checked::new(ext, &url, ex))
+                .map_err(|e| format!("error ({}): {e}", ext.name()))
         };
-        let ext = pick(&registry, args.site.as_deref(), &doc.url)?;
-        let cx = Context::new(ext, fetcher.clone());
-        match ext.extract(&cx, doc).await {
-            Ok(ex) => {
-                for w in &ex.warnings {
-                    eprintln!("{input}: warning: {w}");
-                }
-                let mut out = String::new();
-                for mut r in ex.records {
-                    r.source = Some(input.clone());
-                    out.push_str(&serde_json::to_string(&r)?);
-                    out.push('\n');
-                }
-                print!("{out}");
-                eprintln!("{input}: {} links", ex.links.len());
-            }
+        match result {
+            Ok(checked) => print_checked(input, &checked)?,
             Err(e) => {
                 failed += 1;
-                eprintln!("{input}: error ({}): {e}", ext.name());
+                eprintln!("{input}: {e}");
             }
         }
     }
@@ -85,4 +82,72 @@ pub(crate) async fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
         bail!("{failed} of {} inputs failed", args.inputs.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Crawls `url` as a crawl's page would be (retries included), without writing.
+async fn parse_url(
+    crawler: &Crawler,
+    ext: &'static dyn Extractor,
+    url: Url,
+) -> Result<Checked, String> {
+    let job = SiteJob::new(ext, vec![url.clone()]);
+    let page = crawler.crawl_page(&job, 0, &url).await;
+    if let Some(kind) = page.error {
+        // The cause was logged as a warning by the crawler.
+        return Err(format!("failed ({}): {kind}", ext.name()));
+    }
+    Ok(Checked {
+        records: page.records,
+        links: page.links,
+        // The crawler logged the breaches and warnings themselves.
+        breach: page.breach.map(|kind| (kind, Vec::new())),
+        ..Checked::default()
+    })
+}
+
+/// A saved page as a document from `url` (default: the file's own `file://` URL).
+async fn read_file(input: &str, url: Option<&Url>) -> anyhow::Result<Document> {
+    let path = std::path::PathBuf::from(input);
+    let body = {
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || std::fs::read(&p)).await?
+    }
+    .with_context(|| format!("cannot read {input}"))?;
+    let url = match url {
+        Some(u) => u.clone(),
+        None => Url::from_file_path(std::fs::canonicalize(&path)?)
+            .map_err(|()| anyhow::anyhow!("cannot make a URL of {input}"))?,
+    };
+    Ok(Document::new(
+        url,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
+/// Prints the records as JSON Lines (each with its input in `source`), and the warnings,
+/// dropped records, contract breaches and link count on stderr.
+fn print_checked(input: &str, checked: &Checked) -> anyhow::Result<()> {
+    for w in &checked.warnings {
+        eprintln!("{input}: warning: {w}");
+    }
+    for m in checked.dropped_messages() {
+        eprintln!("{input}: warning: {m}");
+    }
+    if let Some((kind, breaches)) = &checked.breach {
+        eprintln!(
+            "{input}: contract of {kind:?} pages broken{}{}",
+            if breaches.is_empty() { "" } else { ": " },
+            breaches.join("; ")
+        );
+    }
+    let mut out = String::new();
+    for r in &checked.records {
+        let mut r = r.clone();
+        r.source = Some(input.to_string());
+        out.push_str(&serde_json::to_string(&r)?);
+        out.push('\n');
+    }
+    print!("{out}");
+    eprintln!("{input}: {} links", checked.links.len());
+    Ok(())
 }

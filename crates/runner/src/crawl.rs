@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::Url;
 
+use crate::checked::Checked;
 use crate::levels::{Journaling, LevelFrontier};
 use crate::progress::{Progress, Silent};
 use crate::render::{self, RenderMemory, RenderReason};
@@ -399,31 +400,20 @@ impl Crawler {
             Ok((ex, reason, status)) => {
                 result.render_reason = reason;
                 result.status = Some(status);
-                let ext = cx.extractor();
-                if let Some(contract) = ext.contract() {
-                    let kind = ext.page_kind(&url);
-                    let breaches = contract.check(kind, &ex);
-                    if !breaches.is_empty() {
-                        warn!(site = cx.site(), %url, "contract broken: {}", breaches.join("; "));
-                        result.breach = Some(kind);
-                    }
+                let checked = Checked::new(cx.extractor(), &url, ex);
+                if let Some((kind, breaches)) = &checked.breach {
+                    warn!(site = cx.site(), %url, "contract broken: {}", breaches.join("; "));
+                    result.breach = Some(*kind);
                 }
-                result.warnings = ex.warnings.len() as u64;
-                for w in &ex.warnings {
+                for w in &checked.warnings {
                     debug!(site = cx.site(), "{w}");
                 }
-                result.links = ex.links;
-                for record in ex.records {
-                    let problems = record.problems();
-                    if !problems.is_empty() {
-                        result.warnings += 1;
-                        let problems: Vec<String> =
-                            problems.iter().map(ToString::to_string).collect();
-                        warn!(site = cx.site(), "record dropped: {}", problems.join("; "));
-                        continue;
-                    }
-                    result.records.push(record);
+                for m in checked.dropped_messages() {
+                    warn!(site = cx.site(), "{m}");
                 }
+                result.warnings = checked.warning_count();
+                result.links = checked.links;
+                result.records = checked.records;
             }
             Err(e) => {
                 warn!(site = cx.site(), "{e}");

@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 mod auto_tests;
+mod checked;
 mod crawl;
 #[cfg(test)]
 mod crawl_tests;
@@ -28,6 +29,7 @@ mod scope;
 mod shutdown;
 mod state;
 
+pub use checked::Checked;
 pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob};
 pub use fetch::{DEFAULT_MAX_BODY, HttpFetcher, HttpOptions, MAX_RETRY_AFTER_SECS};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
