@@ -52,9 +52,10 @@ pub enum Command {
     /// Serve a bundled site on 127.0.0.1 (for trying haul out, tests and benchmarks; needs a
     /// build with `--features serve`).
     Serve {
-        /// `demo` (the demo shop), `generated` (a shop of --products product pages) or `mixed`
+        /// `demo` (the demo shop), `generated` (a shop of --products product pages), `mixed`
         /// (a realistic deal shop of --products product pages, --script-share percent of them
-        /// built by scripts; read by the `generic` site).
+        /// built by scripts; read by the `generic` site) or `hostile` (pages built to crash,
+        /// hang or mislead a crawler, and an internal service it must never reach).
         site: String,
         /// Product pages of the `generated` and `mixed` sites.
         #[arg(long, default_value_t = 2000)]

@@ -110,12 +110,23 @@ async fn serve(
     latency_ms: u64,
 ) -> anyhow::Result<ExitCode> {
     let latency = std::time::Duration::from_millis(latency_ms);
+    // The hostile shop redirects to an "internal" service; it gets its own port.
+    let mut internal = None;
     let router = match site {
+        "hostile" => {
+            let server = haul_testkit::TestServer::start(haul_testkit::internal_router())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1: {e}"))?;
+            let url = server.url("/");
+            println!("internal service (must get no request) at {url}");
+            internal = Some(server);
+            haul_testkit::hostile_router(url)
+        }
         "demo" => haul_testkit::demo_router(latency),
         "generated" => haul_testkit::generated_router(products, latency),
         "mixed" => haul_testkit::mixed_router(products, script_share.into(), latency),
         other => anyhow::bail!(
-            "haul serve: unknown site {other:?}; choose \"demo\", \"generated\" or \"mixed\""
+            "haul serve: unknown site {other:?}; choose \"demo\", \"generated\", \"mixed\" or \"hostile\""
         ),
     };
     let server = haul_testkit::TestServer::bind(router, port)
@@ -126,8 +137,10 @@ async fn serve(
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     tokio::signal::ctrl_c().await?;
+    drop(internal);
     Ok(ExitCode::SUCCESS)
 }
+
 
 /// `haul serve` in a build without the `serve` feature: says how to get it.
 #[cfg(not(feature = "serve"))]

@@ -20,8 +20,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 
+pub mod hostile;
 pub mod mixed;
 
+pub use hostile::{FORMULA_TITLE, HOSTILE_GOOD, HOSTILE_PATHS, hostile_router, internal_router};
 pub use mixed::{MixedKind, MixedProduct, mixed_router, mixed_truth};
 
 /// What a [`TestServer`] saw.
