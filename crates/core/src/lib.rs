@@ -18,7 +18,6 @@ mod contract;
 mod document;
 mod error;
 mod extractor;
-pub mod http;
 mod llm;
 mod pool;
 mod record;
