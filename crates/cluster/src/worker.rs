@@ -257,7 +257,7 @@ async fn process(
             .query(
                 "INCR pages scheduled",
                 redis::cmd("INCR")
-                    .arg(format!("haul:{}:scheduled:{}", shared.crawl, task.site))
+                    .arg(haul_redis::keys::scheduled(&shared.crawl, &task.site))
                     .clone(),
                 None,
             )
