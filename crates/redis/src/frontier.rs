@@ -59,7 +59,9 @@ static LEVEL_DONE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS: current-level key, level stream of ARGV[2]. ARGV: group, level. Moves the current
-/// level from ARGV[2] to ARGV[2] + 1 when that level is done; returns the current level.
+/// level from ARGV[2] to ARGV[2] + 1 when that level is done, and trims the done level's
+/// entries (all acknowledged: the stream and its group stay, so `level_done` still holds);
+/// returns the current level.
 static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LEVEL_DONE_LUA}
@@ -67,6 +69,7 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local lvl = tonumber(ARGV[2])
 if cur == lvl and level_done(KEYS[2], ARGV[1]) then
   redis.call('SET', KEYS[1], cur + 1)
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', 0)
   return cur + 1
 end
 return cur
@@ -616,6 +619,15 @@ impl Frontier {
             return Ok(Work::Idle);
         }
         if !self.level_exists(level + 1).await? {
+            // The last level is done: its entries are all acknowledged.
+            let trim = redis::cmd("XTRIM")
+                .arg(self.level_key(level))
+                .arg("MAXLEN")
+                .arg(0)
+                .clone();
+            self.redis
+                .query::<u64>("XTRIM done level", trim, None)
+                .await?;
             self.finish().await?;
             return Ok(Work::Finished);
         }

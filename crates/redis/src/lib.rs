@@ -26,7 +26,9 @@
 //! * A URL is queued once per site across all workers (`SADD`'s answer decides, in the same
 //!   Lua script as the `XADD`, so a retried enqueue neither loses nor duplicates it).
 //! * Levels complete in order: workers take tasks from the current level only, and the level
-//!   advances (atomically) only when it has no undelivered and no pending task.
+//!   advances (atomically) only when it has no undelivered and no pending task; in the same
+//!   step the done level's entries, all acknowledged, are trimmed (`XTRIM MAXLEN 0`; the
+//!   stream and its group stay), and the last level's when the crawl finishes.
 //! * Redis unreachable at start: a [`RedisError`] naming the URL. Redis gone mid-crawl: every
 //!   operation pauses and retries with exponential backoff (connections are
 //!   `redis::aio::ConnectionManager`s) for [`ConnectOptions::reconnect_for`], then fails with

@@ -867,3 +867,47 @@ async fn crawl_ids_that_collide_with_shared_keys_are_rejected_and_purge_keeps_sh
     assert!(f.purge().await.unwrap() >= 2);
     assert_eq!(shared().await, before);
 }
+
+#[tokio::test]
+async fn done_levels_are_trimmed_as_the_crawl_advances_and_finishes() {
+    let server = RedisServer::start().await;
+    let r = client(&server).await;
+    let f = Frontier::new(&r, "trim", FrontierOptions::default());
+    f.enqueue(0, "demo", &["http://x/1", "http://x/2"])
+        .await
+        .unwrap();
+    let xlen = |level: u32| {
+        let (r, key) = (r.clone(), f.level_key(level));
+        async move {
+            r.query::<u64>("XLEN", redis::cmd("XLEN").arg(key).clone(), None)
+                .await
+                .unwrap()
+        }
+    };
+    let idle = Duration::from_secs(30);
+    let mut done = 0;
+    loop {
+        match f.work("w", NO_WAIT, idle).await.unwrap() {
+            Work::Finished => break,
+            Work::Idle => {}
+            Work::Tasks(tasks) => {
+                for t in tasks {
+                    if t.level == 0 {
+                        f.enqueue(1, "demo", &[format!("{}/next", t.url)])
+                            .await
+                            .unwrap();
+                        // Acknowledged but the level not yet done: entries stay.
+                        assert_eq!(xlen(0).await, 2);
+                    }
+                    assert!(f.ack(&t).await.unwrap());
+                    done += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(done, 4);
+    assert!(f.is_finished().await.unwrap());
+    // Both levels were trimmed once done; their streams (and groups) remain, still done.
+    assert_eq!((xlen(0).await, xlen(1).await), (0, 0));
+    assert!(f.level_done(0).await.unwrap() && f.level_done(1).await.unwrap());
+}
