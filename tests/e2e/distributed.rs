@@ -456,12 +456,13 @@ async fn bad_redis_and_a_crawl_id_in_use_are_clear_errors() {
     let err = stderr(&second);
     assert!(err.contains("\"busy\" is already running"), "{err}");
     assert!(err.contains("--fresh"), "{err}");
-    let bad_id = haul(&["worker", "--redis", &url, "--crawl-id", "a:b"]).await;
-    assert!(
-        stderr(&bad_id).contains("is not a crawl id"),
-        "{}",
-        stderr(&bad_id)
-    );
+    for (id, why) in [("a:b", "only letters"), ("rate", "shared by every crawl")] {
+        let bad_id = haul(&["worker", "--redis", &url, "--crawl-id", id]).await;
+        let err = stderr(&bad_id);
+        assert!(!bad_id.status.success(), "{err}");
+        assert!(err.contains(&format!("invalid crawl id {id:?}")), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
 }
 
 /// The most request arrivals in any window `[t, t + 1 s)`.

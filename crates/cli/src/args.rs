@@ -193,17 +193,10 @@ pub struct CollectArgs {
 }
 
 fn parse_crawl_id(s: &str) -> Result<String, String> {
-    if !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
-            "{s:?} is not a crawl id: use 1-64 letters, digits, '-', '_' or '.'"
-        ))
-    }
+    // The library's rule (`haul_redis::keys`): the error names the id and what is wrong.
+    haul_redis::keys::check_crawl_id(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Arguments of `haul crawl`. Unset options fall back to `haul.toml`, then `HAUL_*`

@@ -141,7 +141,6 @@ async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-
 /// `haul serve` in a build without the `serve` feature: says how to get it.
 #[cfg(not(feature = "serve"))]
 async fn serve(

@@ -75,7 +75,7 @@ impl Default for Settings {
             retries: engine.retries,
             grace_secs: engine.grace.as_secs(),
             ignore_robots: !polite.obey_robots,
-            user_agent: haul_core::http::DEFAULT_USER_AGENT.into(),
+            user_agent: haul_runner::HttpOptions::default().user_agent,
             stats: None,
             state: None,
             browsers: None,

@@ -1,7 +1,7 @@
 //! `haul crawl --redis`: enqueues a crawl (its spec and level-0 URLs) for the workers, and
 //! reads its state back (finished, dead letters, shared counters).
 
-use haul_redis::{Frontier, FrontierOptions, Redis};
+use haul_redis::{CrawlMeta, Frontier, FrontierOptions, Redis};
 use haul_runner::canonicalize;
 use tracing::info;
 
@@ -20,13 +20,16 @@ pub struct Enqueued {
 ///
 /// A finished crawl with the same id is discarded first; an unfinished one is an error
 /// ([`ClusterError::AlreadyRunning`]) unless `fresh`, which discards it (only safe when none
-/// of its workers or collectors still run).
+/// of its workers or collectors still run). A crawl id that cannot name a crawl (such as
+/// `rate`, a namespace of the shared limits) is an error naming it, before anything is
+/// written.
 pub async fn enqueue(
     redis: &Redis,
     crawl: &str,
     mut spec: CrawlSpec,
     fresh: bool,
 ) -> Result<Enqueued, ClusterError> {
+    let meta = CrawlMeta::new(redis, crawl)?;
     let frontier = Frontier::new(redis, crawl, FrontierOptions::default());
     // When the earlier crawl with this id started (an unreadable spec still is one).
     let earlier = match CrawlSpec::load(redis, crawl).await {
@@ -60,16 +63,7 @@ pub async fn enqueue(
         crawl: crawl.into(),
         message: e.to_string(),
     })?;
-    redis
-        .query::<()>(
-            "SET crawl spec",
-            redis::cmd("SET")
-                .arg(CrawlSpec::key(crawl))
-                .arg(json)
-                .clone(),
-            None,
-        )
-        .await?;
+    meta.set_spec(&json).await?;
     let mut urls = 0;
     for site in &spec.sites {
         let canon: Vec<String> = site
@@ -81,4 +75,39 @@ pub async fn enqueue(
     }
     info!(crawl, urls, sites = spec.sites.len(), "crawl enqueued");
     Ok(Enqueued { urls, purged })
+}
+
+#[cfg(test)]
+mod tests {
+    use haul_redis::testing::RedisServer;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_crawl_id_of_a_shared_namespace_is_refused_naming_it() {
+        let server = RedisServer::start().await;
+        let redis = Redis::connect(&server.url()).await.unwrap();
+        let spec = CrawlSpec {
+            sites: Vec::new(),
+            max_level: 0,
+            max_pages: None,
+            started: String::new(),
+        };
+        for id in ["rate", "sem"] {
+            let err = enqueue(&redis, id, spec.clone(), true).await.unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("invalid crawl id {id:?}")), "{msg}");
+            assert!(msg.contains("shared by every crawl"), "{msg}");
+            // Workers and collectors are refused the same way.
+            assert!(CrawlSpec::load(&redis, id).await.is_err());
+            assert!(
+                crate::site_reports(&redis, id, &["demo".into()])
+                    .await
+                    .is_err()
+            );
+        }
+        let ok = enqueue(&redis, "ratings", spec, false).await.unwrap();
+        assert_eq!(ok.urls, 0);
+        assert!(CrawlSpec::load(&redis, "ratings").await.unwrap().is_some());
+    }
 }

@@ -101,7 +101,7 @@ impl RedisKeyGate {
 
     /// The Redis key holding `key`'s limit (for inspection).
     pub fn redis_key(&self, key: &GateKey) -> String {
-        format!("haul:rate:{}:{}", self.namespace, key.fingerprint())
+        haul_redis::keys::rate(&self.namespace, key.fingerprint())
     }
 }
 

@@ -1,8 +1,8 @@
 //! What a distributed crawl is: the sites with their start URLs and link patterns and the
-//! limits every worker applies, stored as JSON under `haul:{crawl}:spec`.
+//! limits every worker applies, stored as JSON under `haul:{crawl}:spec` (`haul_redis::keys`).
 
 use haul_core::Registry;
-use haul_redis::Redis;
+use haul_redis::{CrawlMeta, Redis};
 use haul_runner::SiteJob;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -89,19 +89,10 @@ impl CrawlSpec {
             .collect()
     }
 
-    pub(crate) fn key(crawl: &str) -> String {
-        format!("haul:{crawl}:spec")
-    }
-
-    /// Reads the spec of `crawl`, if it was enqueued.
+    /// Reads the spec of `crawl`, if it was enqueued (an invalid crawl id is an error naming
+    /// it: see `haul_redis::keys::check_crawl_id`).
     pub async fn load(redis: &Redis, crawl: &str) -> Result<Option<Self>, ClusterError> {
-        let json: Option<String> = redis
-            .query(
-                "GET crawl spec",
-                redis::cmd("GET").arg(Self::key(crawl)).clone(),
-                None,
-            )
-            .await?;
+        let json = CrawlMeta::new(redis, crawl)?.spec().await?;
         json.map(|j| {
             serde_json::from_str(&j).map_err(|e| ClusterError::BadSpec {
                 crawl: crawl.into(),

@@ -1,5 +1,5 @@
 //! Crawl counters shared by all workers, as serialised [`SiteReport`]s: one Redis hash per
-//! site (`haul:{crawl}:stats:{site}`) whose fields are the task loops of the workers
+//! site (`haul:{crawl}:stats:{site}`, named by `haul_redis::keys`) whose fields are the task loops of the workers
 //! (`{consumer}#{instance}`), each holding the JSON of that loop's accumulated share. A share
 //! is rewritten in the pipeline that completes each of its pages, so it always counts exactly
 //! the pages acknowledged. The coordinator [`merge`](SiteReport::merge)s the shares, page-time
@@ -7,34 +7,19 @@
 
 use std::collections::BTreeMap;
 
-use haul_redis::Redis;
+use haul_redis::{CrawlMeta, Pipeline, Redis};
 use haul_runner::SiteReport;
 use tracing::warn;
 
 use crate::ClusterError;
 
-fn key(crawl: &str, site: &str) -> String {
-    format!("haul:{crawl}:stats:{site}")
-}
-
 /// The command that stores `share` (everything task loop `field` did on `site`, up to and
 /// including the page being completed) as that loop's share of the counters (reply ignored),
 /// to run in the pipeline that completes the page's task.
-pub(crate) fn store_share(
-    crawl: &str,
-    site: &str,
-    field: &str,
-    share: &SiteReport,
-) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
+pub(crate) fn store_share(crawl: &str, site: &str, field: &str, share: &SiteReport) -> Pipeline {
     // A report of counters and maps only: serialising it cannot fail.
     let json = serde_json::to_string(share).unwrap_or_default();
-    pipe.cmd("HSET")
-        .arg(key(crawl, site))
-        .arg(field)
-        .arg(json)
-        .ignore();
-    pipe
+    haul_redis::store_share(crawl, site, field, &json)
 }
 
 /// The shared counters of `sites`, every worker's share merged (the page-time percentiles
@@ -44,15 +29,10 @@ pub async fn site_reports(
     crawl: &str,
     sites: &[String],
 ) -> Result<Vec<SiteReport>, ClusterError> {
+    let meta = CrawlMeta::new(redis, crawl)?;
     let mut out = Vec::new();
     for site in sites {
-        let shares: BTreeMap<String, String> = redis
-            .query(
-                "HGETALL crawl stats",
-                redis::cmd("HGETALL").arg(key(crawl, site)).clone(),
-                None,
-            )
-            .await?;
+        let shares: BTreeMap<String, String> = meta.shares(site).await?;
         let mut report = SiteReport::new(site);
         for (field, json) in shares {
             match serde_json::from_str::<SiteReport>(&json) {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use haul_core::Registry;
-use haul_redis::{Frontier, FrontierOptions, RecordStream, Redis, Task, Work};
+use haul_redis::{CrawlMeta, Frontier, FrontierOptions, RecordStream, Redis, Task, Work};
 use haul_runner::{
     CancellationToken, CrawlOptions, CrawlReport, Crawler, PageOutcome, PageTask, Services,
     SiteReport,
@@ -99,7 +99,7 @@ pub async fn wait_for_spec(
 /// worker; a completed page's records, links, the slot's share of the counters and the
 /// acknowledgement go to Redis in one pipeline.
 struct RedisTasks {
-    redis: Redis,
+    meta: CrawlMeta,
     crawl: String,
     frontier: Frontier,
     records: RecordStream,
@@ -144,7 +144,7 @@ pub async fn run_worker(
     };
     let slots = opts.concurrency.max(1);
     let tasks = RedisTasks {
-        redis: redis.clone(),
+        meta: CrawlMeta::new(redis, &opts.crawl)?,
         crawl: opts.crawl.clone(),
         frontier: Frontier::new(redis, &opts.crawl, FrontierOptions::default()),
         records: RecordStream::open(redis, &opts.crawl).await?,
@@ -206,16 +206,7 @@ impl RedisTasks {
         if let Some(max) = self.max_pages
             && task.deliveries == 1
         {
-            let n: u64 = self
-                .redis
-                .query(
-                    "INCR pages scheduled",
-                    redis::cmd("INCR")
-                        .arg(format!("haul:{}:scheduled:{}", self.crawl, task.site))
-                        .clone(),
-                    None,
-                )
-                .await?;
+            let n = self.meta.count_scheduled(&task.site).await?;
             if n > max {
                 debug!(url = task.url, "over --max-pages; skipped");
                 self.frontier.ack(&task).await?;

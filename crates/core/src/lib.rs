@@ -19,7 +19,6 @@ mod document;
 mod error;
 mod extractor;
 mod failure;
-pub mod http;
 mod llm;
 mod pool;
 mod record;

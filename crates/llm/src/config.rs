@@ -180,7 +180,8 @@ pub struct LlmConfig {
     /// First cooldown of a key after a 429 without `Retry-After`; doubles per repeated 429
     /// (default 2 s).
     pub cooldown_base: Duration,
-    /// Longest cooldown, also caps a provider's `Retry-After` (default 10 min).
+    /// Longest cooldown (default 10 min). A provider's `Retry-After` or `retryDelay` is
+    /// capped at `haul_http::MAX_RETRY_AFTER_SECS` (10 min) when read, then at this.
     pub cooldown_max: Duration,
     /// 429 answers one task accepts (moving to another key each time) before it fails with
     /// [`haul_core::LlmError::Exhausted`] (default 50).
@@ -194,7 +195,14 @@ pub struct LlmConfig {
     pub temperature: Option<f32>,
     /// How long `shutdown` lets running calls finish before cancelling them (default 10 s).
     pub shutdown_grace: Duration,
+    /// The largest reply body read, in bytes (default [`DEFAULT_MAX_REPLY_BYTES`]); reading
+    /// stops there and the call fails with [`haul_core::LlmError::Rejected`] naming the cap.
+    pub max_reply_bytes: u64,
 }
+
+/// The default [`LlmConfig::max_reply_bytes`]: 16 MiB, as for a crawled page (answers of
+/// real models are a few kilobytes to a few hundred).
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 16 * 1024 * 1024;
 
 impl LlmConfig {
     /// A configuration with the provider's public endpoint and default model, and defaults
@@ -222,6 +230,7 @@ impl LlmConfig {
             max_output_tokens: None,
             temperature: None,
             shutdown_grace: Duration::from_secs(10),
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 
@@ -269,6 +278,10 @@ impl LlmConfig {
         positive("workers", self.workers)?;
         positive("max_in_flight", self.max_in_flight)?;
         positive("queue_capacity", self.queue_capacity)?;
+        positive(
+            "max_reply_bytes",
+            usize::try_from(self.max_reply_bytes).unwrap_or(usize::MAX),
+        )?;
         if self.model.trim().is_empty() {
             return Err(ConfigError::Invalid {
                 field: "model",
@@ -322,6 +335,7 @@ impl fmt::Debug for LlmConfig {
             .field("max_output_tokens", &self.max_output_tokens)
             .field("temperature", &self.temperature)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("max_reply_bytes", &self.max_reply_bytes)
             .finish()
     }
 }

@@ -239,7 +239,9 @@ impl KeyRing {
             let slot = &mut ring.slots[index];
             slot.probing = false;
             if let Some(wait) = wait {
-                let until = Instant::now() + wait;
+                // A gate (another process, through Redis) names the wait: never trust it to fit.
+                let cap = Duration::from_secs(haul_http::MAX_RETRY_AFTER_SECS);
+                let until = Instant::now() + wait.min(cap);
                 slot.gate_until = Some(slot.gate_until.map_or(until, |t| t.max(until)));
             }
         }

@@ -60,7 +60,9 @@ pub mod bench;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use config::{ApiKey, ConfigError, KEYS_ENV, LlmConfig, Provider, parse_keys};
+pub use config::{
+    ApiKey, ConfigError, DEFAULT_MAX_REPLY_BYTES, KEYS_ENV, LlmConfig, Provider, parse_keys,
+};
 pub use gate::{GateError, GateKey, KeyGate};
 pub use pool::{CONTINUE_PROMPT, Pool, REPAIR_SYSTEM};
 pub use stats::{KeyStats, LlmStats};

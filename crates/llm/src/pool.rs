@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use haul_core::{LlmAnswer, LlmError, LlmTask};
 use serde_json::Value;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use crate::config::{ConfigError, LlmConfig};
 use crate::gate::{GateKey, KeyGate};
 use crate::json;
-use crate::keys::{AcquireError, KeyRing};
+use crate::keys::{AcquireError, KeyRing, Lease};
 use crate::provider::{CallError, ChatRequest, Endpoint, Reply, Role};
 use crate::queue::{FairQueue, Job};
 use crate::stats::LlmStats;
@@ -129,7 +129,9 @@ impl Pool {
             field: "runtime",
             message: "Pool::start must be called inside a Tokio runtime".into(),
         })?;
-        let client = haul_core::http::client_builder()
+        // No redirects: a redirect would carry the key to wherever it points.
+        let client = haul_http::client_builder()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(config.max_in_flight)
             .build()
             .map_err(|e| ConfigError::Client(e.to_string()))?;
@@ -435,162 +437,260 @@ impl Inner {
     }
 
     /// One HTTP exchange: picks a key, retries transient failures with backoff, moves on to
-    /// another key after a 429 or a refused key.
+    /// another key after a 429 or a refused key. Each round has three stages:
+    /// [`ready_key`](Self::ready_key), [`send_once`](Self::send_once) and
+    /// [`settle`](Self::settle).
     async fn call(&self, request: &ChatRequest, continuation: bool) -> Result<Reply, LlmError> {
         let config = &self.config;
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(config.retry_base_delay)
-            .with_max_delay(config.retry_max_delay)
-            .with_factor(2.0)
-            .with_jitter()
-            .with_max_times(config.max_retries as usize)
-            .build();
-        let mut failures = 0u32;
-        let mut rate_limited = 0u32;
+        let mut round = Round {
+            backoff: ExponentialBuilder::default()
+                .with_min_delay(config.retry_base_delay)
+                .with_max_delay(config.retry_max_delay)
+                .with_factor(2.0)
+                .with_jitter()
+                .with_max_times(config.max_retries as usize)
+                .build(),
+            failures: 0,
+            rate_limited: 0,
+            continuation,
+        };
         let estimate = request.estimated_tokens();
         loop {
-            let waiting = Instant::now();
-            let lease = match self.keys.acquire(estimate, &self.abort).await {
-                Ok(lease) => lease,
-                Err(AcquireError::NoUsableKey) => return Err(LlmError::NoUsableKey),
-                Err(AcquireError::Cancelled) => return Err(LlmError::Cancelled),
+            let Some((lease, permit)) = self.ready_key(estimate, &round).await? else {
+                continue;
             };
-            // With a gate, the leased key is being probed until `probe` is dropped.
-            let probe = self.gate.as_ref().map(|_| self.keys.probe(&lease));
-            add(&self.timing.key_wait_ns, waiting.elapsed());
-            // The in-flight permit is taken only once a key is ready, so rate-limit waits
-            // never hold one.
-            let permit = tokio::select! {
-                p = self.in_flight.acquire() => p.map_err(|_| LlmError::Cancelled)?,
-                () = self.abort.cancelled() => return Err(LlmError::Cancelled),
-            };
-            if let (Some((gate, ids)), Some(probe)) = (&self.gate, probe) {
-                // One round trip with the permit held (so that a granted request goes out at
-                // once), never a wait: a refusal gives the permit back and the key waits.
-                let id = &ids[lease.index];
-                let asked = tokio::select! {
-                    r = gate.try_acquire(id) => r,
-                    () = self.abort.cancelled() => return Err(LlmError::Cancelled),
-                };
-                match asked {
-                    Ok(None) => drop(probe),
-                    Ok(Some(wait)) => {
-                        probe.refused(wait);
-                        drop(permit);
-                        continue;
-                    }
-                    Err(e) => {
-                        drop(probe);
-                        let last = self.keys.redact(&e.to_string());
-                        warn!(key = id.label(), error = %last, "LLM key gate failed; giving up on this call");
-                        return Err(LlmError::Exhausted {
-                            attempts: failures + rate_limited,
-                            last,
-                        });
-                    }
-                }
-            }
-            let now = self.in_flight_now.fetch_add(1, Ordering::Relaxed) + 1;
-            self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-            let started = Instant::now();
-            let outcome = self
-                .endpoint
-                .send(&self.client, self.keys.key(&lease), request, config.timeout)
-                .await;
-            let latency = started.elapsed();
-            self.in_flight_now.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
-            add(&self.timing.http_ns, latency);
-            self.timing.calls.fetch_add(1, Ordering::Relaxed);
-            let label = self.keys.label(&lease);
-            match outcome {
-                Ok(reply) => {
-                    self.keys.succeeded(
-                        &lease,
-                        latency,
-                        reply.input_tokens,
-                        reply.output_tokens,
-                        continuation,
-                    );
-                    debug!(
-                        key = label,
-                        latency_ms = latency.as_millis() as u64,
-                        truncated = reply.truncated,
-                        "LLM call answered"
-                    );
-                    return Ok(reply);
-                }
-                Err(CallError::RateLimited { retry_after }) => {
-                    let cooldown = self.keys.rate_limited(&lease, latency, retry_after);
-                    rate_limited += 1;
-                    if let Some((gate, ids)) = &self.gate {
-                        let id = &ids[lease.index];
-                        let paused = tokio::select! {
-                            r = gate.pause(id, cooldown.duration) => r,
-                            () = self.abort.cancelled() => return Err(LlmError::Cancelled),
-                        };
-                        if let Err(e) = paused {
-                            warn!(key = label, error = %self.keys.redact(&e.to_string()), "could not pause the LLM key for other processes");
-                        }
-                    }
-                    warn!(
-                        key = label,
-                        cooldown_ms = cooldown.duration.as_millis() as u64,
-                        "LLM key rate-limited (HTTP 429); moving to another key"
-                    );
-                    if rate_limited > config.max_rate_limited {
-                        return Err(LlmError::Exhausted {
-                            attempts: failures + rate_limited,
-                            last: format!(
-                                "{label}: HTTP 429 ({rate_limited} rate-limit answers for this call)"
-                            ),
-                        });
-                    }
-                }
-                Err(CallError::KeyRefused { status, message }) => {
-                    self.keys.refused(&lease, latency);
-                    warn!(
-                        key = label,
-                        status,
-                        message = %self.keys.redact(&message),
-                        "LLM key refused by the provider; it will not be used again"
-                    );
-                }
-                Err(CallError::Rejected { status, message }) => {
-                    self.keys.failed(&lease, latency, false);
-                    let message = self.keys.redact(&message);
-                    debug!(key = label, status, message = %message, "LLM request rejected");
-                    return Err(LlmError::Rejected { status, message });
-                }
-                Err(CallError::Transient { kind, message }) => {
-                    failures += 1;
-                    let last = self.keys.redact(&format!("{label}: {kind}: {message}"));
-                    let Some(delay) = backoff.next() else {
-                        self.keys.failed(&lease, latency, false);
-                        warn!(key = label, attempts = failures, error = %last, "LLM call failed; no retries left");
-                        return Err(LlmError::Exhausted {
-                            attempts: failures,
-                            last,
-                        });
-                    };
-                    self.keys.failed(&lease, latency, true);
-                    warn!(
-                        key = label,
-                        attempt = failures,
-                        retry_in_ms = delay.as_millis() as u64,
-                        error = %last,
-                        "LLM call failed; retrying"
-                    );
-                    let sleeping = Instant::now();
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = self.abort.cancelled() => return Err(LlmError::Cancelled),
-                    }
-                    add(&self.timing.backoff_ns, sleeping.elapsed());
-                }
+            let (outcome, latency) = self.send_once(&lease, permit, request).await;
+            if let Some(reply) = self.settle(&lease, latency, outcome, &mut round).await? {
+                return Ok(reply);
             }
         }
     }
+
+    /// Stage 1 of a call: a key that may be used now (local limits, then the gate's) and an
+    /// in-flight permit, taken only once the key is ready so that rate-limit waits never
+    /// hold one. `None`: the gate refused the key for now; ask again.
+    async fn ready_key(
+        &self,
+        estimate: u64,
+        round: &Round,
+    ) -> Result<Option<(Lease, SemaphorePermit<'_>)>, LlmError> {
+        let waiting = Instant::now();
+        let lease = match self.keys.acquire(estimate, &self.abort).await {
+            Ok(lease) => lease,
+            Err(AcquireError::NoUsableKey) => return Err(LlmError::NoUsableKey),
+            Err(AcquireError::Cancelled) => return Err(LlmError::Cancelled),
+        };
+        // With a gate, the leased key is being probed until `probe` is dropped.
+        let probe = self.gate.as_ref().map(|_| self.keys.probe(&lease));
+        add(&self.timing.key_wait_ns, waiting.elapsed());
+        let permit = tokio::select! {
+            p = self.in_flight.acquire() => p.map_err(|_| LlmError::Cancelled)?,
+            () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+        };
+        let (Some((gate, ids)), Some(probe)) = (&self.gate, probe) else {
+            return Ok(Some((lease, permit)));
+        };
+        // One round trip with the permit held (so that a granted request goes out at once),
+        // never a wait: a refusal gives the permit back and the key waits.
+        let id = &ids[lease.index];
+        let asked = tokio::select! {
+            r = gate.try_acquire(id) => r,
+            () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+        };
+        match asked {
+            Ok(None) => {
+                drop(probe);
+                Ok(Some((lease, permit)))
+            }
+            Ok(Some(wait)) => {
+                probe.refused(wait);
+                drop(permit);
+                Ok(None)
+            }
+            Err(e) => {
+                drop(probe);
+                let last = self.keys.redact(&e.to_string());
+                warn!(key = id.label(), error = %last, "LLM key gate failed; giving up on this call");
+                Err(LlmError::Exhausted {
+                    attempts: round.failures + round.rate_limited,
+                    last,
+                })
+            }
+        }
+    }
+
+    /// Stage 2 of a call: the HTTP request with the leased key, counted in flight while it
+    /// runs; returns its outcome and latency.
+    async fn send_once(
+        &self,
+        lease: &Lease,
+        permit: SemaphorePermit<'_>,
+        request: &ChatRequest,
+    ) -> (Result<Reply, CallError>, Duration) {
+        let now = self.in_flight_now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = self
+            .endpoint
+            .send(
+                &self.client,
+                self.keys.key(lease),
+                request,
+                self.config.timeout,
+                self.config.max_reply_bytes,
+            )
+            .await;
+        let latency = started.elapsed();
+        self.in_flight_now.fetch_sub(1, Ordering::Relaxed);
+        drop(permit);
+        add(&self.timing.http_ns, latency);
+        self.timing.calls.fetch_add(1, Ordering::Relaxed);
+        (outcome, latency)
+    }
+
+    /// Stage 3 of a call: books the outcome on the key and decides. `Some`: the answer;
+    /// `None`: another round (another key after a 429 or a refused key, the same call after
+    /// a backoff for a transient failure); an error ends the call.
+    async fn settle(
+        &self,
+        lease: &Lease,
+        latency: Duration,
+        outcome: Result<Reply, CallError>,
+        round: &mut Round,
+    ) -> Result<Option<Reply>, LlmError> {
+        let label = self.keys.label(lease);
+        match outcome {
+            Ok(reply) => {
+                self.keys.succeeded(
+                    lease,
+                    latency,
+                    reply.input_tokens,
+                    reply.output_tokens,
+                    round.continuation,
+                );
+                debug!(
+                    key = label,
+                    latency_ms = latency.as_millis() as u64,
+                    truncated = reply.truncated,
+                    "LLM call answered"
+                );
+                Ok(Some(reply))
+            }
+            Err(CallError::RateLimited { retry_after }) => {
+                self.cool_down(lease, latency, retry_after, round).await?;
+                Ok(None)
+            }
+            Err(CallError::KeyRefused { status, message }) => {
+                self.keys.refused(lease, latency);
+                warn!(
+                    key = label,
+                    status,
+                    message = %self.keys.redact(&message),
+                    "LLM key refused by the provider; it will not be used again"
+                );
+                Ok(None)
+            }
+            Err(CallError::Rejected { status, message }) => {
+                self.keys.failed(lease, latency, false);
+                let message = self.keys.redact(&message);
+                debug!(key = label, status, message = %message, "LLM request rejected");
+                Err(LlmError::Rejected { status, message })
+            }
+            Err(CallError::Transient { kind, message }) => {
+                self.retry_later(lease, latency, kind, &message, round)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// After an HTTP 429: the key cools down (here and, with a gate, for every process);
+    /// fails once the call has seen more 429s than `max_rate_limited`.
+    async fn cool_down(
+        &self,
+        lease: &Lease,
+        latency: Duration,
+        retry_after: Option<Duration>,
+        round: &mut Round,
+    ) -> Result<(), LlmError> {
+        let label = self.keys.label(lease);
+        let cooldown = self.keys.rate_limited(lease, latency, retry_after);
+        round.rate_limited += 1;
+        if let Some((gate, ids)) = &self.gate {
+            let id = &ids[lease.index];
+            let paused = tokio::select! {
+                r = gate.pause(id, cooldown.duration) => r,
+                () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+            };
+            if let Err(e) = paused {
+                warn!(key = label, error = %self.keys.redact(&e.to_string()), "could not pause the LLM key for other processes");
+            }
+        }
+        warn!(
+            key = label,
+            cooldown_ms = cooldown.duration.as_millis() as u64,
+            "LLM key rate-limited (HTTP 429); moving to another key"
+        );
+        if round.rate_limited > self.config.max_rate_limited {
+            let rate_limited = round.rate_limited;
+            return Err(LlmError::Exhausted {
+                attempts: round.failures + rate_limited,
+                last: format!(
+                    "{label}: HTTP 429 ({rate_limited} rate-limit answers for this call)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// After a transient failure: sleeps the next backoff delay, or fails when no retries
+    /// are left.
+    async fn retry_later(
+        &self,
+        lease: &Lease,
+        latency: Duration,
+        kind: &str,
+        message: &str,
+        round: &mut Round,
+    ) -> Result<(), LlmError> {
+        let label = self.keys.label(lease);
+        round.failures += 1;
+        let last = self.keys.redact(&format!("{label}: {kind}: {message}"));
+        let Some(delay) = round.backoff.next() else {
+            self.keys.failed(lease, latency, false);
+            warn!(key = label, attempts = round.failures, error = %last, "LLM call failed; no retries left");
+            return Err(LlmError::Exhausted {
+                attempts: round.failures,
+                last,
+            });
+        };
+        self.keys.failed(lease, latency, true);
+        warn!(
+            key = label,
+            attempt = round.failures,
+            retry_in_ms = delay.as_millis() as u64,
+            error = %last,
+            "LLM call failed; retrying"
+        );
+        let sleeping = Instant::now();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+        }
+        add(&self.timing.backoff_ns, sleeping.elapsed());
+        Ok(())
+    }
+}
+
+/// The state of one call across its rounds (keys tried, retries).
+struct Round {
+    backoff: ExponentialBackoff,
+    /// Transient failures so far.
+    failures: u32,
+    /// HTTP 429 answers so far.
+    rate_limited: u32,
+    /// The call continues a cut answer (counted apart in the key statistics).
+    continuation: bool,
 }
 
 /// Parses merged answer text as JSON, falling back to a merge without repeated overlaps.

@@ -152,13 +152,16 @@ impl Endpoint {
         }
     }
 
-    /// Sends one request with `key` and classifies the outcome.
+    /// Sends one request with `key` and classifies the outcome. The client follows no
+    /// redirects (the key would go along): a 3xx answer is [`CallError::Rejected`] naming
+    /// its target. The reply is read up to `max_reply` bytes.
     pub(crate) async fn send(
         &self,
         client: &reqwest::Client,
         key: &ApiKey,
         req: &ChatRequest,
         timeout: Duration,
+        max_reply: u64,
     ) -> Result<Reply, CallError> {
         let builder = client
             .post(&self.url)
@@ -170,12 +173,36 @@ impl Endpoint {
         };
         let response = builder.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if response.status().is_redirection() {
+            let target = header(reqwest::header::LOCATION).unwrap_or_else(|| "nowhere".into());
+            return Err(CallError::Rejected {
+                status,
+                message: format!(
+                    "HTTP {status} redirect to {target} not followed (the LLM client follows no redirects; set the base URL to the final address)"
+                ),
+            });
+        }
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .as_deref()
+            .and_then(haul_http::retry_after);
+        let bytes = haul_http::read_capped(response, max_reply)
+            .await
+            .map_err(|e| match e {
+                haul_http::ReadError::TooLarge { limit } => CallError::Rejected {
+                    status,
+                    message: format!(
+                        "the reply is larger than the cap of {limit} bytes (max_reply_bytes); reading stopped there"
+                    ),
+                },
+                haul_http::ReadError::Transport(e) => transport_error(e),
+            })?;
         if status == 200 {
             return self.parse_success(&bytes);
         }
@@ -220,17 +247,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     message
-}
-
-/// `Retry-After` as seconds (`"30"`, `"1.5"`) or as an HTTP date.
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
 fn classify_status(status: u16, retry_after: Option<Duration>, body: &[u8]) -> CallError {
@@ -287,9 +303,7 @@ fn gemini_retry_delay(v: &Value) -> Option<Duration> {
         .as_array()?
         .iter()
         .filter_map(|d| d.get("retryDelay").and_then(Value::as_str))
-        .find_map(|s| s.trim().strip_suffix('s')?.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .find_map(|s| haul_http::delay_secs(s.trim().strip_suffix('s')?))
 }
 
 fn tokens(v: &Value, pointer: &str) -> u64 {
@@ -571,14 +585,31 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+    fn server_given_delays_are_capped() {
+        let cap = Duration::from_secs(haul_http::MAX_RETRY_AFTER_SECS);
+        let gemini = |delay: &str| {
+            let body = json!({"error": {"code": 429, "message": "quota", "details": [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+            ]}});
+            classify_status(429, None, body.to_string().as_bytes())
+        };
+        let limited = |secs: Duration| CallError::RateLimited {
+            retry_after: Some(secs),
+        };
+        assert_eq!(gemini("1.5s"), limited(Duration::from_millis(1500)));
+        assert_eq!(gemini("99999999999999999999s"), limited(cap));
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
+            gemini("1e400s"),
+            CallError::RateLimited { retry_after: None }
         );
-        assert_eq!(parse_retry_after("soon"), None);
-        assert_eq!(parse_retry_after("-1"), None);
+        // The header wins over the body, and is capped the same way.
+        let header = haul_http::retry_after("99999999999999999999");
+        assert_eq!(header, Some(cap));
+        assert_eq!(
+            classify_status(429, header, b"{}"),
+            CallError::RateLimited {
+                retry_after: Some(cap)
+            }
+        );
     }
 }

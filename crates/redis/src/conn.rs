@@ -7,7 +7,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisResult};
 use tracing::warn;
 
-/// Why a Redis operation failed. Every variant names the Redis URL (password redacted).
+/// Why a Redis operation failed. Every variant names the Redis URL (password redacted), or
+/// the crawl id at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
     /// The URL is not a Redis URL.
@@ -57,6 +58,15 @@ pub enum RedisError {
         what: String,
         /// Redis' error.
         source: redis::RedisError,
+    },
+    /// The crawl id cannot name a crawl: see [`crate::keys::check_crawl_id`]. Checked before
+    /// any key of the crawl is touched.
+    #[error("invalid crawl id {crawl:?}: {reason}")]
+    InvalidCrawlId {
+        /// The id as given.
+        crawl: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// An entry read from a stream is not what haul writes there.
     #[error("Redis at {url}: malformed entry {id} in {key}: {message}")]

@@ -10,7 +10,7 @@ use redis::streams::{StreamId, StreamReadReply};
 use tracing::warn;
 
 use crate::conn::{Redis, RedisError};
-use crate::stream;
+use crate::{keys, stream};
 
 /// The consumer group of crawl workers on every level stream.
 pub const WORKERS_GROUP: &str = "workers";
@@ -59,7 +59,9 @@ static LEVEL_DONE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS: current-level key, level stream of ARGV[2]. ARGV: group, level. Moves the current
-/// level from ARGV[2] to ARGV[2] + 1 when that level is done; returns the current level.
+/// level from ARGV[2] to ARGV[2] + 1 when that level is done, and trims the done level's
+/// entries (all acknowledged: the stream and its group stay, so `level_done` still holds);
+/// returns the current level.
 static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LEVEL_DONE_LUA}
@@ -67,6 +69,7 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local lvl = tonumber(ARGV[2])
 if cur == lvl and level_done(KEYS[2], ARGV[1]) then
   redis.call('SET', KEYS[1], cur + 1)
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', 0)
   return cur + 1
 end
 return cur
@@ -147,9 +150,16 @@ pub enum Work {
 
 /// The frontier of one crawl shared by all workers, at-least-once.
 ///
-/// Keys: `haul:{crawl}:level:{n}` (a stream per level, consumer group [`WORKERS_GROUP`]),
-/// `haul:{crawl}:visited` (a set of `"{site} {url}"`), `haul:{crawl}:current_level`,
-/// `haul:{crawl}:dead` (dead-letter stream), `haul:{crawl}:finished`.
+/// Keys (see [`crate::keys`]): `haul:{crawl}:level:{n}` (a stream per level, consumer group
+/// [`WORKERS_GROUP`]), `haul:{crawl}:visited` (a set of `"{site} {url}"`),
+/// `haul:{crawl}:current_level`, `haul:{crawl}:dead` (dead-letter stream),
+/// `haul:{crawl}:finished`.
+///
+/// The crawl id is checked with [`keys::check_crawl_id`](crate::keys::check_crawl_id): with
+/// an invalid one (such as `rate`, which would reach into the shared limits) every operation
+/// that writes or takes work ([`enqueue`](Self::enqueue), [`work`](Self::work),
+/// [`next_at`](Self::next_at), [`complete`](Self::complete), [`purge`](Self::purge),
+/// [`finish`](Self::finish)) fails with [`RedisError::InvalidCrawlId`] before touching Redis.
 ///
 /// Protocol of a worker, which keeps levels in order and loses nothing:
 /// 1. [`next`](Self::next) claims a task of the current level;
@@ -190,8 +200,8 @@ fn due(last: &mut Option<Instant>, every: Duration) -> bool {
 }
 
 impl Frontier {
-    /// The frontier of crawl `crawl` (an id shared by the coordinator and its workers; use
-    /// one without `:`, since keys are `haul:{crawl}:...`).
+    /// The frontier of crawl `crawl` (an id shared by the coordinator and its workers,
+    /// checked by its operations: see above).
     pub fn new(redis: &Redis, crawl: &str, opts: FrontierOptions) -> Self {
         Self {
             redis: redis.clone(),
@@ -209,16 +219,17 @@ impl Frontier {
 
     /// The stream key of `level`.
     pub fn level_key(&self, level: u32) -> String {
-        format!("haul:{}:level:{level}", self.crawl)
+        keys::level(&self.crawl, level)
     }
 
     /// The dead-letter stream key.
     pub fn dead_key(&self) -> String {
-        format!("haul:{}:dead", self.crawl)
+        keys::dead(&self.crawl)
     }
 
-    fn key(&self, suffix: &str) -> String {
-        format!("haul:{}:{suffix}", self.crawl)
+    /// The crawl id is valid (else the error naming it).
+    fn checked(&self) -> Result<(), RedisError> {
+        keys::check_crawl_id(&self.crawl)
     }
 
     /// Queues the `urls` of `site` on `level`, each only if no worker ever queued it for this
@@ -230,10 +241,11 @@ impl Frontier {
         site: &str,
         urls: &[S],
     ) -> Result<u64, RedisError> {
+        self.checked()?;
         if urls.is_empty() {
             return Ok(0);
         }
-        let keys = [self.key("visited"), self.level_key(level)];
+        let keys = [keys::visited(&self.crawl), self.level_key(level)];
         let mut args = vec![
             WORKERS_GROUP.to_string(),
             site.to_string(),
@@ -251,7 +263,9 @@ impl Frontier {
             .redis
             .query(
                 "GET current level",
-                redis::cmd("GET").arg(self.key("current_level")).clone(),
+                redis::cmd("GET")
+                    .arg(keys::current_level(&self.crawl))
+                    .clone(),
                 None,
             )
             .await?;
@@ -272,6 +286,7 @@ impl Frontier {
         consumer: &str,
         block: Duration,
     ) -> Result<Option<Task>, RedisError> {
+        self.checked()?;
         let key = self.level_key(level);
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
@@ -356,6 +371,7 @@ impl Frontier {
         links: &[S],
         extra: Option<redis::Pipeline>,
     ) -> Result<bool, RedisError> {
+        self.checked()?;
         let mut pipe = extra.unwrap_or_default();
         records_stream.add_to(&mut pipe, records, true);
         if !links.is_empty() {
@@ -363,7 +379,7 @@ impl Frontier {
                 .cmd("EVAL")
                 .arg(ENQUEUE_LUA)
                 .arg(2)
-                .arg(self.key("visited"))
+                .arg(keys::visited(&self.crawl))
                 .arg(self.level_key(task.level + 1))
                 .arg(WORKERS_GROUP)
                 .arg(&task.site)
@@ -526,7 +542,7 @@ impl Frontier {
             .script(
                 "advance level",
                 &ADVANCE,
-                &[self.key("current_level"), self.level_key(level)],
+                &[keys::current_level(&self.crawl), self.level_key(level)],
                 &[WORKERS_GROUP.to_string(), level.to_string()],
             )
             .await
@@ -545,13 +561,14 @@ impl Frontier {
         block: Duration,
         min_idle: Duration,
     ) -> Result<Work, RedisError> {
+        self.checked()?;
         let (finished, level): (Option<u32>, Option<u32>) = self
             .redis
             .query(
                 "MGET finished, current level",
                 redis::cmd("MGET")
-                    .arg(self.key("finished"))
-                    .arg(self.key("current_level"))
+                    .arg(keys::finished(&self.crawl))
+                    .arg(keys::current_level(&self.crawl))
                     .clone(),
                 None,
             )
@@ -602,6 +619,15 @@ impl Frontier {
             return Ok(Work::Idle);
         }
         if !self.level_exists(level + 1).await? {
+            // The last level is done: its entries are all acknowledged.
+            let trim = redis::cmd("XTRIM")
+                .arg(self.level_key(level))
+                .arg("MAXLEN")
+                .arg(0)
+                .clone();
+            self.redis
+                .query::<u64>("XTRIM done level", trim, None)
+                .await?;
             self.finish().await?;
             return Ok(Work::Finished);
         }
@@ -660,15 +686,8 @@ impl Frontier {
     /// records, markers), so the crawl id can be used afresh; returns how many keys went.
     /// Only while no worker or collector of the crawl runs.
     pub async fn purge(&self) -> Result<u64, RedisError> {
-        let escaped: String = self
-            .crawl
-            .chars()
-            .flat_map(|c| {
-                let esc = matches!(c, '*' | '?' | '[' | ']' | '\\').then_some('\\');
-                esc.into_iter().chain(std::iter::once(c))
-            })
-            .collect();
-        let pattern = format!("haul:{escaped}:*");
+        self.checked()?;
+        let pattern = keys::crawl_pattern(&self.crawl);
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
@@ -697,10 +716,14 @@ impl Frontier {
 
     /// Marks the crawl finished (by its coordinator), so workers and collectors can stop.
     pub async fn finish(&self) -> Result<(), RedisError> {
+        self.checked()?;
         self.redis
             .query::<()>(
                 "SET finished",
-                redis::cmd("SET").arg(self.key("finished")).arg(1).clone(),
+                redis::cmd("SET")
+                    .arg(keys::finished(&self.crawl))
+                    .arg(1)
+                    .clone(),
                 None,
             )
             .await
@@ -712,7 +735,9 @@ impl Frontier {
             .redis
             .query(
                 "EXISTS finished",
-                redis::cmd("EXISTS").arg(self.key("finished")).clone(),
+                redis::cmd("EXISTS")
+                    .arg(keys::finished(&self.crawl))
+                    .clone(),
                 None,
             )
             .await?;

@@ -1,8 +1,10 @@
 //! Redis building blocks for running one crawl across many worker processes: the per-level
 //! [`Frontier`] (with a shared visited set, reclaim of dead workers' tasks and a dead-letter
 //! stream), the [`RecordStream`] from workers to a collector, [`JobQueue`]s for other shared
-//! work (such as LLM tasks), and [`SharedRateLimit`]s (with cooldowns) that all processes
-//! respect together. [`testing::RedisServer`] runs a throw-away `redis-server` for tests.
+//! work (such as LLM tasks), [`SharedRateLimit`]s (with cooldowns) that all processes
+//! respect together, and a crawl's description and counters ([`CrawlMeta`]). [`keys`] names
+//! every key, for this crate and `haul-cluster` alike. [`testing::RedisServer`] runs a
+//! throw-away `redis-server` for tests.
 //!
 //! # Why Redis Streams and not a job-queue crate
 //!
@@ -24,7 +26,9 @@
 //! * A URL is queued once per site across all workers (`SADD`'s answer decides, in the same
 //!   Lua script as the `XADD`, so a retried enqueue neither loses nor duplicates it).
 //! * Levels complete in order: workers take tasks from the current level only, and the level
-//!   advances (atomically) only when it has no undelivered and no pending task.
+//!   advances (atomically) only when it has no undelivered and no pending task; in the same
+//!   step the done level's entries, all acknowledged, are trimmed (`XTRIM MAXLEN 0`; the
+//!   stream and its group stay), and the last level's when the crawl finishes.
 //! * Redis unreachable at start: a [`RedisError`] naming the URL. Redis gone mid-crawl: every
 //!   operation pauses and retries with exponential backoff (connections are
 //!   `redis::aio::ConnectionManager`s) for [`ConnectOptions::reconnect_for`], then fails with
@@ -32,6 +36,8 @@
 
 mod conn;
 mod frontier;
+pub mod keys;
+mod meta;
 mod queue;
 mod ratelimit;
 mod records;
@@ -41,7 +47,9 @@ pub mod testing;
 
 pub use conn::{ConnectOptions, Redis, RedisError};
 pub use frontier::{Frontier, FrontierOptions, Reclaimed, Task, WORKERS_GROUP, Work};
+pub use meta::{CrawlMeta, store_share};
 pub use queue::{Job, JobQueue, ReclaimedJobs};
 pub use ratelimit::{Rate, SharedRateLimit};
 pub use records::{COLLECTOR_GROUP, RecordStream, StreamedRecord};
+pub use redis::Pipeline;
 pub use semaphore::{Lease, SharedSemaphore};

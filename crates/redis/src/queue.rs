@@ -60,14 +60,16 @@ impl<T> Clone for JobQueue<T> {
 
 impl<T: Serialize + DeserializeOwned> JobQueue<T> {
     /// Opens (creating if needed) queue `name` of crawl `crawl`; a job delivered more than
-    /// `max_deliveries` times is dead-lettered on its next reclaim.
+    /// `max_deliveries` times is dead-lettered on its next reclaim. Fails with
+    /// [`RedisError::InvalidCrawlId`] for an id that cannot name a crawl.
     pub async fn open(
         redis: &Redis,
         crawl: &str,
         name: &str,
         max_deliveries: u64,
     ) -> Result<Self, RedisError> {
-        let key = format!("haul:{crawl}:queue:{name}");
+        crate::keys::check_crawl_id(crawl)?;
+        let key = crate::keys::queue(crawl, name);
         let cmd = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&key)
@@ -81,7 +83,7 @@ impl<T: Serialize + DeserializeOwned> JobQueue<T> {
         }
         Ok(Self {
             redis: redis.clone(),
-            dead: format!("{key}:dead"),
+            dead: crate::keys::queue_dead(crawl, name),
             key,
             max_deliveries,
             _payload: PhantomData,

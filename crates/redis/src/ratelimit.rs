@@ -84,7 +84,7 @@ impl SharedRateLimit {
     pub fn new(redis: &Redis, namespace: &str) -> Self {
         Self {
             redis: redis.clone(),
-            prefix: format!("haul:rate:{namespace}:"),
+            prefix: crate::keys::rate_prefix(namespace),
         }
     }
 

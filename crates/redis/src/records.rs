@@ -35,10 +35,12 @@ pub struct RecordStream {
 impl RecordStream {
     /// The record stream of crawl `crawl`; creates it and the [`COLLECTOR_GROUP`] group (from
     /// the first entry, so nothing published before a collector starts is missed).
+    /// Fails with [`RedisError::InvalidCrawlId`] for an id that cannot name a crawl.
     pub async fn open(redis: &Redis, crawl: &str) -> Result<Self, RedisError> {
+        crate::keys::check_crawl_id(crawl)?;
         let this = Self {
             redis: redis.clone(),
-            key: format!("haul:{crawl}:records"),
+            key: crate::keys::records(crawl),
         };
         let cmd = redis::cmd("XGROUP")
             .arg("CREATE")

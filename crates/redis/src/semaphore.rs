@@ -81,7 +81,7 @@ impl SharedSemaphore {
     pub fn new(redis: &Redis, namespace: &str, lease: Duration) -> Self {
         Self {
             redis: redis.clone(),
-            prefix: format!("haul:sem:{namespace}:"),
+            prefix: crate::keys::sem_prefix(namespace),
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             lease,
         }

@@ -194,8 +194,9 @@ async fn levels_are_done_only_when_nothing_is_undelivered_or_pending() {
     f.finish().await.unwrap();
     assert!(f.is_finished().await.unwrap());
 
-    // Another crawl whose id looks like a glob survives the purge of this one.
-    let other = Frontier::new(&client(&server).await, "c*", FrontierOptions::default());
+    // Another crawl whose id starts alike survives the purge of this one (ids that look
+    // like globs, such as `c*`, are refused: see `keys::check_crawl_id`).
+    let other = Frontier::new(&client(&server).await, "c.2", FrontierOptions::default());
     other.enqueue(0, "demo", &["http://x/1"]).await.unwrap();
     assert!(f.purge().await.unwrap() >= 5);
     assert!(!f.is_finished().await.unwrap());
@@ -209,7 +210,7 @@ async fn levels_are_done_only_when_nothing_is_undelivered_or_pending() {
     assert_eq!(
         f.enqueue(0, "demo", &["http://x/1"]).await.unwrap(),
         0,
-        "c survived c*'s purge"
+        "c survived c.2's purge"
     );
 }
 
@@ -805,4 +806,108 @@ async fn complete_publishes_queues_counts_then_acks_in_one_pipeline_and_is_safe_
         "published each time (the collector de-duplicates)"
     );
     assert_eq!(got[0].record, rec[0]);
+}
+
+#[tokio::test]
+async fn crawl_ids_that_collide_with_shared_keys_are_rejected_and_purge_keeps_shared_keys() {
+    let server = RedisServer::start().await;
+    let r = client(&server).await;
+    // A shared limit and semaphore exist, as during any distributed crawl.
+    let limit = SharedRateLimit::new(&r, "domain");
+    limit
+        .acquire("shop.test", Rate::per_second(10.0))
+        .await
+        .unwrap();
+    let slots = haul_redis::SharedSemaphore::new(&r, "domain", Duration::from_secs(60));
+    let _lease = slots.acquire("shop.test", 2).await.unwrap();
+    let shared = || async {
+        let keys: Vec<String> = r
+            .query("KEYS", redis::cmd("KEYS").arg("haul:*").clone(), None)
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| !k.starts_with("haul:ok:"))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let before = shared().await;
+    assert_eq!(
+        before,
+        ["haul:rate:domain:shop.test", "haul:sem:domain:shop.test"]
+    );
+    for id in ["rate", "sem", "a:b"] {
+        let named = |e: RedisError| {
+            let msg = e.to_string();
+            assert!(matches!(e, RedisError::InvalidCrawlId { .. }), "{msg}");
+            assert!(msg.contains(&format!("invalid crawl id {id:?}")), "{msg}");
+        };
+        let f = Frontier::new(&r, id, FrontierOptions::default());
+        named(f.purge().await.unwrap_err());
+        named(f.enqueue(0, "demo", &["http://x/"]).await.unwrap_err());
+        named(
+            f.work("w", NO_WAIT, Duration::from_secs(5))
+                .await
+                .unwrap_err(),
+        );
+        named(f.finish().await.unwrap_err());
+        named(RecordStream::open(&r, id).await.unwrap_err());
+        named(
+            haul_redis::JobQueue::<String>::open(&r, id, "llm", 3)
+                .await
+                .unwrap_err(),
+        );
+        named(haul_redis::CrawlMeta::new(&r, id).unwrap_err());
+    }
+    assert_eq!(shared().await, before, "nothing shared was touched");
+    // A valid crawl's purge deletes its own keys only.
+    let f = Frontier::new(&r, "ok", FrontierOptions::default());
+    f.enqueue(0, "demo", &["http://x/"]).await.unwrap();
+    assert!(f.purge().await.unwrap() >= 2);
+    assert_eq!(shared().await, before);
+}
+
+#[tokio::test]
+async fn done_levels_are_trimmed_as_the_crawl_advances_and_finishes() {
+    let server = RedisServer::start().await;
+    let r = client(&server).await;
+    let f = Frontier::new(&r, "trim", FrontierOptions::default());
+    f.enqueue(0, "demo", &["http://x/1", "http://x/2"])
+        .await
+        .unwrap();
+    let xlen = |level: u32| {
+        let (r, key) = (r.clone(), f.level_key(level));
+        async move {
+            r.query::<u64>("XLEN", redis::cmd("XLEN").arg(key).clone(), None)
+                .await
+                .unwrap()
+        }
+    };
+    let idle = Duration::from_secs(30);
+    let mut done = 0;
+    loop {
+        match f.work("w", NO_WAIT, idle).await.unwrap() {
+            Work::Finished => break,
+            Work::Idle => {}
+            Work::Tasks(tasks) => {
+                for t in tasks {
+                    if t.level == 0 {
+                        f.enqueue(1, "demo", &[format!("{}/next", t.url)])
+                            .await
+                            .unwrap();
+                        // Acknowledged but the level not yet done: entries stay.
+                        assert_eq!(xlen(0).await, 2);
+                    }
+                    assert!(f.ack(&t).await.unwrap());
+                    done += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(done, 4);
+    assert!(f.is_finished().await.unwrap());
+    // Both levels were trimmed once done; their streams (and groups) remain, still done.
+    assert_eq!((xlen(0).await, xlen(1).await), (0, 0));
+    assert!(f.level_done(0).await.unwrap() && f.level_done(1).await.unwrap());
 }

@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
 impl Default for HttpOptions {
     fn default() -> Self {
         Self {
-            user_agent: haul_core::http::DEFAULT_USER_AGENT.into(),
+            user_agent: haul_http::DEFAULT_USER_AGENT.into(),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_body: DEFAULT_MAX_BODY,
@@ -44,7 +44,7 @@ pub struct HttpFetcher {
 impl HttpFetcher {
     /// A fetcher with `opts`.
     pub fn new(opts: &HttpOptions) -> Result<Self, FetchError> {
-        let client = haul_core::http::client_builder()
+        let client = haul_http::client_builder()
             .user_agent(&opts.user_agent)
             .timeout(opts.timeout)
             .connect_timeout(opts.connect_timeout)
@@ -87,23 +87,13 @@ fn transport(url: &str, e: &reqwest::Error) -> FetchError {
     }
 }
 
-/// The longest a server may make haul wait through `Retry-After`: 10 minutes. A server asking
-/// for more (`Retry-After: 864000` was seen holding a page's slot for ten days) gets this.
-pub const MAX_RETRY_AFTER_SECS: u64 = 600;
+pub use haul_http::MAX_RETRY_AFTER_SECS;
 
-/// Seconds from a `Retry-After` header given as delta-seconds or as an HTTP date, at most
-/// [`MAX_RETRY_AFTER_SECS`]; `None` when unreadable (a number too large for `u64` included).
+/// Whole seconds (rounded up) from a `Retry-After` header given as delta-seconds or as an
+/// HTTP date, at most [`MAX_RETRY_AFTER_SECS`] (`haul_http::retry_after`, saturating);
+/// `None` when unreadable.
 pub(crate) fn retry_after_secs(value: &str) -> Option<u64> {
-    let value = value.trim();
-    let secs = if let Ok(secs) = value.parse::<u64>() {
-        secs
-    } else {
-        // An HTTP date (IMF-fixdate) is a valid RFC 2822 date.
-        let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-        let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
-        secs.max(0).unsigned_abs()
-    };
-    Some(secs.min(MAX_RETRY_AFTER_SECS))
+    haul_http::retry_after(value).map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
 #[async_trait]
@@ -147,20 +137,9 @@ impl Fetcher for HttpFetcher {
 
 /// Reads the body of `resp` (decompressed by reqwest as it streams) up to `limit` bytes and
 /// decodes it like `reqwest::Response::text` does: the `Content-Type` charset, else UTF-8,
-/// a byte-order mark winning, invalid sequences replaced. Hand-written because reqwest's
-/// `text()` reads any size into memory: one endless body took haul to 16.5 GB.
-async fn read_body(
-    mut resp: reqwest::Response,
-    url: &str,
-    limit: u64,
-) -> Result<String, FetchError> {
-    let too_large = || FetchError::TooLarge {
-        url: url.into(),
-        limit,
-    };
-    if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
+/// a byte-order mark winning, invalid sequences replaced (reqwest's `text()` reads any size
+/// into memory: one endless body took haul to 16.5 GB).
+async fn read_body(resp: reqwest::Response, url: &str, limit: u64) -> Result<String, FetchError> {
     let charset = resp
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -171,13 +150,15 @@ async fn read_body(
                 .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
                 .map(|(_, v)| v.trim().trim_matches('"').to_string())
         });
-    let mut bytes: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(url, &e))? {
-        if bytes.len() as u64 + chunk.len() as u64 > limit {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = haul_http::read_capped(resp, limit)
+        .await
+        .map_err(|e| match e {
+            haul_http::ReadError::TooLarge { limit } => FetchError::TooLarge {
+                url: url.into(),
+                limit,
+            },
+            haul_http::ReadError::Transport(e) => transport(url, &e),
+        })?;
     let encoding = charset
         .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()))
         .unwrap_or(encoding_rs::UTF_8);
@@ -212,7 +193,11 @@ mod tests {
         assert_eq!(retry_after_secs("soon"), None);
         // Hostile values: capped, or unreadable; never an overflow later.
         assert_eq!(retry_after_secs("864000"), Some(MAX_RETRY_AFTER_SECS));
-        assert_eq!(retry_after_secs("99999999999999999999"), None);
+        assert_eq!(
+            retry_after_secs("99999999999999999999"),
+            Some(MAX_RETRY_AFTER_SECS)
+        );
+        assert_eq!(retry_after_secs("1.5"), Some(2));
         assert_eq!(
             retry_after_secs("Fri, 31 Dec 9999 23:59:59 GMT"),
             Some(MAX_RETRY_AFTER_SECS)

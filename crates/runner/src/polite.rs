@@ -35,7 +35,7 @@ impl Default for Politeness {
     fn default() -> Self {
         Self {
             obey_robots: true,
-            robots_agent: haul_core::http::ROBOTS_TOKEN.into(),
+            robots_agent: haul_http::ROBOTS_TOKEN.into(),
             per_domain_concurrency: 8,
             delay: Duration::ZERO,
         }
