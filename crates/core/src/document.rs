@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use crate::FetchError;
+use crate::{FetchError, Scope};
 
 /// A page as fetched over HTTP or rendered by a browser, handed to an extractor.
 ///
@@ -72,6 +72,9 @@ pub struct FetchRequest {
     pub url: Url,
     /// Extra request headers (name, value), for example `Accept: application/json`.
     pub headers: Vec<(String, String)>,
+    /// Where the request may go: `url` and every redirect hop must be within it, else the
+    /// fetch fails as [`FetchError::OffScope`] without sending the hop. `None`: anywhere.
+    pub scope: Option<Scope>,
 }
 
 impl FetchRequest {
@@ -80,15 +83,24 @@ impl FetchRequest {
         Self {
             url,
             headers: Vec::new(),
+            scope: None,
         }
+    }
+
+    /// The same request, kept within `scope` (redirects included).
+    pub fn within(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
     }
 }
 
 /// The runner's HTTP client as seen by extractors.
 ///
 /// Contract: implementations apply the crawl's politeness (robots.txt, per-domain limits,
-/// User-Agent) and retry policy, follow redirects, decode the body to text, and return an
-/// error for non-2xx statuses ([`FetchError::Status`]) rather than a document. Going through a
+/// User-Agent) and retry policy, follow redirects themselves with every hop within the
+/// request's [`scope`](FetchRequest::scope) and admitted by the same politeness as the first,
+/// decode the body to text, and return an error for non-2xx statuses ([`FetchError::Status`])
+/// rather than a document. Going through a
 /// `Fetcher` instead of a raw client is what keeps an extractor's extra requests polite.
 #[async_trait]
 pub trait Fetcher: Send + Sync {

@@ -40,6 +40,33 @@ pub enum FetchError {
         /// The URL not fetched.
         url: String,
     },
+    /// The URL, or a redirect hop, is outside the crawl's scope: not fetched.
+    #[error("{url}: outside the crawl's scope (reached from {from}); not fetched")]
+    OffScope {
+        /// The URL not fetched.
+        url: String,
+        /// The URL that led to it (the request, or the redirect hop before).
+        from: String,
+    },
+    /// The host resolves to a loopback, private, link-local or metadata address, and the crawl
+    /// does not allow those.
+    #[error(
+        "{url}: {addr} is a private-network address; not fetched (--allow-private-network allows it)"
+    )]
+    PrivateNetwork {
+        /// The URL not fetched.
+        url: String,
+        /// The address it resolved to.
+        addr: String,
+    },
+    /// Redirects that cannot be followed: too many hops, or a hop without a usable `Location`.
+    #[error("{url}: {message}")]
+    Redirect {
+        /// The URL that redirected.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
     /// The body (after decompression) is larger than the fetcher's limit; reading stopped at
     /// the limit, so an endless body or a compression bomb costs no more memory than that.
     #[error("{url}: body larger than {limit} bytes")]
@@ -57,7 +84,12 @@ impl FetchError {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             Self::Transport { kind, .. } => *kind != TransportKind::Request,
-            Self::Robots { .. } | Self::Cancelled { .. } | Self::TooLarge { .. } => false,
+            Self::Robots { .. }
+            | Self::Cancelled { .. }
+            | Self::TooLarge { .. }
+            | Self::OffScope { .. }
+            | Self::PrivateNetwork { .. }
+            | Self::Redirect { .. } => false,
         }
     }
 

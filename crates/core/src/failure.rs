@@ -55,6 +55,12 @@ pub enum FailureKind {
     Robots,
     /// The body was larger than the page size limit.
     TooLarge,
+    /// The URL or a redirect hop left the crawl's scope.
+    OffScope,
+    /// The host is on a private-network address.
+    PrivateNetwork,
+    /// Redirects that cannot be followed (too many, no usable `Location`).
+    Redirect,
     /// The page needed a browser and none is configured.
     NoBrowser,
     /// The rendered page did not load in time.
@@ -95,6 +101,9 @@ impl FailureKind {
         Some(match self {
             Self::Robots => "robots",
             Self::TooLarge => "too_large",
+            Self::OffScope => "off_scope",
+            Self::PrivateNetwork => "private_network",
+            Self::Redirect => "redirect",
             Self::NoBrowser => "no_browser",
             Self::PageTimeout => "page_timeout",
             Self::BrowserCrash => "browser_crash",
@@ -135,6 +144,9 @@ impl FailureKind {
             FetchError::Robots { .. } => Self::Robots,
             FetchError::Cancelled { .. } => Self::Cancelled,
             FetchError::TooLarge { .. } => Self::TooLarge,
+            FetchError::OffScope { .. } => Self::OffScope,
+            FetchError::PrivateNetwork { .. } => Self::PrivateNetwork,
+            FetchError::Redirect { .. } => Self::Redirect,
         }
     }
 }
@@ -170,6 +182,9 @@ impl FromStr for FailureKind {
         let fixed = [
             Self::Robots,
             Self::TooLarge,
+            Self::OffScope,
+            Self::PrivateNetwork,
+            Self::Redirect,
             Self::NoBrowser,
             Self::PageTimeout,
             Self::BrowserCrash,

@@ -23,6 +23,7 @@ mod llm;
 mod pool;
 mod record;
 mod registry;
+mod scope;
 
 pub use contract::{Contract, PageContract};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
@@ -34,6 +35,7 @@ pub use pool::{NavOptions, Page, PageHandle, PagePool, PoolStats};
 pub use record::{
     Availability, Currency, CurrencyError, Method, Record, RecordKind, RecordProblem,
 };
+pub use scope::Scope;
 pub use registry::{FALLBACK_SITE, Registry, RegistryError, SiteRegistration};
 
 // Re-exported so site crates can register without naming `inventory` themselves, and so

@@ -20,7 +20,7 @@ use crate::levels::{Journaling, LevelFrontier};
 use crate::progress::{Progress, Silent};
 use crate::render::{self, RenderMemory, RenderReason};
 use crate::report::{CrawlReport, SiteReport};
-use crate::scope::{Scope, canonicalize};
+use crate::scope::{Scope, Scoped, canonicalize};
 use crate::state::{Journal, SiteResume};
 use haul_output::RecordSender;
 
@@ -104,11 +104,18 @@ impl SiteJob {
         }
     }
 
-    /// Whether a (canonical) link is followed: in the start URLs' `scope` or claimed by the
-    /// extractor, and let through by the allow/deny patterns.
+    /// The hosts the crawl of this job may reach: those of its start URLs and the site's own
+    /// domains ([`Scope::of_site`]). Links, redirect hops and browser navigations outside it
+    /// are never fetched, whatever the extractor claims.
+    pub fn scope(&self) -> Scope {
+        Scope::of_site(&self.start_urls, self.extractor.domains())
+    }
+
+    /// Whether a (canonical) link is followed: within the job's `scope` and let through by
+    /// the allow/deny patterns.
     pub(crate) fn follows(&self, scope: &Scope, url: &Url) -> bool {
         let s = url.as_str();
-        (scope.contains(url) || self.extractor.handles(url))
+        scope.contains(url)
             && (self.allow.is_empty() || self.allow.iter().any(|r| r.is_match(s)))
             && !self.deny.iter().any(|r| r.is_match(s))
     }
@@ -289,9 +296,14 @@ impl Crawler {
         report
     }
 
-    /// The extractor context of `ext` in this crawl (level 0; set it per page).
-    pub(crate) fn context(&self, ext: &'static dyn Extractor) -> Context {
-        Context::new(ext, self.services.fetcher.clone())
+    /// The extractor context of `ext` in this crawl (level 0; set it per page), its fetches
+    /// kept within `scope`.
+    pub(crate) fn context(&self, ext: &'static dyn Extractor, scope: &Scope) -> Context {
+        let fetcher = Arc::new(Scoped {
+            inner: self.services.fetcher.clone(),
+            scope: scope.clone(),
+        });
+        Context::new(ext, fetcher)
             .with_pages(self.services.pages.clone())
             .with_llm(self.services.llm.clone())
             .with_page_timeout(self.opts.page_timeout)
@@ -307,9 +319,9 @@ impl Crawler {
     /// `max_level`. Honours the global concurrency limit.
     pub async fn crawl_page(&self, job: &SiteJob, level: u32, url: &Url) -> PageOutcome {
         let _global = self.global_permit().await;
-        let cx = self.context(job.extractor).with_level(level);
+        let scope = job.scope();
+        let cx = self.context(job.extractor, &scope).with_level(level);
         let mut page = self.process(&cx, canonicalize(url)).await;
-        let scope = Scope::from_start_urls(&job.start_urls);
         let links = std::mem::take(&mut page.links);
         page.links = self.accept_links(job, &scope, level, links);
         page
@@ -490,7 +502,9 @@ impl Crawler {
     }
 
     /// Renders `url` in a browser page and extracts; a main document with an error status
-    /// fails like the same status over HTTP.
+    /// fails like the same status over HTTP, and one the browser was redirected to must be
+    /// admitted like a redirect hop over HTTP (within the site's scope, allowed by robots.txt),
+    /// else nothing of it is extracted.
     async fn render_and_extract(
         &self,
         cx: &Context,
@@ -498,6 +512,9 @@ impl Crawler {
         reason: RenderReason,
     ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
         let doc = render::check_status(cx.render(url).await?)?;
+        if doc.url.as_str() != url.as_str() {
+            drop(cx.fetcher().admit(&doc.url).await?);
+        }
         let status = doc.status;
         Ok((cx.extractor().extract(cx, doc).await?, Some(reason), status))
     }

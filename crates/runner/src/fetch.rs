@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use haul_core::{Document, FetchError, FetchRequest, Fetcher, TransportKind};
+use url::Url;
+
+use crate::network;
 
 /// HTTP settings of a crawl.
 #[derive(Debug, Clone)]
@@ -17,6 +20,22 @@ pub struct HttpOptions {
     /// The largest body read (after decompression), in bytes; a larger one fails as
     /// [`FetchError::TooLarge`] (kind `too_large`) once this much was read.
     pub max_body: u64,
+    /// Whether hosts on loopback, private, link-local or metadata addresses may be fetched
+    /// (see [`is_private`](crate::is_private)); refused as [`FetchError::PrivateNetwork`]
+    /// otherwise, checked on the address connected to. Default: no.
+    pub allow_private_network: bool,
+}
+
+/// Redirect hops followed for one fetch before it fails (kind `redirect`).
+pub const MAX_REDIRECTS: usize = 10;
+
+/// What one request of a fetch gave.
+#[derive(Debug)]
+pub(crate) enum Hop {
+    /// The page.
+    Done(Document),
+    /// A redirect to this (absolute) URL, not followed yet.
+    Redirect(Url),
 }
 
 /// The default [`HttpOptions::max_body`]: 16 MiB. Real product pages are mostly under 1 MB;
@@ -30,6 +49,7 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_body: DEFAULT_MAX_BODY,
+            allow_private_network: false,
         }
     }
 }
@@ -39,16 +59,23 @@ impl Default for HttpOptions {
 pub struct HttpFetcher {
     client: reqwest::Client,
     max_body: u64,
+    allow_private_network: bool,
 }
 
 impl HttpFetcher {
     /// A fetcher with `opts`.
     pub fn new(opts: &HttpOptions) -> Result<Self, FetchError> {
-        let client = haul_http::client_builder()
+        let mut builder = haul_http::client_builder()
             .user_agent(&opts.user_agent)
             .timeout(opts.timeout)
             .connect_timeout(opts.connect_timeout)
             .pool_max_idle_per_host(64)
+            // Redirects are followed by `follow`, one checked hop at a time.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(resolver) = network::resolver(opts.allow_private_network) {
+            builder = builder.dns_resolver(resolver);
+        }
+        let client = builder
             .build()
             .map_err(|e| FetchError::Transport {
                 url: String::new(),
@@ -58,11 +85,22 @@ impl HttpFetcher {
         Ok(Self {
             client,
             max_body: opts.max_body,
+            allow_private_network: opts.allow_private_network,
         })
     }
 }
 
 fn transport(url: &str, e: &reqwest::Error) -> FetchError {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(p) = s.downcast_ref::<network::PrivateAddress>() {
+            return FetchError::PrivateNetwork {
+                url: url.into(),
+                addr: p.addr.to_string(),
+            };
+        }
+        source = s.source();
+    }
     let kind = if e.is_timeout() {
         TransportKind::Timeout
     } else if e.is_connect() {
@@ -96,16 +134,42 @@ pub(crate) fn retry_after_secs(value: &str) -> Option<u64> {
     haul_http::retry_after(value).map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
-#[async_trait]
-impl Fetcher for HttpFetcher {
-    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
-        let url_s = req.url.to_string();
-        let mut builder = self.client.get(req.url.clone());
-        for (k, v) in &req.headers {
+impl HttpFetcher {
+    /// One request of a fetch, redirects not followed: the page, or where it redirects to.
+    pub(crate) async fn hop(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+    ) -> Result<Hop, FetchError> {
+        let url_s = url.to_string();
+        if !self.allow_private_network
+            && let Some(addr) = network::private_literal(url)
+        {
+            return Err(FetchError::PrivateNetwork {
+                url: url_s,
+                addr: addr.to_string(),
+            });
+        }
+        let mut builder = self.client.get(url.clone());
+        for (k, v) in headers {
             builder = builder.header(k, v);
         }
         let resp = builder.send().await.map_err(|e| transport(&url_s, &e))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() && status != 304 {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok());
+            return match to {
+                Some(to) => Ok(Hop::Redirect(to)),
+                None => Err(FetchError::Redirect {
+                    url: url_s,
+                    message: format!("HTTP {status} without a usable Location"),
+                }),
+            };
+        }
         if !resp.status().is_success() {
             let retry_after = resp
                 .headers()
@@ -118,7 +182,6 @@ impl Fetcher for HttpFetcher {
                 retry_after,
             });
         }
-        let final_url = resp.url().clone();
         let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -126,12 +189,58 @@ impl Fetcher for HttpFetcher {
             .map(str::to_string);
         let headers = header_map(resp.headers());
         let body = read_body(resp, &url_s, self.max_body).await?;
-        let mut doc = Document::new(final_url, body);
-        doc.requested = req.url;
+        let mut doc = Document::new(url.clone(), body);
         doc.status = status;
         doc.content_type = content_type;
         doc.headers = headers;
-        Ok(doc)
+        Ok(Hop::Done(doc))
+    }
+}
+
+/// Follows a fetch's redirects one hop at a time, each hop (the first included) within the
+/// request's scope, at most [`MAX_REDIRECTS`]; `hop` makes one request (and applies whatever
+/// politeness the caller wants per hop).
+pub(crate) async fn follow<F, Fut>(req: FetchRequest, mut hop: F) -> Result<Document, FetchError>
+where
+    F: FnMut(Url) -> Fut,
+    Fut: std::future::Future<Output = Result<Hop, FetchError>>,
+{
+    let mut url = req.url.clone();
+    let mut from = req.url.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        if let Some(scope) = &req.scope
+            && !scope.contains(&url)
+        {
+            return Err(FetchError::OffScope {
+                url: url.to_string(),
+                from: from.to_string(),
+            });
+        }
+        match hop(url.clone()).await? {
+            Hop::Done(mut doc) => {
+                doc.requested = req.url;
+                return Ok(doc);
+            }
+            Hop::Redirect(next) => {
+                from = std::mem::replace(&mut url, next);
+            }
+        }
+    }
+    Err(FetchError::Redirect {
+        url: req.url.to_string(),
+        message: format!("more than {MAX_REDIRECTS} redirects"),
+    })
+}
+
+#[async_trait]
+impl Fetcher for HttpFetcher {
+    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
+        let headers = req.headers.clone();
+        follow(req, |url| {
+            let headers = &headers;
+            async move { self.hop(&url, headers).await }
+        })
+        .await
     }
 }
 

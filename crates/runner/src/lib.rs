@@ -20,6 +20,7 @@ mod crawl_tests;
 mod fakes;
 mod fetch;
 mod levels;
+mod network;
 mod pipeline;
 mod polite;
 mod progress;
@@ -31,7 +32,8 @@ mod state;
 
 pub use checked::Checked;
 pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob};
-pub use fetch::{DEFAULT_MAX_BODY, HttpFetcher, HttpOptions, MAX_RETRY_AFTER_SECS};
+pub use fetch::{DEFAULT_MAX_BODY, HttpFetcher, HttpOptions, MAX_REDIRECTS, MAX_RETRY_AFTER_SECS};
+pub use network::{is_private, private_literal};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
 pub use pipeline::{Driven, Frontier, PageTask};
 pub use polite::{DomainGate, GatePermit, PoliteFetcher, Politeness};

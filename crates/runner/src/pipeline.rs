@@ -102,7 +102,7 @@ impl Jobs {
         Self(
             jobs.into_iter()
                 .map(|j| {
-                    let scope = Scope::from_start_urls(&j.start_urls);
+                    let scope = j.scope();
                     (j.extractor.name().to_string(), (j, scope))
                 })
                 .collect(),
@@ -204,7 +204,7 @@ impl Crawler {
                 frontier.complete(slot, task, &mut page, &share).await?;
                 continue;
             };
-            let mut page = self.process_task(slot, job, frontier, &task).await?;
+            let mut page = self.process_task(slot, job, scope, frontier, &task).await?;
             page.links = self.accept_links(job, scope, task.level, std::mem::take(&mut page.links));
             let share = {
                 let mut slot = lock(&shares[slot]);
@@ -230,14 +230,16 @@ impl Crawler {
         self: &Arc<Self>,
         slot: usize,
         job: &SiteJob,
+        scope: &Scope,
         frontier: &F,
         task: &PageTask<F::Ticket>,
     ) -> Result<PageOutcome, F::Error> {
         let mut one = JoinSet::new();
         let (this, ext, level, url) = (self.clone(), job.extractor, task.level, task.url.clone());
+        let scope = scope.clone();
         one.spawn(async move {
             let _global = this.global_permit().await;
-            let cx = this.context(ext).with_level(level);
+            let cx = this.context(ext, &scope).with_level(level);
             let mut page = this.process(&cx, url).await;
             this.write(&mut page).await;
             page

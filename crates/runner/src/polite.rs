@@ -265,13 +265,17 @@ impl PoliteFetcher {
     }
 }
 
-#[async_trait]
-impl Fetcher for PoliteFetcher {
-    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
-        let domain = self.domain(&req.url);
-        let _entered = self.enter(&req.url, &domain).await?;
-        let key = domain_key(&req.url);
-        let result = self.inner.fetch(req).await;
+impl PoliteFetcher {
+    /// One request of a fetch within robots.txt and the domain's limits; a 429 or 503 with
+    /// `Retry-After` pushes the domain's next request back.
+    async fn polite_hop(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+    ) -> Result<crate::fetch::Hop, FetchError> {
+        let domain = self.domain(url);
+        let _entered = self.enter(url, &domain).await?;
+        let result = self.inner.hop(url, headers).await;
         if let Err(FetchError::Status {
             status: 429 | 503,
             retry_after: Some(secs),
@@ -280,10 +284,24 @@ impl Fetcher for PoliteFetcher {
         {
             domain.push_back(Duration::from_secs(*secs));
             if let Some(gate) = &self.gate {
-                gate.push_back(&key, Duration::from_secs(*secs)).await;
+                gate.push_back(&domain_key(url), Duration::from_secs(*secs)).await;
             }
         }
         result
+    }
+}
+
+#[async_trait]
+impl Fetcher for PoliteFetcher {
+    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
+        let headers = req.headers.clone();
+        // Every hop is a request of its own: robots.txt and the per-domain limits apply to
+        // each, on the domain it goes to.
+        crate::fetch::follow(req, |url| {
+            let headers = &headers;
+            async move { self.polite_hop(&url, headers).await }
+        })
+        .await
     }
 
     async fn admit(&self, url: &Url) -> Result<Admission, FetchError> {

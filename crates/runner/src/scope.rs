@@ -1,6 +1,11 @@
-//! URL canonicalisation and crawl scope: which links are followed, and when two URLs are the
-//! same page.
+//! URL canonicalisation: when two URLs are the same page. (The crawl's scope, which hosts a
+//! site's crawl may reach, is `haul_core::Scope`.)
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+pub use haul_core::Scope;
+use haul_core::{Admission, Document, FetchError, FetchRequest, Fetcher};
 use url::Url;
 
 /// Query parameters that only track where a click came from; they never change the page.
@@ -32,44 +37,30 @@ pub fn canonicalize(url: &Url) -> Url {
     u
 }
 
-/// Which links a site's crawl follows: by default, those on the hosts of its start URLs or
-/// claimed by its extractor.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    hosts: Vec<(String, Option<u16>)>,
+/// A site's fetcher: every request (and each of its redirect hops) stays within the site's
+/// scope unless it names its own, and a browser navigation is admitted only within it.
+pub(crate) struct Scoped {
+    pub(crate) inner: Arc<dyn Fetcher>,
+    pub(crate) scope: Scope,
 }
 
-impl Scope {
-    /// A scope covering the hosts (and ports) of `start_urls`.
-    pub fn from_start_urls(start_urls: &[Url]) -> Self {
-        let mut hosts: Vec<(String, Option<u16>)> = start_urls
-            .iter()
-            .filter_map(|u| Some((u.host_str()?.to_string(), u.port_or_known_default())))
-            .collect();
-        hosts.sort();
-        hosts.dedup();
-        Self { hosts }
+#[async_trait]
+impl Fetcher for Scoped {
+    async fn fetch(&self, mut req: FetchRequest) -> Result<Document, FetchError> {
+        if req.scope.is_none() {
+            req.scope = Some(self.scope.clone());
+        }
+        self.inner.fetch(req).await
     }
 
-    /// Whether `url` is on one of the scope's hosts (`www.` and subdomains of a start host
-    /// count as the same site; the port must match).
-    pub fn contains(&self, url: &Url) -> bool {
-        if !matches!(url.scheme(), "http" | "https") {
-            return false;
+    async fn admit(&self, url: &Url) -> Result<Admission, FetchError> {
+        if !self.scope.contains(url) {
+            return Err(FetchError::OffScope {
+                url: url.to_string(),
+                from: "a browser navigation".into(),
+            });
         }
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let port = url.port_or_known_default();
-        self.hosts.iter().any(|(h, p)| {
-            let same_host = host == h
-                || host.ends_with(&format!(".{h}"))
-                || h.strip_prefix("www.").is_some_and(|bare| host == bare);
-            same_host
-                && (*p == port
-                    || (p.is_some_and(|p| p == 80 || p == 443)
-                        && port.is_some_and(|q| q == 80 || q == 443)))
-        })
+        self.inner.admit(url).await
     }
 }
 
