@@ -5,6 +5,8 @@
 //!
 //! * [`Record`]: one product or deal as extracted, with exact decimal prices;
 //! * [`Extractor`]: what a site plugin implements, and the [`Context`] it is given;
+//! * [`PageKind`] / [`PageClass`] / [`PageContract`]: a site's page kinds, what the engine
+//!   needs to know about a URL, and what a good page of each kind yields;
 //! * [`Document`]: a fetched (or rendered) page handed to an extractor;
 //! * [`PagePool`] / [`PageHandle`] / [`Page`]: pooled browser pages, released on drop;
 //! * [`LlmPool`]: the process-wide LLM task pool, as seen by sites;
@@ -24,10 +26,10 @@ mod pool;
 mod record;
 mod registry;
 
-pub use contract::{Contract, PageContract};
+pub use contract::{PageClass, PageContract, PageKind};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
-pub use extractor::{Context, ExtractMode, Extraction, Extractor, RenderNeed, Warning};
+pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{NavOptions, Page, PageHandle, PagePool, PoolStats};
 pub use record::{Availability, Currency, CurrencyError, Method, Record, RecordKind};

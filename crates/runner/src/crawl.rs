@@ -506,9 +506,10 @@ impl Crawler {
                 result.render_reason = reason;
                 result.status = Some(status);
                 let ext = cx.extractor();
-                if let Some(contract) = ext.contract() {
-                    let kind = ext.page_kind(&url);
-                    let breaches = contract.check(kind, &ex);
+                let class = ext.classify(&url);
+                if class.contract().is_some() {
+                    let kind = class.kind();
+                    let breaches = class.check(ext.name(), &ex);
                     if !breaches.is_empty() {
                         warn!(site = cx.site(), %url, "contract broken: {}", breaches.join("; "));
                         result.breach = Some(kind);
@@ -550,7 +551,8 @@ impl Crawler {
         url: &Url,
     ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
         let ext = cx.extractor();
-        let need = ext.render(url);
+        let class = ext.classify(url);
+        let need = class.render();
         let forced = match (self.opts.render, need) {
             (RenderMode::Never, _) => None,
             (RenderMode::Always, _) => Some(RenderReason::Always),
@@ -563,7 +565,7 @@ impl Crawler {
         }
         let auto =
             self.opts.render == RenderMode::Auto && need == RenderNeed::Auto && cx.has_pages();
-        let kind = ext.page_kind(url);
+        let kind = class.kind();
         let key = (ext.name(), kind);
         if auto && self.render_memory.render_first(key) {
             return self
