@@ -202,7 +202,10 @@ fn generate(copy: &Path, target: &Path, before: &BTreeMap<PathBuf, Vec<u8>>) {
         ]
     );
     assert!(removed.is_empty(), "{removed:?}");
-    assert_eq!(changed, ["crates/sites/Cargo.toml", "crates/sites/src/lib.rs"]);
+    assert_eq!(
+        changed,
+        ["crates/sites/Cargo.toml", "crates/sites/src/lib.rs"]
+    );
     let links = [
         (
             "crates/sites/Cargo.toml",
