@@ -209,17 +209,9 @@ impl PageKind for Kind {
 
     fn contract(self) -> Option<PageContract> {
         Some(match self {
-            Self::Listing => PageContract {
-                min_records: 0,
-                min_links: 1,
-                required: &[],
-            },
+            Self::Listing => PageContract::new(0, 1, &[]),
             // Add "currency" (and more) once the shop's markup states it unambiguously.
-            Self::Product => PageContract {
-                min_records: 1,
-                min_links: 0,
-                required: &["title", "url", "price"],
-            },
+            Self::Product => PageContract::new(1, 0, &["title", "url", "price"]),
         })
     }
 }
@@ -238,12 +230,10 @@ impl Extractor for {{Type}} {
     }
 
     fn classify(&self, url: &Url) -> PageClass {
-        let kind = if url.path().starts_with("/products/") {
-            Kind::Product
-        } else {
-            Kind::Listing
-        };
-        PageClass::of(kind)
+        match url.path().starts_with("/products/") {
+            true => PageClass::of(Kind::Product),
+            false => PageClass::of(Kind::Listing),
+        }
     }
 
     fn kinds(&self) -> Vec<PageClass> {

@@ -28,6 +28,22 @@ pub struct PageContract {
     pub required: &'static [&'static str],
 }
 
+impl PageContract {
+    /// A contract: at least `min_records` records and `min_links` links, and every record
+    /// with the `required` fields.
+    pub const fn new(
+        min_records: usize,
+        min_links: usize,
+        required: &'static [&'static str],
+    ) -> Self {
+        Self {
+            min_records,
+            min_links,
+            required,
+        }
+    }
+}
+
 /// A site's page kinds: a small `Copy` enum the site declares once.
 ///
 /// ```
@@ -44,8 +60,8 @@ pub struct PageContract {
 ///     fn render(self) -> RenderNeed { RenderNeed::Never }
 ///     fn contract(self) -> Option<PageContract> {
 ///         Some(match self {
-///             Self::Listing => PageContract { min_records: 0, min_links: 1, required: &[] },
-///             Self::Product => PageContract { min_records: 1, min_links: 0, required: &["price"] },
+///             Self::Listing => PageContract::new(0, 1, &[]),
+///             Self::Product => PageContract::new(1, 0, &["price"]),
 ///         })
 ///     }
 /// }
