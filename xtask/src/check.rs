@@ -1,7 +1,7 @@
 //! `cargo xtask check SITE [--fixtures DIR]`: the site's contract against its recorded pages.
 //!
 //! Each page listed in the fixtures index ([`crate::fixtures`]) is parsed with the site's
-//! extractor as if fetched from its URL, and `contract.check(page_kind(url), extraction)` says
+//! extractor as if fetched from its URL, and `classify(url).check(site, extraction)` says
 //! how it breaks the contract. A page fails when it shows a different number of breaches than
 //! the index expects (0 unless it is a known-bad page), or a different page kind than the
 //! index names.
@@ -153,17 +153,18 @@ pub(crate) fn default_dir(root: &Path, site: &str) -> PathBuf {
     root.join("sites").join(site).join("tests/fixtures")
 }
 
-/// The registered extractor named `site`, with its contract.
-fn site_and_contract(site: &str) -> Result<(&'static dyn Extractor, &'static haul_core::Contract)> {
+/// The registered extractor named `site`, which must declare a contract for some page kind.
+fn site_with_contract(site: &str) -> Result<&'static dyn Extractor> {
     let registry = haul_sites::registry().context("the site registry is invalid")?;
     let ext = registry.get(site)?;
-    let contract = ext.contract().with_context(|| {
-        format!(
-            "site {site:?} declares no contract (implement Extractor::contract and \
-             Extractor::page_kind in its crate) so there is nothing to check"
-        )
-    })?;
-    Ok((ext, contract))
+    if !ext.kinds().iter().any(|k| k.contract().is_some()) {
+        bail!(
+            "site {site:?} declares no contract (declare its page kinds with a contract, \
+             haul_core::PageKind, and return them from Extractor::classify and \
+             Extractor::kinds in its crate) so there is nothing to check"
+        );
+    }
+    Ok(ext)
 }
 
 /// Checks every page indexed in fixtures folder `dir` against `site`'s contract.
@@ -171,7 +172,7 @@ fn site_and_contract(site: &str) -> Result<(&'static dyn Extractor, &'static hau
 /// Errors (rather than a report) when the site is unknown or has no contract, when `dir` has
 /// no valid index, or when the index lists a file that is missing or a URL that is invalid.
 pub(crate) fn check_site(site: &str, dir: &Path) -> Result<SiteReport> {
-    let (ext, contract) = site_and_contract(site)?;
+    let ext = site_with_contract(site)?;
     let index = fixtures::load(dir)?;
     if index.pages.is_empty() {
         bail!("{} lists no pages", fixtures::index_path(dir).display());
@@ -194,7 +195,8 @@ pub(crate) fn check_site(site: &str, dir: &Path) -> Result<SiteReport> {
                 entry.file
             )
         })?;
-        let kind = ext.page_kind(&url);
+        let class = ext.classify(&url);
+        let kind = class.kind();
         let mut result = PageResult {
             entry,
             kind,
@@ -214,7 +216,7 @@ pub(crate) fn check_site(site: &str, dir: &Path) -> Result<SiteReport> {
             Ok(ex) => {
                 result.records = ex.records.len();
                 result.links = ex.links.len();
-                result.breaches = contract.check(kind, &ex);
+                result.breaches = class.check(ext.name(), &ex);
             }
             Err(e) => result.breaches.push(format!("parse failed: {e}")),
         }

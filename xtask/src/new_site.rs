@@ -11,18 +11,15 @@ use anyhow::{Context, Result, bail};
 
 use crate::util;
 
-/// The lines that link a site crate, as (file, anchor line after which to insert, line).
-fn link_lines(name: &str) -> [(&'static str, &'static str, String); 3] {
+/// The lines that link a site crate, as (file, anchor line after which to insert, line). The
+/// aggregator names the crate by path, so the root `Cargo.toml` is not touched (its
+/// `members` glob already has `sites/*`).
+fn link_lines(name: &str) -> [(&'static str, &'static str, String); 2] {
     [
-        (
-            "Cargo.toml",
-            "haul-site-demo = { path = \"sites/demo\" }",
-            format!("haul-site-{name} = {{ path = \"sites/{name}\" }}"),
-        ),
         (
             "crates/sites/Cargo.toml",
             "haul-site-demo.workspace = true",
-            format!("haul-site-{name}.workspace = true"),
+            format!("haul-site-{name} = {{ path = \"../../sites/{name}\" }}"),
         ),
         (
             "crates/sites/src/lib.rs",
@@ -182,8 +179,8 @@ const LIB_RS: &str = r#"//! The {{domain}} extractor (registered as `{{name}}`).
 //! with `cargo xtask check {{name}}`).
 
 use haul_core::{
-    Contract, Document, ExtractError, Extraction, Extractor, Method, PageContract, Record,
-    RenderNeed, Url,
+    Document, ExtractError, Extraction, Extractor, Method, PageClass, PageContract, PageKind,
+    Record, Url,
 };
 use scraper::{Html, Selector};
 
@@ -191,25 +188,33 @@ use scraper::{Html, Selector};
 #[derive(Debug, Clone, Copy)]
 pub struct {{Type}};
 
-/// What a good page of each kind yields (see [`Extractor::page_kind`] for the kinds).
-pub const CONTRACT: Contract = Contract {
-    site: "{{name}}",
-    pages: &[
-        PageContract {
-            kind: "product",
-            min_records: 1,
-            min_links: 0,
+/// The page kinds of {{domain}}, each with what a good page of it yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Any page that is not a product: links to follow.
+    Listing,
+    /// `/products/...`: one product.
+    Product,
+}
+
+impl PageKind for Kind {
+    const ALL: &'static [Self] = &[Self::Listing, Self::Product];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Listing => "listing",
+            Self::Product => "product",
+        }
+    }
+
+    fn contract(self) -> Option<PageContract> {
+        Some(match self {
+            Self::Listing => PageContract::new(0, 1, &[]),
             // Add "currency" (and more) once the shop's markup states it unambiguously.
-            required: &["title", "url", "price"],
-        },
-        PageContract {
-            kind: "listing",
-            min_records: 0,
-            min_links: 1,
-            required: &[],
-        },
-    ],
-};
+            Self::Product => PageContract::new(1, 0, &["title", "url", "price"]),
+        })
+    }
+}
 
 fn sel(s: &str) -> Selector {
     Selector::parse(s).expect("valid selector")
@@ -220,43 +225,33 @@ impl Extractor for {{Type}} {
         "{{name}}"
     }
 
-    fn description(&self) -> &'static str {
-        "{{domain}}"
-    }
-
     fn domains(&self) -> &'static [&'static str] {
         &["{{domain}}"]
     }
 
-    fn render(&self, _url: &Url) -> RenderNeed {
-        RenderNeed::Auto
-    }
-
-    fn page_kind(&self, url: &Url) -> &'static str {
-        if url.path().starts_with("/products/") {
-            "product"
-        } else {
-            "listing"
+    fn classify(&self, url: &Url) -> PageClass {
+        match url.path().starts_with("/products/") {
+            true => PageClass::of(Kind::Product),
+            false => PageClass::of(Kind::Listing),
         }
     }
 
-    fn contract(&self) -> Option<&'static Contract> {
-        Some(&CONTRACT)
+    fn kinds(&self) -> Vec<PageClass> {
+        PageClass::all::<Kind>()
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
         let html = Html::parse_document(&doc.body);
         let mut out = Extraction::default();
         for a in html.select(&sel("a[href]")) {
-            if let Some(link) = a.value().attr("href").and_then(|h| doc.url.join(h).ok()) {
-                out.links.push(link);
-            }
+            out.links
+                .extend(a.value().attr("href").and_then(|h| doc.url.join(h).ok()));
         }
         let Some(title) = html.select(&sel("h1")).next() else {
             return Ok(out); // not a product page
         };
         let title: String = title.text().collect();
-        let mut record = Record::product("{{name}}", doc.url.as_str(), title, Method::Css);
+        let mut record = Record::product(self.name(), doc.url.as_str(), title, Method::Css);
         if let Some(price) = html.select(&sel(".price")).next() {
             let text: String = price.text().collect();
             let hints = haul_price::Hints {
@@ -264,8 +259,7 @@ impl Extractor for {{Type}} {
                 ..Default::default()
             };
             let parsed = haul_price::parse_price(&text, &hints);
-            record.price = parsed.amount;
-            record.currency = parsed.currency;
+            (record.price, record.currency) = (parsed.amount, parsed.currency);
         }
         if record.price.is_none() {
             out.warn(format!("{}: no price found", doc.url));

@@ -321,6 +321,11 @@ pub struct EngineArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ignore_robots: bool,
+    /// Allow hosts on loopback, private, link-local or cloud-metadata addresses (allowed
+    /// anyway when a start URL is on one, such as a shop on localhost).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private_network: bool,
     /// User-Agent for plain HTTP requests [default: haul/<version>].
     #[arg(long, value_name = "UA")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -12,7 +12,9 @@ use haul_redis::Redis;
 use haul_runner::{CancellationToken, CrawlReport, Output, RecordSender, SiteJob};
 
 use crate::args::{CollectArgs, CrawlArgs, WorkerArgs};
-use crate::crawl::{build_services, crawl_options, open_output, spawn_ctrl_c, write_stats};
+use crate::crawl::{
+    build_services, crawl_options, open_output, private_network_allowed, spawn_ctrl_c, write_stats,
+};
 use crate::settings::Settings;
 
 async fn connect(url: &str) -> anyhow::Result<Redis> {
@@ -101,7 +103,16 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(args.engine.config.as_deref(), &args)?;
     let redis_url = args.redis.clone();
     let redis = connect(&redis_url).await?;
-    let (mut services, llm, pages) = build_services(&settings, Some(&redis))?;
+    let cancel = CancellationToken::new();
+    spawn_ctrl_c(cancel.clone());
+    let wait = args.wait_secs.map(Duration::from_secs);
+    let Some(spec) = haul_cluster::wait_for_spec(&redis, &args.crawl_id, wait, &cancel).await?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let start_urls = spec.sites.iter().flat_map(|s| &s.start_urls);
+    let private = private_network_allowed(&settings, start_urls);
+    let (mut services, llm, pages) = build_services(&settings, Some(&redis), private)?;
     let name = match &args.worker_name {
         Some(n) => n.clone(),
         None => haul_cluster::default_name().await,
@@ -147,8 +158,6 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     opts.wait_for_crawl = args.wait_secs.map(Duration::from_secs);
     let registry = haul_sites::registry()?;
-    let cancel = CancellationToken::new();
-    spawn_ctrl_c(cancel.clone());
     let res = haul_cluster::run_worker(
         &redis,
         &registry,

@@ -126,7 +126,8 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         }
         None => None,
     };
-    let (services, llm, pages) = build_services(&settings, None)?;
+    let private = private_network_allowed(&settings, jobs.iter().flat_map(|j| &j.start_urls));
+    let (services, llm, pages) = build_services(&settings, None, private)?;
     let opts = crawl_options(&settings);
     let cancel = CancellationToken::new();
     spawn_ctrl_c(cancel.clone());
@@ -203,13 +204,27 @@ pub(crate) type Built = (
     Option<Arc<dyn haul_core::PagePool>>,
 );
 
+/// Whether the crawl may fetch private-network hosts: `--allow-private-network`, or a start URL
+/// on such an address (a shop on this machine or the local network).
+pub(crate) fn private_network_allowed<'a>(
+    settings: &Settings,
+    start_urls: impl IntoIterator<Item = &'a Url>,
+) -> bool {
+    settings.allow_private_network
+        || start_urls
+            .into_iter()
+            .any(|u| haul_runner::private_literal(u).is_some())
+}
+
 pub(crate) fn build_services(
     settings: &Settings,
     cluster: Option<&haul_redis::Redis>,
+    allow_private_network: bool,
 ) -> anyhow::Result<Built> {
     let http = HttpOptions {
         user_agent: settings.user_agent.clone(),
         timeout: Duration::from_secs(settings.page_timeout),
+        allow_private_network,
         ..HttpOptions::default()
     };
     let mut fetcher = PoliteFetcher::new(

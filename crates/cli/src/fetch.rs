@@ -45,7 +45,8 @@ pub(crate) fn file_name(url: &Url) -> String {
 }
 
 pub(crate) async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    let fetcher = HttpFetcher::new(&HttpOptions::default())?;
+    // A fixture recorder: the user names every URL, private hosts included.
+    let fetcher = HttpFetcher::new(&HttpOptions::local())?;
     let dir = args.out_dir.clone();
     tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
         .await?

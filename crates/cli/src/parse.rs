@@ -44,8 +44,17 @@ fn pick(
 pub(crate) async fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let registry = haul_sites::registry()?;
     // The same polite fetcher as a crawl: robots.txt and the per-domain limits apply.
+    // Private-network hosts only when an input URL is on one.
+    let local = args
+        .inputs
+        .iter()
+        .any(|i| Url::parse(i).is_ok_and(|u| haul_runner::private_literal(&u).is_some()));
+    let http = HttpOptions {
+        allow_private_network: local,
+        ..HttpOptions::default()
+    };
     let fetcher: Arc<dyn Fetcher> = Arc::new(PoliteFetcher::new(
-        HttpFetcher::new(&HttpOptions::default())?,
+        HttpFetcher::new(&http)?,
         Politeness::default(),
     ));
     let services = Services {

@@ -56,7 +56,7 @@ fn worker_help_shows_only_what_applies_to_a_worker() {
         "--output",
         "--max-level",
         "--max-pages",
-        "--allow",
+        "--allow <",
         "--resume",
         "--detach",
         "[SITES]",

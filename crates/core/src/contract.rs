@@ -1,18 +1,23 @@
-//! Site contracts: what a good page of each kind yields (records, links, required fields).
+//! Page kinds and site contracts: what the engine needs to know about a URL before fetching
+//! it ([`PageClass`]), and what a good page of each kind yields ([`PageContract`]).
 //!
-//! A site declares its contract through [`Extractor::contract`](crate::Extractor::contract)
-//! and names page kinds with [`Extractor::page_kind`](crate::Extractor::page_kind). Contracts
-//! are checked against recorded fixtures in each site's tests and against live pages by the
-//! runner, which counts breaches per page kind: a page that breaks its contract means the site
-//! changed its markup or API. A breach is a signal, never a reason to drop records.
+//! A site declares its page kinds once, as an enum implementing [`PageKind`]: each kind has
+//! a name (for reports and fixture indexes), whether it needs a browser, what a rendered page
+//! waits for, and its contract. Everything is keyed by the enum, so a misspelt or forgotten
+//! kind is a compile error. [`Extractor::classify`](crate::Extractor::classify) maps a URL to
+//! the [`PageClass`] of its kind, the kind-independent form the engine works with.
+//!
+//! Contracts are checked against recorded fixtures in each site's tests and against live pages
+//! by the runner, which counts breaches per page kind: a page that breaks its contract means
+//! the site changed its markup or API. A breach is a signal, never a reason to drop records.
 
-use crate::{Extraction, Record};
+use std::fmt;
+
+use crate::{Extraction, Record, RenderNeed};
 
 /// What a good page of one kind yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageContract {
-    /// The page kind, as the site's `page_kind` names it (such as `"products"`).
-    pub kind: &'static str,
     /// Fewest records a good page of this kind gives.
     pub min_records: usize,
     /// Fewest links to follow a good page of this kind gives.
@@ -23,27 +28,144 @@ pub struct PageContract {
     pub required: &'static [&'static str],
 }
 
-/// A site's contract: one [`PageContract`] per page kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Contract {
-    /// Registered name of the site; every record must carry it.
-    pub site: &'static str,
-    /// The page kinds.
-    pub pages: &'static [PageContract],
+impl PageContract {
+    /// A contract: at least `min_records` records and `min_links` links, and every record
+    /// with the `required` fields.
+    pub const fn new(
+        min_records: usize,
+        min_links: usize,
+        required: &'static [&'static str],
+    ) -> Self {
+        Self {
+            min_records,
+            min_links,
+            required,
+        }
+    }
 }
 
-impl Contract {
-    /// The contract of page kind `kind`.
-    pub fn page(&self, kind: &str) -> Option<&'static PageContract> {
-        self.pages.iter().find(|p| p.kind == kind)
+/// A site's page kinds: a small `Copy` enum the site declares once.
+///
+/// ```
+/// use haul_core::{PageClass, PageContract, PageKind, RenderNeed};
+///
+/// #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// enum Kind { Listing, Product }
+///
+/// impl PageKind for Kind {
+///     const ALL: &'static [Self] = &[Self::Listing, Self::Product];
+///     fn name(self) -> &'static str {
+///         match self { Self::Listing => "listing", Self::Product => "product" }
+///     }
+///     fn render(self) -> RenderNeed { RenderNeed::Never }
+///     fn contract(self) -> Option<PageContract> {
+///         Some(match self {
+///             Self::Listing => PageContract::new(0, 1, &[]),
+///             Self::Product => PageContract::new(1, 0, &["price"]),
+///         })
+///     }
+/// }
+///
+/// let class = PageClass::of(Kind::Product);
+/// assert_eq!((class.kind(), class.render()), ("product", RenderNeed::Never));
+/// assert_eq!(PageClass::all::<Kind>().len(), 2);
+/// ```
+pub trait PageKind: Copy + PartialEq + fmt::Debug + Send + Sync + 'static {
+    /// Every kind, in the order reports list them.
+    const ALL: &'static [Self];
+
+    /// The kind's name in reports, statistics and fixture indexes (`"products"`).
+    fn name(self) -> &'static str;
+
+    /// Whether pages of this kind need a browser. Default: [`RenderNeed::Auto`].
+    fn render(self) -> RenderNeed {
+        RenderNeed::Auto
     }
 
-    /// How `ex`, extracted from a page of kind `kind`, breaks the contract, as sentences
-    /// naming the page kind, the record and the field; empty when the contract is kept.
-    pub fn check(&self, kind: &str, ex: &Extraction) -> Vec<String> {
-        let Some(page) = self.page(kind) else {
-            return vec![format!("{}: no contract for page kind {kind:?}", self.site)];
+    /// A CSS selector that must be present before a rendered page of this kind counts as
+    /// loaded (for pages built by scripts). Default: none, the page's content is waited for.
+    fn wait_for(self) -> Option<&'static str> {
+        None
+    }
+
+    /// What a good page of this kind yields. Default: no contract.
+    fn contract(self) -> Option<PageContract> {
+        None
+    }
+}
+
+/// Everything the engine needs to know about a URL before fetching it: its page kind, whether
+/// it needs a browser, what a rendered page waits for, and what a good page of its kind
+/// yields. Made from a site's [`PageKind`] ([`PageClass::of`]), so its kind is always one the
+/// site declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageClass {
+    kind: &'static str,
+    render: RenderNeed,
+    wait_for: Option<&'static str>,
+    contract: Option<PageContract>,
+}
+
+impl Default for PageClass {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl PageClass {
+    /// The class of a site that declares no kinds: kind `"page"`, [`RenderNeed::Auto`], no
+    /// selector, no contract.
+    pub const DEFAULT: Self = Self {
+        kind: "page",
+        render: RenderNeed::Auto,
+        wait_for: None,
+        contract: None,
+    };
+
+    /// The class of page kind `kind`.
+    pub fn of<K: PageKind>(kind: K) -> Self {
+        Self {
+            kind: kind.name(),
+            render: kind.render(),
+            wait_for: kind.wait_for(),
+            contract: kind.contract(),
+        }
+    }
+
+    /// The classes of every kind of `K`, in [`PageKind::ALL`] order.
+    pub fn all<K: PageKind>() -> Vec<Self> {
+        K::ALL.iter().map(|k| Self::of(*k)).collect()
+    }
+
+    /// The page kind's name.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Whether the page needs a browser.
+    pub fn render(&self) -> RenderNeed {
+        self.render
+    }
+
+    /// The selector a rendered page waits for.
+    pub fn wait_for(&self) -> Option<&'static str> {
+        self.wait_for
+    }
+
+    /// What a good page of this kind yields, when the site declares it.
+    pub fn contract(&self) -> Option<&PageContract> {
+        self.contract.as_ref()
+    }
+
+    /// How `ex`, extracted by site `site` from a page of this class, breaks the kind's
+    /// contract, as sentences naming the page kind, the record and the field; empty when the
+    /// contract is kept or there is none. `site` is the extractor's
+    /// [`name`](crate::Extractor::name): every record must carry it.
+    pub fn check(&self, site: &str, ex: &Extraction) -> Vec<String> {
+        let Some(page) = &self.contract else {
+            return Vec::new();
         };
+        let kind = self.kind;
         let mut out = Vec::new();
         if ex.records.len() < page.min_records {
             out.push(format!(
@@ -60,17 +182,17 @@ impl Contract {
             ));
         }
         for record in &ex.records {
-            out.extend(self.check_record(page, record));
+            out.extend(self.check_record(page, site, record));
         }
         out
     }
 
-    fn check_record(&self, page: &PageContract, record: &Record) -> Vec<String> {
+    fn check_record(&self, page: &PageContract, site: &str, record: &Record) -> Vec<String> {
         let mut out: Vec<String> = record.problems().iter().map(ToString::to_string).collect();
-        if record.site != self.site {
+        if record.site != site {
             out.push(format!(
-                "record for {} carries site {:?}, not {:?}",
-                record.url, record.site, self.site
+                "record for {} carries site {:?}, not {site:?}",
+                record.url, record.site
             ));
         }
         let value = serde_json::to_value(record).unwrap_or_default();
@@ -81,7 +203,7 @@ impl Contract {
             if !present {
                 out.push(format!(
                     "{} record for {} lacks required field {field}",
-                    page.kind, record.url
+                    self.kind, record.url
                 ));
             }
         }
@@ -94,29 +216,56 @@ mod tests {
     use super::*;
     use crate::Method;
 
-    const C: Contract = Contract {
-        site: "x",
-        pages: &[PageContract {
-            kind: "list",
-            min_records: 1,
-            min_links: 1,
-            required: &["price", "sku"],
-        }],
-    };
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        List,
+        Other,
+    }
+
+    impl PageKind for Kind {
+        const ALL: &'static [Self] = &[Self::List, Self::Other];
+        fn name(self) -> &'static str {
+            match self {
+                Self::List => "list",
+                Self::Other => "other",
+            }
+        }
+        fn contract(self) -> Option<PageContract> {
+            (self == Self::List).then_some(PageContract {
+                min_records: 1,
+                min_links: 1,
+                required: &["price", "sku"],
+            })
+        }
+    }
 
     #[test]
     fn check_names_every_breach() {
+        let list = PageClass::of(Kind::List);
         let mut ex = Extraction::default();
-        assert_eq!(C.check("list", &ex).len(), 2);
+        assert_eq!(list.check("x", &ex).len(), 2);
         let mut r = Record::product("y", "http://s/p", "P", Method::Api);
         r.sku = Some(String::new());
         ex.records.push(r);
         ex.links.push(url::Url::parse("http://s/2").unwrap());
-        let breaches = C.check("list", &ex);
+        let breaches = list.check("x", &ex);
         assert_eq!(breaches.len(), 3, "{breaches:?}");
         assert!(breaches.iter().any(|b| b.contains("site \"y\"")));
         assert!(breaches.iter().any(|b| b.contains("price")));
         assert!(breaches.iter().any(|b| b.contains("sku")));
-        assert_eq!(C.check("nope", &ex).len(), 1);
+        // A kind without a contract is never breached.
+        assert!(PageClass::of(Kind::Other).check("x", &ex).is_empty());
+        assert!(PageClass::DEFAULT.check("x", &ex).is_empty());
+    }
+
+    #[test]
+    fn classes_carry_the_kind_and_its_defaults() {
+        let all = PageClass::all::<Kind>();
+        let kinds: Vec<&str> = all.iter().map(PageClass::kind).collect();
+        assert_eq!(kinds, ["list", "other"]);
+        assert_eq!(all[1].render(), RenderNeed::Auto);
+        assert_eq!(all[1].wait_for(), None);
+        assert!(all[0].contract().is_some() && all[1].contract().is_none());
+        assert_eq!(PageClass::default().kind(), "page");
     }
 }

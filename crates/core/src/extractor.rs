@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use url::Url;
 
 use crate::{
-    Document, ExtractError, FetchError, FetchRequest, Fetcher, LlmPool, NavOptions, PageError,
-    PageHandle, PagePool, Record,
+    Document, ExtractError, FetchError, FetchRequest, Fetcher, LlmPool, NavOptions, PageClass,
+    PageError, PageHandle, PagePool, Record,
 };
 
 /// Whether an extractor needs a page rendered by a browser (scripts run) to find its data.
@@ -115,29 +115,24 @@ pub trait Extractor: Send + Sync + 'static {
             .collect()
     }
 
-    /// Whether `url` needs a rendered page. Default: [`RenderNeed::Auto`].
-    fn render(&self, _url: &Url) -> RenderNeed {
-        RenderNeed::Auto
-    }
-
-    /// A CSS selector that must be present before a rendered page counts as loaded (for shops
-    /// that build their content with scripts). Default: none, the `load` event is enough.
-    fn wait_for(&self, _url: &Url) -> Option<&'static str> {
-        None
-    }
-
-    /// The kind of page `url` is, as named in [`contract`](Extractor::contract) (such as
-    /// `"listing"` or `"deal"`). Default: `"page"`.
-    fn page_kind(&self, _url: &Url) -> &'static str {
-        "page"
-    }
-
-    /// What a good page of each kind yields, when the site declares it. Default: none.
+    /// What `url` is: its page kind, whether it needs a browser, what a rendered page waits
+    /// for and what a good page of its kind yields. A site that declares page kinds returns
+    /// `PageClass::of(kind)` of its [`PageKind`](crate::PageKind) enum. Default:
+    /// [`PageClass::DEFAULT`] (kind `"page"`, [`RenderNeed::Auto`], no contract).
     ///
-    /// Contract: `parse` of a healthy page of kind `k` keeps `contract().page(k)`; the runner
-    /// counts breaches per page kind and warns, and never drops records because of one.
-    fn contract(&self) -> Option<&'static crate::Contract> {
-        None
+    /// Contract: cheap and pure (the runner calls it for every URL); every class it returns is
+    /// among [`kinds`](Extractor::kinds). `parse` of a healthy page keeps its class's
+    /// contract; the runner counts breaches per page kind and warns, and never drops records
+    /// because of one.
+    fn classify(&self, _url: &Url) -> PageClass {
+        PageClass::DEFAULT
+    }
+
+    /// Every page kind [`classify`](Extractor::classify) can return, for tools that check the
+    /// contracts on recorded pages (`cargo xtask check`): `PageClass::all::<Kind>()`.
+    /// Default: none (the site declares no kinds and no contract).
+    fn kinds(&self) -> Vec<PageClass> {
+        Vec::new()
     }
 
     /// Extracts records and links from one document. Synchronous and CPU-bound: the runner
@@ -156,6 +151,18 @@ pub trait Extractor: Send + Sync + 'static {
     async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
         cx.parse(doc).await
     }
+}
+
+/// Further pages one extraction reads within its own page (such as a listing's next pages),
+/// as a pure plan: it names the next page to read and takes what reading it gave;
+/// [`Context::read_pages`] does the fetching and parsing.
+pub trait PagePlan: Send {
+    /// The next page to read, or `None` when the plan is done.
+    fn next_page(&mut self) -> Option<Url>;
+
+    /// What reading the page from [`next_page`](Self::next_page) gave: its final URL (after
+    /// redirects) and its extraction, or why it failed.
+    fn take(&mut self, page: Result<(Url, Extraction), ExtractError>);
 }
 
 /// What an extractor is given besides the page: the site's identity and the shared services.
@@ -280,6 +287,22 @@ impl Context {
         self.fetcher.fetch(FetchRequest::get(url)).await
     }
 
+    /// Reads the pages `plan` asks for, one after the other, until it is done: each is
+    /// fetched with [`fetch`](Self::fetch) (the crawl's polite fetcher) and parsed with
+    /// [`parse`](Self::parse) (on a blocking thread).
+    pub async fn read_pages(&self, plan: &mut dyn PagePlan) {
+        while let Some(url) = plan.next_page() {
+            let page = match self.fetch(url).await {
+                Ok(doc) => {
+                    let final_url = doc.url.clone();
+                    self.parse(doc).await.map(|ex| (final_url, ex))
+                }
+                Err(e) => Err(e.into()),
+            };
+            plan.take(page);
+        }
+    }
+
     /// The crawl's fetcher, for requests with extra headers.
     pub fn fetcher(&self) -> &Arc<dyn Fetcher> {
         &self.fetcher
@@ -301,14 +324,14 @@ impl Context {
         }
     }
 
-    /// Renders `url` in a borrowed page (waiting for the extractor's
-    /// [`wait_for`](Extractor::wait_for) selector) and returns the DOM after scripts ran.
+    /// Renders `url` in a borrowed page (waiting for the selector of its
+    /// [`PageClass`], from [`Extractor::classify`]) and returns the DOM after scripts ran.
     /// The navigation is admitted by the fetcher first ([`Fetcher::admit`]): robots.txt and
     /// the per-domain limits hold for rendered pages as for fetched ones.
     pub async fn render(&self, url: &Url) -> Result<Document, ExtractError> {
         let opts = NavOptions {
             timeout: self.page_timeout,
-            wait_for: self.extractor.wait_for(url).map(str::to_string),
+            wait_for: self.extractor.classify(url).wait_for().map(str::to_string),
             settle: true,
         };
         // The navigation obeys robots.txt and the per-domain limits like a fetch: the
@@ -339,18 +362,27 @@ impl Context {
     /// [`ExtractError::Aborted`] naming the URL.
     pub async fn parse(&self, doc: Document) -> Result<Extraction, ExtractError> {
         let extractor = self.extractor;
-        let url = doc.url.to_string();
-        tokio::task::spawn_blocking(move || extractor.parse(&doc))
+        let url = doc.url.clone();
+        self.blocking(&url, move || extractor.parse(&doc)).await?
+    }
+
+    /// Runs CPU-bound work for the page at `url` (parsing, converting HTML) on a blocking
+    /// thread, never on the async runtime. A panic in `work` becomes
+    /// [`ExtractError::Aborted`] naming `url`, as for [`parse`](Self::parse).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        url: &Url,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ExtractError> {
+        tokio::task::spawn_blocking(work)
             .await
-            .unwrap_or_else(|e| {
-                Err(ExtractError::Aborted {
-                    url,
-                    message: if e.is_panic() {
-                        "the extractor panicked".into()
-                    } else {
-                        "cancelled".into()
-                    },
-                })
+            .map_err(|e| ExtractError::Aborted {
+                url: url.to_string(),
+                message: if e.is_panic() {
+                    "the extractor panicked".into()
+                } else {
+                    "cancelled".into()
+                },
             })
     }
 }

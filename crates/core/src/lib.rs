@@ -5,6 +5,8 @@
 //!
 //! * [`Record`]: one product or deal as extracted, with exact decimal prices;
 //! * [`Extractor`]: what a site plugin implements, and the [`Context`] it is given;
+//! * [`PageKind`] / [`PageClass`] / [`PageContract`]: a site's page kinds, what the engine
+//!   needs to know about a URL, and what a good page of each kind yields;
 //! * [`Document`]: a fetched (or rendered) page handed to an extractor;
 //! * [`PagePool`] / [`PageHandle`] / [`Page`]: pooled browser pages, released on drop;
 //! * [`LlmPool`]: the process-wide LLM task pool, as seen by sites;
@@ -25,18 +27,18 @@ mod record;
 mod registry;
 mod scope;
 
-pub use contract::{Contract, PageContract};
+pub use contract::{PageClass, PageContract, PageKind};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
-pub use extractor::{Context, ExtractMode, Extraction, Extractor, RenderNeed, Warning};
+pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};
 pub use failure::{FailureKind, TransportKind, UnknownKind};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{NavOptions, Page, PageHandle, PagePool, PoolStats};
 pub use record::{
     Availability, Currency, CurrencyError, Method, Record, RecordKind, RecordProblem,
 };
-pub use scope::Scope;
 pub use registry::{FALLBACK_SITE, Registry, RegistryError, SiteRegistration};
+pub use scope::Scope;
 
 // Re-exported so site crates can register without naming `inventory` themselves, and so
 // that every crate agrees on the versions of the types that appear in the contracts.

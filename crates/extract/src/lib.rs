@@ -35,6 +35,7 @@ mod page;
 pub mod paging;
 mod product;
 mod schema;
+pub mod store;
 mod text;
 
 pub use heuristic::{

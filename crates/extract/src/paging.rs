@@ -7,9 +7,11 @@
 //!    [`Paging::next_page`] as a link when the page was full (neither empty nor shorter than
 //!    the page size), so `parse` alone still tells where the listing goes on;
 //! 2. in [`Extractor::extract`](haul_core::Extractor::extract), [`Paging::walk`] follows those
-//!    next-page links at once, through the crawl's polite fetcher ([`Context::fetch`]) and the
-//!    extractor's own `parse` (on a blocking thread, [`Context::parse`]), and merges every
-//!    page into one [`Extraction`]. A catalogue of 50 pages thus needs no `--max-level 50`.
+//!    next-page links at once and merges every page into one [`Extraction`]. A catalogue of
+//!    50 pages thus needs no `--max-level 50`. Which page to read next and when to stop is a
+//!    pure plan, [`Walk`]; the pages are read by [`Context::read_pages`], through the crawl's
+//!    polite fetcher and the extractor's own `parse` (on a blocking thread): this module does
+//!    no I/O of its own.
 //!
 //! The walk stops at the last page (the one `parse` gives no next link for), and also, with a
 //! warning in the extraction, after [`Paging::max_pages`] pages, after
@@ -41,7 +43,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use haul_core::{Context, Extraction, Url};
+use haul_core::{Context, ExtractError, Extraction, PagePlan, Url};
 
 /// Pages one [`Paging::walk`] reads at most by default (the first page included).
 pub const MAX_PAGES: usize = 100;
@@ -127,87 +129,145 @@ impl Paging {
     }
 
     /// Reads the pages after `url` within this crawl level and merges them into `first`, the
-    /// extraction of the page at `url`.
-    ///
-    /// The walk follows the next-page link ([`next_page`](Self::next_page) of the page read
-    /// last) while the page's extraction contains it, fetching with [`Context::fetch`] and
-    /// parsing with [`Context::parse`]; a followed link is removed from the links. It stops,
-    /// leaving the next-page link in place and adding a warning, after
-    /// [`max_pages`](Self::max_pages) pages or [`time_budget`](Self::time_budget), or when a
-    /// page cannot be fetched or parsed. A page whose records all repeat earlier ones ends the
-    /// walk with a warning and is dropped. Never fails: what was read is kept.
+    /// extraction of the page at `url`: the [`Walk`] plan, read by [`Context::read_pages`]
+    /// (the crawl's polite fetcher and the extractor's `parse` on a blocking thread). Never
+    /// fails: what was read is kept.
     pub async fn walk(&self, cx: &Context, url: &Url, first: Extraction) -> Extraction {
-        let started = Instant::now();
-        let mut out = first;
-        let mut seen: HashSet<String> = out.records.iter().map(|r| r.url.clone()).collect();
-        let mut at = url.clone();
-        let mut pages = 1;
-        let left = |cx: &Context, next: &Url| {
-            if cx.follows_links() {
-                format!("{next} is left for the next crawl level")
-            } else {
-                format!("{next} and later pages are not read (the crawl's last level)")
-            }
-        };
-        loop {
-            let next = self.with_page(&at, self.page(&at) + 1);
-            let Some(pos) = out.links.iter().position(|l| *l == next) else {
-                break;
-            };
-            if pages >= self.max_pages {
-                let rest = left(cx, &next);
-                out.warn(format!("{url}: paging stopped after {pages} pages; {rest}"));
-                break;
-            }
-            // Two thirds of the page timeout at most: the runner drops the whole page (and
-            // every record read so far) when it runs out.
-            if started.elapsed() >= self.time_budget.min(cx.page_timeout() * 2 / 3) {
-                let rest = left(cx, &next);
-                out.warn(format!(
-                    "{url}: paging stopped after {pages} pages and {} s; {rest}",
-                    started.elapsed().as_secs()
-                ));
-                break;
-            }
-            let parsed = match cx.fetch(next.clone()).await {
-                Ok(doc) => {
-                    let final_url = doc.url.clone();
-                    cx.parse(doc).await.map(|ex| (final_url, ex))
-                }
-                Err(e) => Err(e.into()),
-            };
-            let (final_url, ex) = match parsed {
-                Ok(page) => page,
-                Err(e) => {
-                    let rest = left(cx, &next);
-                    out.warn(format!("{e}; paging of {url} stopped; {rest}"));
-                    break;
-                }
-            };
-            out.links.remove(pos);
-            pages += 1;
-            let fresh = ex.records.iter().filter(|r| !seen.contains(&r.url)).count();
-            if !ex.records.is_empty() && fresh == 0 {
-                out.warn(format!(
-                    "{next} repeats the products of earlier pages (the store ignores \
-                     `{}`?); paging of {url} stopped",
-                    self.page_param
-                ));
-                break;
-            }
-            seen.extend(ex.records.iter().map(|r| r.url.clone()));
-            out.records.extend(ex.records);
-            out.links.extend(ex.links);
-            out.warnings.extend(ex.warnings);
-            at = final_url;
-        }
-        out
+        let mut walk = Walk::new(*self, url, first, cx);
+        cx.read_pages(&mut walk).await;
+        walk.finish()
     }
 
     fn param(&self, url: &Url, name: &str) -> Option<u64> {
         url.query_pairs()
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+    }
+}
+
+/// The pages after a listing page, as a pure plan ([`PagePlan`]): it follows the next-page
+/// link ([`Paging::next_page`] of the page read last) while the extraction contains it; a
+/// followed link is removed from the links. It stops, leaving the next-page link in place and
+/// adding a warning, after [`Paging::max_pages`] pages or [`Paging::time_budget`] (at most two
+/// thirds of the page timeout), or when a page cannot be fetched or parsed. A page whose
+/// records all repeat earlier ones ends the walk with a warning and is dropped.
+#[derive(Debug)]
+pub struct Walk {
+    paging: Paging,
+    url: Url,
+    out: Extraction,
+    seen: HashSet<String>,
+    /// The page read last (its final URL).
+    at: Url,
+    pages: usize,
+    /// The next page asked for and its position among the links.
+    pending: Option<(Url, usize)>,
+    started: Instant,
+    budget: Duration,
+    follows_links: bool,
+    done: bool,
+}
+
+impl Walk {
+    /// A walk from the page at `url`, whose extraction is `first`, for the page being
+    /// extracted in `cx` (its page timeout and whether its links are followed).
+    pub fn new(paging: Paging, url: &Url, first: Extraction, cx: &Context) -> Self {
+        Self {
+            paging,
+            url: url.clone(),
+            seen: first.records.iter().map(|r| r.url.clone()).collect(),
+            out: first,
+            at: url.clone(),
+            pages: 1,
+            pending: None,
+            started: Instant::now(),
+            // The runner drops the whole page (and every record read so far) when its
+            // timeout runs out.
+            budget: paging.time_budget.min(cx.page_timeout() * 2 / 3),
+            follows_links: cx.follows_links(),
+            done: false,
+        }
+    }
+
+    /// Everything read: the first page's extraction with the following pages merged in.
+    pub fn finish(self) -> Extraction {
+        self.out
+    }
+
+    /// Why `next` is not read, for a warning.
+    fn left(&self, next: &Url) -> String {
+        if self.follows_links {
+            format!("{next} is left for the next crawl level")
+        } else {
+            format!("{next} and later pages are not read (the crawl's last level)")
+        }
+    }
+
+    fn stop(&mut self, warning: String) -> Option<Url> {
+        self.out.warn(warning);
+        self.done = true;
+        None
+    }
+}
+
+impl PagePlan for Walk {
+    fn next_page(&mut self) -> Option<Url> {
+        if self.done {
+            return None;
+        }
+        let next = self
+            .paging
+            .with_page(&self.at, self.paging.page(&self.at) + 1);
+        let Some(pos) = self.out.links.iter().position(|l| *l == next) else {
+            self.done = true;
+            return None;
+        };
+        let (url, pages) = (&self.url, self.pages);
+        if pages >= self.paging.max_pages {
+            let rest = self.left(&next);
+            return self.stop(format!("{url}: paging stopped after {pages} pages; {rest}"));
+        }
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.budget {
+            let rest = self.left(&next);
+            let secs = elapsed.as_secs();
+            return self.stop(format!(
+                "{url}: paging stopped after {pages} pages and {secs} s; {rest}"
+            ));
+        }
+        self.pending = Some((next.clone(), pos));
+        Some(next)
+    }
+
+    fn take(&mut self, page: Result<(Url, Extraction), ExtractError>) {
+        let Some((next, pos)) = self.pending.take() else {
+            return;
+        };
+        let (final_url, ex) = match page {
+            Ok(page) => page,
+            Err(e) => {
+                let rest = self.left(&next);
+                self.stop(format!("{e}; paging of {} stopped; {rest}", self.url));
+                return;
+            }
+        };
+        self.out.links.remove(pos);
+        self.pages += 1;
+        let fresh = ex.records.iter().any(|r| !self.seen.contains(&r.url));
+        if !ex.records.is_empty() && !fresh {
+            let warning = format!(
+                "{next} repeats the products of earlier pages (the store ignores `{}`?); \
+                 paging of {} stopped",
+                self.paging.page_param, self.url
+            );
+            self.stop(warning);
+            return;
+        }
+        self.seen.extend(ex.records.iter().map(|r| r.url.clone()));
+        self.out.records.extend(ex.records);
+        self.out.links.extend(ex.links);
+        self.out.warnings.extend(ex.warnings);
+        self.at = final_url;
     }
 }
 

@@ -23,11 +23,9 @@ pub struct Checked {
 impl Checked {
     /// Checks `ex`, extracted by `ext` from `url`.
     pub fn new(ext: &dyn Extractor, url: &Url, ex: Extraction) -> Self {
-        let breach = ext.contract().and_then(|contract| {
-            let kind = ext.page_kind(url);
-            let breaches = contract.check(kind, &ex);
-            (!breaches.is_empty()).then_some((kind, breaches))
-        });
+        let class = ext.classify(url);
+        let breaches = class.check(ext.name(), &ex);
+        let breach = (!breaches.is_empty()).then_some((class.kind(), breaches));
         let mut checked = Self {
             links: ex.links,
             warnings: ex.warnings,

@@ -448,7 +448,8 @@ impl Crawler {
         url: &Url,
     ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
         let ext = cx.extractor();
-        let need = ext.render(url);
+        let class = ext.classify(url);
+        let need = class.render();
         let forced = match (self.opts.render, need) {
             (RenderMode::Never, _) => None,
             (RenderMode::Always, _) => Some(RenderReason::Always),
@@ -461,7 +462,7 @@ impl Crawler {
         }
         let auto =
             self.opts.render == RenderMode::Auto && need == RenderNeed::Auto && cx.has_pages();
-        let kind = ext.page_kind(url);
+        let kind = class.kind();
         let key = (ext.name(), kind);
         if auto && self.render_memory.render_first(key) {
             return self

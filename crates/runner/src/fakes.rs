@@ -8,10 +8,45 @@ use std::time::Duration;
 
 use haul_core::{
     Document, ExtractError, Extraction, Extractor, FetchError, FetchRequest, Fetcher, Method,
-    Record, RenderNeed, async_trait,
+    PageClass, PageKind, Record, RenderNeed, async_trait,
 };
 use haul_output::Output;
 use url::Url;
+
+/// [`Tiny`]'s page kinds: `/js/...` pages, `/always/...` pages (rendered always) and the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TinyKind {
+    Page,
+    Js,
+    Always,
+}
+
+impl TinyKind {
+    fn of(url: &Url) -> Self {
+        match url.path() {
+            p if p.starts_with("/js/") => Self::Js,
+            p if p.starts_with("/always/") => Self::Always,
+            _ => Self::Page,
+        }
+    }
+}
+
+impl PageKind for TinyKind {
+    const ALL: &'static [Self] = &[Self::Page, Self::Js, Self::Always];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Page => "page",
+            Self::Js => "js",
+            Self::Always => "always",
+        }
+    }
+    fn render(self) -> RenderNeed {
+        match self {
+            Self::Always => RenderNeed::Always,
+            Self::Page | Self::Js => RenderNeed::Auto,
+        }
+    }
+}
 
 /// Reads `<b class="price">TITLE</b>` elements as records and every `href="…"` as a link.
 pub(crate) struct Tiny;
@@ -20,19 +55,8 @@ impl Extractor for Tiny {
     fn name(&self) -> &'static str {
         "tiny"
     }
-    fn page_kind(&self, url: &Url) -> &'static str {
-        if url.path().starts_with("/js/") {
-            "js"
-        } else {
-            "page"
-        }
-    }
-    fn render(&self, url: &Url) -> RenderNeed {
-        if url.path().starts_with("/always/") {
-            RenderNeed::Always
-        } else {
-            RenderNeed::Auto
-        }
+    fn classify(&self, url: &Url) -> PageClass {
+        PageClass::of(TinyKind::of(url))
     }
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
         let mut ex = Extraction::default();

@@ -26,6 +26,17 @@ pub struct HttpOptions {
     pub allow_private_network: bool,
 }
 
+impl HttpOptions {
+    /// The defaults, with private-network addresses allowed: for crawls of shops on this
+    /// machine or a local network (tests, `haul serve`).
+    pub fn local() -> Self {
+        Self {
+            allow_private_network: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// Redirect hops followed for one fetch before it fails (kind `redirect`).
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -75,13 +86,11 @@ impl HttpFetcher {
         if let Some(resolver) = network::resolver(opts.allow_private_network) {
             builder = builder.dns_resolver(resolver);
         }
-        let client = builder
-            .build()
-            .map_err(|e| FetchError::Transport {
-                url: String::new(),
-                kind: TransportKind::Request,
-                message: format!("could not build the HTTP client: {e}"),
-            })?;
+        let client = builder.build().map_err(|e| FetchError::Transport {
+            url: String::new(),
+            kind: TransportKind::Request,
+            message: format!("could not build the HTTP client: {e}"),
+        })?;
         Ok(Self {
             client,
             max_body: opts.max_body,
@@ -347,6 +356,7 @@ mod tests {
             .route("/ok", get(|| async { "<p>fine</p>" }));
         let base = serve(router).await;
         let fetcher = HttpFetcher::new(&HttpOptions {
+            allow_private_network: true,
             max_body: 1024 * 1024,
             ..HttpOptions::default()
         })

@@ -51,7 +51,8 @@ pub fn private_literal(url: &Url) -> Option<IpAddr> {
         Host::Ipv6(v6) => is_private(IpAddr::V6(v6)).then_some(IpAddr::V6(v6)),
         Host::Domain(d) => {
             let d = d.trim_end_matches('.');
-            (d == "localhost" || d.ends_with(".localhost")).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            (d == "localhost" || d.ends_with(".localhost"))
+                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
         }
     }
 }
@@ -74,16 +75,18 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| !is_private(a.ip()))
                 .collect();
-            let public: Vec<SocketAddr> =
-                all.iter().copied().filter(|a| !is_private(a.ip())).collect();
             match (public.is_empty(), all.first()) {
                 (true, Some(first)) => Err(Box::new(PrivateAddress {
                     host,
                     addr: first.ip(),
-                }) as Box<dyn std::error::Error + Send + Sync>),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>),
                 _ => Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs),
             }
         })

@@ -284,7 +284,8 @@ impl PoliteFetcher {
         {
             domain.push_back(Duration::from_secs(*secs));
             if let Some(gate) = &self.gate {
-                gate.push_back(&domain_key(url), Duration::from_secs(*secs)).await;
+                gate.push_back(&domain_key(url), Duration::from_secs(*secs))
+                    .await;
             }
         }
         result

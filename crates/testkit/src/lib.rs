@@ -246,7 +246,7 @@ pub async fn crawl_site(
         .expect("output task")
         .expect("output file");
     let services = Services {
-        fetcher: std::sync::Arc::new(HttpFetcher::new(&HttpOptions::default()).expect("client")),
+        fetcher: std::sync::Arc::new(HttpFetcher::new(&HttpOptions::local()).expect("client")),
         pages,
         llm: None,
     };

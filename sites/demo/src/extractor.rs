@@ -3,8 +3,8 @@
 use std::str::FromStr;
 
 use haul_core::{
-    Availability, Currency, Decimal, Document, ExtractError, Extraction, Extractor, Method, Record,
-    RenderNeed, Url,
+    Availability, Currency, Decimal, Document, ExtractError, Extraction, Extractor, Method,
+    PageClass, PageKind, Record, RenderNeed, Url,
 };
 use scraper::{ElementRef, Html, Selector};
 
@@ -32,6 +32,55 @@ fn shop_price(s: &str) -> Option<Decimal> {
     Decimal::from_str(&digits).ok()
 }
 
+/// The demo shop's page kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Home, category and paginated listing pages.
+    Listing,
+    /// A product page served complete.
+    Product,
+    /// A product page under `/js/`, written by a script after `load`.
+    ScriptBuiltProduct,
+}
+
+impl Kind {
+    /// The kind of `url`.
+    pub fn of(url: &Url) -> Self {
+        let path = url.path();
+        if path.starts_with("/js/product/") {
+            Self::ScriptBuiltProduct
+        } else if path.starts_with("/product/") {
+            Self::Product
+        } else {
+            Self::Listing
+        }
+    }
+}
+
+impl PageKind for Kind {
+    const ALL: &'static [Self] = &[Self::Listing, Self::Product, Self::ScriptBuiltProduct];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Listing => "listing",
+            Self::Product => "product",
+            Self::ScriptBuiltProduct => "script-built product",
+        }
+    }
+
+    /// Only the script-built pages need a browser, and only when plain HTTP finds nothing.
+    fn render(self) -> RenderNeed {
+        match self {
+            Self::ScriptBuiltProduct => RenderNeed::Auto,
+            Self::Listing | Self::Product => RenderNeed::Never,
+        }
+    }
+
+    fn wait_for(self) -> Option<&'static str> {
+        (self == Self::ScriptBuiltProduct).then_some(".rendered")
+    }
+}
+
 impl Extractor for Demo {
     fn name(&self) -> &'static str {
         "demo"
@@ -41,37 +90,12 @@ impl Extractor for Demo {
         "the demo shop haul ships (serve it with `haul serve demo`)"
     }
 
-    fn domains(&self) -> &'static [&'static str] {
-        // The demo shop is served on a loopback port; it claims no public domain.
-        &[]
+    fn classify(&self, url: &Url) -> PageClass {
+        PageClass::of(Kind::of(url))
     }
 
-    fn start_urls(&self) -> Vec<Url> {
-        Vec::new()
-    }
-
-    fn render(&self, url: &Url) -> RenderNeed {
-        // Only the script-built section needs a browser, and only when plain HTTP finds nothing.
-        if url.path().starts_with("/js/") {
-            RenderNeed::Auto
-        } else {
-            RenderNeed::Never
-        }
-    }
-
-    fn page_kind(&self, url: &Url) -> &'static str {
-        let path = url.path();
-        if path.starts_with("/js/product/") {
-            "script-built product"
-        } else if path.starts_with("/product/") {
-            "product"
-        } else {
-            "listing"
-        }
-    }
-
-    fn wait_for(&self, url: &Url) -> Option<&'static str> {
-        url.path().starts_with("/js/").then_some(".rendered")
+    fn kinds(&self) -> Vec<PageClass> {
+        PageClass::all::<Kind>()
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {

@@ -11,7 +11,7 @@ mod extractor;
 mod pages;
 
 pub use catalog::{CATALOG, DemoProduct, Markup};
-pub use extractor::Demo;
+pub use extractor::{Demo, Kind};
 pub use pages::{Response, respond};
 
 haul_core::register_site!(Demo);

@@ -1,15 +1,13 @@
 //! The `generic` site: haul's fallback extractor for URLs no other site claims.
 //!
-//! It claims no domain (the registry hands it every URL no other site handles). `parse` runs
+//! It claims no domain (the registry hands it every URL no other site handles) and keeps the
+//! default page class (kind `page`, rendered when HTTP gives nothing and looks script-built). `parse` runs
 //! `haul-extract`'s product extraction (JSON-LD, microdata, OpenGraph, heuristics) and
 //! collects same-site links, skipping account, cart, help and legal pages. `extract` adds the
 //! LLM fallback: when parsing found no record, an LLM pool is configured and the page looks
 //! like a product page, the page's main content is sent to the LLM as Markdown.
 
-use haul_core::{
-    Context, Document, ExtractError, ExtractMode, Extraction, Extractor, RenderNeed, Url,
-    async_trait,
-};
+use haul_core::{Context, Document, ExtractError, ExtractMode, Extraction, Extractor, async_trait};
 use haul_extract::{
     LlmOptions, Page, extract_page, extract_with_llm, looks_like_product_page, page_links,
     page_markdown,
@@ -50,15 +48,6 @@ impl Extractor for Generic {
         "any shop: schema.org JSON-LD / microdata, OpenGraph, heuristics, LLM fallback"
     }
 
-    fn domains(&self) -> &'static [&'static str] {
-        // The registry's fallback: it claims nothing, it gets what nobody claims.
-        &[]
-    }
-
-    fn render(&self, _url: &Url) -> RenderNeed {
-        RenderNeed::Auto
-    }
-
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
         if !is_html(doc) {
             return Ok(Extraction::default());
@@ -77,27 +66,20 @@ impl Extractor for Generic {
         }
         let url = doc.url.clone();
         // Parsing and the Markdown conversion are CPU work: off the async runtime.
-        let (mut ex, markdown) = tokio::task::spawn_blocking(move || {
-            let page = Page::parse(&doc.body, &doc.url);
-            let ex = parse_page(&page);
-            // `--extract llm` asks the LLM for every product page, for evaluation; `auto` only
-            // when the markup gave nothing.
-            let wanted = match mode {
-                ExtractMode::Llm => looks_like_product_page(&page) || !ex.records.is_empty(),
-                _ => ex.records.is_empty() && looks_like_product_page(&page),
-            };
-            let markdown = wanted.then(|| page_markdown(&page));
-            (ex, markdown)
-        })
-        .await
-        .map_err(|e| ExtractError::Aborted {
-            url: url.to_string(),
-            message: if e.is_panic() {
-                "the extractor panicked".into()
-            } else {
-                "cancelled".into()
-            },
-        })?;
+        let (mut ex, markdown) = cx
+            .blocking(&url, move || {
+                let page = Page::parse(&doc.body, &doc.url);
+                let ex = parse_page(&page);
+                // `--extract llm` asks the LLM for every product page, for evaluation; `auto`
+                // only when the markup gave nothing.
+                let wanted = match mode {
+                    ExtractMode::Llm => looks_like_product_page(&page) || !ex.records.is_empty(),
+                    _ => ex.records.is_empty() && looks_like_product_page(&page),
+                };
+                let markdown = wanted.then(|| page_markdown(&page));
+                (ex, markdown)
+            })
+            .await?;
         if let Some(md) = markdown {
             tracing::debug!(%url, "no record from the markup: asking the LLM");
             match extract_with_llm(llm.as_ref(), &md, &url, NAME, &LlmOptions::default()).await {

@@ -47,7 +47,7 @@ async fn crawls_the_fixtures_through_the_runner() {
     let output = Output::create(&path).expect("an output file");
     let llm = Arc::new(FakeLlm::answering(WALNUT_ANSWER));
     let services = Services {
-        fetcher: Arc::new(HttpFetcher::new(&HttpOptions::default()).expect("a fetcher")),
+        fetcher: Arc::new(HttpFetcher::new(&HttpOptions::local()).expect("a fetcher")),
         pages: None,
         llm: Some(llm.clone() as Arc<dyn LlmPool>),
     };

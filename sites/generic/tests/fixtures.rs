@@ -75,7 +75,7 @@ fn the_generic_site_claims_no_domain_and_renders_on_demand() {
     assert!(Generic.start_urls().is_empty());
     let u = Url::parse("https://any.example/").expect("valid URL");
     assert!(!Generic.handles(&u));
-    assert_eq!(Generic.render(&u), haul_core::RenderNeed::Auto);
+    assert_eq!(Generic.classify(&u).render(), haul_core::RenderNeed::Auto);
     // Not HTML: nothing, and no error.
     let mut doc = Document::new(u, "{\"items\": []}");
     doc.content_type = Some("application/json".into());

@@ -11,7 +11,7 @@ use haul_runner::{HttpFetcher, HttpOptions};
 use haul_site_generic::Generic;
 
 fn context(llm: Option<Arc<FakeLlm>>) -> Context {
-    let fetcher = Arc::new(HttpFetcher::new(&HttpOptions::default()).expect("a fetcher"));
+    let fetcher = Arc::new(HttpFetcher::new(&HttpOptions::local()).expect("a fetcher"));
     Context::new(&Generic, fetcher).with_llm(llm.map(|l| l as Arc<dyn LlmPool>))
 }
 

@@ -1,18 +1,19 @@
-//! The Shopify extractor: page kinds, JSON parsing, paging (through `haul_extract::paging`)
-//! and the store-currency look-up through `/meta.json`.
+//! The Shopify extractor: what Shopify's API differs in from other store APIs (routes, the
+//! products of a response, locale prefixes; the rest is `haul_extract::store`) and the
+//! store-currency look-up through `/meta.json`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use haul_core::{
-    Context, Currency, Document, ExtractError, Extraction, Extractor, RenderNeed, Url, async_trait,
+    Context, Currency, Document, ExtractError, Extraction, Extractor, PageClass, PageContract, Url,
+    async_trait,
 };
-use serde::Deserialize;
+use haul_extract::paging::Paging;
+use haul_extract::store::{self, StoreApi, StorePage};
 use serde_json::Value;
 
 use crate::json::{PageInfo, Product};
-use haul_core::{Contract, PageContract};
-use haul_extract::paging::Paging;
 
 /// The Shopify extractor (registered as `shopify`). Use the registered [`SHOPIFY`] static.
 ///
@@ -31,30 +32,6 @@ pub static SHOPIFY: Shopify = Shopify::new();
 impl Default for Shopify {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// The page kinds of a Shopify store, as named in [`CONTRACT`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Kind {
-    /// `products.json` or `collections/<h>/products.json`: a page of products.
-    Products,
-    /// `products/<h>.json`: one product.
-    Product,
-    /// Anything else: mapped to the JSON endpoint given as the link.
-    Storefront {
-        /// The JSON endpoint, relative to the store's origin.
-        endpoint: String,
-    },
-}
-
-impl Kind {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Products => "products",
-            Self::Product => "product",
-            Self::Storefront { .. } => "storefront",
-        }
     }
 }
 
@@ -87,70 +64,39 @@ impl StorePath {
         Self { locale, segments }
     }
 
-    fn kind(&self) -> Kind {
-        let s: Vec<&str> = self.segments.iter().map(String::as_str).collect();
+    fn page(&self) -> StorePage {
+        match self.rest().as_slice() {
+            ["products.json"] | ["collections", _, "products.json"] => StorePage::Products,
+            ["products", file] if file.len() > ".json".len() && file.ends_with(".json") => {
+                StorePage::Product
+            }
+            _ => StorePage::Storefront,
+        }
+    }
+
+    fn rest(&self) -> Vec<&str> {
+        self.segments.iter().map(String::as_str).collect()
+    }
+
+    /// The JSON endpoint of a storefront page, relative to the store's origin.
+    fn endpoint(&self) -> String {
         let prefix = self
             .locale
             .as_deref()
             .map_or(String::new(), |l| format!("/{l}"));
-        let listing = |path: String| Kind::Storefront {
-            endpoint: format!("{prefix}{path}?limit=250&page=1"),
-        };
-        match s.as_slice() {
-            ["products.json"] | ["collections", _, "products.json"] => Kind::Products,
-            ["products", file] if file.len() > ".json".len() && file.ends_with(".json") => {
-                Kind::Product
+        let listing = |path: &str| format!("{prefix}{path}?limit=250&page=1");
+        match self.rest().as_slice() {
+            ["products", h] | ["collections", _, "products", h] => {
+                format!("{prefix}/products/{h}.json")
             }
-            ["products", h] | ["collections", _, "products", h] => Kind::Storefront {
-                endpoint: format!("{prefix}/products/{h}.json"),
-            },
-            ["collections", h, ..] => listing(format!("/collections/{h}/products.json")),
-            _ => listing("/products.json".into()),
+            ["collections", h, ..] => listing(&format!("/collections/{h}/products.json")),
+            _ => listing("/products.json"),
         }
     }
 }
 
-/// The page kind of `url` as named in [`CONTRACT`]: `"products"`, `"product"` or
-/// `"storefront"`.
-pub fn page_kind(url: &Url) -> &'static str {
-    StorePath::of(url).kind().name()
-}
-
-/// What a good page of each kind yields.
-pub const CONTRACT: Contract = Contract {
-    site: "shopify",
-    pages: &[
-        PageContract {
-            kind: "products",
-            min_records: 1,
-            // The following pages are read within the page's extraction (`PAGING`).
-            min_links: 0,
-            required: &["title", "url", "price", "availability", "brand", "image"],
-        },
-        PageContract {
-            kind: "product",
-            min_records: 1,
-            min_links: 0,
-            required: &["title", "url", "price", "brand", "image"],
-        },
-        PageContract {
-            kind: "storefront",
-            min_records: 0,
-            min_links: 1,
-            required: &[],
-        },
-    ],
-};
-
 /// How `products.json` is paged: `page` and `limit` (30 by default, at most 250).
 pub const PAGING: Paging = Paging::new("page", "limit", 30, 250);
-
-fn unparseable(doc: &Document, message: impl Into<String>) -> ExtractError {
-    ExtractError::Unparseable {
-        url: doc.url.to_string(),
-        message: message.into(),
-    }
-}
 
 impl Shopify {
     /// An extractor with an empty currency cache (the registered one is [`SHOPIFY`]).
@@ -204,16 +150,75 @@ impl Shopify {
     }
 }
 
+impl StoreApi for Shopify {
+    const API: &'static str = "Shopify product";
+    const PAGING: Paging = PAGING;
+    type Product = Product;
+
+    fn page(&self, url: &Url) -> StorePage {
+        StorePath::of(url).page()
+    }
+
+    fn endpoint(&self, doc: &Document) -> Result<Url, String> {
+        let endpoint = StorePath::of(&doc.url).endpoint();
+        doc.url
+            .join(&endpoint)
+            .map_err(|e| format!("{}: bad endpoint {endpoint}: {e}", doc.url))
+    }
+
+    fn products(&self, page: StorePage, body: Value) -> Result<Vec<Value>, String> {
+        match (page, body) {
+            (StorePage::Products, Value::Object(mut v)) => match v.remove("products") {
+                Some(Value::Array(a)) => Ok(a),
+                _ => Err("no \"products\" array".into()),
+            },
+            (StorePage::Product, Value::Object(mut v)) => match v.remove("product") {
+                Some(p @ Value::Object(_)) => Ok(vec![p]),
+                _ => Err("no \"product\" object".into()),
+            },
+            (StorePage::Products, _) => Err("no \"products\" array".into()),
+            _ => Err("no \"product\" object".into()),
+        }
+    }
+
+    fn push_records(&self, doc: &Document, product: Product, out: &mut Extraction) {
+        let origin = doc.url.origin().ascii_serialization();
+        let base = match &StorePath::of(&doc.url).locale {
+            Some(l) => format!("{origin}/{l}"),
+            None => origin,
+        };
+        let info = PageInfo {
+            site: self.name(),
+            base: &base,
+            page: &doc.url,
+        };
+        product.push_records(&info, out);
+    }
+
+    fn contract(page: StorePage) -> PageContract {
+        match page {
+            StorePage::Products => PageContract {
+                min_records: 1,
+                // The following pages are read within the page's extraction (`PAGING`).
+                min_links: 0,
+                required: &["title", "url", "price", "availability", "brand", "image"],
+            },
+            StorePage::Product => PageContract {
+                min_records: 1,
+                min_links: 0,
+                required: &["title", "url", "price", "brand", "image"],
+            },
+            StorePage::Storefront => PageContract {
+                min_records: 0,
+                min_links: 1,
+                required: &[],
+            },
+        }
+    }
+}
+
 #[async_trait]
 impl Extractor for Shopify {
-    fn page_kind(&self, url: &Url) -> &'static str {
-        page_kind(url)
-    }
-
-    fn contract(&self) -> Option<&'static Contract> {
-        Some(&CONTRACT)
-    }
-
     fn name(&self) -> &'static str {
         "shopify"
     }
@@ -222,75 +227,23 @@ impl Extractor for Shopify {
         "any Shopify store through its public products.json API (give --start-url https://store/)"
     }
 
-    fn domains(&self) -> &'static [&'static str] {
-        // Shopify stores live on any domain: URLs are claimed by path in `handles`.
-        &[]
-    }
-
     /// Claims Shopify's JSON endpoints on any host: `/products.json`,
     /// `/products/<handle>.json` and `/collections/<handle>/products.json` (optionally under a
     /// locale prefix such as `/en-ca`).
     fn handles(&self, url: &Url) -> bool {
-        matches!(url.scheme(), "http" | "https")
-            && matches!(StorePath::of(url).kind(), Kind::Products | Kind::Product)
+        store::handles(self, url)
     }
 
-    fn start_urls(&self) -> Vec<Url> {
-        // There is no default store: the crawl needs --start-url.
-        Vec::new()
+    fn classify(&self, url: &Url) -> PageClass {
+        store::classify(self, url)
     }
 
-    fn render(&self, _url: &Url) -> RenderNeed {
-        RenderNeed::Never
+    fn kinds(&self) -> Vec<PageClass> {
+        store::kinds::<Self>()
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        let path = StorePath::of(&doc.url);
-        let kind = path.kind();
-        let mut out = Extraction::default();
-        let products: Vec<Value> = match &kind {
-            Kind::Storefront { endpoint } => {
-                match doc.url.join(endpoint) {
-                    Ok(link) => out.links.push(link),
-                    Err(e) => out.warn(format!("{}: bad endpoint {endpoint}: {e}", doc.url)),
-                }
-                return Ok(out);
-            }
-            Kind::Products | Kind::Product => {
-                let v: Value = serde_json::from_str(&doc.body)
-                    .map_err(|e| unparseable(doc, format!("not Shopify product JSON ({e})")))?;
-                if kind == Kind::Products {
-                    match v.get("products") {
-                        Some(Value::Array(a)) => a.clone(),
-                        _ => return Err(unparseable(doc, "no \"products\" array")),
-                    }
-                } else {
-                    match v.get("product") {
-                        Some(p @ Value::Object(_)) => vec![p.clone()],
-                        _ => return Err(unparseable(doc, "no \"product\" object")),
-                    }
-                }
-            }
-        };
-        let base = match &path.locale {
-            Some(l) => format!("{}/{l}", doc.url.origin().ascii_serialization()),
-            None => doc.url.origin().ascii_serialization(),
-        };
-        let info = PageInfo {
-            base: &base,
-            page: &doc.url,
-        };
-        for (i, p) in products.iter().enumerate() {
-            match Product::deserialize(p) {
-                Ok(product) => product.push_records(&info, &mut out),
-                Err(e) => out.warn(format!("{}: product #{i} skipped: {e}", doc.url)),
-            }
-        }
-        // Past the last page Shopify answers with an empty list; a short page is the last.
-        if kind == Kind::Products {
-            out.links.extend(PAGING.next_page(&doc.url, products.len()));
-        }
-        Ok(out)
+        store::parse(self, doc)
     }
 
     /// Parses on a blocking thread; on a products page, reads the following pages too
@@ -298,10 +251,7 @@ impl Extractor for Shopify {
     /// state none (not under a locale prefix, whose prices may be in another currency).
     async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
         let url = doc.url.clone();
-        let mut ex = cx.parse(doc).await?;
-        if StorePath::of(&url).kind() == Kind::Products {
-            ex = PAGING.walk(cx, &url, ex).await;
-        }
+        let mut ex = store::extract(self, cx, doc).await?;
         let needs_currency = ex.records.iter().any(|r| r.currency.is_none());
         if !needs_currency || StorePath::of(&url).locale.is_some() {
             return Ok(ex);
@@ -352,7 +302,7 @@ mod tests {
             ("https://s.example/meta.json", "storefront", false),
         ];
         for (url, kind, handled) in cases {
-            assert_eq!(page_kind(&u(url)), kind, "{url}");
+            assert_eq!(SHOPIFY.classify(&u(url)).kind(), kind, "{url}");
             assert_eq!(SHOPIFY.handles(&u(url)), handled, "{url}");
         }
     }

@@ -1,9 +1,8 @@
 //! Shopify's storefront product JSON (`products.json`, `products/<handle>.json`) and its
 //! conversion into records.
 
-use std::str::FromStr;
-
 use haul_core::{Availability, Currency, Decimal, Extraction, Method, Record, Url};
+use haul_extract::store::{decimal, non_empty};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -11,7 +10,7 @@ use serde_json::Value;
 /// product never fails a whole page.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct Product {
+pub struct Product {
     pub(crate) id: Option<u64>,
     pub(crate) title: String,
     pub(crate) handle: String,
@@ -66,23 +65,6 @@ pub(crate) struct Money {
     pub(crate) currency_code: Option<String>,
 }
 
-/// An exact decimal from a JSON price: a string as Shopify writes it (`"19.99"`), or a number
-/// read from its shortest decimal form. Empty strings and `null` give `None`.
-pub(crate) fn decimal(v: Option<&Value>) -> Option<Decimal> {
-    match v? {
-        Value::String(s) => Decimal::from_str(s.trim()).ok(),
-        Value::Number(n) => Decimal::from_str(&n.to_string()).ok(),
-        _ => None,
-    }
-}
-
-/// `Some(trimmed)` unless empty.
-fn non_empty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
 /// A barcode that is a GTIN (8, 12, 13 or 14 digits). Shopify's `barcode` is free text (ISBNs
 /// with dashes, internal codes), so anything else is not reported as a GTIN.
 fn gtin(barcode: Option<&str>) -> Option<String> {
@@ -93,6 +75,8 @@ fn gtin(barcode: Option<&str>) -> Option<String> {
 
 /// Where the records of a page point to and come from.
 pub(crate) struct PageInfo<'a> {
+    /// The site's registered name, which records carry.
+    pub(crate) site: &'static str,
     /// The store's origin plus locale prefix, such as `https://store.example` or
     /// `https://store.example/en-ca`.
     pub(crate) base: &'a str,
@@ -138,7 +122,7 @@ impl Product {
             .and_then(|i| absolute(info.page, i.src.as_deref()));
         if self.variants.is_empty() {
             out.warn(format!("{product_url}: product without variants, no price"));
-            let mut r = Record::product("shopify", &product_url, title, Method::Api);
+            let mut r = Record::product(info.site, &product_url, title, Method::Api);
             r.brand = non_empty(self.vendor.as_deref());
             r.image = product_image;
             r.source = Some(info.page.to_string());
@@ -156,7 +140,7 @@ impl Product {
                 Some(id) => format!("{product_url}?variant={id}"),
                 None => product_url.clone(),
             };
-            let mut r = Record::product("shopify", &url, full_title, Method::Api);
+            let mut r = Record::product(info.site, &url, full_title, Method::Api);
             r.price = decimal(v.price.as_ref());
             if r.price.is_none() {
                 out.warn(format!("{url}: variant without a price"));
@@ -199,26 +183,6 @@ fn absolute(page: &Url, src: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn decimals_are_exact_and_empty_is_none() {
-        let cases = [
-            (json!("19.99"), Some("19.99")),
-            (json!(" 5.00 "), Some("5.00")),
-            (json!(12.5), Some("12.5")),
-            (json!(""), None),
-            (json!(null), None),
-            (json!("n/a"), None),
-        ];
-        for (v, want) in cases {
-            assert_eq!(
-                decimal(Some(&v)).map(|d| d.to_string()).as_deref(),
-                want,
-                "{v}"
-            );
-        }
-    }
 
     #[test]
     fn only_digit_barcodes_of_gtin_length_are_gtins() {

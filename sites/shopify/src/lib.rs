@@ -5,7 +5,7 @@
 //!
 //! * `/products.json?limit=250&page=N` and `/collections/<handle>/products.json?...`: a page of
 //!   products; every variant becomes a record. The following pages are read within the same
-//!   crawl level ([`PAGING`], through `haul_extract::paging`): up to the first page that is
+//!   crawl level ([`PAGING`], through `haul_extract::store`): up to the first page that is
 //!   empty or shorter than `limit` (30 when absent, at most 250), at most 100 pages per
 //!   listing page. When the walk stops early (the cap, a failed page) it warns and returns
 //!   the next page as a link, which a crawl with levels to spare reads at the next level;
@@ -29,7 +29,6 @@
 mod extractor;
 mod json;
 
-pub use extractor::{CONTRACT, PAGING, SHOPIFY, Shopify, page_kind};
-pub use haul_core::{Contract, PageContract};
+pub use extractor::{PAGING, SHOPIFY, Shopify};
 
 haul_core::register_site!(SHOPIFY);

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use haul_core::{Context, Document, Extractor, Url};
 use haul_runner::{CrawlOptions, CrawlReport, HttpFetcher, HttpOptions, SiteJob};
-use haul_site_shopify::{CONTRACT, PAGING, SHOPIFY, Shopify, page_kind};
+use haul_site_shopify::{PAGING, SHOPIFY, Shopify};
 use haul_testkit::TestServer;
 use serde_json::Value;
 
@@ -228,7 +228,7 @@ async fn a_catalogue_of_many_pages_is_read_whole_without_a_level_per_page() {
 #[tokio::test]
 async fn without_meta_json_only_stated_currencies_are_set() {
     let server = TestServer::start(router(false)).await.unwrap();
-    let fetcher = HttpFetcher::new(&HttpOptions::default()).unwrap();
+    let fetcher = HttpFetcher::new(&HttpOptions::local()).unwrap();
     let shopify = fresh();
     let cx = Context::new(shopify, Arc::new(fetcher));
     let fetch = |path: &str| cx.fetch(server.url(path));
@@ -265,7 +265,7 @@ fn every_fixture_keeps_the_contract_and_the_empty_page_does_not() {
         let url = Url::parse(&format!("{RECORDED}{path}")).unwrap();
         let body = std::fs::read_to_string(fixture_path(file)).unwrap();
         let ex = SHOPIFY.parse(&Document::new(url.clone(), body)).unwrap();
-        let breaches = CONTRACT.check(page_kind(&url), &ex);
+        let breaches = SHOPIFY.classify(&url).check(SHOPIFY.name(), &ex);
         if *file == "products-page3-empty.json" {
             // Past the last page: no records. The contract says a good products page is not
             // like this, which is what lets it flag a broken endpoint.
@@ -277,13 +277,13 @@ fn every_fixture_keeps_the_contract_and_the_empty_page_does_not() {
     }
     assert_eq!(checked, ROUTES.len() - 1);
     // Every page kind of the contract is exercised by some fixture.
-    for page in CONTRACT.pages {
+    for page in SHOPIFY.kinds() {
         assert!(
             ROUTES.iter().any(|(p, _)| {
-                page_kind(&Url::parse(&format!("{RECORDED}{p}")).unwrap()) == page.kind
+                SHOPIFY.classify(&Url::parse(&format!("{RECORDED}{p}")).unwrap()) == page
             }),
             "no fixture of kind {}",
-            page.kind
+            page.kind()
         );
     }
 }

@@ -4,73 +4,88 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use haul_core::{
-    Context, Document, ExtractError, Extraction, Extractor, Method, Record, RecordKind, RenderNeed,
-    Url, async_trait,
+    Context, Document, ExtractError, Extraction, Extractor, Method, PageClass, PageContract,
+    PageKind, Record, RecordKind, RenderNeed, Url, async_trait,
 };
 use scraper::{ElementRef, Html, Selector};
 
 use crate::markup::{
     first, first_attr, first_text, image_src, posted, price, selectors, text, votes,
 };
-use haul_core::{Contract, PageContract};
 
 /// The Slickdeals extractor (registered as `slickdeals`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Slickdeals;
 
 /// A deal card on a listing, in any of the markups Slickdeals has used. It is also the
-/// selector a rendered listing waits for ([`Extractor::wait_for`]).
+/// selector a rendered listing waits for ([`PageKind::wait_for`] of [`Kind::Listing`]).
 pub const CARD_SELECTOR: &str = ".dealCard, .bp-p-dealCard, .bp-p-blueberryDealCard";
 
-/// What a page is, as named in [`CONTRACT`].
+/// The page kinds of Slickdeals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     /// The front page or another list of deals.
     Listing,
     /// One deal thread: `/f/<id>-...` (forum thread) or `/e/<id>-...` (editorial).
     Deal,
 }
 
-fn kind_of(url: &Url) -> Kind {
-    let mut segs = url.path_segments().into_iter().flatten();
-    match (segs.next(), segs.next()) {
-        (Some("f" | "e"), Some(slug)) if slug.starts_with(|c: char| c.is_ascii_digit()) => {
-            Kind::Deal
+impl Kind {
+    /// The kind of `url`: [`Kind::Deal`] for deal threads, [`Kind::Listing`] for everything
+    /// else.
+    pub fn of(url: &Url) -> Self {
+        let mut segs = url.path_segments().into_iter().flatten();
+        match (segs.next(), segs.next()) {
+            (Some("f" | "e"), Some(slug)) if slug.starts_with(|c: char| c.is_ascii_digit()) => {
+                Self::Deal
+            }
+            _ => Self::Listing,
         }
-        _ => Kind::Listing,
     }
 }
 
-/// The page kind of `url` as named in [`CONTRACT`]: `"deal"` for deal threads, `"listing"`
-/// for everything else.
-pub fn page_kind(url: &Url) -> &'static str {
-    match kind_of(url) {
-        Kind::Listing => "listing",
-        Kind::Deal => "deal",
+impl PageKind for Kind {
+    const ALL: &'static [Self] = &[Self::Listing, Self::Deal];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Listing => "listing",
+            Self::Deal => "deal",
+        }
+    }
+
+    /// Deal pages are served complete; listings may be built by scripts, so they are tried
+    /// over HTTP first and rendered when that gives nothing.
+    fn render(self) -> RenderNeed {
+        match self {
+            Self::Deal => RenderNeed::Never,
+            Self::Listing => RenderNeed::Auto,
+        }
+    }
+
+    fn wait_for(self) -> Option<&'static str> {
+        (self == Self::Listing).then_some(CARD_SELECTOR)
+    }
+
+    fn contract(self) -> Option<PageContract> {
+        Some(match self {
+            Self::Listing => PageContract {
+                // A listing whose links are followed gives only the records of cards without
+                // a deal page, often none (see `Extractor::extract`); the links show it was
+                // read.
+                min_records: 0,
+                min_links: 1,
+                required: &["title", "url", "price", "currency", "merchant"],
+            },
+            Self::Deal => PageContract {
+                min_records: 1,
+                min_links: 0,
+                // Not `price`: many deals are coupons ("20% off") without one.
+                required: &["title", "url", "merchant", "votes", "posted_at", "deal_url"],
+            },
+        })
     }
 }
-
-/// What a good page of each kind yields.
-pub const CONTRACT: Contract = Contract {
-    site: "slickdeals",
-    pages: &[
-        PageContract {
-            kind: "listing",
-            // A listing whose links are followed gives only the records of cards without a
-            // deal page, often none (see `Extractor::extract`); the links show it was read.
-            min_records: 0,
-            min_links: 1,
-            required: &["title", "url", "price", "currency", "merchant"],
-        },
-        PageContract {
-            kind: "deal",
-            min_records: 1,
-            min_links: 0,
-            // Not `price`: many deals are coupons ("20% off") without one.
-            required: &["title", "url", "merchant", "votes", "posted_at", "deal_url"],
-        },
-    ],
-};
 
 static CARD: LazyLock<Vec<Selector>> = LazyLock::new(|| selectors(&[CARD_SELECTOR]));
 
@@ -260,7 +275,7 @@ impl Slickdeals {
     /// Whether `link` (from a card on `page`) is a deal page this site crawls: a deal thread
     /// on the listing's own host or on a Slickdeals domain.
     fn is_deal_page(&self, link: &Url, page: &Url) -> bool {
-        kind_of(link) == Kind::Deal && (link.host() == page.host() || self.handles(link))
+        Kind::of(link) == Kind::Deal && (link.host() == page.host() || self.handles(link))
     }
 
     fn parse_deal(&self, doc: &Document, out: &mut Extraction) -> Result<(), ExtractError> {
@@ -372,14 +387,6 @@ fn card_record(card: ElementRef<'_>, link: &Url, page: &Url) -> Option<Record> {
 
 #[async_trait]
 impl Extractor for Slickdeals {
-    fn page_kind(&self, url: &Url) -> &'static str {
-        page_kind(url)
-    }
-
-    fn contract(&self) -> Option<&'static Contract> {
-        Some(&CONTRACT)
-    }
-
     fn name(&self) -> &'static str {
         "slickdeals"
     }
@@ -392,22 +399,17 @@ impl Extractor for Slickdeals {
         &["slickdeals.net"]
     }
 
-    /// Deal pages are served complete; listings may be built by scripts, so they are tried
-    /// over HTTP first and rendered when that gives nothing.
-    fn render(&self, url: &Url) -> RenderNeed {
-        match kind_of(url) {
-            Kind::Deal => RenderNeed::Never,
-            Kind::Listing => RenderNeed::Auto,
-        }
+    fn classify(&self, url: &Url) -> PageClass {
+        PageClass::of(Kind::of(url))
     }
 
-    fn wait_for(&self, url: &Url) -> Option<&'static str> {
-        (kind_of(url) == Kind::Listing).then_some(CARD_SELECTOR)
+    fn kinds(&self) -> Vec<PageClass> {
+        PageClass::all::<Kind>()
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
         let mut out = Extraction::default();
-        match kind_of(&doc.url) {
+        match Kind::of(&doc.url) {
             Kind::Listing => self.parse_listing(doc, &mut out),
             Kind::Deal => self.parse_deal(doc, &mut out)?,
         }
@@ -420,7 +422,7 @@ impl Extractor for Slickdeals {
     /// record of a URL, which would otherwise be the card's. Cards without a deal page keep
     /// their records.
     async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
-        let listing = kind_of(&doc.url) == Kind::Listing;
+        let listing = Kind::of(&doc.url) == Kind::Listing;
         let mut ex = cx.parse(doc).await?;
         if listing && cx.follows_links() {
             let followed: HashSet<&str> = ex.links.iter().map(Url::as_str).collect();

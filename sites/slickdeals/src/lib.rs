@@ -1,6 +1,6 @@
 //! The `slickdeals` site: the Slickdeals deal aggregator (slickdeals.net).
 //!
-//! Two page kinds (see [`page_kind`]):
+//! Two page kinds ([`Kind`]):
 //!
 //! * **listings** (the front page and other deal lists), level 0: every deal card gives a link
 //!   to its deal page and, when the card shows a title and a price, a
@@ -26,16 +26,14 @@
 //! `dealDetailsMainDealInfo__*` deal page and the older `dealTitle`/`dealPrice` thread page).
 //! Prices are read with `haul-price`; a bare `$` is USD on this US site.
 //!
-//! Rendering: the front page may be built by scripts. [`render`](haul_core::Extractor::render)
-//! is `Auto` for listings (plain HTTP first; the runner renders when that gives nothing and
-//! looks script-built) and `Never` for deal pages; [`wait_for`](haul_core::Extractor::wait_for)
-//! is [`CARD_SELECTOR`] for listings. The extractor only parses the document it is given, so
+//! Rendering: the front page may be built by scripts. A listing's render need is `Auto`
+//! (plain HTTP first; the runner renders when that gives nothing and looks script-built) and a
+//! deal page's `Never`; a rendered listing waits for [`CARD_SELECTOR`] (see [`Kind`]). The extractor only parses the document it is given, so
 //! it works the same on a pooled browser page, its own browser or plain HTTP.
 
 mod extractor;
 mod markup;
 
-pub use extractor::{CARD_SELECTOR, CONTRACT, Slickdeals, page_kind};
-pub use haul_core::{Contract, PageContract};
+pub use extractor::{CARD_SELECTOR, Kind, Slickdeals};
 
 haul_core::register_site!(Slickdeals);

@@ -13,7 +13,7 @@ use haul_core::{
     Document, Extractor, NavOptions, Page, PageError, PageHandle, PagePool, Url, async_trait,
 };
 use haul_runner::{CrawlOptions, CrawlReport, SiteJob};
-use haul_site_slickdeals::{CARD_SELECTOR, CONTRACT, Slickdeals, page_kind};
+use haul_site_slickdeals::{CARD_SELECTOR, Slickdeals};
 use haul_testkit::TestServer;
 use serde_json::Value;
 
@@ -345,7 +345,7 @@ fn every_fixture_keeps_the_contract_except_the_script_built_page() {
         let url = Url::parse(&format!("{RECORDED}{path}")).unwrap();
         let body = std::fs::read_to_string(fixture_path(file)).unwrap();
         let ex = Slickdeals.parse(&Document::new(url.clone(), body)).unwrap();
-        let breaches = CONTRACT.check(page_kind(&url), &ex);
+        let breaches = Slickdeals.classify(&url).check(Slickdeals.name(), &ex);
         if file == "frontpage-script.html" {
             // Over HTTP a script-built listing has no links.
             assert_eq!(breaches.len(), 1, "{file}: {breaches:?}");

@@ -1,16 +1,16 @@
-//! The WooCommerce extractor: Store API routes, paging (through `haul_extract::paging`) and
-//! the storefront mapping.
+//! The WooCommerce extractor: what the Store API differs in from other store APIs (routes,
+//! the products of a response, the storefront mapping; the rest is `haul_extract::store`).
 
 use haul_core::{
-    Context, Document, ExtractError, Extraction, Extractor, RenderNeed, Url, async_trait,
+    Context, Document, ExtractError, Extraction, Extractor, PageClass, PageContract, Url,
+    async_trait,
 };
 use haul_extract::paging::Paging;
+use haul_extract::store::{self, StoreApi, StorePage};
 use scraper::{Html, Selector};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::json::Product;
-use haul_core::{Contract, PageContract};
 
 /// The WooCommerce Store API extractor (registered as `woocommerce`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,47 +21,26 @@ const PRODUCTS_ROUTE: &str = "wc/store/v1/products";
 /// The query of a first listing page.
 const FIRST_PAGE: &str = "per_page=100&page=1";
 
-/// What a page is, as named in [`CONTRACT`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// The products route: an array of products.
-    Products,
-    /// `products/<id>`: one product.
-    Product,
-    /// Anything else: mapped to the products route.
-    Storefront,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Products => "products",
-            Self::Product => "product",
-            Self::Storefront => "storefront",
-        }
-    }
-}
-
 /// The kind of a REST route given as segments after the API root (`wc/store/v1/products`).
-fn route_kind(route: &[&str]) -> Kind {
+fn route_page(route: &[&str]) -> StorePage {
     let rest = match route {
         ["wc", "store", "v1", "products", rest @ ..] | ["wc", "store", "products", rest @ ..] => {
             rest
         }
-        _ => return Kind::Storefront,
+        _ => return StorePage::Storefront,
     };
     match rest {
-        [] => Kind::Products,
-        [id] if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => Kind::Product,
-        _ => Kind::Storefront,
+        [] => StorePage::Products,
+        [id] if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => StorePage::Product,
+        _ => StorePage::Storefront,
     }
 }
 
-fn kind_of(url: &Url) -> Kind {
+fn page_of(url: &Url) -> StorePage {
     // `?rest_route=/wc/store/v1/products` (sites without pretty permalinks).
     if let Some((_, route)) = url.query_pairs().find(|(k, _)| k == "rest_route") {
         let segs: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
-        return route_kind(&segs);
+        return route_page(&segs);
     }
     let segs: Vec<&str> = url
         .path_segments()
@@ -69,49 +48,14 @@ fn kind_of(url: &Url) -> Kind {
         .unwrap_or_default();
     // `/wp-json/...`, also under a sub-folder (`/shop/wp-json/...`).
     match segs.iter().position(|s| *s == "wp-json") {
-        Some(i) => route_kind(&segs[i + 1..]),
-        None => Kind::Storefront,
-    }
-}
-
-/// The page kind of `url` as named in [`CONTRACT`]: `"products"`, `"product"` (also the
-/// products route filtered by `slug`, which names one product) or `"storefront"`.
-pub fn page_kind(url: &Url) -> &'static str {
-    match kind_of(url) {
-        Kind::Products if by_slug(url) => Kind::Product.name(),
-        kind => kind.name(),
+        Some(i) => route_page(&segs[i + 1..]),
+        None => StorePage::Storefront,
     }
 }
 
 fn by_slug(url: &Url) -> bool {
     url.query_pairs().any(|(k, _)| k == "slug")
 }
-
-/// What a good page of each kind yields.
-pub const CONTRACT: Contract = Contract {
-    site: "woocommerce",
-    pages: &[
-        PageContract {
-            kind: "products",
-            min_records: 1,
-            // The following pages are read within the page's extraction (`PAGING`).
-            min_links: 0,
-            required: &["title", "url", "price", "currency", "availability", "image"],
-        },
-        PageContract {
-            kind: "product",
-            min_records: 1,
-            min_links: 0,
-            required: &["title", "url", "price", "currency", "availability", "image"],
-        },
-        PageContract {
-            kind: "storefront",
-            min_records: 0,
-            min_links: 1,
-            required: &[],
-        },
-    ],
-};
 
 /// How the Store API products route is paged: `page` and `per_page` (10 by default, at most
 /// 100).
@@ -166,23 +110,62 @@ fn storefront_link(doc: &Document) -> Url {
     }
 }
 
-fn unparseable(doc: &Document, message: impl Into<String>) -> ExtractError {
-    ExtractError::Unparseable {
-        url: doc.url.to_string(),
-        message: message.into(),
+impl StoreApi for WooCommerce {
+    const API: &'static str = "Store API";
+    const PAGING: Paging = PAGING;
+    type Product = Product;
+
+    fn page(&self, url: &Url) -> StorePage {
+        page_of(url)
+    }
+
+    /// A slug filter names one product: no further pages.
+    fn paged(&self, url: &Url) -> bool {
+        !by_slug(url)
+    }
+
+    fn endpoint(&self, doc: &Document) -> Result<Url, String> {
+        Ok(storefront_link(doc))
+    }
+
+    fn products(&self, page: StorePage, body: Value) -> Result<Vec<Value>, String> {
+        match (page, body) {
+            (StorePage::Products, Value::Array(a)) => Ok(a),
+            (StorePage::Product, v @ Value::Object(_)) if v.get("id").is_some() => Ok(vec![v]),
+            (_, v) => Err(
+                // A WordPress REST error: {"code": "...", "message": "..."}.
+                match (v["code"].as_str(), v["message"].as_str()) {
+                    (Some(code), Some(msg)) => format!("Store API error {code}: {msg}"),
+                    _ => format!("not a Store API {} response", page.name()),
+                },
+            ),
+        }
+    }
+
+    fn push_records(&self, doc: &Document, product: Product, out: &mut Extraction) {
+        product.push_record(self.name(), &doc.url, out);
+    }
+
+    fn contract(page: StorePage) -> PageContract {
+        const FIELDS: &[&str] = &["title", "url", "price", "currency", "availability", "image"];
+        match page {
+            // The following pages are read within the page's extraction (`PAGING`).
+            StorePage::Products | StorePage::Product => PageContract {
+                min_records: 1,
+                min_links: 0,
+                required: FIELDS,
+            },
+            StorePage::Storefront => PageContract {
+                min_records: 0,
+                min_links: 1,
+                required: &[],
+            },
+        }
     }
 }
 
 #[async_trait]
 impl Extractor for WooCommerce {
-    fn page_kind(&self, url: &Url) -> &'static str {
-        page_kind(url)
-    }
-
-    fn contract(&self) -> Option<&'static Contract> {
-        Some(&CONTRACT)
-    }
-
     fn name(&self) -> &'static str {
         "woocommerce"
     }
@@ -191,71 +174,30 @@ impl Extractor for WooCommerce {
         "any WooCommerce store through its public Store API (give --start-url https://store/)"
     }
 
-    fn domains(&self) -> &'static [&'static str] {
-        // WooCommerce stores live on any domain: URLs are claimed by path in `handles`.
-        &[]
-    }
-
     /// Claims the Store API products routes on any host: `/wp-json/wc/store/v1/products`,
     /// `/wp-json/wc/store/v1/products/<id>` (also unversioned, under a sub-folder, or as
     /// `?rest_route=`).
     fn handles(&self, url: &Url) -> bool {
-        matches!(url.scheme(), "http" | "https") && kind_of(url) != Kind::Storefront
+        store::handles(self, url)
     }
 
-    fn start_urls(&self) -> Vec<Url> {
-        // There is no default store: the crawl needs --start-url.
-        Vec::new()
+    /// The products route filtered by `slug` names one product: kind `product`.
+    fn classify(&self, url: &Url) -> PageClass {
+        store::classify(self, url)
     }
 
-    fn render(&self, _url: &Url) -> RenderNeed {
-        RenderNeed::Never
+    fn kinds(&self) -> Vec<PageClass> {
+        store::kinds::<Self>()
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        let kind = kind_of(&doc.url);
-        let mut out = Extraction::default();
-        if kind == Kind::Storefront {
-            out.links.push(storefront_link(doc));
-            return Ok(out);
-        }
-        let v: Value = serde_json::from_str(&doc.body)
-            .map_err(|e| unparseable(doc, format!("not Store API JSON ({e})")))?;
-        let products = match (kind, v) {
-            (Kind::Products, Value::Array(a)) => a,
-            (Kind::Product, v @ Value::Object(_)) if v.get("id").is_some() => vec![v],
-            (_, v) => {
-                // A WordPress REST error: {"code": "...", "message": "..."}.
-                let message = match (v["code"].as_str(), v["message"].as_str()) {
-                    (Some(code), Some(msg)) => format!("Store API error {code}: {msg}"),
-                    _ => format!("not a Store API {} response", kind.name()),
-                };
-                return Err(unparseable(doc, message));
-            }
-        };
-        for (i, p) in products.iter().enumerate() {
-            match Product::deserialize(p) {
-                Ok(product) => product.push_record(&doc.url, &mut out),
-                Err(e) => out.warn(format!("{}: product #{i} skipped: {e}", doc.url)),
-            }
-        }
-        // Past the last page the Store API answers with an empty array; a short page is the
-        // last. A slug filter names one product: no further pages.
-        if kind == Kind::Products && !by_slug(&doc.url) {
-            out.links.extend(PAGING.next_page(&doc.url, products.len()));
-        }
-        Ok(out)
+        store::parse(self, doc)
     }
 
     /// Parses on a blocking thread; on a products page, reads the following pages too
     /// ([`PAGING`]).
     async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
-        let url = doc.url.clone();
-        let ex = cx.parse(doc).await?;
-        if kind_of(&url) == Kind::Products && !by_slug(&url) {
-            return Ok(PAGING.walk(cx, &url, ex).await);
-        }
-        Ok(ex)
+        store::extract(self, cx, doc).await
     }
 }
 
@@ -330,7 +272,7 @@ mod tests {
             ),
         ];
         for (url, kind, handled) in cases {
-            assert_eq!(page_kind(&u(url)), kind, "{url}");
+            assert_eq!(WooCommerce.classify(&u(url)).kind(), kind, "{url}");
             assert_eq!(WooCommerce.handles(&u(url)), handled, "{url}");
         }
     }

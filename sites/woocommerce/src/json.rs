@@ -1,8 +1,7 @@
 //! The WooCommerce Store API product schema and its conversion into records.
 
-use std::str::FromStr;
-
 use haul_core::{Availability, Currency, Decimal, Extraction, Method, Record, Url};
+use haul_extract::store::{decimal, non_empty};
 use scraper::Html;
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,7 +10,7 @@ use serde_json::Value;
 /// one odd product never fails a whole page.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct Product {
+pub struct Product {
     pub(crate) id: Option<u64>,
     pub(crate) name: String,
     pub(crate) permalink: Option<String>,
@@ -84,15 +83,9 @@ pub(crate) fn decode_html(s: &str) -> String {
         .join(" ")
 }
 
-fn non_empty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
 impl Product {
     /// The record of this product, appended to `out` with warnings for what is missing.
-    pub(crate) fn push_record(&self, page: &Url, out: &mut Extraction) {
+    pub(crate) fn push_record(&self, site: &str, page: &Url, out: &mut Extraction) {
         let title = decode_html(&self.name);
         if title.is_empty() {
             out.warn(format!(
@@ -114,7 +107,7 @@ impl Product {
             ));
             return;
         };
-        let mut r = Record::product("woocommerce", url.as_str(), title, Method::Api);
+        let mut r = Record::product(site, url.as_str(), title, Method::Api);
         match &self.prices {
             Some(prices) => match prices.currency_minor_unit {
                 Some(unit) => self.set_prices(&mut r, prices, unit),
@@ -147,12 +140,7 @@ impl Product {
             .map(String::from);
         let reviews = self.review_count.unwrap_or(0);
         if reviews > 0 {
-            r.rating = match &self.average_rating {
-                Some(Value::String(s)) => Decimal::from_str(s.trim()).ok(),
-                Some(Value::Number(n)) => Decimal::from_str(&n.to_string()).ok(),
-                _ => None,
-            }
-            .filter(|d| !d.is_zero());
+            r.rating = decimal(self.average_rating.as_ref()).filter(|d| !d.is_zero());
             r.rating_count = Some(reviews);
         }
         r.source = Some(page.to_string());

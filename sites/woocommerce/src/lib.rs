@@ -7,7 +7,7 @@
 //!   `/wp-json/wc/store/products`, WordPress installs in a sub-folder, and the
 //!   `?rest_route=/wc/store/v1/products` form of sites without pretty permalinks): a page of
 //!   products. The following pages are read within the same crawl level ([`PAGING`], through
-//!   `haul_extract::paging`): up to the first page that is empty or shorter than `per_page`
+//!   `haul_extract::store`): up to the first page that is empty or shorter than `per_page`
 //!   (10 when absent, at most 100), at most 100 pages per listing page. When the walk stops
 //!   early (the cap, a failed page) it warns and returns the next page as a link, which a
 //!   crawl with levels to spare reads at the next level. Only the body reaches an extractor,
@@ -32,7 +32,6 @@
 mod extractor;
 mod json;
 
-pub use extractor::{CONTRACT, PAGING, WooCommerce, page_kind};
-pub use haul_core::{Contract, PageContract};
+pub use extractor::{PAGING, WooCommerce};
 
 haul_core::register_site!(WooCommerce);

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use haul_core::{Document, Extractor, Url};
 use haul_runner::{CrawlOptions, CrawlReport, SiteJob};
-use haul_site_woocommerce::{CONTRACT, PAGING, WooCommerce, page_kind};
+use haul_site_woocommerce::{PAGING, WooCommerce};
 use haul_testkit::TestServer;
 use serde_json::Value;
 
@@ -235,21 +235,20 @@ fn every_fixture_keeps_the_contract_and_the_empty_page_does_not() {
         let ex = WooCommerce
             .parse(&Document::new(url.clone(), body))
             .unwrap();
-        let kind = page_kind(&url);
-        let breaches = CONTRACT.check(kind, &ex);
+        let breaches = WooCommerce.classify(&url).check(WooCommerce.name(), &ex);
         match *file {
             // Past the last page: no records.
             "products-page3-empty.json" => assert_eq!(breaches.len(), 1, "{url}: {breaches:?}"),
             _ => assert!(breaches.is_empty(), "{url}: {breaches:?}"),
         }
     }
-    for page in CONTRACT.pages {
+    for page in WooCommerce.kinds() {
         assert!(
             ROUTES.iter().any(|(p, _)| {
-                page_kind(&Url::parse(&format!("{RECORDED}{p}")).unwrap()) == page.kind
+                WooCommerce.classify(&Url::parse(&format!("{RECORDED}{p}")).unwrap()) == page
             }),
             "no fixture of kind {}",
-            page.kind
+            page.kind()
         );
     }
 }

@@ -65,9 +65,10 @@ fn kinds_render_needs_and_wait_selectors() {
     ];
     for (url, kind, need, wait) in cases {
         let url = u(url);
-        assert_eq!(page_kind(&url), kind, "{url}");
-        assert_eq!(Slickdeals.render(&url), need, "{url}");
-        assert_eq!(Slickdeals.wait_for(&url), wait, "{url}");
+        let class = Slickdeals.classify(&url);
+        assert_eq!(class.kind(), kind, "{url}");
+        assert_eq!(class.render(), need, "{url}");
+        assert_eq!(class.wait_for(), wait, "{url}");
     }
     assert!(Slickdeals.handles(&u("https://slickdeals.net/f/1-x")));
     assert!(Slickdeals.handles(&u("https://www.slickdeals.net/")));
@@ -177,7 +178,7 @@ fn front_page_cards_give_links_and_deal_records() {
 /// A context for `level` of a crawl that goes down to `max_level`, with a fetcher that is
 /// never used.
 fn context(level: u32, max_level: u32) -> Context {
-    let fetcher = haul_runner::HttpFetcher::new(&haul_runner::HttpOptions::default()).unwrap();
+    let fetcher = haul_runner::HttpFetcher::new(&haul_runner::HttpOptions::local()).unwrap();
     Context::new(&Slickdeals, std::sync::Arc::new(fetcher))
         .with_level(level)
         .with_max_level(max_level)
@@ -197,7 +198,7 @@ async fn a_listing_whose_links_are_followed_keeps_only_cards_without_a_deal_page
         assert_eq!(ex.links.len(), 5, "level {level} of {max_level}");
         assert_eq!(ex.records.len(), records, "level {level} of {max_level}");
         assert!(ex.records.iter().any(|r| r.url == newegg));
-        let kept = CONTRACT.check("listing", &ex);
+        let kept = PageClass::of(Kind::Listing).check("slickdeals", &ex);
         assert!(kept.is_empty(), "{kept:?}");
     }
     // Deal pages are never filtered.
@@ -264,7 +265,10 @@ fn script_built_front_page_gives_nothing_over_http() {
     assert!(ex.links.is_empty(), "{:?}", ex.links);
     // The breach the contract reports (no links) is what tells a monitor the page needs a
     // browser.
-    assert_eq!(CONTRACT.check("listing", &ex).len(), 1);
+    assert_eq!(
+        PageClass::of(Kind::Listing).check("slickdeals", &ex).len(),
+        1
+    );
 }
 
 #[test]
