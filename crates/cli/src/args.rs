@@ -321,6 +321,16 @@ pub struct EngineArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ignore_robots: bool,
+    /// The largest page body read, in bytes, after decompression; a larger page fails as
+    /// `too_large` [default: 16777216, 16 MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_positive)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_page_bytes: Option<usize>,
+    /// The longest a server's Retry-After may delay a page or pause its domain, in seconds
+    /// [default: 600].
+    #[arg(long, value_name = "SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retry_after: Option<u64>,
     /// Allow hosts on loopback, private, link-local or cloud-metadata addresses (allowed
     /// anyway when a start URL is on one, such as a shop on localhost).
     #[arg(long)]

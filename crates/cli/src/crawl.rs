@@ -225,6 +225,7 @@ pub(crate) fn build_services(
         user_agent: settings.user_agent.clone(),
         timeout: Duration::from_secs(settings.page_timeout),
         allow_private_network,
+        max_body: settings.max_page_bytes as u64,
         ..HttpOptions::default()
     };
     let mut fetcher = PoliteFetcher::new(
@@ -233,6 +234,7 @@ pub(crate) fn build_services(
             obey_robots: !settings.ignore_robots,
             per_domain_concurrency: settings.per_domain_concurrency,
             delay: Duration::from_millis(settings.delay_ms),
+            max_retry_after: Duration::from_secs(settings.max_retry_after),
             ..Politeness::default()
         },
     );
@@ -267,6 +269,7 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         page_timeout: Duration::from_secs(settings.page_timeout),
         retries: settings.retries,
         grace: Duration::from_secs(settings.grace_secs),
+        max_retry_after: Duration::from_secs(settings.max_retry_after),
         extract: match settings.extract {
             ExtractArg::Auto => haul_core::ExtractMode::Auto,
             ExtractArg::Structured => haul_core::ExtractMode::Structured,

@@ -61,6 +61,8 @@ pub struct CrawlOptions {
     /// After cancellation, how long pages in flight may take to finish before they are
     /// aborted.
     pub grace: Duration,
+    /// The longest a server's `Retry-After` delays a page's retry (`--max-retry-after`).
+    pub max_retry_after: Duration,
 }
 
 impl Default for CrawlOptions {
@@ -76,6 +78,7 @@ impl Default for CrawlOptions {
             global_concurrency: None,
             extract: haul_core::ExtractMode::Auto,
             grace: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(crate::MAX_RETRY_AFTER_SECS),
         }
     }
 }
@@ -398,7 +401,8 @@ impl Crawler {
                     attempt += 1;
                     result.retries += 1;
                     result.retry_kinds.push(FailureKind::of(&e));
-                    let delay = retry_delay(&e, self.opts.retry_base, attempt);
+                    let delay = retry_delay(&e, self.opts.retry_base, attempt)
+                        .min(self.opts.max_retry_after.max(self.opts.retry_base));
                     debug!(%url, attempt, "transient failure, retrying in {delay:?}: {e}");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}

@@ -29,6 +29,9 @@ pub struct Politeness {
     /// Minimum time between the starts of two requests to one domain. A robots.txt
     /// `Crawl-delay` raises it for that domain.
     pub delay: Duration,
+    /// The longest a server's `Retry-After` pauses a domain (and a page's retry): at most
+    /// [`MAX_RETRY_AFTER_SECS`](crate::MAX_RETRY_AFTER_SECS) by default, `--max-retry-after`.
+    pub max_retry_after: Duration,
 }
 
 impl Default for Politeness {
@@ -38,6 +41,7 @@ impl Default for Politeness {
             robots_agent: haul_http::ROBOTS_TOKEN.into(),
             per_domain_concurrency: 8,
             delay: Duration::ZERO,
+            max_retry_after: Duration::from_secs(crate::MAX_RETRY_AFTER_SECS),
         }
     }
 }
