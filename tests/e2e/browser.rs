@@ -334,6 +334,8 @@ async fn stop_mid_crawl_closes_every_browser_and_keeps_the_output(signal: &str) 
     let records = read_records(&out_path);
     assert!(records.len() >= 3 && records.len() < CATALOG.len());
     assert_no_chromium_left(&[dir.path()]).await;
+    // Closed cleanly: no profile left for the next haul to sweep.
+    assert_eq!(profiles_in(dir.path()), Vec::<std::path::PathBuf>::new());
 }
 
 /// `haul-chromium-*` profile directories in `dir`.
@@ -351,7 +353,7 @@ fn profiles_in(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_next_haul_removes_what_a_sigkilled_haul_left_behind() {
+async fn chromium_dies_with_a_sigkilled_haul_and_the_next_haul_removes_its_profile() {
     let _serial = SERIAL.lock().await;
     let server = TestServer::start(demo_router(Duration::from_millis(300)))
         .await
@@ -375,17 +377,23 @@ async fn the_next_haul_removes_what_a_sigkilled_haul_left_behind() {
         assert!(tokio::time::Instant::now() < deadline, "no records in 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    victim.start_kill().expect("SIGKILL");
-    victim.wait().await.unwrap();
-    // SIGKILL gives haul no chance to close its browser: it and its profile stay.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !haul_chromium_pids(&[dir.path()]).is_empty(),
-        "Chromium outlives a SIGKILLed haul"
+        "the browser is running"
     );
+    victim.start_kill().expect("SIGKILL");
+    victim.wait().await.unwrap();
+    let killed = std::time::Instant::now();
+    // SIGKILL gives haul no chance to close its browser, but the kernel kills Chromium with
+    // it (parent-death signal): nothing of the killed run keeps running.
+    assert_no_chromium_left(&[dir.path()]).await;
+    let gone_after = killed.elapsed();
+    eprintln!("Chromium gone {gone_after:?} after haul was SIGKILLed");
+    assert!(gone_after < Duration::from_secs(5), "took {gone_after:?}");
+    // Its profile directory stays (nobody was left to remove it) ...
     assert!(!profiles_in(dir.path()).is_empty());
 
-    // The next haul that starts a browser sweeps them away, and leaves nothing of its own.
+    // ... until the next haul that starts a browser sweeps it away, leaving nothing of its own.
     let next = run("next.jsonl")
         .args(["--max-pages", "2"])
         .output()

@@ -659,6 +659,13 @@ async fn a_detached_crawl_is_written_by_haul_collect_which_can_be_run_again() {
     let (ok, report) = finished(worker(&url, "later", "solo", &[])).await;
     assert!(ok, "{report}");
     assert!(pages_of(&report) > 30, "{report}");
+    // Finished: every key of the crawl expires after a day (the default --keep-finished).
+    let ttls = key_ttls(&redis, "later");
+    assert!(ttls.len() >= 5, "keys of the crawl: {ttls:?}");
+    assert!(
+        ttls.iter().all(|(_, t)| (86_000..=86_400).contains(t)),
+        "{ttls:?}"
+    );
     // Nothing was collected yet: the records wait in Redis.
     let out = dir.path().join("collected.jsonl");
     let collected = haul(&[
@@ -722,8 +729,21 @@ async fn max_pages_bounds_the_crawl_over_all_workers() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jsonl");
     let starts = [demo.url("/").to_string()];
-    let running = coordinator(&url, "bounded", &starts, &out, &["--max-pages", "12"]);
+    let running = coordinator(
+        &url,
+        "bounded",
+        &starts,
+        &out,
+        &["--max-pages", "12", "--keep-finished", "3600"],
+    );
     let res = succeeded(running, "the crawl completes").await;
+    // The finished crawl's keys expire after --keep-finished.
+    let ttls = key_ttls(&redis, "bounded");
+    assert!(ttls.len() >= 5, "keys of the crawl: {ttls:?}");
+    assert!(
+        ttls.iter().all(|(_, t)| (3000..=3600).contains(t)),
+        "{ttls:?}"
+    );
     let mut pages = 0;
     let mut workers_with_pages = 0;
     for w in workers {
@@ -750,4 +770,83 @@ async fn max_pages_bounds_the_crawl_over_all_workers() {
         "robots.txt fetches (workers that fetched pages: {workers_with_pages})"
     );
     assert!(stderr(&res).contains("total: 12 pages"), "{}", stderr(&res));
+}
+
+/// `redis-cli -p PORT ARGS` (redis-cli comes with redis-server); its output.
+fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .arg("-p")
+        .arg(redis.port().to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli runs (it is installed with redis-server)");
+    assert!(out.status.success(), "redis-cli {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every key of crawl `crawl` with its time to live in seconds (-1 = none).
+fn key_ttls(redis: &RedisServer, crawl: &str) -> Vec<(String, i64)> {
+    let pattern = format!("haul:{crawl}:*");
+    redis_cli(redis, &["--scan", "--pattern", &pattern])
+        .lines()
+        .map(|key| {
+            let ttl = redis_cli(redis, &["TTL", key]);
+            (
+                key.to_string(),
+                ttl.trim().parse().expect("TTL is a number"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flushall_mid_crawl_is_a_clear_error_from_workers_and_coordinator_within_seconds() {
+    let redis = RedisServer::start().await;
+    let site = TestServer::start(haul_testkit::generated_router(
+        300,
+        Duration::from_millis(20),
+    ))
+    .await
+    .unwrap();
+    let starts = vec![site.url("/").to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let workers: Vec<Child> = (0..2)
+        .map(|i| worker(&url, "flushed", &format!("w{i}"), &[]))
+        .collect();
+    let out = dir.path().join("out.jsonl");
+    let running = coordinator(&url, "flushed", &starts, &out, &[]);
+    under_way(&site, 0, 40).await;
+    // Redis loses every key, as after a restart without persistence.
+    assert_eq!(redis_cli(&redis, &["FLUSHALL"]).trim(), "OK");
+    let flushed = Instant::now();
+    let limit = Duration::from_secs(15);
+    let coord = tokio::time::timeout(limit, running)
+        .await
+        .expect("the coordinator stops within seconds")
+        .unwrap();
+    let coord_secs = flushed.elapsed().as_secs_f64();
+    assert!(!coord.status.success(), "{}", stderr(&coord));
+    assert!(
+        stderr(&coord).contains("crawl \"flushed\" vanished from Redis")
+            && stderr(&coord).contains("FLUSHALL"),
+        "{}",
+        stderr(&coord)
+    );
+    for w in workers {
+        let out = tokio::time::timeout(limit, w.wait_with_output())
+            .await
+            .expect("a worker stops within seconds")
+            .unwrap();
+        assert!(!out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("crawl \"flushed\" vanished from Redis"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    eprintln!(
+        "after FLUSHALL: coordinator stopped in {coord_secs:.1} s, workers by {:.1} s",
+        flushed.elapsed().as_secs_f64()
+    );
 }

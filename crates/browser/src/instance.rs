@@ -168,20 +168,23 @@ impl Instance {
     async fn launch(self: &Arc<Self>, on_exit: OnExit) -> Result<Live, String> {
         let s = &*self.settings;
         // File system work off the runtime.
-        let profile = tokio::task::spawn_blocking(|| {
+        let chrome = s.chrome.clone();
+        let (profile, launcher) = tokio::task::spawn_blocking(move || {
             let profile = tempfile::Builder::new()
                 .prefix(crate::sys::PROFILE_PREFIX)
                 .tempdir()?;
             // Tells a later haul whether this profile's owner is alive (see `sys`).
             crate::sys::mark_owner(profile.path())?;
-            Ok::<_, std::io::Error>(profile)
+            // Chromium dies with haul, even when haul is killed (see `sys::write_launcher`).
+            let launcher = crate::sys::write_launcher(profile.path(), &chrome);
+            Ok::<_, std::io::Error>((profile, launcher))
         })
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
         .map_err(|e| format!("creating a temporary Chromium profile: {e}"))?;
         let config = chromiumoxide::BrowserConfig::builder()
-            .chrome_executable(&s.chrome)
+            .chrome_executable(launcher.as_deref().unwrap_or(&s.chrome))
             .no_sandbox()
             .user_data_dir(profile.path())
             .args(ARGS.iter().copied())
@@ -193,12 +196,26 @@ impl Instance {
             .build()
             .map_err(|e| format!("configuring {}: {e}", s.chrome.display()))?;
         let limit = s.cfg.launch_timeout + Duration::from_secs(5);
-        let launched = tokio::time::timeout(limit, Browser::launch(config)).await;
+        // chromiumoxide forks Chromium on the thread that first polls `launch`, and the
+        // parent-death signal fires when that *thread* exits: a runtime task is polled by a
+        // runtime thread (a worker of a multi-thread runtime, or the thread of a current-thread
+        // one), which lives as long as the runtime, never by a blocking-pool thread that exits
+        // after 10 s idle.
+        let mut task = tokio::spawn(async move {
+            tracing::debug!(thread = ?std::thread::current().name(), "launching Chromium");
+            Browser::launch(config).await
+        });
+        let launched = tokio::time::timeout(limit, &mut task).await;
+        if launched.is_err() {
+            // Dropping the launch kills the half-started process (kill_on_drop).
+            task.abort();
+        }
         let (mut browser, mut handler) = match launched {
-            Ok(Ok(pair)) => pair,
+            Ok(Ok(Ok(pair))) => pair,
             failed => {
                 let why = match failed {
-                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(Err(e))) => e.to_string(),
+                    Ok(Err(e)) => format!("the launch task failed: {e}"),
                     _ => format!("no answer within {} s", limit.as_secs()),
                 };
                 let _ = tokio::task::spawn_blocking(move || {

@@ -111,6 +111,60 @@ pub(crate) fn remove_profile(dir: TempDir, wait: Duration) {
     }
 }
 
+/// The name of the launcher script in a profile directory (see [`write_launcher`]).
+const LAUNCHER_FILE: &str = "haul-launch-chromium";
+
+/// `setpriv` (util-linux), found once: what [`write_launcher`] uses to give Chromium a
+/// parent-death signal. `None` when it is not installed.
+fn setpriv() -> Option<&'static Path> {
+    static FOUND: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            which::which("setpriv")
+                .ok()
+                .or_else(|| Some(Path::new("/usr/bin/setpriv").to_path_buf()))
+                .filter(|p| p.is_file())
+        })
+        .as_deref()
+}
+
+/// `s` quoted for a POSIX shell (single quotes; an embedded `'` becomes `'\''`).
+fn shell_quote(s: &std::ffi::OsStr) -> String {
+    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// Writes into `profile` a launcher for `chrome` that dies with this process: a shell script
+/// that execs `setpriv --pdeathsig KILL chrome "$@"`, so Chromium (same pid, same command
+/// line) gets SIGKILL from the kernel when the thread that started it exits, however haul
+/// ends (SIGKILL and the OOM killer included); Chromium's own children exit when it does.
+/// No `pre_exec` (unsafe code is forbidden) and no helper binary: the library works in any
+/// binary. Returns `None` (launch Chromium directly, with only the sweep of
+/// [`sweep_stale_profiles`] as a safety net) when `setpriv` is missing, when `chrome` is not
+/// valid UTF-8, or when the script cannot be written or made executable.
+pub(crate) fn write_launcher(profile: &Path, chrome: &Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(setpriv) = setpriv() else {
+        tracing::debug!("setpriv not found: Chromium is launched without a parent-death signal");
+        return None;
+    };
+    chrome.to_str()?;
+    let script = format!(
+        "#!/bin/sh\n# Written by haul: Chromium gets SIGKILL when haul dies.\nexec {} --pdeathsig KILL -- {} \"$@\"\n",
+        shell_quote(setpriv.as_os_str()),
+        shell_quote(chrome.as_os_str()),
+    );
+    let path = profile.join(LAUNCHER_FILE);
+    let written = std::fs::write(&path, script)
+        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)));
+    match written {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write the Chromium launcher; Chromium may outlive a killed haul");
+            None
+        }
+    }
+}
+
 /// The file in a profile directory that names the process owning it: `<pid> <start time>`
 /// (the start time from `/proc/<pid>/stat`, so that a reused pid is not taken for the owner).
 const OWNER_FILE: &str = "haul-owner";
@@ -250,6 +304,48 @@ mod tests {
         assert_eq!(sweep_stale_profiles(tmp.path()), 1);
         assert!(mine.exists() && fresh.exists() && other.exists());
         assert!(!dead.exists());
+    }
+
+    #[test]
+    fn a_launched_process_dies_with_the_thread_that_started_it() {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().unwrap();
+        let launcher = write_launcher(dir.path(), Path::new("/bin/sleep"))
+            .expect("setpriv (util-linux) is installed");
+        // The parent-death signal fires when the forking *thread* exits, not the process:
+        // why the pool launches Chromium from a runtime thread, never a short-lived one.
+        let started = Instant::now();
+        let mut child = std::thread::spawn(move || {
+            let child = std::process::Command::new(&launcher)
+                .arg("30")
+                .spawn()
+                .unwrap();
+            // Until setpriv has run there is no signal to fire (the sweep covers a haul
+            // killed in these few milliseconds).
+            std::thread::sleep(Duration::from_millis(500));
+            child
+        })
+        .join()
+        .unwrap();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "still running");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+    }
+
+    #[test]
+    fn shell_quoting_survives_quotes_and_spaces() {
+        let quoted = shell_quote(std::ffi::OsStr::new("/opt/my 'chrome'/chrome"));
+        assert_eq!(quoted, r"'/opt/my '\''chrome'\''/chrome'");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("printf %s {quoted}")])
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"/opt/my 'chrome'/chrome");
     }
 
     #[test]

@@ -275,6 +275,11 @@ pub struct CrawlArgs {
     #[arg(long, requires = "redis")]
     #[serde(skip)]
     pub fresh: bool,
+    /// With --redis: seconds the crawl's keys stay in Redis once it finished (for late
+    /// `haul collect` runs and its counters), then they expire; 0 keeps them forever.
+    #[arg(long, value_name = "SECS", requires = "redis", default_value_t = haul_redis::DEFAULT_KEEP_FINISHED.as_secs())]
+    #[serde(skip)]
+    pub keep_finished: u64,
 }
 
 /// The flags of how a process fetches, renders and extracts pages, shared by `haul crawl` and

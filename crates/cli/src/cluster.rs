@@ -60,7 +60,8 @@ pub(crate) async fn coordinate(
         );
     }
     let redis = connect(redis_url).await?;
-    let spec = CrawlSpec::from_jobs(jobs, settings.max_level, settings.max_pages);
+    let mut spec = CrawlSpec::from_jobs(jobs, settings.max_level, settings.max_pages);
+    spec.keep_finished_secs = args.keep_finished;
     let sites: Vec<String> = spec.sites.iter().map(|s| s.site.clone()).collect();
     let enqueued = haul_cluster::enqueue(&redis, &args.crawl_id, spec, args.fresh).await?;
     eprintln!(

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use haul_redis::{Frontier, FrontierOptions, RecordStream, Redis};
+use haul_redis::{Frontier, FrontierOptions, RecordStream, Redis, StreamedRecord};
 use haul_runner::{CancellationToken, RecordSender};
 use tracing::{debug, info, warn};
 
 use crate::ClusterError;
+use crate::alive::Liveness;
 
 /// Settings of a collector.
 #[derive(Debug, Clone)]
@@ -48,7 +49,8 @@ pub struct Collected {
 /// Reads crawl `opts.crawl`'s records into `out` until the crawl is finished and every record
 /// is written, or `cancel` fires. Each batch is acknowledged only after `out` flushed it, so
 /// a collector killed at any point loses nothing (a restart re-reads the unacknowledged
-/// batch; the output de-duplicates by (site, url)).
+/// batch; the output de-duplicates by (site, url)). A crawl whose keys vanish from Redis
+/// meanwhile is [`ClusterError::CrawlVanished`] within about a second.
 pub async fn collect(
     redis: &Redis,
     opts: &CollectOptions,
@@ -57,21 +59,22 @@ pub async fn collect(
 ) -> Result<Collected, ClusterError> {
     let stream = RecordStream::open(redis, &opts.crawl).await?;
     let frontier = Frontier::new(redis, &opts.crawl, FrontierOptions::default());
+    let alive = Liveness::new(redis, &opts.crawl)?;
     let mut done = Collected::default();
-    let block = Duration::from_millis(300);
     loop {
         if cancel.is_cancelled() {
             return Ok(done);
         }
-        let mut batch = stream
-            .reclaim(&opts.name, opts.reclaim_after, opts.batch)
-            .await?;
-        if batch.is_empty() {
-            batch = tokio::select! {
-                b = stream.read(&opts.name, opts.batch, block) => b?,
-                () = cancel.cancelled() => return Ok(done),
-            };
-        }
+        let batch = match next_batch(&stream, opts, cancel).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(done),
+            // The record stream's group is gone: so is the rest of the crawl, most likely.
+            Err(ClusterError::Redis(e)) if e.code() == Some("NOGROUP") => {
+                alive.check_now().await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
         if batch.is_empty() {
             // Finished is set when the last level is done, after its records were published.
             if frontier.is_finished().await? && stream.backlog().await? == 0 {
@@ -92,6 +95,7 @@ pub async fn collect(
                 }
                 return Ok(done);
             }
+            alive.check().await?;
             continue;
         }
         let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
@@ -102,5 +106,24 @@ pub async fn collect(
         stream.ack(&ids).await?;
         done.read += ids.len() as u64;
         debug!(records = ids.len(), "records written and acknowledged");
+    }
+}
+
+/// The next records to write: those another collector left unacknowledged first, else new
+/// ones (waiting briefly); `None` when cancelled.
+async fn next_batch(
+    stream: &RecordStream,
+    opts: &CollectOptions,
+    cancel: &CancellationToken,
+) -> Result<Option<Vec<StreamedRecord>>, ClusterError> {
+    let batch = stream
+        .reclaim(&opts.name, opts.reclaim_after, opts.batch)
+        .await?;
+    if !batch.is_empty() {
+        return Ok(Some(batch));
+    }
+    tokio::select! {
+        b = stream.read(&opts.name, opts.batch, Duration::from_millis(300)) => Ok(Some(b?)),
+        () = cancel.cancelled() => Ok(None),
     }
 }

@@ -92,6 +92,7 @@ mod tests {
             max_level: 0,
             max_pages: None,
             started: String::new(),
+            keep_finished_secs: 60,
         };
         for id in ["rate", "sem"] {
             let err = enqueue(&redis, id, spec.clone(), true).await.unwrap_err();

@@ -51,6 +51,20 @@ pub enum ClusterError {
         /// How long the worker waited.
         waited_secs: u64,
     },
+    /// The crawl's keys are gone from Redis while its workers or collectors ran: its queued
+    /// URLs are lost, and waiting would be forever.
+    #[error(
+        "crawl {crawl:?} vanished from Redis {url}: its keys are gone (Redis restarted without \
+         persistence, FLUSHALL/FLUSHDB, eviction under maxmemory, or the finished crawl expired); \
+         its queued URLs are lost. Enqueue it again (haul crawl --redis ... --fresh), and give \
+         Redis persistence (appendonly yes) and maxmemory-policy noeviction"
+    )]
+    CrawlVanished {
+        /// The crawl id.
+        crawl: String,
+        /// The Redis URL (password hidden).
+        url: String,
+    },
     /// Writing the records failed.
     #[error(transparent)]
     Output(#[from] haul_output::OutputError),

@@ -8,6 +8,7 @@
 //! published and its links queued; a record only after the output flushed it. Duplicates
 //! (a URL re-processed after its worker died) are dropped by the output's (site, url) key.
 
+mod alive;
 mod collector;
 mod coordinator;
 mod error;

@@ -2,7 +2,7 @@
 //! limits every worker applies, stored as JSON under `haul:{crawl}:spec` (`haul_redis::keys`).
 
 use haul_core::Registry;
-use haul_redis::{CrawlMeta, Redis};
+use haul_redis::{CrawlMeta, FrontierOptions, Redis};
 use haul_runner::SiteJob;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -38,6 +38,14 @@ pub struct CrawlSpec {
     /// When it was enqueued (RFC 3339, informational).
     #[serde(default)]
     pub started: String,
+    /// Seconds the crawl's keys stay in Redis once it finished (`--keep-finished`; 0 =
+    /// forever): the worker that finishes the crawl sets this time to live on every key.
+    #[serde(default = "default_keep_finished")]
+    pub keep_finished_secs: u64,
+}
+
+fn default_keep_finished() -> u64 {
+    haul_redis::DEFAULT_KEEP_FINISHED.as_secs()
 }
 
 impl CrawlSpec {
@@ -56,6 +64,17 @@ impl CrawlSpec {
             max_level,
             max_pages,
             started: String::new(),
+            keep_finished_secs: default_keep_finished(),
+        }
+    }
+
+    /// The frontier settings every process of this crawl uses (the time to live of its keys
+    /// once finished).
+    pub fn frontier_options(&self) -> FrontierOptions {
+        FrontierOptions {
+            keep_finished: (self.keep_finished_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.keep_finished_secs)),
+            ..FrontierOptions::default()
         }
     }
 

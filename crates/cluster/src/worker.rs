@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use haul_core::Registry;
-use haul_redis::{CrawlMeta, Frontier, FrontierOptions, RecordStream, Redis, Task, Work};
+use haul_redis::{CrawlMeta, Frontier, RecordStream, Redis, Task, Work};
 use haul_runner::{
     CancellationToken, CrawlOptions, CrawlReport, Crawler, PageOutcome, PageTask, Services,
     SiteReport,
@@ -16,6 +16,7 @@ use haul_runner::{
 use tracing::{debug, info, warn};
 use url::Url;
 
+use crate::alive::Liveness;
 use crate::{ClusterError, CrawlSpec, stats};
 
 /// Settings of one worker process.
@@ -113,6 +114,8 @@ struct RedisTasks {
     /// Tells this process's shares of the counters from those of an earlier worker with the
     /// same name (`{consumer}#{instance}`).
     instance: String,
+    /// Notices the crawl's keys vanishing while the slots find nothing to do.
+    alive: Liveness,
 }
 
 /// Runs a worker until the crawl is finished or `cancel` fires: `opts.concurrency` slots of
@@ -123,6 +126,8 @@ struct RedisTasks {
 ///
 /// Cancelling stops taking URLs; URLs in flight finish within `base.grace`, else they are
 /// left unacknowledged and another worker takes them over after the visibility timeout.
+/// A crawl whose keys vanish from Redis meanwhile is [`ClusterError::CrawlVanished`] within
+/// about a second of the worker running out of work.
 pub async fn run_worker(
     redis: &Redis,
     registry: &Registry,
@@ -146,7 +151,7 @@ pub async fn run_worker(
     let tasks = RedisTasks {
         meta: CrawlMeta::new(redis, &opts.crawl)?,
         crawl: opts.crawl.clone(),
-        frontier: Frontier::new(redis, &opts.crawl, FrontierOptions::default()),
+        frontier: Frontier::new(redis, &opts.crawl, spec.frontier_options()),
         records: RecordStream::open(redis, &opts.crawl).await?,
         sites: jobs
             .iter()
@@ -157,6 +162,7 @@ pub async fn run_worker(
         consumers: (0..slots).map(|i| format!("{}-{i}", opts.name)).collect(),
         queued: (0..slots).map(|_| Mutex::default()).collect(),
         instance: format!("{:016x}", fastrand::u64(..)),
+        alive: Liveness::new(redis, &opts.crawl)?,
     };
     info!(
         crawl = opts.crawl,
@@ -221,6 +227,15 @@ impl RedisTasks {
         }))
     }
 
+    /// `e`, or [`ClusterError::CrawlVanished`] when the crawl's keys are gone (a command on
+    /// a vanished key fails with a bare `NOGROUP` or "no such key").
+    async fn explain(&self, e: haul_redis::RedisError) -> ClusterError {
+        match self.alive.check_now().await {
+            Err(vanished @ ClusterError::CrawlVanished { .. }) => vanished,
+            _ => e.into(),
+        }
+    }
+
     fn queued(&self, slot: usize) -> std::sync::MutexGuard<'_, VecDeque<Task>> {
         self.queued[slot].lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -243,13 +258,18 @@ impl haul_runner::Frontier for RedisTasks {
             // No blocking reads: every slot of a process shares one blocking connection, on
             // which blocked reads queue behind each other (8 slots x 250 ms = 2 s per level
             // change). Frontier::work sleeps briefly itself when there is nothing to take.
-            let work = self
+            let work = match self
                 .frontier
                 .work(&self.consumers[slot], Duration::ZERO, self.visibility)
-                .await?;
+                .await
+            {
+                Ok(w) => w,
+                Err(e) => return Err(self.explain(e).await),
+            };
             match work {
                 Work::Finished => return Ok(None),
-                Work::Idle => {}
+                // Keys that vanished look like a level with nothing to take: say so instead.
+                Work::Idle => self.alive.check().await?,
                 Work::Tasks(tasks) => self.queued(slot).extend(tasks),
             }
         }
@@ -284,11 +304,15 @@ impl haul_runner::Frontier for RedisTasks {
     }
 
     async fn keep_alive(&self, slot: usize, task: &PageTask<Task>) -> Result<(), ClusterError> {
-        if !self
+        let touched = match self
             .frontier
             .touch(&self.consumers[slot], &task.ticket)
-            .await?
+            .await
         {
+            Ok(t) => t,
+            Err(e) => return Err(self.explain(e).await),
+        };
+        if !touched {
             debug!(url = %task.url, "task was taken over by another worker");
         }
         Ok(())

@@ -99,13 +99,21 @@ pub struct FrontierOptions {
     pub max_deliveries: u64,
     /// Most tasks one [`Frontier::reclaim`] call claims.
     pub reclaim_batch: usize,
+    /// How long a finished crawl's keys stay: [`Frontier::finish`] gives every key of the
+    /// crawl this time to live (`None` = forever).
+    pub keep_finished: Option<Duration>,
 }
+
+/// The default of [`FrontierOptions::keep_finished`]: one day, long enough for the
+/// collectors to write the last records and for anyone to read the counters.
+pub const DEFAULT_KEEP_FINISHED: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Default for FrontierOptions {
     fn default() -> Self {
         Self {
             max_deliveries: 5,
             reclaim_batch: 64,
+            keep_finished: Some(DEFAULT_KEEP_FINISHED),
         }
     }
 }
@@ -682,14 +690,12 @@ impl Frontier {
         Ok(n == 1)
     }
 
-    /// Deletes every key of this crawl (`haul:{crawl}:*`: levels, visited set, dead letters,
-    /// records, markers), so the crawl id can be used afresh; returns how many keys went.
-    /// Only while no worker or collector of the crawl runs.
-    pub async fn purge(&self) -> Result<u64, RedisError> {
+    /// Every key of this crawl (`haul:{crawl}:*`, found with `SCAN`; a crawl has a few dozen).
+    async fn crawl_keys(&self) -> Result<Vec<String>, RedisError> {
         self.checked()?;
         let pattern = keys::crawl_pattern(&self.crawl);
         let mut cursor: u64 = 0;
-        let mut deleted = 0;
+        let mut found = Vec::new();
         loop {
             let cmd = redis::cmd("SCAN")
                 .arg(cursor)
@@ -700,21 +706,45 @@ impl Frontier {
                 .clone();
             let (next, keys): (u64, Vec<String>) =
                 self.redis.query("SCAN crawl keys", cmd, None).await?;
-            if !keys.is_empty() {
-                let n: u64 = self
-                    .redis
-                    .query("DEL crawl keys", redis::cmd("DEL").arg(&keys).clone(), None)
-                    .await?;
-                deleted += n;
-            }
+            found.extend(keys);
             if next == 0 {
-                return Ok(deleted);
+                return Ok(found);
             }
             cursor = next;
         }
     }
 
-    /// Marks the crawl finished (by its coordinator), so workers and collectors can stop.
+    /// Deletes every key of this crawl (`haul:{crawl}:*`: levels, visited set, dead letters,
+    /// records, markers), so the crawl id can be used afresh; returns how many keys went.
+    /// Only while no worker or collector of the crawl runs.
+    pub async fn purge(&self) -> Result<u64, RedisError> {
+        let mut deleted = 0;
+        for chunk in self.crawl_keys().await?.chunks(500) {
+            let cmd = redis::cmd("DEL").arg(chunk).clone();
+            deleted += self.redis.query::<u64>("DEL crawl keys", cmd, None).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Gives every key of this crawl `ttl` to live (`EXPIRE`); returns how many keys.
+    pub async fn expire(&self, ttl: Duration) -> Result<u64, RedisError> {
+        let keys = self.crawl_keys().await?;
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("EXPIRE")
+                .arg(key)
+                .arg(ttl.as_secs().max(1))
+                .ignore();
+        }
+        if !keys.is_empty() {
+            self.redis.pipe::<()>("EXPIRE crawl keys", pipe).await?;
+        }
+        Ok(keys.len() as u64)
+    }
+
+    /// Marks the crawl finished (by the worker that completes its last level), so workers
+    /// and collectors can stop, and gives every key of the crawl the
+    /// [`keep_finished`](FrontierOptions::keep_finished) time to live.
     pub async fn finish(&self) -> Result<(), RedisError> {
         self.checked()?;
         self.redis
@@ -726,7 +756,17 @@ impl Frontier {
                     .clone(),
                 None,
             )
-            .await
+            .await?;
+        if let Some(ttl) = self.opts.keep_finished {
+            let n = self.expire(ttl).await?;
+            tracing::debug!(
+                crawl = self.crawl,
+                keys = n,
+                ttl_secs = ttl.as_secs(),
+                "finished crawl expires"
+            );
+        }
+        Ok(())
     }
 
     /// Whether [`finish`](Self::finish) was called.

@@ -46,7 +46,9 @@ mod stream;
 pub mod testing;
 
 pub use conn::{ConnectOptions, Redis, RedisError};
-pub use frontier::{Frontier, FrontierOptions, Reclaimed, Task, WORKERS_GROUP, Work};
+pub use frontier::{
+    DEFAULT_KEEP_FINISHED, Frontier, FrontierOptions, Reclaimed, Task, WORKERS_GROUP, Work,
+};
 pub use meta::{CrawlMeta, store_share};
 pub use queue::{Job, JobQueue, ReclaimedJobs};
 pub use ratelimit::{Rate, SharedRateLimit};

@@ -32,6 +32,15 @@ impl CrawlMeta {
         self.redis.query("GET crawl spec", cmd, None).await
     }
 
+    /// Whether the crawl's description is stored: from the moment it is enqueued until it is
+    /// purged or expires. A crawl whose workers run but whose description is gone has lost
+    /// its keys (Redis restarted without persistence, `FLUSHALL`, eviction).
+    pub async fn exists(&self) -> Result<bool, RedisError> {
+        let cmd = redis::cmd("EXISTS").arg(keys::spec(&self.crawl)).clone();
+        let n: u64 = self.redis.query("EXISTS crawl spec", cmd, None).await?;
+        Ok(n == 1)
+    }
+
     /// Stores the crawl's description.
     pub async fn set_spec(&self, json: &str) -> Result<(), RedisError> {
         let cmd = redis::cmd("SET")
