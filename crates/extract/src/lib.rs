@@ -25,6 +25,7 @@
 
 pub mod eval;
 mod heuristic;
+mod html;
 mod jsonld;
 mod links;
 pub mod llm;
@@ -41,6 +42,7 @@ pub use heuristic::{
     PriceCandidate, best_candidate, heuristic, heuristic_title, heuristic_with, main_title,
     price_candidates,
 };
+pub use html::{MAX_HTML_DEPTH, parse_html, parse_html_fragment};
 pub use jsonld::{json_ld, json_ld_values, parse_json_ld};
 pub use links::{is_non_product_link, page_links};
 pub use llm::{LlmOptions, extract_with_llm, parse_llm_answer};

@@ -91,7 +91,7 @@ pub fn locale_currency(locale: &str) -> Option<Currency> {
 impl Page {
     /// Parses `html` fetched from `url`.
     pub fn parse(html: &str, url: &Url) -> Self {
-        let doc = Html::parse_document(html);
+        let doc = crate::html::parse_html(html);
         Self::from_html(doc, html, url)
     }
 
