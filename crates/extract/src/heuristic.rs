@@ -33,7 +33,7 @@ const OLD_WORDS: &[&str] = &[
 ];
 /// Class and id words of blocks whose prices belong to other products or to the shop.
 #[rustfmt::skip]
-const NOISE_LONG: &[&str] = &[
+pub(crate) const NOISE_LONG: &[&str] = &[
     "related", "recommend", "similar", "carousel", "slider", "upsell", "crosssell", "cross-sell",
     "recently", "viewed", "minicart", "mini-cart", "breadcrumb", "sponsor", "alsobought",
     "also-bought", "alsoviewed", "you-may", "youmay", "frequently", "footer", "megamenu", "navbar",
@@ -47,7 +47,7 @@ const NOISE_SHORT: &[&str] = &[
     "review", "reviews", "rating", "ratings", "shipping", "qa",
 ];
 /// Tags whose content is site chrome, never the product.
-const NOISE_TAGS: &[&str] = &["header", "footer", "nav"];
+pub(crate) const NOISE_TAGS: &[&str] = &["header", "footer", "nav"];
 /// Words in a price's own text that say it is not the product's price.
 #[rustfmt::skip]
 const BAD_TEXT: &[&str] = &[
@@ -104,7 +104,7 @@ fn has_word(ws: &[String], kw: &str) -> bool {
 
 /// The words of an element's identifying attributes: class, id, itemprop, name, and every
 /// short `data-*` / `aria-*` / binding attribute (names and values).
-fn signature(el: ElementRef<'_>) -> Vec<String> {
+pub(crate) fn signature(el: ElementRef<'_>) -> Vec<String> {
     let mut s = String::new();
     for (name, value) in el.value().attrs() {
         let identifier_like = value.len() <= 40
@@ -140,39 +140,42 @@ pub(crate) fn is_noise_block(el: ElementRef<'_>) -> bool {
     NOISE_LONG.iter().any(|k| joined.contains(k))
 }
 
-fn is_noise_sig(ws: &[String]) -> bool {
+pub(crate) fn is_noise_sig(ws: &[String]) -> bool {
     let joined = ws.join("-");
     NOISE_LONG.iter().any(|k| joined.contains(k))
         || ws.iter().any(|w| NOISE_SHORT.contains(&w.as_str()))
 }
 
 /// Whether an element sits in site chrome or in a block about other products.
-fn in_noise(el: ElementRef<'_>) -> bool {
-    noise_reason(el, &HashMap::new()).is_some()
+fn in_noise(page: &Page, el: ElementRef<'_>) -> bool {
+    page.facts().of(el).noise.is_some()
 }
 
 /// The ancestor that makes an element noise, described (`footer`, `div[related products]`).
 /// Ancestors that also contain the title (in `title_chain`) are the page's own wrappers and
-/// never count.
-fn noise_reason(el: ElementRef<'_>, title_chain: &HashMap<NodeId, usize>) -> Option<String> {
-    el.ancestors()
-        .filter_map(ElementRef::wrap)
-        .filter(|a| !title_chain.contains_key(&a.id()))
-        .find_map(|a| {
-            let name = a.value().name();
-            if NOISE_TAGS.contains(&name) {
-                return Some(name.to_string());
-            }
-            (name != "body" && name != "html" && is_noise_sig(&signature(a)))
-                .then(|| format!("{name}[{}]", signature(a).join(" ")))
-        })
+/// never count: they are the ancestors above the nearest one shared with the title, so the
+/// nearest noise ancestor decides.
+fn noise_reason(
+    page: &Page,
+    el: ElementRef<'_>,
+    title_chain: &HashMap<NodeId, usize>,
+) -> Option<String> {
+    let id = page.facts().of(el).noise?;
+    if title_chain.contains_key(&id) {
+        return None;
+    }
+    let a = page.html().tree.get(id).and_then(ElementRef::wrap)?;
+    let name = a.value().name();
+    Some(if NOISE_TAGS.contains(&name) {
+        name.to_string()
+    } else {
+        format!("{name}[{}]", signature(a).join(" "))
+    })
 }
 
 /// Whether an element or an ancestor makes it invisible.
-fn invisible(el: ElementRef<'_>) -> bool {
-    std::iter::once(el)
-        .chain(el.ancestors().filter_map(ElementRef::wrap))
-        .any(|a| INVISIBLE_TAGS.contains(&a.value().name()) || is_hidden(a))
+fn invisible(page: &Page, el: ElementRef<'_>) -> bool {
+    page.facts().of(el).invisible
 }
 
 /// The element holding the product title: the visible `<h1>` (or, without a fitting one, an
@@ -187,18 +190,12 @@ pub fn main_title<'a>(page: &'a Page) -> Option<ElementRef<'a>> {
     let mut best: Option<(f64, ElementRef<'a>)> = None;
     let mut consider = |el: ElementRef<'a>, bonus: f64| {
         let text = element_text(el);
-        if text.chars().count() < 2 || text.chars().count() > 300 || invisible(el) {
+        if text.chars().count() < 2 || text.chars().count() > 300 || invisible(page, el) {
             return;
         }
         // Only blocks that are clearly about other things count against a title: short
         // words such as "header" or "nav" also name the page's own wrappers.
-        let noise = el.ancestors().filter_map(ElementRef::wrap).any(|a| {
-            matches!(a.value().name(), "nav" | "footer")
-                || (a.value().name() != "body" && {
-                    let joined = signature(a).join("-");
-                    NOISE_LONG.iter().any(|k| joined.contains(k))
-                })
-        });
+        let noise = page.facts().of(el).in_title_noise;
         let (precision, recall) = if reference.is_empty() {
             (0.5, 0.0)
         } else {
@@ -256,6 +253,10 @@ pub struct PriceCandidate {
     node: NodeId,
 }
 
+/// How many price candidates a page yields at most (the first in document order). Real pages
+/// have hundreds; the bound keeps a page made of nothing but prices linear.
+const MAX_PRICE_CANDIDATES: usize = 20_000;
+
 /// The price candidates of a page, best first.
 pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
     let title = main_title(page);
@@ -286,6 +287,9 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
 
     let mut out = Vec::new();
     for (i, el) in all.iter().enumerate() {
+        if out.len() >= MAX_PRICE_CANDIDATES {
+            break;
+        }
         let el = *el;
         let name = el.value().name();
         if INVISIBLE_TAGS.contains(&name) || matches!(name, "html" | "body" | "head") {
@@ -300,15 +304,27 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
             i,
         ));
     }
-    let shapes: Vec<(String, Decimal, bool)> = out
+    // Candidates outside noise per shape, and per shape and amount (counted, not compared
+    // pairwise: a listing of 100,000 cards made 10^10 comparisons).
+    let mut per_shape: HashMap<&str, usize> = HashMap::new();
+    let mut per_amount: HashMap<(&str, Decimal), usize> = HashMap::new();
+    for c in out.iter().filter(|c| !c.noise) {
+        *per_shape.entry(&c.shape).or_default() += 1;
+        *per_amount.entry((&c.shape, c.amount)).or_default() += 1;
+    }
+    let lookalikes: Vec<usize> = out
         .iter()
-        .map(|c| (c.shape.clone(), c.amount, c.noise))
+        .map(|c| {
+            let shape = per_shape.get(c.shape.as_str()).copied().unwrap_or(0);
+            let same = per_amount
+                .get(&(c.shape.as_str(), c.amount))
+                .copied()
+                .unwrap_or(0);
+            shape - same
+        })
         .collect();
-    for c in &mut out {
-        c.lookalikes = shapes
-            .iter()
-            .filter(|(s, a, noise)| !noise && *s == c.shape && *a != c.amount)
-            .count();
+    for (c, n) in out.iter_mut().zip(lookalikes) {
+        c.lookalikes = n;
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out
@@ -462,7 +478,7 @@ fn evaluate_text(
     if !has_currency && extra_words > 1 {
         return None;
     }
-    if invisible(el) {
+    if invisible(page, el) {
         return None;
     }
     let mut score = 0.0;
@@ -537,7 +553,7 @@ fn evaluate_text(
         why.push("bad text".to_string());
     }
     score -= (extra_words as f64 * 0.7).min(4.0);
-    let noise = noise_reason(el, title_chain);
+    let noise = noise_reason(page, el, title_chain);
     if let Some(reason) = &noise {
         score -= 12.0;
         why.push(format!("noise {reason}"));
@@ -771,7 +787,7 @@ fn availability(page: &Page) -> Option<Availability> {
     )) {
         let t = element_text(el);
         if t.len() <= 40
-            && !in_noise(el)
+            && !in_noise(page, el)
             && let Some(a) = Availability::parse(&t)
         {
             return Some(a);
@@ -798,7 +814,7 @@ fn image(page: &Page) -> Option<String> {
             .iter()
             .any(|k| ws.iter().any(|w| w.contains(k)));
         if main
-            && !in_noise(el)
+            && !in_noise(page, el)
             && let Some(u) = el
                 .value()
                 .attr("src")

@@ -23,6 +23,7 @@
 //! This crate depends on `haul-core` and `haul-price` only among haul's crates: never on the
 //! runner, the browser or an LLM provider (the LLM is reached through core's `LlmPool`).
 
+mod dom;
 pub mod eval;
 mod heuristic;
 mod html;
