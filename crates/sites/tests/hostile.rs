@@ -76,7 +76,7 @@ fn hammer(body: &str) {
                 continue;
             };
             let doc = Document::new(u, body);
-            timed(&format!("{} at {path}", e.name()), body, || e.parse(&doc));
+            let _ = timed(&format!("{} at {path}", e.name()), body, || e.parse(&doc));
         }
     }
 }
