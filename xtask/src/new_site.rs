@@ -162,6 +162,7 @@ publish.workspace = true
 
 [dependencies]
 haul-core.workspace = true
+haul-extract.workspace = true
 haul-price.workspace = true
 scraper.workspace = true
 
@@ -185,7 +186,7 @@ use haul_core::{
     Contract, Document, ExtractError, Extraction, Extractor, Method, PageContract, Record,
     RenderNeed, Url,
 };
-use scraper::{Html, Selector};
+use scraper::Selector;
 
 /// The {{domain}} extractor.
 #[derive(Debug, Clone, Copy)]
@@ -245,7 +246,8 @@ impl Extractor for {{Type}} {
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        let html = Html::parse_document(&doc.body);
+        // Parsed with a bounded depth: a deeply nested page stays linear.
+        let html = haul_extract::parse_html(&doc.body);
         let mut out = Extraction::default();
         for a in html.select(&sel("a[href]")) {
             if let Some(link) = a.value().attr("href").and_then(|h| doc.url.join(h).ok()) {
