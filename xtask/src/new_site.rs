@@ -159,6 +159,7 @@ publish.workspace = true
 
 [dependencies]
 haul-core.workspace = true
+haul-extract.workspace = true
 haul-price.workspace = true
 scraper.workspace = true
 
@@ -182,7 +183,7 @@ use haul_core::{
     Document, ExtractError, Extraction, Extractor, Method, PageClass, PageContract, PageKind,
     Record, Url,
 };
-use scraper::{Html, Selector};
+use scraper::Selector;
 
 /// The {{domain}} extractor.
 #[derive(Debug, Clone, Copy)]
@@ -241,7 +242,8 @@ impl Extractor for {{Type}} {
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        let html = Html::parse_document(&doc.body);
+        // Parsed with a bounded depth: a deeply nested page stays linear.
+        let html = haul_extract::parse_html(&doc.body);
         let mut out = Extraction::default();
         for a in html.select(&sel("a[href]")) {
             out.links

@@ -238,7 +238,7 @@ fn price_is_right(got: Option<Decimal>, want: Decimal, truth: &Truth) -> bool {
 /// The URL a saved page was fetched from: its canonical link or `og:url` when absolute, else
 /// a placeholder that names the page.
 fn page_url(html: &str, key: &str) -> Url {
-    let doc = scraper::Html::parse_document(html);
+    let doc = crate::html::parse_html(html);
     let absolute = |s: &str| {
         Url::parse(s.trim())
             .ok()

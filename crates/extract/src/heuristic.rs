@@ -33,7 +33,7 @@ const OLD_WORDS: &[&str] = &[
 ];
 /// Class and id words of blocks whose prices belong to other products or to the shop.
 #[rustfmt::skip]
-const NOISE_LONG: &[&str] = &[
+pub(crate) const NOISE_LONG: &[&str] = &[
     "related", "recommend", "similar", "carousel", "slider", "upsell", "crosssell", "cross-sell",
     "recently", "viewed", "minicart", "mini-cart", "breadcrumb", "sponsor", "alsobought",
     "also-bought", "alsoviewed", "you-may", "youmay", "frequently", "footer", "megamenu", "navbar",
@@ -47,7 +47,7 @@ const NOISE_SHORT: &[&str] = &[
     "review", "reviews", "rating", "ratings", "shipping", "qa",
 ];
 /// Tags whose content is site chrome, never the product.
-const NOISE_TAGS: &[&str] = &["header", "footer", "nav"];
+pub(crate) const NOISE_TAGS: &[&str] = &["header", "footer", "nav"];
 /// Words in a price's own text that say it is not the product's price.
 #[rustfmt::skip]
 const BAD_TEXT: &[&str] = &[
@@ -104,7 +104,7 @@ fn has_word(ws: &[String], kw: &str) -> bool {
 
 /// The words of an element's identifying attributes: class, id, itemprop, name, and every
 /// short `data-*` / `aria-*` / binding attribute (names and values).
-fn signature(el: ElementRef<'_>) -> Vec<String> {
+pub(crate) fn signature(el: ElementRef<'_>) -> Vec<String> {
     let mut s = String::new();
     for (name, value) in el.value().attrs() {
         let identifier_like = value.len() <= 40
@@ -140,39 +140,42 @@ pub(crate) fn is_noise_block(el: ElementRef<'_>) -> bool {
     NOISE_LONG.iter().any(|k| joined.contains(k))
 }
 
-fn is_noise_sig(ws: &[String]) -> bool {
+pub(crate) fn is_noise_sig(ws: &[String]) -> bool {
     let joined = ws.join("-");
     NOISE_LONG.iter().any(|k| joined.contains(k))
         || ws.iter().any(|w| NOISE_SHORT.contains(&w.as_str()))
 }
 
 /// Whether an element sits in site chrome or in a block about other products.
-fn in_noise(el: ElementRef<'_>) -> bool {
-    noise_reason(el, &HashMap::new()).is_some()
+fn in_noise(page: &Page, el: ElementRef<'_>) -> bool {
+    page.facts().of(el).noise.is_some()
 }
 
 /// The ancestor that makes an element noise, described (`footer`, `div[related products]`).
 /// Ancestors that also contain the title (in `title_chain`) are the page's own wrappers and
-/// never count.
-fn noise_reason(el: ElementRef<'_>, title_chain: &HashMap<NodeId, usize>) -> Option<String> {
-    el.ancestors()
-        .filter_map(ElementRef::wrap)
-        .filter(|a| !title_chain.contains_key(&a.id()))
-        .find_map(|a| {
-            let name = a.value().name();
-            if NOISE_TAGS.contains(&name) {
-                return Some(name.to_string());
-            }
-            (name != "body" && name != "html" && is_noise_sig(&signature(a)))
-                .then(|| format!("{name}[{}]", signature(a).join(" ")))
-        })
+/// never count: they are the ancestors above the nearest one shared with the title, so the
+/// nearest noise ancestor decides.
+fn noise_reason(
+    page: &Page,
+    el: ElementRef<'_>,
+    title_chain: &HashMap<NodeId, usize>,
+) -> Option<String> {
+    let id = page.facts().of(el).noise?;
+    if title_chain.contains_key(&id) {
+        return None;
+    }
+    let a = page.html().tree.get(id).and_then(ElementRef::wrap)?;
+    let name = a.value().name();
+    Some(if NOISE_TAGS.contains(&name) {
+        name.to_string()
+    } else {
+        format!("{name}[{}]", signature(a).join(" "))
+    })
 }
 
 /// Whether an element or an ancestor makes it invisible.
-fn invisible(el: ElementRef<'_>) -> bool {
-    std::iter::once(el)
-        .chain(el.ancestors().filter_map(ElementRef::wrap))
-        .any(|a| INVISIBLE_TAGS.contains(&a.value().name()) || is_hidden(a))
+fn invisible(page: &Page, el: ElementRef<'_>) -> bool {
+    page.facts().of(el).invisible
 }
 
 /// The element holding the product title: the visible `<h1>` (or, without a fitting one, an
@@ -187,18 +190,12 @@ pub fn main_title<'a>(page: &'a Page) -> Option<ElementRef<'a>> {
     let mut best: Option<(f64, ElementRef<'a>)> = None;
     let mut consider = |el: ElementRef<'a>, bonus: f64| {
         let text = element_text(el);
-        if text.chars().count() < 2 || text.chars().count() > 300 || invisible(el) {
+        if text.chars().count() < 2 || text.chars().count() > 300 || invisible(page, el) {
             return;
         }
         // Only blocks that are clearly about other things count against a title: short
         // words such as "header" or "nav" also name the page's own wrappers.
-        let noise = el.ancestors().filter_map(ElementRef::wrap).any(|a| {
-            matches!(a.value().name(), "nav" | "footer")
-                || (a.value().name() != "body" && {
-                    let joined = signature(a).join("-");
-                    NOISE_LONG.iter().any(|k| joined.contains(k))
-                })
-        });
+        let noise = page.facts().of(el).in_title_noise;
         let (precision, recall) = if reference.is_empty() {
             (0.5, 0.0)
         } else {
@@ -256,6 +253,10 @@ pub struct PriceCandidate {
     node: NodeId,
 }
 
+/// How many price candidates a page yields at most (the first in document order). Real pages
+/// have hundreds; the bound keeps a page made of nothing but prices linear.
+const MAX_PRICE_CANDIDATES: usize = 20_000;
+
 /// The price candidates of a page, best first.
 pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
     let title = main_title(page);
@@ -286,6 +287,9 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
 
     let mut out = Vec::new();
     for (i, el) in all.iter().enumerate() {
+        if out.len() >= MAX_PRICE_CANDIDATES {
+            break;
+        }
         let el = *el;
         let name = el.value().name();
         if INVISIBLE_TAGS.contains(&name) || matches!(name, "html" | "body" | "head") {
@@ -300,15 +304,27 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
             i,
         ));
     }
-    let shapes: Vec<(String, Decimal, bool)> = out
+    // Candidates outside noise per shape, and per shape and amount (counted, not compared
+    // pairwise: a listing of 100,000 cards made 10^10 comparisons).
+    let mut per_shape: HashMap<&str, usize> = HashMap::new();
+    let mut per_amount: HashMap<(&str, Decimal), usize> = HashMap::new();
+    for c in out.iter().filter(|c| !c.noise) {
+        *per_shape.entry(&c.shape).or_default() += 1;
+        *per_amount.entry((&c.shape, c.amount)).or_default() += 1;
+    }
+    let lookalikes: Vec<usize> = out
         .iter()
-        .map(|c| (c.shape.clone(), c.amount, c.noise))
+        .map(|c| {
+            let shape = per_shape.get(c.shape.as_str()).copied().unwrap_or(0);
+            let same = per_amount
+                .get(&(c.shape.as_str(), c.amount))
+                .copied()
+                .unwrap_or(0);
+            shape - same
+        })
         .collect();
-    for c in &mut out {
-        c.lookalikes = shapes
-            .iter()
-            .filter(|(s, a, noise)| !noise && *s == c.shape && *a != c.amount)
-            .count();
+    for (c, n) in out.iter_mut().zip(lookalikes) {
+        c.lookalikes = n;
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out
@@ -381,6 +397,54 @@ fn evaluate(
     out
 }
 
+/// Words of a price text that do not make it less of a price ("now", "our price", codes).
+#[rustfmt::skip]
+const PRICE_TEXT_WORDS: &[&str] = &[
+    "now", "sale", "price", "our", "your", "only", "from", "starting", "at", "us", "each", "was",
+    "list", "regular", "usd", "eur", "gbp", "cad", "aud", "you", "pay", "today", "special", "reg",
+];
+
+/// An element's own markup words and those of its three nearest ancestors.
+struct Surroundings<'a> {
+    ancestors: Vec<ElementRef<'a>>,
+    /// Signatures: the element's, then its ancestors', nearest first.
+    sigs: Vec<Vec<String>>,
+}
+
+impl<'a> Surroundings<'a> {
+    fn new(el: ElementRef<'a>) -> Self {
+        let ancestors: Vec<ElementRef<'a>> = el
+            .ancestors()
+            .filter_map(ElementRef::wrap)
+            .take(3)
+            .collect();
+        let sigs = std::iter::once(signature(el))
+            .chain(ancestors.iter().map(|a| signature(*a)))
+            .collect();
+        Self { ancestors, sigs }
+    }
+
+    /// Whether the markup `level` steps up (0: the element) names a price.
+    fn priceish_at(&self, level: usize) -> bool {
+        self.sigs
+            .get(level)
+            .is_some_and(|ws| PRICE_WORDS.iter().any(|k| ws.iter().any(|w| w.contains(k))))
+    }
+}
+
+/// A candidate text that reads as a price.
+struct Reading {
+    prices: Vec<haul_price::Price>,
+    /// The first price with a positive amount.
+    first: haul_price::Price,
+    has_currency: bool,
+    lower: String,
+    /// Words other than price words ("Earn 70 points").
+    extra_words: usize,
+}
+
+/// The candidates of one text: stage by stage, whether it reads as a price, how it scores,
+/// and which amount it stands for.
 fn evaluate_text(
     page: &Page,
     el: ElementRef<'_>,
@@ -389,33 +453,60 @@ fn evaluate_text(
     title_index: Option<usize>,
     index: usize,
 ) -> Option<PriceCandidate> {
-    let v = el.value();
     if text.chars().count() > 60 || !text.bytes().any(|b| b.is_ascii_digit()) {
         return None;
     }
-    let self_sig = signature(el);
-    let ancestors: Vec<ElementRef<'_>> = el
-        .ancestors()
-        .filter_map(ElementRef::wrap)
-        .take(3)
-        .collect();
-    let sigs: Vec<Vec<String>> = std::iter::once(self_sig.clone())
-        .chain(ancestors.iter().map(|a| signature(*a)))
-        .collect();
-    let priceish_at = |level: usize| {
-        sigs.get(level)
-            .is_some_and(|ws| PRICE_WORDS.iter().any(|k| ws.iter().any(|w| w.contains(k))))
-    };
-    let prices = page.find_prices(&text);
+    let around = Surroundings::new(el);
+    let reading = read_price_text(page, el, &text, &around)?;
+    let mut why: Vec<String> = Vec::new();
+    let mut score = markup_score(el, &around, &reading);
+    let label = preceding_label(el);
+    let old = reads_old(el, &around, &reading, &label);
+    penalize_text(&reading, &label, &mut score, &mut why);
+    let noise = noise_reason(page, el, title_chain);
+    if let Some(reason) = &noise {
+        score -= 12.0;
+        why.push(format!("noise {reason}"));
+    }
+    if !title_chain.is_empty() {
+        penalize_distance(el, title_chain, (title_index, index), &mut score, &mut why);
+    }
+    let amount = candidate_amount(&reading)?;
+    Some(PriceCandidate {
+        amount: amount.amount,
+        currency: amount.currency,
+        text,
+        score,
+        old: old && !amount.was_now,
+        high: amount.high,
+        noise: noise.is_some(),
+        lookalikes: 0,
+        shape: shape(el),
+        why: why.join("; "),
+        node: el.id(),
+    })
+}
+
+/// Stage 1: whether a short text with digits reads as a visible price: a positive amount,
+/// with a currency or in price markup, not the cents of a split price, not a number among
+/// words.
+fn read_price_text(
+    page: &Page,
+    el: ElementRef<'_>,
+    text: &str,
+    around: &Surroundings<'_>,
+) -> Option<Reading> {
+    let prices = page.find_prices(text);
     let first = prices
         .iter()
-        .find(|p| p.amount.is_some_and(|a| a > Decimal::ZERO))?;
+        .find(|p| p.amount.is_some_and(|a| a > Decimal::ZERO))?
+        .clone();
     let has_currency = first.currency_text.is_some();
-    if !(has_currency || priceish_at(0) || priceish_at(1)) {
+    if !(has_currency || around.priceish_at(0) || around.priceish_at(1)) {
         return None;
     }
     // A piece of a split price (the "57" cents of "$31.57"): its parent is the price.
-    if !has_currency && let Some(parent) = ancestors.first() {
+    if !has_currency && let Some(parent) = around.ancestors.first() {
         let pt = price_text(*parent);
         if pt.len() <= 60
             && pt.len() > text.len()
@@ -428,64 +519,51 @@ fn evaluate_text(
     let extra_words = lower
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphabetic))
-        .filter(|w| {
-            !matches!(
-                w.trim_matches(|c: char| !c.is_alphanumeric()),
-                "now"
-                    | "sale"
-                    | "price"
-                    | "our"
-                    | "your"
-                    | "only"
-                    | "from"
-                    | "starting"
-                    | "at"
-                    | "us"
-                    | "each"
-                    | "was"
-                    | "list"
-                    | "regular"
-                    | "usd"
-                    | "eur"
-                    | "gbp"
-                    | "cad"
-                    | "aud"
-                    | "you"
-                    | "pay"
-                    | "today"
-                    | "special"
-                    | "reg"
-            )
-        })
+        .filter(|w| !PRICE_TEXT_WORDS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric())))
         .count();
     // A number without a currency is only a price when it stands (almost) alone.
     if !has_currency && extra_words > 1 {
         return None;
     }
-    if invisible(el) {
+    if invisible(page, el) {
         return None;
     }
+    Some(Reading {
+        prices,
+        first,
+        has_currency,
+        lower,
+        extra_words,
+    })
+}
+
+/// Stage 2: what the markup and the text say for the candidate: a currency, price words in
+/// the classes near it, `itemprop=price`, sale words.
+fn markup_score(el: ElementRef<'_>, around: &Surroundings<'_>, reading: &Reading) -> f64 {
     let mut score = 0.0;
-    let mut why: Vec<String> = Vec::new();
-    if has_currency {
+    if reading.has_currency {
         score += 3.0;
     }
     score += [3.0, 2.0, 1.0, 0.5]
         .iter()
         .enumerate()
-        .filter(|(l, _)| priceish_at(*l))
+        .filter(|(l, _)| around.priceish_at(*l))
         .map(|(_, w)| *w)
         .fold(0.0, f64::max);
-    if sigs
+    if around
+        .sigs
         .iter()
         .take(2)
         .any(|ws| ws.iter().any(|w| w == "price") && ws.iter().any(|w| w == "itemprop"))
-        || v.attr("itemprop")
+        || el
+            .value()
+            .attr("itemprop")
             .is_some_and(|p| p.eq_ignore_ascii_case("price"))
     {
         score += 2.0;
     }
-    if sigs
+    if around
+        .sigs
         .iter()
         .take(3)
         .any(|ws| SALE_WORDS.iter().any(|k| has_word(ws, k)))
@@ -502,29 +580,46 @@ fn evaluate_text(
         "today",
     ]
     .iter()
-    .any(|k| lower.contains(k))
+    .any(|k| reading.lower.contains(k))
     {
         score += 1.5;
     }
+    score
+}
+
+/// Stage 3: whether the candidate reads as a former price: struck through, marked old in its
+/// markup, or labelled "was" / "list price".
+fn reads_old(
+    el: ElementRef<'_>,
+    around: &Surroundings<'_>,
+    reading: &Reading,
+    label: &str,
+) -> bool {
     let struck = std::iter::once(el)
-        .chain(ancestors.iter().copied())
+        .chain(around.ancestors.iter().copied())
         .any(|a| {
             matches!(a.value().name(), "del" | "s" | "strike")
                 || a.value()
                     .attr("style")
                     .is_some_and(|s| s.contains("line-through"))
         });
-    let old_attr = sigs
+    let old_attr = around
+        .sigs
         .iter()
         .take(3)
         .any(|ws| OLD_WORDS.iter().any(|k| has_word(ws, k)));
-    let label = preceding_label(el);
     let old_text = OLD_TEXT.iter().any(|k| {
-        lower.starts_with(k)
+        reading.lower.starts_with(k)
             || label.ends_with(k.trim())
             || label.ends_with(&format!("{}:", k.trim()))
     });
-    let old = struck || old_attr || old_text;
+    struck || old_attr || old_text
+}
+
+/// Stage 4: what counts against the candidate's text: shipping, savings, points and the
+/// like, a discount label before it, and words around the number.
+fn penalize_text(reading: &Reading, label: &str, score: &mut f64, why: &mut Vec<String>) {
+    let lower = &reading.lower;
     let discount_label = ["save", "saving", "discount", "off:", "rebate", "coupon"]
         .iter()
         .any(|k| label.contains(k));
@@ -533,42 +628,60 @@ fn evaluate_text(
         || lower.contains("-$")
         || lower.contains("- $")
     {
-        score -= 6.0;
+        *score -= 6.0;
         why.push("bad text".to_string());
     }
-    score -= (extra_words as f64 * 0.7).min(4.0);
-    let noise = noise_reason(el, title_chain);
-    if let Some(reason) = &noise {
-        score -= 12.0;
-        why.push(format!("noise {reason}"));
-    }
-    if !title_chain.is_empty() {
-        // Tree distance to the title through their lowest common ancestor.
-        let dist = std::iter::once(el.id())
-            .chain(el.ancestors().map(|a| a.id()))
-            .enumerate()
-            .find_map(|(up, a)| title_chain.get(&a).map(|t| up + t))
-            .unwrap_or(40);
-        score -= dist.min(20) as f64 * 0.35;
-        why.push(format!("dist {dist}"));
-        if let Some(ti) = title_index {
-            let gap = index.abs_diff(ti) as f64;
-            score -= (gap / 150.0).min(3.0);
-            if index < ti {
-                score -= 1.0;
-            }
+    *score -= (reading.extra_words as f64 * 0.7).min(4.0);
+}
+
+/// Stage 5: how far the candidate is from the title: tree distance through their lowest
+/// common ancestor, and distance in document order (`(title_index, index)`).
+fn penalize_distance(
+    el: ElementRef<'_>,
+    title_chain: &HashMap<NodeId, usize>,
+    (title_index, index): (Option<usize>, usize),
+    score: &mut f64,
+    why: &mut Vec<String>,
+) {
+    let dist = std::iter::once(el.id())
+        .chain(el.ancestors().map(|a| a.id()))
+        .enumerate()
+        .find_map(|(up, a)| title_chain.get(&a).map(|t| up + t))
+        .unwrap_or(40);
+    *score -= dist.min(20) as f64 * 0.35;
+    why.push(format!("dist {dist}"));
+    if let Some(ti) = title_index {
+        let gap = index.abs_diff(ti) as f64;
+        *score -= (gap / 150.0).min(3.0);
+        if index < ti {
+            *score -= 1.0;
         }
     }
-    let amounts: Vec<Decimal> = prices
+}
+
+/// The amount a candidate stands for.
+struct Amount {
+    amount: Decimal,
+    currency: Option<Currency>,
+    /// The higher amount of a "was / now" pair.
+    high: Option<Decimal>,
+    /// The text shows a former and a current price.
+    was_now: bool,
+}
+
+/// Stage 6: the amount the candidate stands for. Two prices in one element: a range
+/// ("$19.95 – $24.95", "from $5 to $9") reads as its low end; otherwise ("$79.99 $39.99",
+/// "Was $5 Now $4") the lower is the current price and the higher the former one.
+fn candidate_amount(reading: &Reading) -> Option<Amount> {
+    let lower = &reading.lower;
+    let amounts: Vec<Decimal> = reading
+        .prices
         .iter()
         .filter_map(|p| p.amount)
         .filter(|a| *a > Decimal::ZERO)
         .collect();
     let min = amounts.iter().min().copied()?;
     let max = amounts.iter().max().copied()?;
-    // Two prices in one element: a range ("$19.95 – $24.95", "from $5 to $9") reads as its
-    // low end; otherwise ("$79.99 $39.99", "Was $5 Now $4") the lower is the current price
-    // and the higher the former one.
     let is_range = amounts.len() == 2
         && (lower.contains(" - ")
             || lower.contains('–')
@@ -581,27 +694,21 @@ fn evaluate_text(
             || lower.contains("now")
             || lower.contains("sale")
             || (amounts.len() == 2 && !is_range));
-    let currency = prices
+    let currency = reading
+        .prices
         .iter()
         .find(|p| p.amount == Some(min))
         .and_then(|p| p.currency)
-        .or(first.currency);
-    Some(PriceCandidate {
+        .or(reading.first.currency);
+    Some(Amount {
         amount: if was_now {
             min
         } else {
-            first.amount.unwrap_or(min)
+            reading.first.amount.unwrap_or(min)
         },
         currency,
-        text,
-        score,
-        old: old && !was_now,
         high: (was_now && max > min).then_some(max),
-        noise: noise.is_some(),
-        lookalikes: 0,
-        shape: shape(el),
-        why: why.join("; "),
-        node: el.id(),
+        was_now,
     })
 }
 
@@ -771,7 +878,7 @@ fn availability(page: &Page) -> Option<Availability> {
     )) {
         let t = element_text(el);
         if t.len() <= 40
-            && !in_noise(el)
+            && !in_noise(page, el)
             && let Some(a) = Availability::parse(&t)
         {
             return Some(a);
@@ -798,7 +905,7 @@ fn image(page: &Page) -> Option<String> {
             .iter()
             .any(|k| ws.iter().any(|w| w.contains(k)));
         if main
-            && !in_noise(el)
+            && !in_noise(page, el)
             && let Some(u) = el
                 .value()
                 .attr("src")

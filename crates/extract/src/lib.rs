@@ -23,8 +23,10 @@
 //! This crate depends on `haul-core` and `haul-price` only among haul's crates: never on the
 //! runner, the browser or an LLM provider (the LLM is reached through core's `LlmPool`).
 
+mod dom;
 pub mod eval;
 mod heuristic;
+mod html;
 mod jsonld;
 mod links;
 pub mod llm;
@@ -42,6 +44,7 @@ pub use heuristic::{
     PriceCandidate, best_candidate, heuristic, heuristic_title, heuristic_with, main_title,
     price_candidates,
 };
+pub use html::{MAX_HTML_DEPTH, parse_html, parse_html_fragment};
 pub use jsonld::{json_ld, json_ld_values, parse_json_ld};
 pub use links::{is_non_product_link, page_links};
 pub use llm::{LlmOptions, extract_with_llm, parse_llm_answer};

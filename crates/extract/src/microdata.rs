@@ -1,6 +1,8 @@
 //! schema.org microdata (`itemscope` / `itemtype` / `itemprop`), converted to the JSON shape
 //! of JSON-LD and read by the same code.
 
+use std::cell::Cell;
+
 use haul_core::{Method, Record};
 use scraper::{ElementRef, Node};
 use serde_json::{Map, Value};
@@ -14,13 +16,14 @@ use crate::text::{element_text, price_text, sel};
 /// A property given several times becomes an array.
 pub fn microdata_items(page: &Page) -> Vec<Value> {
     let mut out = Vec::new();
+    let budget = Cell::new(MAX_COPIED_NODES);
     for scope in page.html().select(&sel("[itemscope]")) {
         // Top-level: no ancestor is an item scope that this element is a property of. An
         // item nested without `itemprop` is independent and top-level too.
         if scope.value().attr("itemprop").is_some() && has_scope_ancestor(scope) {
             continue;
         }
-        out.push(item(scope, page, 0));
+        out.push(item(scope, page, 0, &budget));
     }
     out
 }
@@ -31,7 +34,27 @@ fn has_scope_ancestor(el: ElementRef<'_>) -> bool {
         .any(|a| a.value().attr("itemscope").is_some())
 }
 
-fn item(scope: ElementRef<'_>, page: &Page, depth: usize) -> Value {
+/// How many JSON nodes a page's microdata may copy to give one value several property names
+/// (`itemprop="offers makesOffer"`). Copies nest: without a bound, an item with two names
+/// inside one with two names, a hundred levels deep, made 2^100 nodes.
+const MAX_COPIED_NODES: usize = 100_000;
+
+/// The number of nodes of a JSON value, counted without recursion.
+fn nodes(v: &Value) -> usize {
+    let mut stack = vec![v];
+    let mut n = 0;
+    while let Some(v) = stack.pop() {
+        n += 1;
+        match v {
+            Value::Array(a) => stack.extend(a),
+            Value::Object(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+    n
+}
+
+fn item(scope: ElementRef<'_>, page: &Page, depth: usize, budget: &Cell<usize>) -> Value {
     let mut map = Map::new();
     if let Some(t) = scope.value().attr("itemtype") {
         let types: Vec<Value> = t
@@ -47,11 +70,17 @@ fn item(scope: ElementRef<'_>, page: &Page, depth: usize) -> Value {
             },
         );
     }
-    props(scope, page, depth + 1, &mut map);
+    props(scope, page, depth + 1, &mut map, budget);
     Value::Object(map)
 }
 
-fn props(el: ElementRef<'_>, page: &Page, depth: usize, map: &mut Map<String, Value>) {
+fn props(
+    el: ElementRef<'_>,
+    page: &Page,
+    depth: usize,
+    map: &mut Map<String, Value>,
+    budget: &Cell<usize>,
+) {
     if depth > crate::text::MAX_DEPTH {
         return;
     }
@@ -67,11 +96,25 @@ fn props(el: ElementRef<'_>, page: &Page, depth: usize, map: &mut Map<String, Va
         };
         if let Some(names) = e.attr("itemprop") {
             let value = if e.attr("itemscope").is_some() {
-                item(c, page, depth + 1)
+                item(c, page, depth + 1, budget)
             } else {
                 Value::String(prop_value(c, names))
             };
-            for name in names.split_whitespace() {
+            // Every name after the first gets a copy, while the page's budget lasts.
+            let copies = names.split_whitespace().count().saturating_sub(1);
+            let cost = if copies > 0 {
+                nodes(&value) * copies
+            } else {
+                0
+            };
+            let affordable = cost <= budget.get();
+            if affordable {
+                budget.set(budget.get() - cost);
+            }
+            let names = names
+                .split_whitespace()
+                .take(if affordable { copies + 1 } else { 1 });
+            for name in names {
                 // `http://schema.org/price` is allowed as a property name.
                 let name = name.rsplit('/').next().unwrap_or(name).to_string();
                 match map.get_mut(&name) {
@@ -92,7 +135,7 @@ fn props(el: ElementRef<'_>, page: &Page, depth: usize, map: &mut Map<String, Va
             // An independent item: its properties are not ours.
             continue;
         }
-        props(c, page, depth + 1, map);
+        props(c, page, depth + 1, map, budget);
     }
 }
 

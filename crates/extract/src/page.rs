@@ -1,6 +1,7 @@
 //! A parsed page with what every layer needs: the DOM, its URL, its canonical URL and the
 //! currency evidence of the page (declared codes, language and region, domain).
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use haul_core::{Currency, Url};
@@ -21,6 +22,8 @@ pub struct Page {
     declared_currency: Option<Currency>,
     locale_currency: Option<Currency>,
     assumed_currency: Option<Currency>,
+    /// Ancestor facts of every element, computed on first use.
+    facts: OnceCell<crate::dom::DomFacts>,
 }
 
 impl std::fmt::Debug for Page {
@@ -91,7 +94,7 @@ pub fn locale_currency(locale: &str) -> Option<Currency> {
 impl Page {
     /// Parses `html` fetched from `url`.
     pub fn parse(html: &str, url: &Url) -> Self {
-        let doc = Html::parse_document(html);
+        let doc = crate::html::parse_html(html);
         Self::from_html(doc, html, url)
     }
 
@@ -126,12 +129,19 @@ impl Page {
             declared_currency,
             locale_currency,
             assumed_currency,
+            facts: OnceCell::new(),
         }
     }
 
     /// The parsed DOM.
     pub fn html(&self) -> &Html {
         &self.html
+    }
+
+    /// What the heuristics ask about each element's ancestors, computed once per page.
+    pub(crate) fn facts(&self) -> &crate::dom::DomFacts {
+        self.facts
+            .get_or_init(|| crate::dom::DomFacts::new(&self.html))
     }
 
     /// The URL the page was fetched from.

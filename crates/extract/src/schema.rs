@@ -3,7 +3,8 @@
 //! Shared by the JSON-LD and microdata layers: microdata items are converted to the same JSON
 //! shape as JSON-LD (`{"@type": ..., "prop": value}`), so one reader handles both.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use haul_core::{Availability, Currency, Decimal, Method, Record};
@@ -12,8 +13,45 @@ use serde_json::Value;
 use crate::page::Page;
 use crate::text::{decode_entities, normalize_space};
 
-/// `@id` → node, to resolve references such as `"hasVariant": [{"@id": "#v1"}]`.
-pub(crate) type Ids<'a> = HashMap<&'a str, &'a Value>;
+/// How deep the walks over a JSON value descend. serde_json stops reading at 128 levels, but
+/// values also come from microdata and are walked again here; deeper parts are ignored.
+const MAX_JSON_DEPTH: usize = 128;
+
+/// How many offer nodes the products of one page read in all. `@id` references let a small
+/// page name the same big `AggregateOffer` from every product; real pages read a few hundred.
+const MAX_OFFERS_PER_PAGE: usize = 10_000;
+
+/// `@id` → node, to resolve references such as `"hasVariant": [{"@id": "#v1"}]`, and the
+/// page's remaining budget of offer nodes to read.
+pub(crate) struct Ids<'a> {
+    map: HashMap<&'a str, &'a Value>,
+    offers_left: Cell<usize>,
+}
+
+impl<'a> Ids<'a> {
+    pub(crate) fn new() -> Self {
+        Self {
+            map: HashMap::new(),
+            offers_left: Cell::new(MAX_OFFERS_PER_PAGE),
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<&'a Value> {
+        self.map.get(id).copied()
+    }
+
+    /// Names `v` by `id` unless an earlier node has that id.
+    fn index(&mut self, id: &'a str, v: &'a Value) {
+        self.map.entry(id).or_insert(v);
+    }
+
+    /// Takes one offer read from the page's budget; false when it is spent.
+    fn take_offer(&self) -> bool {
+        let left = self.offers_left.get();
+        self.offers_left.set(left.saturating_sub(1));
+        left > 0
+    }
+}
 
 /// The types of a node (`@type` as a string or an array), reduced to their last path segment
 /// and lower-cased: `"http://schema.org/Product"` gives `"product"`.
@@ -80,11 +118,23 @@ fn many<'a>(v: Option<&'a Value>, ids: &Ids<'a>) -> Vec<&'a Value> {
 /// A string property: a string, a number, the first of an array, or `{"@value"|"name": ...}`;
 /// entities decoded and whitespace normalised; `None` when empty.
 pub(crate) fn string(v: Option<&Value>) -> Option<String> {
+    string_at(v, 0)
+}
+
+/// How deep [`string`] looks through arrays and `@value` / `name` objects.
+const MAX_STRING_DEPTH: usize = 8;
+
+fn string_at(v: Option<&Value>, depth: usize) -> Option<String> {
+    if depth > MAX_STRING_DEPTH {
+        return None;
+    }
     let s = match v? {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
-        Value::Array(a) => return a.iter().find_map(|x| string(Some(x))),
-        Value::Object(m) => return string(m.get("@value").or_else(|| m.get("name"))),
+        Value::Array(a) => return a.iter().find_map(|x| string_at(Some(x), depth + 1)),
+        Value::Object(m) => {
+            return string_at(m.get("@value").or_else(|| m.get("name")), depth + 1);
+        }
         _ => return None,
     };
     let s = normalize_space(&decode_entities(&s));
@@ -187,9 +237,21 @@ fn is_list_price_type(t: &str) -> bool {
 /// recursed until the stack overflowed and aborted the process.
 const MAX_OFFER_DEPTH: usize = 4;
 
-/// Reads one offer (`Offer`, `AggregateOffer`, or an offer nested in an `AggregateOffer`).
-fn read_offer<'a>(o: &'a Value, ids: &Ids<'a>, page: &Page, out: &mut Vec<OfferSummary>) {
-    read_offer_at(o, ids, page, out, 0);
+/// The offer nodes one product has read: each is read once, however often it is referenced
+/// (without this, two `AggregateOffer`s listing each other a thousand times each made a
+/// thousand to the fourth reads).
+type Seen = HashSet<*const Value>;
+
+/// Reads one offer (`Offer`, `AggregateOffer`, or an offer nested in an `AggregateOffer`)
+/// that `seen` does not hold yet.
+fn read_offer<'a>(
+    o: &'a Value,
+    ids: &Ids<'a>,
+    page: &Page,
+    out: &mut Vec<OfferSummary>,
+    seen: &mut Seen,
+) {
+    read_offer_at(o, ids, page, out, 0, seen);
 }
 
 fn read_offer_at<'a>(
@@ -198,8 +260,13 @@ fn read_offer_at<'a>(
     page: &Page,
     out: &mut Vec<OfferSummary>,
     depth: usize,
+    seen: &mut Seen,
 ) {
-    if !o.is_object() || depth >= MAX_OFFER_DEPTH {
+    if !o.is_object()
+        || depth >= MAX_OFFER_DEPTH
+        || !seen.insert(o as *const Value)
+        || !ids.take_offer()
+    {
         return;
     }
     let code = string(o.get("priceCurrency"));
@@ -252,7 +319,7 @@ fn read_offer_at<'a>(
     for inner in many(o.get("offers"), ids) {
         // A node that lists itself (directly or through a reference) adds nothing new.
         if !std::ptr::eq(inner, o) {
-            read_offer_at(inner, ids, page, out, depth + 1);
+            read_offer_at(inner, ids, page, out, depth + 1, seen);
         }
     }
 }
@@ -339,17 +406,18 @@ pub(crate) fn product_record<'a>(
     let mut r = Record::product(site, url, name, method);
 
     let mut offers = Vec::new();
+    let mut seen = Seen::new();
     for o in many(v.get("offers"), ids) {
-        read_offer(o, ids, page, &mut offers);
+        read_offer(o, ids, page, &mut offers, &mut seen);
     }
     for variant in &variants {
         for o in many(variant.get("offers"), ids) {
-            read_offer(o, ids, page, &mut offers);
+            read_offer(o, ids, page, &mut offers, &mut seen);
         }
     }
     // Microdata sometimes puts the price on the product itself.
     if offers.is_empty() {
-        read_offer(v, ids, page, &mut offers);
+        read_offer(v, ids, page, &mut offers, &mut Seen::new());
     }
     let s = summarize(&offers);
     r.price = s.price;
@@ -387,61 +455,48 @@ pub(crate) fn product_record<'a>(
 }
 
 /// Collects product nodes in `v` (not descending into products: their variants and related
-/// products belong to them) and every `@id`-named node into `ids`.
+/// products belong to them) and every `@id`-named node into `ids`, in document order.
+/// Iterative, and no deeper than [`MAX_JSON_DEPTH`].
 pub(crate) fn collect<'a>(v: &'a Value, products: &mut Vec<&'a Value>, ids: &mut Ids<'a>) {
-    match v {
-        Value::Array(a) => {
-            for x in a {
-                collect(x, products, ids);
-            }
+    // (node, depth, whether products are still looked for: not inside a product)
+    let mut stack = vec![(v, 0usize, true)];
+    while let Some((v, depth, find)) = stack.pop() {
+        if depth > MAX_JSON_DEPTH {
+            continue;
         }
-        Value::Object(m) => {
-            if let Some(Value::String(id)) = m.get("@id")
-                && m.len() > 1
-            {
-                ids.entry(id.as_str()).or_insert(v);
+        match v {
+            Value::Array(a) => {
+                stack.extend(a.iter().rev().map(|x| (x, depth + 1, find)));
             }
-            if is_product(v) {
-                products.push(v);
-                // Still index the ids inside (variants referenced from elsewhere).
-                for x in m.values() {
-                    index_ids(x, ids);
+            Value::Object(m) => {
+                if let Some(Value::String(id)) = m.get("@id")
+                    && m.len() > 1
+                {
+                    ids.index(id.as_str(), v);
                 }
-                return;
+                let product = find && is_product(v);
+                if product {
+                    // Its ids are still indexed (variants referenced from elsewhere).
+                    products.push(v);
+                }
+                let find = find && !product;
+                stack.extend(m.values().rev().map(|x| (x, depth + 1, find)));
             }
-            for x in m.values() {
-                collect(x, products, ids);
-            }
+            _ => {}
         }
-        _ => {}
-    }
-}
-
-fn index_ids<'a>(v: &'a Value, ids: &mut Ids<'a>) {
-    match v {
-        Value::Array(a) => a.iter().for_each(|x| index_ids(x, ids)),
-        Value::Object(m) => {
-            if let Some(Value::String(id)) = m.get("@id")
-                && m.len() > 1
-            {
-                ids.entry(id.as_str()).or_insert(v);
-            }
-            m.values().for_each(|x| index_ids(x, ids));
-        }
-        _ => {}
     }
 }
 
 /// Removes products that are variants of a product group also present (their group stands
 /// for them).
 pub(crate) fn drop_grouped_variants<'a>(products: &mut Vec<&'a Value>, ids: &Ids<'a>) {
-    let mut variant_ptrs: Vec<*const Value> = Vec::new();
+    let mut variant_ptrs: HashSet<*const Value> = HashSet::new();
     for p in products.iter() {
         for v in many(p.get("hasVariant"), ids) {
-            variant_ptrs.push(v as *const Value);
+            variant_ptrs.insert(v as *const Value);
         }
     }
-    let group_ids: Vec<String> = products
+    let group_ids: HashSet<String> = products
         .iter()
         .filter(|p| p.get("hasVariant").is_some())
         .filter_map(|p| string(p.get("@id")))

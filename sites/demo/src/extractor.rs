@@ -99,7 +99,7 @@ impl Extractor for Demo {
     }
 
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        let html = Html::parse_document(&doc.body);
+        let html = haul_extract::parse_html(&doc.body);
         let mut out = Extraction::default();
         for a in html.select(&sel(
             ".main-nav a, .category-list a, .product-grid a, .pagination a",

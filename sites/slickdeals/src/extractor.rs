@@ -7,7 +7,7 @@ use haul_core::{
     Context, Document, ExtractError, Extraction, Extractor, Method, PageClass, PageContract,
     PageKind, Record, RecordKind, RenderNeed, Url, async_trait,
 };
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Selector};
 
 use crate::markup::{
     first, first_attr, first_text, image_src, posted, price, selectors, text, votes,
@@ -234,7 +234,7 @@ fn canonical(url: &Url) -> Url {
 
 impl Slickdeals {
     fn parse_listing(&self, doc: &Document, out: &mut Extraction) {
-        let html = Html::parse_document(&doc.body);
+        let html = haul_extract::parse_html(&doc.body);
         let root = html.root_element();
         let mut seen = HashSet::new();
         for card in CARD.iter().flat_map(|s| root.select(s)) {
@@ -279,7 +279,7 @@ impl Slickdeals {
     }
 
     fn parse_deal(&self, doc: &Document, out: &mut Extraction) -> Result<(), ExtractError> {
-        let html = Html::parse_document(&doc.body);
+        let html = haul_extract::parse_html(&doc.body);
         let root = html.root_element();
         let url = canonical(&doc.url);
         let title = first_text(root, &DEAL_TITLE)

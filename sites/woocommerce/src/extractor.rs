@@ -7,7 +7,7 @@ use haul_core::{
 };
 use haul_extract::paging::Paging;
 use haul_extract::store::{self, StoreApi, StorePage};
-use scraper::{Html, Selector};
+use scraper::Selector;
 use serde_json::Value;
 
 use crate::json::Product;
@@ -82,7 +82,7 @@ fn products_endpoint(api_root: &Url, query: &str) -> Url {
 
 /// The REST API root a WordPress page advertises in `<link rel="https://api.w.org/">`.
 fn advertised_api_root(doc: &Document) -> Option<Url> {
-    let html = Html::parse_document(&doc.body);
+    let html = haul_extract::parse_html(&doc.body);
     let sel = Selector::parse(r#"link[rel="https://api.w.org/"]"#).ok()?;
     let href = html.select(&sel).next()?.value().attr("href")?;
     doc.url.join(href.trim()).ok()

@@ -2,7 +2,6 @@
 
 use haul_core::{Availability, Currency, Decimal, Extraction, Method, Record, Url};
 use haul_extract::store::{decimal, non_empty};
-use scraper::Html;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -74,7 +73,7 @@ pub(crate) fn from_minor(v: Option<&Value>, minor_unit: u32) -> Option<Decimal> 
 /// come HTML-encoded from WordPress (`Hoodie &#8211; Blue`, `T&amp;C`); scraper's HTML parser
 /// decodes them the way a browser does.
 pub(crate) fn decode_html(s: &str) -> String {
-    let frag = Html::parse_fragment(s);
+    let frag = haul_extract::parse_html_fragment(s);
     frag.root_element()
         .text()
         .collect::<String>()
