@@ -46,11 +46,22 @@ pub fn is_non_product_link(url: &Url) -> bool {
 
 /// Absolute same-site links of the page (host equal up to a leading `www.`), fragments
 /// removed, in document order without repeats, skipping `#...`, `javascript:`, `mailto:`,
-/// `tel:`, the page itself and [non-product links](is_non_product_link).
+/// The most links taken from one page (in document order). Real listings link a few hundred
+/// pages; a page with a million links would otherwise queue a million URLs.
+pub(crate) const MAX_LINKS: usize = 20_000;
+
+/// Absolute same-site links of the page (host equal up to a leading `www.`), fragments
+/// removed, in document order without repeats, at most [`MAX_LINKS`], skipping `#...`,
+/// `javascript:`, `mailto:`, `tel:`, the page itself and
+/// [non-product links](is_non_product_link).
 pub fn page_links(page: &Page) -> Vec<Url> {
     let base = page.url();
     let mut out: Vec<Url> = Vec::new();
+    let mut seen: std::collections::HashSet<Url> = std::collections::HashSet::new();
     for a in page.html().select(&sel("a[href]")) {
+        if out.len() >= MAX_LINKS {
+            break;
+        }
         let href = a.value().attr("href").unwrap_or("").trim();
         if href.is_empty() || href.starts_with('#') {
             continue;
@@ -72,7 +83,7 @@ pub fn page_links(page: &Page) -> Vec<Url> {
         if is_non_product_link(&u) || u == *page.canonical_url() || u.as_str() == base.as_str() {
             continue;
         }
-        if !out.contains(&u) {
+        if seen.insert(u.clone()) {
             out.push(u);
         }
     }

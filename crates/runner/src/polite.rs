@@ -286,10 +286,10 @@ impl PoliteFetcher {
             ..
         }) = &result
         {
-            domain.push_back(Duration::from_secs(*secs));
+            let wait = Duration::from_secs(*secs).min(self.rules.max_retry_after);
+            domain.push_back(wait);
             if let Some(gate) = &self.gate {
-                gate.push_back(&domain_key(url), Duration::from_secs(*secs))
-                    .await;
+                gate.push_back(&domain_key(url), wait).await;
             }
         }
         result

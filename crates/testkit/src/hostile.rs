@@ -64,8 +64,10 @@ pub fn internal_router() -> Router {
     Router::new().fallback(|| async { "internal service: secret" })
 }
 
-/// The hostile shop; `internal` is where its off-site redirects point.
+/// The hostile shop; `internal` is where its off-site redirects point. Starts compressing the
+/// bomb at once, on a thread of its own.
 pub fn hostile_router(internal: Url) -> Router {
+    std::thread::spawn(|| BOMB.get_or_init(make_bomb).len());
     let internal = Arc::new(internal);
     Router::new().fallback(move |req: Request| {
         let internal = internal.clone();
@@ -103,8 +105,10 @@ async fn respond(path: &str, internal: &Url) -> Response {
         "/endless" => endless(),
         "/trickle" => trickle(),
         "/utf8" => {
+            // Bytes that are not UTF-8 although the page says it is, in the visible text.
             let mut body = product("Broken Bytes Mug", "12.00").into_bytes();
-            body.splice(20..20, [0xff, 0xfe, 0xc3, 0x28]);
+            let at = body.len() - "</h1></body></html>".len();
+            body.splice(at..at, [0xff, 0xfe, 0xc3, 0x28]);
             (
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
                 Bytes::from(body),
@@ -170,26 +174,23 @@ fn redirect(to: Result<String, url::ParseError>) -> Response {
     }
 }
 
-/// 1 GiB of zeros, gzip-compressed once (about 1 MiB) and served as `Content-Encoding: gzip`.
+static BOMB: OnceLock<Bytes> = OnceLock::new();
+
+/// 1 GiB of zeros, gzip-compressed (about 1 MiB).
+fn make_bomb() -> Bytes {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..BOMB_BYTES / zeros.len() {
+        enc.write_all(&zeros).ok();
+    }
+    Bytes::from(enc.finish().unwrap_or_default())
+}
+
+/// The bomb, served as `Content-Encoding: gzip` (waiting for its compression if needed).
 async fn bomb() -> Response {
-    static BOMB: OnceLock<Bytes> = OnceLock::new();
-    let gz = match BOMB.get() {
-        Some(gz) => gz.clone(),
-        None => {
-            let gz = tokio::task::spawn_blocking(|| {
-                let mut enc =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-                let zeros = vec![0u8; 1 << 20];
-                for _ in 0..BOMB_BYTES / zeros.len() {
-                    enc.write_all(&zeros).ok();
-                }
-                Bytes::from(enc.finish().unwrap_or_default())
-            })
-            .await
-            .unwrap_or_default();
-            BOMB.get_or_init(|| gz).clone()
-        }
-    };
+    let gz = tokio::task::spawn_blocking(|| BOMB.get_or_init(make_bomb).clone())
+        .await
+        .unwrap_or_default();
     (
         [
             (header::CONTENT_TYPE, "text/html"),
