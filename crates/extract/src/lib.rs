@@ -46,7 +46,7 @@ pub use heuristic::{
 };
 pub use html::{MAX_HTML_DEPTH, parse_html, parse_html_fragment};
 pub use jsonld::{json_ld, json_ld_values, parse_json_ld};
-pub use links::{is_non_product_link, page_links};
+pub use links::{MAX_LINKS, is_non_product_link, page_links};
 pub use llm::{LlmOptions, extract_with_llm, parse_llm_answer};
 pub use markdown::{html_to_markdown, page_markdown};
 pub use microdata::{microdata, microdata_items};

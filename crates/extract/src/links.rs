@@ -48,7 +48,7 @@ pub fn is_non_product_link(url: &Url) -> bool {
 /// removed, in document order without repeats, skipping `#...`, `javascript:`, `mailto:`,
 /// The most links taken from one page (in document order). Real listings link a few hundred
 /// pages; a page with a million links would otherwise queue a million URLs.
-pub(crate) const MAX_LINKS: usize = 20_000;
+pub const MAX_LINKS: usize = 20_000;
 
 /// Absolute same-site links of the page (host equal up to a leading `www.`), fragments
 /// removed, in document order without repeats, at most [`MAX_LINKS`], skipping `#...`,
