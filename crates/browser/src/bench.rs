@@ -175,6 +175,7 @@ async fn measure(
         timeout: Duration::from_secs(30),
         wait_for: Some(".product".into()),
         settle: true,
+        ..NavOptions::default()
     };
     let started = Instant::now();
     let results: Vec<Result<(), String>> = futures::stream::iter(0..pages)

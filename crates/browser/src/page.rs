@@ -29,6 +29,10 @@ const QUIET: Duration = Duration::from_millis(400);
 const SHELL_GRACE: Duration = Duration::from_secs(2);
 /// The longest a page waits for content after `load`.
 const SETTLE_MAX: Duration = Duration::from_secs(10);
+
+/// The size in bytes of the DOM's HTML as UTF-8 (what [`ChromePage::load`] would read).
+const SIZE_SCRIPT: &str =
+    "new Blob([document.documentElement ? document.documentElement.outerHTML : '']).size";
 /// A request in flight for longer than this (long polling, streaming) no longer keeps the
 /// network from counting as idle.
 const STALE_REQUEST: Duration = Duration::from_secs(2);
@@ -105,6 +109,8 @@ impl ChromePage {
 /// Why one step of a render failed.
 enum Step {
     Navigation(String),
+    /// The rendered document is larger than the limit (bytes measured, limit).
+    TooLarge(u64),
     Cdp(&'static str, CdpError),
     Selector(String),
 }
@@ -134,6 +140,7 @@ impl ChromePage {
             let limit = budget.saturating_sub(reserve).min(SETTLE_MAX);
             self.settle(&mut network, limit).await?;
         }
+        self.check_size(opts.max_bytes).await?;
         let body = self
             .page
             .content()
@@ -145,6 +152,23 @@ impl ChromePage {
         };
         network.drain();
         Ok(document(url, page_url, body, network.main.as_deref()))
+    }
+
+    /// Fails when the DOM's HTML is larger than `limit` bytes (UTF-8), measured in the tab so
+    /// that an oversized page is never transferred.
+    async fn check_size(&self, limit: u64) -> Result<(), Step> {
+        let size = self
+            .page
+            .evaluate(SIZE_SCRIPT)
+            .await
+            .map_err(|e| Step::Cdp("measuring the DOM", e))?
+            .value()
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0);
+        if size > limit as f64 {
+            return Err(Step::TooLarge(limit));
+        }
+        Ok(())
     }
 
     /// Waits until the page's content is there (see [`READY_SCRIPT`]) or, failing that, until
@@ -369,6 +393,10 @@ impl Page for ChromePage {
                 })
             }
             Ok(Err(Step::Selector(message))) => Err(PageError::Browser(format!("{u}: {message}"))),
+            Ok(Err(Step::TooLarge(limit))) => Err(PageError::TooLarge {
+                url: u.into(),
+                limit,
+            }),
             Ok(Err(Step::Cdp(what, e))) => match self.inst.page_error(u, what, Some(e)) {
                 PageError::Timeout { .. } => Err(PageError::Timeout {
                     url: u.into(),

@@ -323,6 +323,7 @@ async fn own_browser_gives_the_same_dom_and_errors_are_precise() {
         timeout: Duration::from_millis(800),
         wait_for: Some(".never-there".into()),
         settle: true,
+        ..NavOptions::default()
     };
     let mut page = pool.acquire().await.unwrap();
     match page.render(&url, &never).await {

@@ -127,6 +127,18 @@ fn shop() -> Router {
             "/c/kettles",
             get(|| async { Html(page("list", r#"<main><ul id="grid"></ul></main>"#)) }),
         )
+        .route(
+            "/huge",
+            // A small response whose script builds a 3 MB document after `load`.
+            get(|| async {
+                Html(page(
+                    "static",
+                    r#"<main id="huge"></main><script>window.addEventListener('load', function () {
+  document.getElementById('huge').textContent = 'x'.repeat(3000000);
+});</script>"#,
+                ))
+            }),
+        )
         .route("/old", get(|| async { Redirect::permanent("/moved") }))
         .route("/moved", get(|| async { Redirect::temporary("/p/static") }))
         .route(
@@ -216,5 +228,34 @@ async fn the_main_document_and_late_content_are_what_a_shop_serves() {
     // Reused tabs: the next page's response is its own, not the previous page's.
     let (doc, _) = render(&pool, &url("p/static")).await;
     assert_eq!(doc.status, 200);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rendered_page_over_the_size_limit_fails_as_too_large() {
+    let _serial = common::SERIAL.lock().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, shop()).await.unwrap() });
+    let pool = BrowserPool::new(BrowserConfig {
+        browsers: 1,
+        pages_per_browser: 1,
+        ..BrowserConfig::default()
+    })
+    .unwrap();
+    let url = base.join("huge").unwrap();
+    let small = NavOptions {
+        max_bytes: 1024 * 1024,
+        ..NavOptions::default()
+    };
+    let mut page = pool.acquire().await.unwrap();
+    match page.render(&url, &small).await {
+        Err(haul_core::PageError::TooLarge { limit, .. }) => assert_eq!(limit, 1024 * 1024),
+        other => panic!("expected too large, got {:?}", other.map(|d| d.body.len())),
+    }
+    // The same tab renders it within the default limit (16 MiB).
+    let doc = page.render(&url, &NavOptions::default()).await.unwrap();
+    assert!(doc.body.len() > 3_000_000, "{}", doc.body.len());
+    drop(page);
     pool.close().await;
 }

@@ -270,6 +270,7 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         retries: settings.retries,
         grace: Duration::from_secs(settings.grace_secs),
         max_retry_after: Duration::from_secs(settings.max_retry_after),
+        max_page_bytes: settings.max_page_bytes as u64,
         extract: match settings.extract {
             ExtractArg::Auto => haul_core::ExtractMode::Auto,
             ExtractArg::Structured => haul_core::ExtractMode::Structured,

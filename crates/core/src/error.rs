@@ -128,6 +128,14 @@ pub enum PageError {
         /// The URL.
         url: String,
     },
+    /// The rendered document is larger than the page size limit; it was not read.
+    #[error("{url}: rendered page larger than {limit} bytes")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Navigation failed (DNS, connection refused...).
     #[error("{url}: navigation failed: {message}")]
     Navigation {

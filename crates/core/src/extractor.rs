@@ -177,6 +177,7 @@ pub struct Context {
     pages: Option<Arc<dyn PagePool>>,
     llm: Option<Arc<dyn LlmPool>>,
     page_timeout: Duration,
+    max_page_bytes: u64,
     mode: ExtractMode,
 }
 
@@ -202,6 +203,7 @@ impl Context {
             pages: None,
             llm: None,
             page_timeout: Duration::from_secs(30),
+            max_page_bytes: crate::DEFAULT_MAX_PAGE_BYTES,
             mode: ExtractMode::Auto,
         }
     }
@@ -252,6 +254,12 @@ impl Context {
     /// Whether links returned from the current page will be crawled.
     pub fn follows_links(&self) -> bool {
         self.level < self.max_level
+    }
+
+    /// Sets the largest rendered page [`render`](Self::render) reads (`--max-page-bytes`).
+    pub fn with_max_page_bytes(mut self, bytes: u64) -> Self {
+        self.max_page_bytes = bytes;
+        self
     }
 
     /// Sets the per-page timeout used by [`render`](Self::render).
@@ -333,6 +341,7 @@ impl Context {
             timeout: self.page_timeout,
             wait_for: self.extractor.classify(url).wait_for().map(str::to_string),
             settle: true,
+            max_bytes: self.max_page_bytes,
         };
         // The navigation obeys robots.txt and the per-domain limits like a fetch: the
         // admission holds the domain's slot while the page renders.

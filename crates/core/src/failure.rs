@@ -128,6 +128,7 @@ impl FailureKind {
                 PageError::NotConfigured { .. } => Self::NoBrowser,
                 PageError::Timeout { .. } => Self::PageTimeout,
                 PageError::Crashed { .. } => Self::BrowserCrash,
+                PageError::TooLarge { .. } => Self::TooLarge,
                 _ => Self::Browser,
             },
             ExtractError::Llm(_) => Self::Llm,

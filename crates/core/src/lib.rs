@@ -33,7 +33,7 @@ pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};
 pub use failure::{FailureKind, TransportKind, UnknownKind};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
-pub use pool::{NavOptions, Page, PageHandle, PagePool, PoolStats};
+pub use pool::{DEFAULT_MAX_PAGE_BYTES, NavOptions, Page, PageHandle, PagePool, PoolStats};
 pub use record::{
     Availability, Currency, CurrencyError, Method, Record, RecordKind, RecordProblem,
 };

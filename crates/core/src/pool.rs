@@ -19,7 +19,15 @@ pub struct NavOptions {
     /// moment. Content that scripts insert after `load` (timers, XHR/fetch) is then seen.
     /// `false` returns right after `load`.
     pub settle: bool,
+    /// The largest rendered document read, in bytes (UTF-8 of the DOM's HTML): a larger one
+    /// fails as [`PageError::TooLarge`](crate::PageError::TooLarge), measured in the tab
+    /// before anything is transferred. Default: [`DEFAULT_MAX_PAGE_BYTES`].
+    pub max_bytes: u64,
 }
+
+/// The default page size limit, over HTTP (body after decompression) and in the browser
+/// (rendered DOM): 16 MiB. Real product pages are mostly under 1 MB.
+pub const DEFAULT_MAX_PAGE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Default for NavOptions {
     fn default() -> Self {
@@ -27,6 +35,7 @@ impl Default for NavOptions {
             timeout: Duration::from_secs(30),
             wait_for: None,
             settle: true,
+            max_bytes: DEFAULT_MAX_PAGE_BYTES,
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct CrawlOptions {
     pub grace: Duration,
     /// The longest a server's `Retry-After` delays a page's retry (`--max-retry-after`).
     pub max_retry_after: Duration,
+    /// The largest rendered page read, in bytes (`--max-page-bytes`; HTTP bodies are capped
+    /// by [`HttpOptions::max_body`](crate::HttpOptions::max_body)).
+    pub max_page_bytes: u64,
 }
 
 impl Default for CrawlOptions {
@@ -79,6 +82,7 @@ impl Default for CrawlOptions {
             extract: haul_core::ExtractMode::Auto,
             grace: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(crate::MAX_RETRY_AFTER_SECS),
+            max_page_bytes: haul_core::DEFAULT_MAX_PAGE_BYTES,
         }
     }
 }
@@ -310,6 +314,7 @@ impl Crawler {
             .with_pages(self.services.pages.clone())
             .with_llm(self.services.llm.clone())
             .with_page_timeout(self.opts.page_timeout)
+            .with_max_page_bytes(self.opts.max_page_bytes)
             .with_max_level(self.opts.max_level)
             .with_extract_mode(self.opts.extract)
     }

@@ -51,7 +51,7 @@ pub(crate) enum Hop {
 
 /// The default [`HttpOptions::max_body`]: 16 MiB. Real product pages are mostly under 1 MB;
 /// the largest seen in the evaluation corpus are around 4-5 MB.
-pub const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_BODY: u64 = haul_core::DEFAULT_MAX_PAGE_BYTES;
 
 impl Default for HttpOptions {
     fn default() -> Self {

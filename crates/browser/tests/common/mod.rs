@@ -153,6 +153,7 @@ pub fn product_opts() -> NavOptions {
         timeout: Duration::from_secs(20),
         wait_for: Some(".product".into()),
         settle: true,
+        ..NavOptions::default()
     }
 }
 
