@@ -68,8 +68,9 @@ pub async fn collect(
         let batch = match next_batch(&stream, opts, cancel).await {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(done),
-            // The record stream's group is gone: so is the rest of the crawl, most likely.
-            Err(ClusterError::Redis(e)) if e.code() == Some("NOGROUP") => {
+            // A failed read may be the crawl vanishing under it (`NOGROUP`, or `UNBLOCKED`
+            // when the stream went away under a blocked read): say so if it did.
+            Err(ClusterError::Redis(e)) => {
                 alive.check_now().await?;
                 return Err(e.into());
             }
