@@ -164,18 +164,24 @@ async fn render(pool: &BrowserPool, url: &Url) -> (Document, Duration) {
     (doc, started.elapsed())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_main_document_and_late_content_are_what_a_shop_serves() {
-    let _serial = common::SERIAL.lock().await;
+/// The shop on 127.0.0.1 and a one-browser pool of `tabs` tabs.
+async fn start(tabs: usize) -> (Url, std::sync::Arc<BrowserPool>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(async move { axum::serve(listener, shop()).await.unwrap() });
     let pool = BrowserPool::new(BrowserConfig {
         browsers: 1,
-        pages_per_browser: 2,
+        pages_per_browser: tabs,
         ..BrowserConfig::default()
     })
     .unwrap();
+    (base, pool)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_document_and_late_content_are_what_a_shop_serves() {
+    let _serial = common::SERIAL.lock().await;
+    let (base, pool) = start(2).await;
     let url = |p: &str| base.join(p).unwrap();
 
     // External script, stylesheet, image and a 404 script: the page's own response counts.
@@ -234,15 +240,7 @@ async fn the_main_document_and_late_content_are_what_a_shop_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rendered_page_over_the_size_limit_fails_as_too_large() {
     let _serial = common::SERIAL.lock().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-    tokio::spawn(async move { axum::serve(listener, shop()).await.unwrap() });
-    let pool = BrowserPool::new(BrowserConfig {
-        browsers: 1,
-        pages_per_browser: 1,
-        ..BrowserConfig::default()
-    })
-    .unwrap();
+    let (base, pool) = start(1).await;
     let url = base.join("huge").unwrap();
     let small = NavOptions {
         max_bytes: 1024 * 1024,

@@ -39,6 +39,7 @@ pub(crate) struct LevelFrontier {
     completed: Notify,
 }
 
+#[derive(Default)]
 struct Levels {
     level: u32,
     /// Whether `level` was announced (journal entry, progress, log).
@@ -77,11 +78,11 @@ impl LevelFrontier {
                     pending: pos.remaining.iter().cloned().collect(),
                     next: pos.next.clone(),
                     visited: pos.visited.clone(),
-                    ..Levels::empty()
+                    ..Levels::default()
                 }
             }
             None => {
-                let mut levels = Levels::empty();
+                let mut levels = Levels::default();
                 for u in start_urls {
                     let c = canonicalize(u);
                     if levels.visited.insert(c.clone()) {
@@ -167,22 +168,6 @@ impl LevelFrontier {
         );
         self.progress
             .level_started(&self.site, s.level, urls.len() as u64);
-    }
-}
-
-impl Levels {
-    fn empty() -> Self {
-        Self {
-            level: 0,
-            announced: false,
-            resumed: false,
-            pending: VecDeque::new(),
-            next: Vec::new(),
-            visited: HashSet::new(),
-            in_flight: 0,
-            scheduled: 0,
-            over: false,
-        }
     }
 }
 
