@@ -1,6 +1,7 @@
 //! The `Extractor` trait that every site implements, and the `Context` it is given.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,8 +9,8 @@ use async_trait::async_trait;
 use url::Url;
 
 use crate::{
-    Document, ExtractError, FetchError, FetchRequest, Fetcher, LlmPool, NavOptions, PageClass,
-    PageError, PageHandle, PagePool, Record,
+    Document, ExtractError, FetchError, FetchRequest, Fetcher, Later, LlmPool, NavOptions,
+    PageClass, PageError, PageHandle, PagePool, Record,
 };
 
 /// Whether an extractor needs a page rendered by a browser (scripts run) to find its data.
@@ -179,6 +180,7 @@ pub struct Context {
     page_timeout: Duration,
     max_page_bytes: u64,
     mode: ExtractMode,
+    later: Option<Later>,
 }
 
 impl fmt::Debug for Context {
@@ -205,7 +207,40 @@ impl Context {
             page_timeout: Duration::from_secs(30),
             max_page_bytes: crate::DEFAULT_MAX_PAGE_BYTES,
             mode: ExtractMode::Auto,
+            later: None,
         }
+    }
+
+    /// Lets [`later`](Self::later) keep slow work in `later` instead of awaiting it: the
+    /// runner then hands the page's links on at once and adds the work's records when it is
+    /// done.
+    pub fn with_later(mut self, later: Later) -> Self {
+        self.later = Some(later);
+        self
+    }
+
+    /// Completes `ex` with the records of slow `work` (an LLM call). Within a crawl the
+    /// runner does not wait for it: `ex` (with its links) is returned at once, the next
+    /// level's pages are fetched meanwhile, and the page counts as done, its records written,
+    /// once `work` is. Elsewhere (`haul parse`, a context built by hand) `work` is awaited
+    /// here and its records and warnings added to `ex`. Links that `work` returns are
+    /// dropped: links must come from the page itself.
+    pub async fn later(
+        &self,
+        mut ex: Extraction,
+        work: impl Future<Output = Extraction> + Send + 'static,
+    ) -> Extraction {
+        match &self.later {
+            Some(later) => later.push(Box::pin(work)),
+            None => ex.absorb(work.await),
+        }
+        ex
+    }
+
+    /// Whether work handed to [`later`](Self::later) is still waiting for the runner (its
+    /// records may yet come).
+    pub fn later_pending(&self) -> bool {
+        self.later.as_ref().is_some_and(|l| !l.is_empty())
     }
 
     /// Sets the extraction mode.

@@ -21,6 +21,7 @@ mod document;
 mod error;
 mod extractor;
 mod failure;
+mod later;
 mod llm;
 mod pool;
 mod record;
@@ -32,6 +33,7 @@ pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};
 pub use failure::{FailureKind, TransportKind, UnknownKind};
+pub use later::{Later, LaterWork};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{DEFAULT_MAX_PAGE_BYTES, NavOptions, Page, PageHandle, PagePool, PoolStats};
 pub use record::{

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haul_core::{
-    Context, ExtractError, Extraction, Extractor, FailureKind, FetchRequest, Fetcher, LlmPool,
-    PagePool, RenderNeed,
+    Context, ExtractError, Extraction, Extractor, FailureKind, FetchRequest, Fetcher, Later,
+    LaterWork, LlmPool, PagePool, RenderNeed,
 };
 use regex::Regex;
 use tokio::sync::Semaphore;
@@ -192,6 +192,25 @@ pub struct PageOutcome {
     pub elapsed: Duration,
     /// The kind of failure (`http_404`, `timeout`...) when the page failed.
     pub error: Option<FailureKind>,
+    /// Extraction work still to do once the links were handed on (see [`Context::later`]);
+    /// `records`, `warnings` and `breach` are set when it is done.
+    pub unfinished: Option<Unfinished>,
+}
+
+/// A page's extraction so far and the slow work that completes it (opaque: the pipeline
+/// finishes it).
+pub struct Unfinished {
+    ex: Extraction,
+    work: Vec<LaterWork>,
+}
+
+impl std::fmt::Debug for Unfinished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unfinished")
+            .field("records", &self.ex.records.len())
+            .field("work", &self.work.len())
+            .finish()
+    }
 }
 
 impl PageOutcome {
@@ -210,6 +229,7 @@ impl PageOutcome {
             breach: None,
             elapsed: Duration::ZERO,
             error: None,
+            unfinished: None,
         }
     }
 
@@ -329,7 +349,7 @@ impl Crawler {
         let _global = self.global_permit().await;
         let scope = job.scope();
         let cx = self.context(job.extractor, &scope).with_level(level);
-        let mut page = self.process(&cx, canonicalize(url)).await;
+        let mut page = self.process(&cx, canonicalize(url), None).await;
         let links = std::mem::take(&mut page.links);
         page.links = self.accept_links(job, &scope, level, links);
         page
@@ -387,20 +407,32 @@ impl Crawler {
         report
     }
 
-    /// Fetches (or renders) and extracts one URL, retrying transient failures.
-    pub(crate) async fn process(&self, cx: &Context, url: Url) -> PageOutcome {
+    /// Fetches (or renders) and extracts one URL, retrying transient failures. When `later`
+    /// is given (it must be the one `cx` was built [with](Context::with_later)) and the
+    /// extractor handed slow work to [`Context::later`], the outcome carries the links at
+    /// once and the work in [`PageOutcome::unfinished`]; [`finish`](Self::finish) completes
+    /// it.
+    pub(crate) async fn process(
+        &self,
+        cx: &Context,
+        url: Url,
+        later: Option<&Later>,
+    ) -> PageOutcome {
         let started = Instant::now();
         let mut result = PageOutcome::new(url.clone());
         let mut attempt = 0;
         let outcome = loop {
+            // Work kept by an attempt that then failed is not this page's.
+            drop(later.map(Later::take));
             let limit = self.opts.page_timeout + Duration::from_secs(5);
-            let res = match tokio::time::timeout(limit, self.fetch_and_extract(cx, &url)).await {
-                Ok(res) => res,
-                Err(_) => Err(ExtractError::Aborted {
-                    url: url.to_string(),
-                    message: format!("page took longer than {} s", limit.as_secs()),
-                }),
-            };
+            let res =
+                match tokio::time::timeout(limit, self.fetch_and_extract(cx, &url, later)).await {
+                    Ok(res) => res,
+                    Err(_) => Err(ExtractError::Aborted {
+                        url: url.to_string(),
+                        message: format!("page took longer than {} s", limit.as_secs()),
+                    }),
+                };
             match res {
                 Err(e) if e.is_transient() && attempt < self.opts.retries => {
                     attempt += 1;
@@ -418,23 +450,16 @@ impl Crawler {
             }
         };
         match outcome {
-            Ok((ex, reason, status)) => {
+            Ok((mut ex, reason, status)) => {
                 result.render_reason = reason;
                 result.status = Some(status);
-                let checked = Checked::new(cx.extractor(), &url, ex);
-                if let Some((kind, breaches)) = &checked.breach {
-                    warn!(site = cx.site(), %url, "contract broken: {}", breaches.join("; "));
-                    result.breach = Some(*kind);
+                let work = later.map(Later::take).unwrap_or_default();
+                if work.is_empty() {
+                    self.keep(cx.extractor(), &mut result, ex);
+                } else {
+                    result.links = std::mem::take(&mut ex.links);
+                    result.unfinished = Some(Unfinished { ex, work });
                 }
-                for w in &checked.warnings {
-                    debug!(site = cx.site(), "{w}");
-                }
-                for m in checked.dropped_messages() {
-                    warn!(site = cx.site(), "{m}");
-                }
-                result.warnings = checked.warning_count();
-                result.links = checked.links;
-                result.records = checked.records;
             }
             Err(e) => {
                 warn!(site = cx.site(), "{e}");
@@ -448,6 +473,58 @@ impl Crawler {
         result
     }
 
+    /// Completes a page that [`process`](Self::process) left [unfinished](PageOutcome::unfinished):
+    /// runs the kept work (its own task, so that a panic is the page's failure, kind `panic`),
+    /// adds its records and checks the whole extraction. Its links stay as they were.
+    pub(crate) async fn finish(&self, ext: &'static dyn Extractor, page: &mut PageOutcome) {
+        let Some(Unfinished { mut ex, work }) = page.unfinished.take() else {
+            return;
+        };
+        let started = Instant::now();
+        let done = tokio::spawn(async move {
+            for w in work {
+                ex.absorb(w.await);
+            }
+            ex
+        })
+        .await;
+        match done {
+            Ok(ex) => {
+                let links = std::mem::take(&mut page.links);
+                self.keep(ext, page, ex);
+                page.links = links;
+            }
+            Err(e) => {
+                warn!(url = %page.url, "finishing the page's extraction ended abnormally: {e}");
+                page.error = Some(if e.is_panic() {
+                    FailureKind::Panic
+                } else {
+                    FailureKind::Cancelled
+                });
+            }
+        }
+        page.elapsed += started.elapsed();
+    }
+
+    /// Checks `ex` (see [`Checked`]) and keeps what a crawl keeps of it in `page`.
+    fn keep(&self, ext: &'static dyn Extractor, page: &mut PageOutcome, ex: Extraction) {
+        let site = ext.name();
+        let checked = Checked::new(ext, &page.url, ex);
+        if let Some((kind, breaches)) = &checked.breach {
+            warn!(site, url = %page.url, "contract broken: {}", breaches.join("; "));
+            page.breach = Some(*kind);
+        }
+        for w in &checked.warnings {
+            debug!(site, "{w}");
+        }
+        for m in checked.dropped_messages() {
+            warn!(site, "{m}");
+        }
+        page.warnings = checked.warning_count();
+        page.links = checked.links;
+        page.records = checked.records;
+    }
+
     /// Gets the document the way the render mode and the extractor ask for, then extracts.
     /// Returns the extraction, why the page was rendered (`None`: over HTTP only), and the
     /// HTTP status.
@@ -455,6 +532,7 @@ impl Crawler {
         &self,
         cx: &Context,
         url: &Url,
+        later: Option<&Later>,
     ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
         let ext = cx.extractor();
         let class = ext.classify(url);
@@ -499,9 +577,14 @@ impl Crawler {
         let Some(reason) = evidence else {
             return Ok((ex, None, status));
         };
+        // Slow work kept for the HTTP page (an LLM call on a script-built shell) is dropped:
+        // the rendered page's extraction replaces it.
+        drop(later.map(Later::take));
         debug!(%url, reason = reason.as_str(), "no records over HTTP and the page looks script-built: rendering");
         let rendered = self.render_and_extract(cx, url, reason).await?;
-        if !rendered.0.records.is_empty() && self.render_memory.note(key, true) {
+        if (!rendered.0.records.is_empty() || cx.later_pending())
+            && self.render_memory.note(key, true)
+        {
             info!(
                 site = key.0,
                 kind = key.1,

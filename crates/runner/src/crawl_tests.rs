@@ -289,3 +289,130 @@ async fn a_panicking_page_is_a_failed_page_and_the_crawl_goes_on() {
     assert_eq!(site.levels, [1, 2, 1]);
     assert!(!http.paths().contains(&"/b".to_string()));
 }
+
+/// [`Tiny`] whose records come from slow work handed to [`haul_core::Context::later`] (as an
+/// LLM answer would): 30 s for pages under `/slow`, a panic for `/later-boom`, at once
+/// otherwise.
+struct Deferring;
+
+#[haul_core::async_trait]
+impl haul_core::Extractor for Deferring {
+    fn name(&self) -> &'static str {
+        "tiny"
+    }
+    fn parse(
+        &self,
+        doc: &haul_core::Document,
+    ) -> Result<haul_core::Extraction, haul_core::ExtractError> {
+        Tiny.parse(doc)
+    }
+    async fn extract(
+        &self,
+        cx: &haul_core::Context,
+        doc: haul_core::Document,
+    ) -> Result<haul_core::Extraction, haul_core::ExtractError> {
+        let path = doc.url.path().to_string();
+        let mut ex = cx.parse(doc).await?;
+        let records = std::mem::take(&mut ex.records);
+        let work = async move {
+            if path.starts_with("/slow") {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            assert!(path != "/later-boom", "a buggy LLM step");
+            haul_core::Extraction {
+                records,
+                ..haul_core::Extraction::default()
+            }
+        };
+        Ok(cx.later(ex, work).await)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_extraction_does_not_hold_the_next_levels_fetches() {
+    let http = Arc::new(Scripted::new([
+        ("/", vec![Reply::ok(page(&["root"], &["/slow", "/a"]))]),
+        ("/slow", vec![Reply::ok(page(&["slow"], &["/b"]))]),
+        ("/a", vec![Reply::ok(page(&["a"], &["/c"]))]),
+        ("/b", vec![Reply::ok(page(&["b"], &["/later-boom"]))]),
+        ("/c", vec![Reply::ok(page(&["c"], &[]))]),
+        ("/later-boom", vec![Reply::ok(page(&["boom"], &[]))]),
+    ]));
+    let opts = CrawlOptions {
+        concurrency: 2,
+        ..CrawlOptions::default()
+    };
+    let job = SiteJob::new(&Deferring, vec![url("/")]);
+    let started = tokio::time::Instant::now();
+    let (report, written) = crawl(&http, opts, job, CancellationToken::new()).await;
+    let took = started.elapsed();
+
+    // /slow (level 1) waits 30 s for its records; its link /b (level 2) and the rest of the
+    // crawl are fetched at once.
+    let slow = http.times("/slow")[0];
+    for later_level in ["/b", "/c", "/later-boom"] {
+        let at = http.times(later_level)[0];
+        assert!(
+            at - slow < Duration::from_secs(1),
+            "{later_level} fetched {:?} after /slow",
+            at - slow
+        );
+    }
+    let site = &report.sites[0];
+    assert_eq!(written, 5, "every record, the slow one included");
+    assert_eq!((site.pages_ok, site.pages_failed), (5, 1));
+    assert_eq!(site.errors.get(&haul_core::FailureKind::Panic), Some(&1));
+    assert_eq!(site.levels, [1, 2, 2, 1]);
+    assert!(
+        took >= Duration::from_secs(30) && took < Duration::from_secs(31),
+        "the crawl waits for the slow records: {took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pages_still_finishing_get_the_grace_period_then_count_as_aborted() {
+    let http = Arc::new(Scripted::new([
+        ("/", vec![Reply::ok(page(&["root"], &["/slow", "/slower"]))]),
+        ("/slow", vec![Reply::ok(page(&["slow"], &[]))]),
+        ("/slower", vec![Reply::ok(page(&["slower"], &[]))]),
+    ]));
+    let opts = CrawlOptions {
+        concurrency: 1,
+        grace: Duration::from_secs(40),
+        ..CrawlOptions::default()
+    };
+    let job = SiteJob::new(&Deferring, vec![url("/")]);
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.cancel();
+    });
+    let (report, written) = crawl(&http, opts, job, cancel).await;
+    // Both level-1 pages were fetched at once by the one loop and finish within the grace
+    // period (30 s of work < 40 s).
+    assert!(report.interrupted);
+    assert_eq!(written, 3);
+    assert_eq!(report.sites[0].pages_ok, 3);
+
+    let http = Arc::new(Scripted::new([
+        ("/", vec![Reply::ok(page(&["root"], &["/slow"]))]),
+        ("/slow", vec![Reply::ok(page(&["slow"], &[]))]),
+    ]));
+    let opts = CrawlOptions {
+        grace: Duration::from_secs(5),
+        ..CrawlOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.cancel();
+    });
+    let job = SiteJob::new(&Deferring, vec![url("/")]);
+    let (report, written) = crawl(&http, opts, job, cancel).await;
+    let site = &report.sites[0];
+    assert_eq!(written, 1, "only /");
+    assert_eq!((site.pages_ok, site.pages_failed), (1, 1));
+    assert_eq!(site.errors.get(&haul_core::FailureKind::Aborted), Some(&1));
+}

@@ -1,6 +1,7 @@
 //! The local crawl's [`Frontier`]: one site's URLs level by level in memory. A level's URLs
-//! are handed out as slots free up; the next level starts only once every page of the current
-//! one is complete (its links are then all known). Keeps the visited set, spends the
+//! are handed out as slots free up; the next level starts once the links of every page of the
+//! current one are known (a page may still wait for slow extraction work, such as an LLM
+//! answer, while the next level is fetched). Keeps the visited set, spends the
 //! `--max-pages` budget, journals levels and finished pages for `--resume`, and reports
 //! levels to the progress display.
 
@@ -188,6 +189,28 @@ impl Frontier for LevelFrontier {
         }
     }
 
+    fn early_links(&self) -> bool {
+        true
+    }
+
+    /// Links go to the next level at once: a level is over once every page of it has its
+    /// links known, even while some pages still wait for slow extraction work.
+    async fn links(
+        &self,
+        _slot: usize,
+        _task: &PageTask<()>,
+        links: &mut Vec<Url>,
+    ) -> Result<(), Infallible> {
+        {
+            let mut s = self.lock();
+            links.retain(|l| s.visited.insert(l.clone()));
+            s.next.extend(links.iter().cloned());
+            s.in_flight -= 1;
+        }
+        self.completed.notify_waiters();
+        Ok(())
+    }
+
     async fn complete(
         &self,
         _slot: usize,
@@ -195,16 +218,6 @@ impl Frontier for LevelFrontier {
         page: &mut PageOutcome,
         _share: &SiteReport,
     ) -> Result<(), Infallible> {
-        let accepted: Vec<Url> = {
-            let mut s = self.lock();
-            let links = std::mem::take(&mut page.links);
-            let accepted: Vec<Url> = links
-                .into_iter()
-                .filter(|l| s.visited.insert(l.clone()))
-                .collect();
-            s.next.extend(accepted.iter().cloned());
-            accepted
-        };
         if let Some(j) = &self.journal {
             // Only once the page's records are durably written may it count as done.
             if j.output.flushed().await.is_ok() {
@@ -212,13 +225,10 @@ impl Frontier for LevelFrontier {
                     site: task.site,
                     level: task.level,
                     url: task.url,
-                    links: accepted.clone(),
+                    links: page.links.clone(),
                 });
             }
         }
-        page.links = accepted;
-        self.lock().in_flight -= 1;
-        self.completed.notify_waiters();
         Ok(())
     }
 }

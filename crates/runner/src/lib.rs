@@ -31,7 +31,7 @@ mod shutdown;
 mod state;
 
 pub use checked::Checked;
-pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob};
+pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob, Unfinished};
 pub use fetch::{DEFAULT_MAX_BODY, HttpFetcher, HttpOptions, MAX_REDIRECTS, MAX_RETRY_AFTER_SECS};
 pub use haul_output::{ExistingKeys, Output, OutputError, OutputFormat, RecordSender};
 pub use network::{is_private, private_literal};

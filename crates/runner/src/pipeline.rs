@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use haul_core::FailureKind;
+use haul_core::{FailureKind, Later};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 use url::Url;
@@ -86,6 +86,27 @@ pub trait Frontier: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether the frontier takes a page's links before the page is complete
+    /// ([`links`](Frontier::links)), so that slow extraction work (an LLM answer, see
+    /// [`Context::later`](haul_core::Context::later)) does not hold the next level's pages.
+    /// Default: no; the page's extraction then finishes before the page is completed.
+    fn early_links(&self) -> bool {
+        false
+    }
+
+    /// Takes the links of `task`'s page as soon as they are known, when
+    /// [`early_links`](Frontier::early_links) says so: called exactly once per task, before
+    /// [`complete`](Frontier::complete), with the links as `complete` would get them;
+    /// `complete` then gets what this leaves in `links`. Default: nothing.
+    async fn links(
+        &self,
+        _slot: usize,
+        _task: &PageTask<Self::Ticket>,
+        _links: &mut Vec<Url>,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// Whether a page cut off when the grace period ends counts as a failed page of the
     /// crawl. Default: yes. A distributed worker says no: the page stays claimed and another
     /// worker processes it.
@@ -125,14 +146,49 @@ pub struct Driven<E> {
 struct Slot {
     /// The loop's share of the counters, per site.
     shares: HashMap<String, SiteReport>,
-    /// The site of the page being processed, if any.
-    current: Option<String>,
+    /// The site of each page being processed (or finished after its links were handed on).
+    in_flight: Vec<String>,
 }
+
+impl Slot {
+    fn start(&mut self, site: &str) {
+        self.in_flight.push(site.to_string());
+    }
+
+    /// Tallies `page` of `level` into the site's share; returns the share.
+    fn done(&mut self, site: &str, level: u32, page: &PageOutcome) -> SiteReport {
+        if let Some(i) = self.in_flight.iter().position(|s| s == site) {
+            self.in_flight.swap_remove(i);
+        }
+        let share = self
+            .shares
+            .entry(site.to_string())
+            .or_insert_with(|| SiteReport::new(site));
+        share.tally(level, page);
+        share.clone()
+    }
+}
+
+/// How many pages one loop may have waiting for slow extraction work (an LLM answer) after
+/// their links were handed on; the loop takes no new page while that many wait.
+const UNFINISHED_PER_SLOT: usize = 16;
 
 type Slots = Arc<Vec<Mutex<Slot>>>;
 
 fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
     slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The result of an unfinished page's task: its frontier error, if any (a panic there is
+/// logged: the page itself already ran on a task of its own).
+fn finished<E>(done: Result<Result<(), E>, tokio::task::JoinError>) -> Result<(), E> {
+    match done {
+        Ok(result) => result,
+        Err(e) => {
+            warn!("finishing a page ended abnormally: {e}");
+            Ok(())
+        }
+    }
 }
 
 impl Crawler {
@@ -153,7 +209,7 @@ impl Crawler {
         for slot in 0..slots {
             let (this, jobs, frontier, shares) =
                 (self.clone(), jobs.clone(), frontier.clone(), shares.clone());
-            loops.spawn(async move { this.slot_loop(slot, &jobs, &*frontier, &shares).await });
+            loops.spawn(async move { this.slot_loop(slot, &jobs, frontier, &shares).await });
         }
         let mut error = None;
         let mut aborted = 0;
@@ -180,52 +236,91 @@ impl Crawler {
     }
 
     /// One loop of [`drive`](Self::drive): takes tasks until the frontier is exhausted or
-    /// the crawl is cancelled.
+    /// the crawl is cancelled, then waits for its pages still finishing.
     async fn slot_loop<F: Frontier>(
         self: &Arc<Self>,
         slot: usize,
         jobs: &Jobs,
-        frontier: &F,
+        frontier: Arc<F>,
         shares: &Slots,
     ) -> Result<(), F::Error> {
+        let mut unfinished = JoinSet::new();
         loop {
+            while unfinished.len() >= UNFINISHED_PER_SLOT {
+                if let Some(done) = unfinished.join_next().await {
+                    finished(done)?;
+                }
+            }
+            while let Some(done) = unfinished.try_join_next() {
+                finished(done)?;
+            }
             let task = tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => None,
                 t = frontier.next(slot) => t?,
             };
-            let Some(task) = task else { return Ok(()) };
-            lock(&shares[slot]).current = Some(task.site.clone());
+            let Some(task) = task else { break };
+            lock(&shares[slot]).start(&task.site);
             let Some((job, scope)) = jobs.0.get(&task.site) else {
                 warn!(site = task.site, url = %task.url, "URL of a site not in the crawl; dropped");
                 let mut page = PageOutcome::new(task.url.clone());
                 page.error = Some(FailureKind::UnknownSite);
                 let share = SiteReport::new(&task.site);
+                lock(&shares[slot]).in_flight.pop();
                 frontier.complete(slot, task, &mut page, &share).await?;
                 continue;
             };
-            let mut page = self.process_task(slot, job, scope, frontier, &task).await?;
+            let mut page = self
+                .process_task(slot, job, scope, &*frontier, &task)
+                .await?;
             page.links = self.accept_links(job, scope, task.level, std::mem::take(&mut page.links));
-            let share = {
-                let mut slot = lock(&shares[slot]);
-                slot.current = None;
-                let share = slot
-                    .shares
-                    .entry(task.site.clone())
-                    .or_insert_with(|| SiteReport::new(&task.site));
-                share.tally(task.level, &page);
-                share.clone()
-            };
-            self.progress
-                .page_done(&task.site, task.level, page.error.is_none(), page.written);
-            debug!(site = task.site, url = %task.url, "page done");
-            frontier.complete(slot, task, &mut page, &share).await?;
+            if frontier.early_links() {
+                frontier.links(slot, &task, &mut page.links).await?;
+            }
+            if page.unfinished.is_some() {
+                let (this, frontier, shares) = (self.clone(), frontier.clone(), shares.clone());
+                let ext = job.extractor;
+                unfinished.spawn(async move {
+                    this.finish(ext, &mut page).await;
+                    this.write(&mut page).await;
+                    this.complete(slot, task, page, &*frontier, &shares).await
+                });
+                continue;
+            }
+            self.complete(slot, task, page, &*frontier, shares).await?;
         }
+        while let Some(done) = unfinished.join_next().await {
+            finished(done)?;
+        }
+        Ok(())
+    }
+
+    /// The last stage of a page: tallies it into the slot's share, shows it in the progress
+    /// display and completes it back to the frontier.
+    async fn complete<F: Frontier>(
+        &self,
+        slot: usize,
+        task: PageTask<F::Ticket>,
+        mut page: PageOutcome,
+        frontier: &F,
+        shares: &Slots,
+    ) -> Result<(), F::Error> {
+        if self.output.is_none() {
+            page.written = page.records.len() as u64;
+        }
+        let share = lock(&shares[slot]).done(&task.site, task.level, &page);
+        self.progress
+            .page_done(&task.site, task.level, page.error.is_none(), page.written);
+        debug!(site = task.site, url = %task.url, "page done");
+        frontier.complete(slot, task, &mut page, &share).await
     }
 
     /// Processes one task on its own tokio task (so that a panic is the page's failure, and
     /// aborting the loop aborts the page), keeping the frontier's claim alive meanwhile; then
-    /// writes its records when the crawler has an output, else counts them as handed over.
+    /// writes its records when the crawler has an output and the page is not
+    /// [unfinished](PageOutcome::unfinished). Extraction work handed to
+    /// [`Context::later`](haul_core::Context::later) is left unfinished only when the
+    /// frontier takes links early.
     async fn process_task<F: Frontier>(
         self: &Arc<Self>,
         slot: usize,
@@ -237,11 +332,17 @@ impl Crawler {
         let mut one = JoinSet::new();
         let (this, ext, level, url) = (self.clone(), job.extractor, task.level, task.url.clone());
         let scope = scope.clone();
+        let later = frontier.early_links().then(Later::default);
         one.spawn(async move {
             let _global = this.global_permit().await;
-            let cx = this.context(ext, &scope).with_level(level);
-            let mut page = this.process(&cx, url).await;
-            this.write(&mut page).await;
+            let mut cx = this.context(ext, &scope).with_level(level);
+            if let Some(later) = &later {
+                cx = cx.with_later(later.clone());
+            }
+            let mut page = this.process(&cx, url, later.as_ref()).await;
+            if page.unfinished.is_none() {
+                this.write(&mut page).await;
+            }
             page
         });
         let every = frontier.keep_alive_every();
@@ -253,7 +354,7 @@ impl Crawler {
                 _ = beat.tick(), if every.is_some() => frontier.keep_alive(slot, task).await?,
             }
         };
-        let mut page = match joined {
+        Ok(match joined {
             Some(Ok(page)) => page,
             Some(Err(e)) => {
                 warn!(url = %task.url, "processing the page ended abnormally: {e}");
@@ -266,11 +367,7 @@ impl Crawler {
                 page
             }
             None => unreachable!("one task was spawned"),
-        };
-        if self.output.is_none() {
-            page.written = page.records.len() as u64;
-        }
-        Ok(page)
+        })
     }
 
     /// The links of a page of `level` that are followed: none at `max_level`, else each
@@ -294,8 +391,8 @@ impl Crawler {
     }
 }
 
-/// Merges every slot's shares per site; when `count_aborted`, the page each slot was still
-/// processing (cut off by the end of the grace period) counts as failed, of kind `aborted`.
+/// Merges every slot's shares per site; when `count_aborted`, the pages each slot was still
+/// processing (cut off by the end of the grace period) count as failed, of kind `aborted`.
 fn merge_shares(slots: &Slots, count_aborted: bool) -> Vec<SiteReport> {
     let mut merged: HashMap<String, SiteReport> = HashMap::new();
     for slot in slots.iter() {
@@ -306,7 +403,7 @@ fn merge_shares(slots: &Slots, count_aborted: bool) -> Vec<SiteReport> {
                 .or_insert_with(|| SiteReport::new(&site))
                 .merge(share);
         }
-        if let Some(site) = slot.current.filter(|_| count_aborted) {
+        for site in slot.in_flight.into_iter().filter(|_| count_aborted) {
             let report = merged
                 .entry(site.clone())
                 .or_insert_with(|| SiteReport::new(&site));

@@ -76,7 +76,9 @@ pub enum StateError {
     },
 }
 
-/// Rebuilds each site's position from journal entries.
+/// Rebuilds each site's position from journal entries. A page of an earlier level that was
+/// not done when a level started (it was waiting for slow extraction work once its links
+/// were known) stays to do until its own `Done` entry comes: a resume processes it again.
 pub(crate) fn replay(entries: &[Entry]) -> HashMap<String, SiteResume> {
     struct Acc {
         level: u32,
@@ -84,6 +86,8 @@ pub(crate) fn replay(entries: &[Entry]) -> HashMap<String, SiteResume> {
         done: HashSet<Url>,
         next: Vec<Url>,
         visited: HashSet<Url>,
+        /// Pages of earlier levels not done yet.
+        stragglers: Vec<Url>,
     }
     let mut sites: HashMap<String, Acc> = HashMap::new();
     for e in entries {
@@ -95,7 +99,11 @@ pub(crate) fn replay(entries: &[Entry]) -> HashMap<String, SiteResume> {
                     done: HashSet::new(),
                     next: Vec::new(),
                     visited: HashSet::new(),
+                    stragglers: Vec::new(),
                 });
+                let left = std::mem::take(&mut acc.frontier);
+                acc.stragglers
+                    .extend(left.into_iter().filter(|u| !acc.done.contains(u)));
                 acc.level = *level;
                 acc.frontier = urls.clone();
                 acc.done.clear();
@@ -106,6 +114,7 @@ pub(crate) fn replay(entries: &[Entry]) -> HashMap<String, SiteResume> {
                 site, url, links, ..
             } => {
                 if let Some(acc) = sites.get_mut(site) {
+                    acc.stragglers.retain(|u| u != url);
                     acc.done.insert(url.clone());
                     for l in links {
                         if acc.visited.insert(l.clone()) {
@@ -120,9 +129,9 @@ pub(crate) fn replay(entries: &[Entry]) -> HashMap<String, SiteResume> {
         .into_iter()
         .map(|(site, acc)| {
             let remaining = acc
-                .frontier
+                .stragglers
                 .into_iter()
-                .filter(|u| !acc.done.contains(u))
+                .chain(acc.frontier.into_iter().filter(|u| !acc.done.contains(u)))
                 .collect();
             (
                 site,
@@ -298,6 +307,37 @@ mod tests {
         assert_eq!(r.remaining, vec![u("/1"), u("/3")]);
         assert_eq!(r.next, vec![u("/p/2")]);
         assert!(r.visited.contains(&u("/")) && r.visited.contains(&u("/p/2")));
+    }
+
+    #[test]
+    fn replay_keeps_a_page_of_an_earlier_level_that_was_still_finishing() {
+        let level = |level, urls: &[&str]| Entry::Level {
+            site: "a".into(),
+            level,
+            urls: urls.iter().map(|p| u(p)).collect(),
+        };
+        let done = |level, p: &str| Entry::Done {
+            site: "a".into(),
+            level,
+            url: u(p),
+            links: vec![],
+        };
+        // /slow's links were known (level 1 started) but its LLM answer was not.
+        let mut entries = vec![
+            level(0, &["/", "/slow"]),
+            done(0, "/"),
+            level(1, &["/1", "/2"]),
+            done(1, "/1"),
+        ];
+        let r = &replay(&entries)["a"];
+        assert_eq!(
+            (r.level, r.remaining.clone()),
+            (1, vec![u("/slow"), u("/2")])
+        );
+        entries.push(done(0, "/slow"));
+        entries.push(level(2, &["/3"]));
+        let r = &replay(&entries)["a"];
+        assert_eq!(r.remaining, vec![u("/2"), u("/3")], "/2 was never done");
     }
 
     #[tokio::test]

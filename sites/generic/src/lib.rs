@@ -80,21 +80,28 @@ impl Extractor for Generic {
                 (ex, markdown)
             })
             .await?;
-        if let Some(md) = markdown {
-            tracing::debug!(%url, "no record from the markup: asking the LLM");
+        let Some(md) = markdown else { return Ok(ex) };
+        tracing::debug!(%url, "no record from the markup: asking the LLM");
+        // The LLM's records replace the markup's (`--extract llm` keeps those only should the
+        // LLM fail). The answer is slow: within a crawl the page's links go on without it.
+        let markup_records = std::mem::take(&mut ex.records);
+        let asked = async move {
+            let mut more = Extraction::default();
             match extract_with_llm(llm.as_ref(), &md, &url, NAME, &LlmOptions::default()).await {
                 Ok(found) => {
-                    ex.records = found.records;
-                    ex.warnings.extend(found.warnings);
+                    more.records = found.records;
+                    more.warnings = found.warnings;
                 }
                 // The page's links are still worth following: the failure becomes a warning.
                 Err(e) => {
                     tracing::warn!(%url, "LLM extraction failed: {e}");
-                    ex.warn(format!("{url}: LLM extraction failed: {e}"));
+                    more.records = markup_records;
+                    more.warn(format!("{url}: LLM extraction failed: {e}"));
                 }
             }
-        }
-        Ok(ex)
+            more
+        };
+        Ok(cx.later(ex, asked).await)
     }
 }
 
