@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use haul_core::{Decimal, Record, Url};
 use serde::Deserialize;
 
+use crate::llm::{LlmOptions, llm_tasks};
+use crate::markdown::page_markdown;
 use crate::page::Page;
 use crate::product::extract_page;
 use crate::text::{title_tokens, token_overlap};
@@ -116,6 +118,15 @@ pub struct Report {
     pub methods: BTreeMap<String, usize>,
     /// Every page with at least one miss, by key.
     pub misses: Vec<PageMiss>,
+    /// Estimated prompt tokens (characters / 4, as the fake provider counts) of the LLM tasks
+    /// the generic site would send for each page with a `source.html`, summed: system
+    /// instructions and user turns of every chunk.
+    pub llm_prompt_tokens: u64,
+    /// LLM tasks (chunks) those pages would need.
+    pub llm_tasks: usize,
+    /// Pages whose LLM prompt holds the labelled price (its digits as written with `.` or
+    /// `,` decimals, with or without grouping): what the model cannot answer otherwise.
+    pub llm_price_shown: usize,
 }
 
 fn pct(part: usize, whole: usize) -> f64 {
@@ -173,6 +184,15 @@ impl fmt::Display for Report {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         writeln!(f, "  methods: {}", methods.join(", "))?;
+        writeln!(
+            f,
+            "  llm prompt: {} tokens in {} tasks, {:.0} per page (chars/4; if every page went to the LLM); price shown on {}/{} pages",
+            self.llm_prompt_tokens,
+            self.llm_tasks,
+            self.llm_prompt_tokens as f64 / self.with_source.max(1) as f64,
+            self.llm_price_shown,
+            self.with_source
+        )?;
         if !self.misses.is_empty() {
             writeln!(f, "  misses:")?;
         }
@@ -274,6 +294,51 @@ pub fn extract_saved_page(html: &str, key: &str) -> Option<Record> {
     extract_page(&page, "generic").records.into_iter().next()
 }
 
+/// What the LLM path would send for one saved page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PromptCost {
+    /// Estimated prompt tokens (characters / 4).
+    pub tokens: u64,
+    /// Tasks (chunks).
+    pub tasks: usize,
+    /// Whether a prompt holds the expected price.
+    pub price_shown: bool,
+}
+
+/// What the LLM path would send for one saved page whose labelled price is `want`.
+pub fn llm_prompt_cost(html: &str, key: &str, want: Decimal) -> PromptCost {
+    let url = page_url(html, key);
+    let page = Page::parse(html, &url);
+    let tasks = llm_tasks(
+        &page_markdown(&page),
+        &url,
+        "generic",
+        &LlmOptions::default(),
+    );
+    let chars: usize = tasks
+        .iter()
+        .map(|t| t.system.chars().count() + t.prompt.chars().count())
+        .sum();
+    let dotted = format!("{:.2}", want);
+    let forms = [
+        dotted.clone(),
+        dotted.replace('.', ","),
+        dotted.trim_end_matches(".00").to_string(),
+    ];
+    let digits = |s: &str| s.replace([',', '.', ' ', '\u{a0}'], "");
+    let price_shown = tasks.iter().any(|t| {
+        forms.iter().any(|f| t.prompt.contains(f.as_str()))
+            || t.prompt
+                .split(|c: char| !(c.is_ascii_digit() || matches!(c, ',' | '.')))
+                .any(|w| !w.is_empty() && digits(w) == digits(&dotted))
+    });
+    PromptCost {
+        tokens: (chars as u64).div_ceil(4),
+        tasks: tasks.len(),
+        price_shown,
+    }
+}
+
 fn score_page(
     key: &str,
     truth: &Truth,
@@ -341,7 +406,7 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
     }
 
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Option<Record>, PageMiss)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, Option<Record>, PageMiss, PromptCost)>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<EvalError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..2 {
@@ -365,8 +430,11 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
                         }
                     };
                     let (record, miss) = score_page(key, t, html.as_deref(), *want);
+                    let cost = html
+                        .as_deref()
+                        .map_or(PromptCost::default(), |h| llm_prompt_cost(h, key, *want));
                     if let Ok(mut r) = results.lock() {
-                        r.push((i, record, miss));
+                        r.push((i, record, miss, cost));
                     }
                 }
             });
@@ -376,14 +444,17 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
         return Err(e);
     }
     let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(i, _, _)| *i);
+    results.sort_by_key(|(i, ..)| *i);
 
     let mut report = Report {
         dir: dir.to_path_buf(),
         labelled: truth.len(),
         ..Default::default()
     };
-    for (_, record, miss) in results {
+    for (_, record, miss, cost) in results {
+        report.llm_prompt_tokens += cost.tokens;
+        report.llm_tasks += cost.tasks;
+        report.llm_price_shown += usize::from(cost.price_shown);
         if miss.missing_source {
             report.misses.push(miss);
             continue;

@@ -18,10 +18,21 @@ use serde_json::Value;
 
 use crate::text::normalize_space;
 
-/// The system instructions of every extraction task.
-pub const SYSTEM_PROMPT: &str = "You extract product data from web pages given as Markdown. \
-Answer with JSON only, no prose. Never invent values: leave a field out when the page does \
-not state it.";
+/// The system instructions of every extraction task: the record schema and the rules. They
+/// are the same for every page, so they form the constant prefix of every request that
+/// providers with prompt caching (OpenAI's automatic prefix caching, Gemini's implicit
+/// caching) can serve from their cache; the user turn holds only the page.
+pub const SYSTEM_PROMPT: &str = r#"You extract the products sold on a web page given as Markdown. Answer with JSON only: {"products":[...]}, each product an object with these fields, leaving out any the page does not state (never invent values):
+title: product name as shown (required)
+price: current price as written, e.g. "$1,299.00" or "1.299,00 €"
+list_price: former/regular price as written, only if shown
+currency: ISO-4217 code, only if the page makes it clear
+availability: in_stock|out_of_stock|pre_order|back_order|limited_availability|discontinued
+brand, sku, gtin: as shown
+image: URL of the main product image
+rating: average rating, e.g. 4.5; rating_count: number of ratings
+url: the product's own page, only on a page listing several products
+Rules: copy prices as written, do not convert or compute; ignore prices of shipping, financing, accessories and other products; a single product's page gives exactly one product; a page without products gives {"products":[]}."#;
 
 /// Chunking of long pages.
 #[derive(Debug, Clone)]
@@ -45,40 +56,15 @@ impl Default for LlmOptions {
     }
 }
 
-/// The user prompt for one chunk: the schema, the rules and the Markdown.
+/// The user turn for one chunk: the page's URL and its Markdown (the schema and the rules are
+/// in [`SYSTEM_PROMPT`]).
 pub fn llm_prompt(markdown: &str, url: &Url, part: usize, parts: usize) -> String {
     let which = if parts > 1 {
         format!(" (part {part} of {parts}; products may be cut at the edges)")
     } else {
         String::new()
     };
-    format!(
-        r#"Extract the products sold on this page{which}.
-
-Answer with one JSON object: {{"products": [ ... ]}} where each product is:
-{{
-  "title": "product name as shown (required)",
-  "price": "current price exactly as written on the page, e.g. \"$1,299.00\" or \"1.299,00 €\"",
-  "list_price": "former / regular price as written, only if the page shows one",
-  "currency": "ISO-4217 code such as USD or EUR, only if the page makes it clear",
-  "availability": "in_stock | out_of_stock | pre_order | back_order | limited_availability | discontinued",
-  "brand": "brand or manufacturer",
-  "sku": "shop's SKU or item number",
-  "gtin": "GTIN / EAN / UPC",
-  "image": "URL of the main product image",
-  "rating": "average rating as shown, e.g. 4.5",
-  "rating_count": 123,
-  "url": "link to the product's own page, if this page lists several products"
-}}
-Rules: copy prices as written, do not convert or compute; ignore prices of shipping, \
-financing, accessories and recommended products; if the page is a single product's page, \
-answer exactly one product; if it shows no product, answer {{"products": []}}.
-
-Page URL: {url}
-
-Page:
-{markdown}"#
-    )
+    format!("Page URL: {url}{which}\nPage:\n{markdown}")
 }
 
 /// Splits Markdown into chunks of at most `chunk_chars` characters at line boundaries, each

@@ -1,6 +1,7 @@
 //! HTML to Markdown of a page's main content, for the LLM path: site chrome (navigation,
 //! header, footer, asides), scripts, styles, search and login forms, hidden elements and
-//! recommendation blocks are dropped before the conversion with `htmd`.
+//! recommendation blocks are dropped before the conversion with `htmd`; link targets are not
+//! written, and the result is compacted (`compact.rs`).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -10,6 +11,7 @@ use htmd::HtmlToMarkdown;
 use htmd::element_handler::Handlers;
 use scraper::{ElementRef, Html};
 
+use crate::compact::{PRODUCT_MARKDOWN_CHARS, compact_markdown};
 use crate::heuristic::{is_noise_block, main_title};
 use crate::page::Page;
 use crate::text::{is_hidden, normalize_space};
@@ -20,6 +22,14 @@ static CONVERTER: LazyLock<HtmlToMarkdown> = LazyLock::new(|| {
             "head", "title", "style", "script", "noscript", "template", "svg", "iframe", "canvas",
             "video", "audio", "object", "embed", "button", "select", "input", "textarea", "dialog",
         ])
+        // A link's target costs a model many tokens and tells it nothing about the product
+        // on the page: only its text is written.
+        .add_handler(
+            vec!["a"],
+            |handlers: &dyn Handlers, element: htmd::Element<'_>| {
+                Some(handlers.walk_children(element.node))
+            },
+        )
         // Inline images (data: URIs) are long and say nothing to a language model.
         .add_handler(
             vec!["img"],
@@ -47,10 +57,14 @@ static CONVERTER: LazyLock<HtmlToMarkdown> = LazyLock::new(|| {
 /// elements that do not hold the title (a shop's add-to-cart form often wraps the product's
 /// price and stays, a search or newsletter form goes), hidden elements, and blocks whose class
 /// or id says they are about other products (related, recommended, carousels...). `htmd`
-/// then skips `title`, `style`, `script` and the like.
+/// then skips `title`, `style`, `script` and the like, and writes links as their text only.
+/// Last, the Markdown is compacted for the model: images but the main one, empty list items
+/// and repeated paragraphs go, and at most [`PRODUCT_MARKDOWN_CHARS`] characters around the
+/// title are kept.
 pub fn page_markdown(page: &Page) -> String {
     let mut html: Html = page.html().clone();
     let title = main_title(page).map(|t| t.id());
+    let title_text = main_title(page).map(|t| normalize_space(&t.text().collect::<String>()));
     let title_chain: HashSet<NodeId> = title
         .and_then(|t| page.html().tree.get(t))
         .map(|n| {
@@ -84,11 +98,19 @@ pub fn page_markdown(page: &Page) -> String {
     if dom_depth(&html) > MARKDOWN_MAX_DEPTH {
         // The converter walks the DOM recursively: a page nested this deep would overflow
         // the stack. Its text, line by line, is what such a page gets.
-        return plain_text(&html);
+        return compact_markdown(
+            &plain_text(&html),
+            title_text.as_deref(),
+            PRODUCT_MARKDOWN_CHARS,
+        );
     }
     let root_html = content_root(&html, title).unwrap_or_else(|| html.root_element().html());
     let md = CONVERTER.convert(&root_html).unwrap_or_default();
-    tidy_markdown(&md)
+    compact_markdown(
+        &tidy_markdown(&md),
+        title_text.as_deref(),
+        PRODUCT_MARKDOWN_CHARS,
+    )
 }
 
 /// Deepest nesting the Markdown converter is given.

@@ -84,8 +84,12 @@ async fn one_chunk_page_gives_validated_records() {
     assert!(t.json);
     assert_eq!(t.site, "generic");
     assert!(
-        t.prompt.contains("\"products\""),
-        "the prompt has the schema"
+        t.system.contains("\"products\"") && t.system.contains("list_price"),
+        "the system instructions have the schema"
+    );
+    assert!(
+        !t.prompt.contains("list_price"),
+        "the user turn has the page only"
     );
     assert!(
         t.prompt.contains("Jetzt 1.299,00 €"),
