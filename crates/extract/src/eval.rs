@@ -377,6 +377,9 @@ fn score_page(
     (record, miss)
 }
 
+/// One page's place in the corpus, its record, misses and LLM prompt cost.
+type Scored = (usize, Option<Record>, PageMiss, PromptCost);
+
 /// Evaluates the extractor on the corpus in `dir` (see the module docs), parsing pages on two
 /// threads.
 pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
@@ -406,7 +409,7 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
     }
 
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Option<Record>, PageMiss, PromptCost)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Scored>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<EvalError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..2 {
