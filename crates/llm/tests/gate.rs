@@ -3,13 +3,16 @@
 //! in-flight permit, one worker per pool asks the gate about a key at a time, only labels and
 //! fingerprints reach the gate, and a failing gate fails the call naming the key.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{join, max_per_second, on_own_thread, submit_all};
 use haul_core::{LlmAnswer, LlmError, LlmPool as _, LlmTask};
-use haul_llm::fake::{FakeReply, FakeRequest, FakeServer};
+use haul_llm::fake::FakeServer;
 use haul_llm::{ApiKey, GateError, GateKey, KeyGate, LlmConfig, Pool, Provider};
 use tokio::time::Instant;
 
@@ -94,22 +97,11 @@ impl KeyGate for MemoryGate {
 
 fn config(server: &FakeServer, keys: &[(usize, &str)]) -> LlmConfig {
     let keys = keys.iter().map(|(n, k)| ApiKey::new(*n, *k)).collect();
-    let mut c = LlmConfig::new(Provider::OpenAi, keys);
-    c.base_url = server.base_url();
-    c.model = "test-model".into();
-    c.timeout = Duration::from_secs(5);
-    c.retry_base_delay = Duration::from_millis(20);
-    c.shutdown_grace = Duration::from_secs(2);
-    c
+    common::config(server.base_url(), Provider::OpenAi, keys)
 }
 
 fn task(prompt: String) -> LlmTask {
-    LlmTask {
-        site: "s".into(),
-        system: "Extract deals.".into(),
-        prompt,
-        json: true,
-    }
+    common::task("s", &prompt, true)
 }
 
 /// Runs `tasks` tasks at once on a new pool in its own runtime on its own thread (a worker
@@ -120,47 +112,10 @@ fn worker(
     name: &'static str,
     tasks: usize,
 ) -> std::thread::JoinHandle<Vec<Result<LlmAnswer, LlmError>>> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let pool = Pool::start_with_gate(config, gate).unwrap();
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..tasks {
-                let pool = pool.clone();
-                set.spawn(async move { (i, pool.submit(task(format!("{name}-{i}"))).await) });
-            }
-            let mut out = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                out.push(joined.unwrap());
-            }
-            pool.shutdown().await;
-            out.sort_by_key(|(i, _)| *i);
-            out.into_iter().map(|(_, r)| r).collect()
-        })
+    on_own_thread(async move {
+        let pool = Pool::start_with_gate(config, gate).unwrap();
+        submit_all(pool, name, tasks, |p| task(p.to_string())).await
     })
-}
-
-async fn join<T: Send + 'static>(h: std::thread::JoinHandle<T>) -> T {
-    tokio::task::spawn_blocking(move || h.join().unwrap())
-        .await
-        .unwrap()
-}
-
-/// The most arrivals in any window `[t, t + 1 s)`.
-fn max_per_second(times: &[Instant]) -> usize {
-    let mut start = 0;
-    let mut most = 0;
-    for end in 0..times.len() {
-        while times[end] - times[start] >= Duration::from_secs(1) {
-            start += 1;
-        }
-        most = most.max(end - start + 1);
-    }
-    most
 }
 
 #[test]
@@ -244,17 +199,7 @@ async fn one_worker_per_pool_asks_the_gate_about_a_key() {
 #[tokio::test]
 async fn a_429_pauses_the_key_at_the_gate_for_its_cooldown() {
     let server = FakeServer::builder()
-        .respond(|r: &FakeRequest| {
-            if r.key_seq == 0 {
-                FakeReply::Status {
-                    status: 429,
-                    retry_after: Some("1".into()),
-                    message: "slow down".into(),
-                }
-            } else {
-                haul_llm::fake::echo(r)
-            }
-        })
+        .respond(common::first_call_limited(|_| true, "1", "slow down"))
         .start()
         .await
         .unwrap();

@@ -2,10 +2,13 @@
 //! key rotation and cooldowns, retries and timeouts, continuation and JSON repair,
 //! in-flight cap, fairness, shutdown.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use haul_core::{LlmError, LlmPool as _, LlmTask};
+use common::task;
+use haul_core::{LlmError, LlmPool as _};
 use haul_llm::fake::{FakeReply, FakeRequest, FakeRole, FakeServer};
 use haul_llm::{ApiKey, CONTINUE_PROMPT, LlmConfig, Pool, Provider, REPAIR_SYSTEM};
 use serde_json::{Value, json};
@@ -13,29 +16,12 @@ use serde_json::{Value, json};
 const PROVIDERS: [Provider; 2] = [Provider::Gemini, Provider::OpenAi];
 
 fn config(server: &FakeServer, provider: Provider, keys: &[&str]) -> LlmConfig {
-    let keys = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| ApiKey::new(i + 1, *k))
-        .collect();
-    let mut c = LlmConfig::new(provider, keys);
-    c.base_url = server.base_url();
-    c.model = "test-model".into();
+    let mut c = common::config(server.base_url(), provider, common::numbered(keys));
     c.timeout = Duration::from_millis(300);
     c.retry_base_delay = Duration::from_millis(40);
     c.retry_max_delay = Duration::from_secs(1);
     c.cooldown_base = Duration::from_secs(10);
-    c.shutdown_grace = Duration::from_secs(2);
     c
-}
-
-fn task(site: &str, prompt: &str, json: bool) -> LlmTask {
-    LlmTask {
-        site: site.into(),
-        system: "Extract deals.".into(),
-        prompt: prompt.into(),
-        json,
-    }
 }
 
 fn keys_of(server: &FakeServer) -> Vec<(String, u16)> {
@@ -54,17 +40,11 @@ fn entry(key: &str, status: u16) -> (String, u16) {
 async fn a_429_moves_the_request_to_the_next_key_and_cools_the_first_down() {
     for provider in PROVIDERS {
         let server = FakeServer::builder()
-            .respond(|r: &FakeRequest| {
-                if r.key == "key-A" && r.key_seq == 0 {
-                    FakeReply::Status {
-                        status: 429,
-                        retry_after: Some("30".into()),
-                        message: "slow down".into(),
-                    }
-                } else {
-                    haul_llm::fake::echo(r)
-                }
-            })
+            .respond(common::first_call_limited(
+                |key| key == "key-A",
+                "30",
+                "slow down",
+            ))
             .start()
             .await
             .unwrap();
