@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{join, max_per_second, on_own_thread, submit_all};
+use common::{join, max_per_second, on_own_thread, responding, submit_all};
 use haul_cluster::llm::{
     LLM_QUEUE, RedisKeyGate, RedisLlm, RedisLlmOptions, ServeOptions, ServeStats, serve_llm,
 };
@@ -117,11 +117,7 @@ async fn two_workers_sharing_one_key_stay_under_its_limit_together() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_on_one_worker_pauses_the_key_for_the_other() {
     let redis = RedisServer::start().await;
-    let server = FakeServer::builder()
-        .respond(common::first_call_limited(|_| true, "2", "quota"))
-        .start()
-        .await
-        .unwrap();
+    let server = responding(common::first_call_limited(|_| true, "2", "quota")).await;
     let key = ApiKey::new(1, "AIza-paused");
     let a_redis = Redis::connect(&redis.url()).await.unwrap();
     let b_redis = Redis::connect(&redis.url()).await.unwrap();
@@ -220,17 +216,14 @@ async fn requester(redis: &RedisServer, crawl: &str, timeout: Duration) -> Arc<R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_without_keys_get_answers_and_errors_through_the_queue() {
     let redis = RedisServer::start().await;
-    let fake = FakeServer::builder()
-        .respond(|r: &FakeRequest| {
-            if r.prompt() == "reject" {
-                FakeReply::status(400, "prompt too long")
-            } else {
-                haul_llm::fake::echo(r)
-            }
-        })
-        .start()
-        .await
-        .unwrap();
+    let fake = responding(|r: &FakeRequest| {
+        if r.prompt() == "reject" {
+            FakeReply::status(400, "prompt too long")
+        } else {
+            haul_llm::fake::echo(r)
+        }
+    })
+    .await;
     let serving = Serving::start(&redis, &fake, "c1", ServeOptions::default()).await;
     let asker_a = requester(&redis, "c1", Duration::from_secs(30)).await;
     let asker_b = requester(&redis, "c1", Duration::from_secs(30)).await;

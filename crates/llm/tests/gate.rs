@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{join, max_per_second, on_own_thread, submit_all};
+use common::{all_ok, join, max_per_second, on_own_thread, responding, spawn_each, submit_all};
 use haul_core::{LlmAnswer, LlmError, LlmPool as _, LlmTask};
 use haul_llm::fake::FakeServer;
 use haul_llm::{ApiKey, GateError, GateKey, KeyGate, LlmConfig, Pool, Provider};
@@ -198,11 +198,7 @@ async fn one_worker_per_pool_asks_the_gate_about_a_key() {
 
 #[tokio::test]
 async fn a_429_pauses_the_key_at_the_gate_for_its_cooldown() {
-    let server = FakeServer::builder()
-        .respond(common::first_call_limited(|_| true, "1", "slow down"))
-        .start()
-        .await
-        .unwrap();
+    let server = responding(common::first_call_limited(|_| true, "1", "slow down")).await;
     let gate = MemoryGate::new(1000);
     let pool = Pool::start_with_gate(config(&server, &[(1, "sk-a")]), gate.clone()).unwrap();
     let start = Instant::now();
@@ -229,19 +225,12 @@ async fn waiting_on_the_gate_holds_no_in_flight_permit() {
     c.max_in_flight = 1;
     let pool = Pool::start_with_gate(c, gate.clone()).unwrap();
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let pool = pool.clone();
-        set.spawn(async move { pool.submit(task(format!("t{i}"))).await });
-    }
+    spawn_each(&mut set, &pool, 8, |i| task(format!("t{i}")));
     // A guard against a hang, not a speed check: holding the only permit while key#1 waits
     // would block everything for a minute.
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(joined) = set.join_next().await {
-            joined.unwrap().unwrap();
-        }
-    })
-    .await
-    .expect("tasks waited behind the gated key");
+    tokio::time::timeout(Duration::from_secs(20), all_ok(set))
+        .await
+        .expect("tasks waited behind the gated key");
     assert!(server.log().iter().all(|l| l.key == "sk-fast"));
     pool.shutdown().await;
 }
@@ -287,13 +276,8 @@ async fn a_gate_that_does_not_enforce_rpm_keeps_the_local_spacing() {
     c.per_key_rpm = Some(1200); // one request per 50 ms
     let pool = Pool::start_with_gate(c, Arc::new(PauseOnly(MemoryGate::new(1)))).unwrap();
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..6 {
-        let pool = pool.clone();
-        set.spawn(async move { pool.submit(task(format!("t{i}"))).await });
-    }
-    while let Some(joined) = set.join_next().await {
-        joined.unwrap().unwrap();
-    }
+    spawn_each(&mut set, &pool, 6, |i| task(format!("t{i}")));
+    all_ok(set).await;
     let times: Vec<Instant> = server.log().iter().map(|l| l.at).collect();
     assert_eq!(times.len(), 6);
     for pair in times.windows(2) {

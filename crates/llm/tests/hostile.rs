@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use common::responding;
 use haul_core::{LlmError, LlmPool as _, LlmTask};
 use haul_llm::fake::{FakeReply, FakeRequest, FakeServer};
 use haul_llm::{GateError, GateKey, KeyGate, LlmConfig, Pool, Provider};
@@ -142,14 +143,11 @@ async fn huge_server_given_delays_are_capped_not_overflowed() {
         (Provider::Gemini, body()),
     ];
     for (provider, hostile) in cases {
-        let server = FakeServer::builder()
-            .respond(move |r: &FakeRequest| match r.key.as_str() {
-                "key-A" => hostile.clone(),
-                _ => haul_llm::fake::echo(r),
-            })
-            .start()
-            .await
-            .unwrap();
+        let server = responding(move |r: &FakeRequest| match r.key.as_str() {
+            "key-A" => hostile.clone(),
+            _ => haul_llm::fake::echo(r),
+        })
+        .await;
         let mut c = config(server.base_url(), provider, &["key-A", "key-B"]);
         // Far above the shared cap: the cap applied must be the one the delay is read with.
         c.cooldown_max = Duration::from_secs(100 * 3600);

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use haul_core::{LlmAnswer, LlmError, LlmPool as _, LlmTask, Url};
-use haul_llm::fake::{FakeReply, FakeRequest};
+use haul_llm::fake::{FakeReply, FakeRequest, FakeServer};
 use haul_llm::{ApiKey, LlmConfig, Pool, Provider};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// `keys` numbered from 1 (`key#1`, `key#2`...).
@@ -64,6 +65,61 @@ pub fn first_call_limited(
     }
 }
 
+/// A fake server answering as `respond` says.
+pub async fn responding(
+    respond: impl Fn(&FakeRequest) -> FakeReply + Send + Sync + 'static,
+) -> FakeServer {
+    FakeServer::builder()
+        .respond(respond)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A fake server answering every request after `latency`.
+pub async fn delaying(latency: Duration) -> FakeServer {
+    FakeServer::builder()
+        .latency(latency)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Waits until `server` has received `n` requests.
+pub async fn until_requests(server: &FakeServer, n: u64) {
+    while server.requests() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `pool.submit(task)` as a future of its own, for `tokio::spawn` or a `JoinSet`.
+pub fn submitting(
+    pool: &Arc<Pool>,
+    task: LlmTask,
+) -> impl Future<Output = Result<LlmAnswer, LlmError>> + Send + 'static {
+    let pool = pool.clone();
+    async move { pool.submit(task).await }
+}
+
+/// Submits `task(i)` to `pool` for each `i` below `count`, each as a task of `set`.
+pub fn spawn_each(
+    set: &mut JoinSet<Result<LlmAnswer, LlmError>>,
+    pool: &Arc<Pool>,
+    count: usize,
+    task: impl Fn(usize) -> LlmTask,
+) {
+    for i in 0..count {
+        set.spawn(submitting(pool, task(i)));
+    }
+}
+
+/// Waits for every submission of `set`; panics on any error.
+pub async fn all_ok(mut set: JoinSet<Result<LlmAnswer, LlmError>>) {
+    while let Some(joined) = set.join_next().await {
+        joined.unwrap().unwrap();
+    }
+}
+
 /// Submits `tasks` tasks to `pool` at once (task `i` is `task("{name}-{i}")`), then shuts the
 /// pool down; returns the results in task order.
 pub async fn submit_all(
@@ -72,10 +128,10 @@ pub async fn submit_all(
     tasks: usize,
     task: fn(&str) -> LlmTask,
 ) -> Vec<Result<LlmAnswer, LlmError>> {
-    let mut set = tokio::task::JoinSet::new();
+    let mut set = JoinSet::new();
     for i in 0..tasks {
-        let (pool, task) = (pool.clone(), task(&format!("{name}-{i}")));
-        set.spawn(async move { (i, pool.submit(task).await) });
+        let submit = submitting(&pool, task(&format!("{name}-{i}")));
+        set.spawn(async move { (i, submit.await) });
     }
     let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {
