@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use haul_e2e::{
-    demo_server, exited, haul, haul_command, haul_fails, haul_ok, kill, read_records, stderr,
-    wait_until,
+    assert_spaced, demo_server, exited, haul, haul_command, haul_fails, haul_ok, kill,
+    read_records, stderr, wait_until,
 };
 use haul_testkit::TestServer;
 
@@ -368,15 +368,12 @@ async fn delay_spaces_requests_to_one_domain() {
     let server = TestServer::start(app).await.unwrap();
     let (_, records) = crawl(&server, &["--delay-ms", "200", "--concurrency", "5"]).await;
     assert_eq!(records.len(), 5);
-    let mut times = arrivals.0.lock().unwrap().clone();
-    times.sort();
-    for pair in times.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(
-            gap >= Duration::from_millis(180),
-            "requests {gap:?} apart with --delay-ms 200"
-        );
-    }
+    let times = arrivals.0.lock().unwrap().clone();
+    assert_spaced(
+        times,
+        Duration::from_millis(180),
+        "with --delay-ms 200, requests",
+    );
 }
 
 /// `haul parse URL` goes through the crawl's page pipeline: robots.txt is obeyed, a transient

@@ -103,6 +103,19 @@ async fn serve_and_crawl(
     (server, dir, c)
 }
 
+/// Fails listing `problems` when there are any, else prints what the `--render render` crawl
+/// took; then checks that no Chromium of the crawl's in `dir` is left.
+async fn conclude(render: &str, problems: &str, c: &Crawl, dir: &Path) {
+    assert!(problems.is_empty(), "--render {render}:\n{problems}");
+    eprintln!(
+        "render {render}: {} pages in {:.1} s, render reasons {}",
+        c.pages(),
+        c.took.as_secs_f64(),
+        c.site()["render_reasons"]
+    );
+    assert_no_chromium_left(&[dir]).await;
+}
+
 /// `12.99 USD` (amount without trailing zeros, so that `1299` and `1299.00` agree).
 fn price_key(price: Option<Decimal>, currency: Option<&str>) -> String {
     format!(
@@ -284,14 +297,7 @@ async fn render_always_finds_every_product_and_a_failing_script_does_not_fail_it
             c.pages()
         );
     }
-    assert!(problems.is_empty(), "--render always:\n{problems}");
-    eprintln!(
-        "render always: {} pages in {:.1} s, render reasons {}",
-        c.pages(),
-        c.took.as_secs_f64(),
-        c.site()["render_reasons"]
-    );
-    assert_no_chromium_left(&[dir.path()]).await;
+    conclude("always", &problems, &c, dir.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -364,12 +370,5 @@ async fn render_auto_uses_the_browser_exactly_for_the_script_built_product_pages
             c.site()["render_reasons"]
         );
     }
-    assert!(problems.is_empty(), "--render auto:\n{problems}");
-    eprintln!(
-        "render auto: {} pages in {:.1} s, render reasons {}",
-        c.pages(),
-        c.took.as_secs_f64(),
-        c.site()["render_reasons"]
-    );
-    assert_no_chromium_left(&[dir.path()]).await;
+    conclude("auto", &problems, &c, dir.path()).await;
 }

@@ -97,6 +97,16 @@ pub async fn exited(child: tokio::process::Child, secs: u64, why: &str) -> Outpu
         .expect("the child's output")
 }
 
+/// Asserts that no two of `times` (in any order) are less than `least` apart; `what` names
+/// them in the message.
+pub fn assert_spaced(mut times: Vec<std::time::Instant>, least: Duration, what: &str) {
+    times.sort();
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= least, "{what} {gap:?} apart");
+    }
+}
+
 /// Sends `signal` (as `kill` takes it: `-INT`, `-9`) to process `pid` and asserts it was sent.
 pub fn kill(signal: &str, pid: u32) {
     let status = std::process::Command::new("kill")
