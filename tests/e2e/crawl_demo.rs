@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use haul_e2e::{
-    demo_server, exited, haul_command, haul_fails, haul_ok, kill, read_records, stderr,
+    demo_crawl, demo_server, exited, haul_command, haul_fails, haul_ok, kill, read_records, stderr,
     wait_for_records,
 };
 use haul_site_demo::CATALOG;
@@ -16,16 +16,11 @@ async fn crawl_gets_every_demo_product_right_within_the_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("demo.jsonl");
     let start = server.url("/");
-    let out = haul_ok(&[
-        "crawl",
-        "demo",
-        "--start-url",
+    let out = haul_ok(&demo_crawl(
         start.as_str(),
-        "--concurrency",
-        "3",
-        "-o",
-        out_path.to_str().unwrap(),
-    ])
+        &out_path,
+        &["--concurrency", "3"],
+    ))
     .await;
 
     let records = read_records(&out_path);
@@ -68,11 +63,8 @@ async fn crawl_gets_every_demo_product_right_within_the_concurrency_limit() {
     for (path, hits) in stats.all_hits() {
         assert_eq!(hits, 1, "{path} fetched {hits} times");
     }
-    assert!(
-        stderr(&out).contains("30 records"),
-        "summary: {}",
-        stderr(&out)
-    );
+    let summary = stderr(&out);
+    assert!(summary.contains("30 records"), "summary: {summary}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,16 +72,12 @@ async fn max_level_limits_the_depth() {
     let server = demo_server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("l1.jsonl");
-    haul_ok(&[
-        "crawl",
-        "demo",
-        "--start-url",
-        server.url("/").as_str(),
-        "--max-level",
-        "1",
-        "-o",
-        out_path.to_str().unwrap(),
-    ])
+    let start = server.url("/");
+    haul_ok(&demo_crawl(
+        start.as_str(),
+        &out_path,
+        &["--max-level", "1"],
+    ))
     .await;
     // Level 0 = home, level 1 = the three category pages; products are level 2.
     assert!(read_records(&out_path).is_empty());
@@ -103,46 +91,44 @@ async fn max_level_limits_the_depth() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_a_clear_error_with_a_non_zero_exit() {
-    let err = haul_fails(&[
-        "crawl",
-        "no-such-shop",
-        "--start-url",
-        "http://127.0.0.1:9/",
-    ])
-    .await;
-    assert!(err.contains("unknown site \"no-such-shop\""), "{err}");
-    assert!(
-        err.contains("known sites: ") && err.contains("demo"),
-        "{err}"
-    );
-
-    let err = haul_fails(&["crawl", "demo", "--start-url", "shop.example/no-scheme"]).await;
-    assert!(
-        err.contains("\"shop.example/no-scheme\" is not a valid URL"),
-        "{err}"
-    );
-
-    let err = haul_fails(&[
-        "crawl",
-        "demo",
-        "--concurrency",
-        "0",
-        "--start-url",
-        "http://127.0.0.1:9/",
-    ])
-    .await;
-    assert!(err.contains("--concurrency"), "{err}");
+    // (arguments, what the error says)
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &[
+                "crawl",
+                "no-such-shop",
+                "--start-url",
+                "http://127.0.0.1:9/",
+            ],
+            &["unknown site \"no-such-shop\"", "known sites: ", "demo"],
+        ),
+        (
+            &["crawl", "demo", "--start-url", "shop.example/no-scheme"],
+            &["\"shop.example/no-scheme\" is not a valid URL"],
+        ),
+        (
+            &[
+                "crawl",
+                "demo",
+                "--concurrency",
+                "0",
+                "--start-url",
+                "http://127.0.0.1:9/",
+            ],
+            &["--concurrency"],
+        ),
+    ];
+    for (args, says) in cases {
+        let err = haul_fails(args).await;
+        for s in says {
+            assert!(err.contains(s), "{args:?}: {err}");
+        }
+    }
 
     let server = demo_server(Duration::ZERO).await;
-    let err = haul_fails(&[
-        "crawl",
-        "demo",
-        "--start-url",
-        server.url("/").as_str(),
-        "-o",
-        "/nonexistent-dir/out.jsonl",
-    ])
-    .await;
+    let start = server.url("/");
+    let nowhere = std::path::Path::new("/nonexistent-dir/out.jsonl");
+    let err = haul_fails(&demo_crawl(start.as_str(), nowhere, &[])).await;
     assert!(
         err.contains("cannot create output file /nonexistent-dir/out.jsonl"),
         "{err}"
@@ -171,12 +157,14 @@ async fn stop_keeps_every_record_already_found(signal: &str) {
     let server = demo_server(Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("int.jsonl");
-    let child = haul_command(&["crawl", "demo", "--concurrency", "2", "--start-url"])
-        .arg(server.url("/").as_str())
-        .arg("-o")
-        .arg(&out_path)
-        .spawn()
-        .unwrap();
+    let start = server.url("/");
+    let child = haul_command(&demo_crawl(
+        start.as_str(),
+        &out_path,
+        &["--concurrency", "2"],
+    ))
+    .spawn()
+    .unwrap();
     // Wait until some records are on disk (they are flushed as they arrive).
     wait_for_records(&out_path, 3, 30).await;
     kill(signal, child.id().unwrap());

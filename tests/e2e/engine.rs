@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use haul_e2e::{
-    assert_spaced, demo_server, exited, haul, haul_command, haul_fails, haul_ok, kill,
+    assert_spaced, demo_crawl, demo_server, exited, haul, haul_command, haul_fails, haul_ok, kill,
     read_records, stderr, wait_until,
 };
 use haul_testkit::TestServer;
@@ -37,16 +37,7 @@ async fn crawl(
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.jsonl");
     let start = server.url("/");
-    let mut args = vec![
-        "crawl",
-        "demo",
-        "--start-url",
-        start.as_str(),
-        "-o",
-        out_path.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = haul_ok(&args).await;
+    let out = haul_ok(&demo_crawl(start.as_str(), &out_path, extra)).await;
     let records = read_records(&out_path);
     (out, records)
 }

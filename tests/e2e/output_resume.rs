@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
-use haul_e2e::{demo_server, haul_command, haul_ok, wait_until};
+use haul_e2e::{demo_crawl, demo_server, haul_command, haul_ok, wait_until};
 use haul_site_demo::CATALOG;
 use haul_testkit::TestServer;
 
@@ -33,17 +33,10 @@ fn assert_is_the_catalogue(records: &[haul_core::Record], server: &TestServer) {
 async fn every_output_format_round_trips() {
     let server = demo_server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
+    let start = server.url("/");
     for ext in ["jsonl", "json", "csv", "db"] {
         let path = dir.path().join(format!("out.{ext}"));
-        haul_ok(&[
-            "crawl",
-            "demo",
-            "--start-url",
-            server.url("/").as_str(),
-            "-o",
-            path.to_str().unwrap(),
-        ])
-        .await;
+        haul_ok(&demo_crawl(start.as_str(), &path, &[])).await;
         let records = haul_output::read_records(&path).unwrap();
         assert_is_the_catalogue(&records, &server);
     }
@@ -77,14 +70,7 @@ async fn the_sqlite_store_records_a_price_change_across_two_crawls() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("prices.db");
     let start = server.url("/");
-    let args = [
-        "crawl",
-        "demo",
-        "--start-url",
-        start.as_str(),
-        "-o",
-        db.to_str().unwrap(),
-    ];
+    let args = demo_crawl(start.as_str(), &db, &[]);
     haul_ok(&args).await;
     price.store(1499, Ordering::SeqCst);
     haul_ok(&args).await;
@@ -122,18 +108,8 @@ async fn kill_9_then_resume_gives_every_record_exactly_once() {
     let out_path = dir.path().join("out.jsonl");
     let state = dir.path().join("state");
     let start = server.url("/");
-    let args = [
-        "crawl",
-        "demo",
-        "--concurrency",
-        "3",
-        "--start-url",
-        start.as_str(),
-        "-o",
-        out_path.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-    ];
+    let extra = ["--concurrency", "3", "--state", state.to_str().unwrap()];
+    let args = demo_crawl(start.as_str(), &out_path, &extra);
     let mut child = haul_command(&args)
         .stderr(std::process::Stdio::null())
         .spawn()

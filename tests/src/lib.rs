@@ -39,6 +39,14 @@ pub async fn haul(args: &[&str]) -> Output {
         .expect("haul runs")
 }
 
+/// The arguments of `haul crawl demo --start-url START -o OUT EXTRA...`.
+pub fn demo_crawl<'a>(start: &'a str, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let out = out.to_str().expect("a UTF-8 path");
+    let mut args = vec!["crawl", "demo", "--start-url", start, "-o", out];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Runs `haul ARGS` to completion (see [`haul`]) and asserts that it succeeded, naming its
 /// standard error.
 pub async fn haul_ok(args: &[&str]) -> Output {
