@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use haul_e2e::{assert_no_chromium_left, haul_bin, haul_chromium_pids, read_records, stderr};
+use haul_e2e::{
+    assert_no_chromium_left, demo_server, exited, haul_chromium_pids, haul_command, kill,
+    read_records, read_stats, stderr, wait_for_records,
+};
 use haul_site_demo::CATALOG;
 use haul_testkit::{TestServer, demo_router};
 use tokio::sync::Mutex;
@@ -31,8 +34,7 @@ async fn crawl(
 ) {
     let out_path = dir.join("out.jsonl");
     let stats_path = dir.join("stats.json");
-    let out = tokio::process::Command::new(haul_bin())
-        .args(["crawl", "demo", "--start-url", server.url(start).as_str()])
+    let out = haul_command(&["crawl", "demo", "--start-url", server.url(start).as_str()])
         .arg("-o")
         .arg(&out_path)
         .arg("--stats")
@@ -44,10 +46,7 @@ async fn crawl(
         .output()
         .await
         .unwrap();
-    let stats = std::fs::read(&stats_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let stats = read_stats(&stats_path);
     (out, read_records(&out_path), stats)
 }
 
@@ -117,9 +116,7 @@ fn catalogue() -> HashMap<String, String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn render_auto_uses_the_browser_only_for_script_built_pages_pooled_or_not() {
     let _serial = SERIAL.lock().await;
-    let server = TestServer::start(demo_router(Duration::ZERO))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let (out, records, stats) = crawl(&server, "/mixed", &[], dir.path()).await;
     assert!(out.status.success(), "{}", stderr(&out));
@@ -173,8 +170,7 @@ async fn the_pool_bounds_open_pages_and_recovers_from_a_killed_browser() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.jsonl");
     let stats_path = dir.path().join("stats.json");
-    let child = tokio::process::Command::new(haul_bin())
-        .args(["crawl", "demo", "--start-url", server.url("/js").as_str()])
+    let child = haul_command(&["crawl", "demo", "--start-url", server.url("/js").as_str()])
         .args([
             "--render",
             "always",
@@ -191,8 +187,6 @@ async fn the_pool_bounds_open_pages_and_recovers_from_a_killed_browser() {
         .arg(&stats_path)
         .env("RUST_LOG", "warn")
         .env("TMPDIR", dir.path())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let haul_pid = child.id().unwrap();
@@ -210,15 +204,8 @@ async fn the_pool_bounds_open_pages_and_recovers_from_a_killed_browser() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .expect("crawl finishes")
-        .unwrap();
+    kill("-9", victim);
+    let out = exited(child, 120, "crawl finishes").await;
     assert!(out.status.success(), "{}", stderr(&out));
     let records = read_records(&out_path);
     assert_eq!(
@@ -288,43 +275,26 @@ async fn sigterm_mid_crawl_closes_every_browser_and_keeps_the_output() {
 /// its grace period, keeps what it found, and leaves no Chromium behind.
 async fn stop_mid_crawl_closes_every_browser_and_keeps_the_output(signal: &str) {
     let _serial = SERIAL.lock().await;
-    let server = TestServer::start(demo_router(Duration::from_millis(300)))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.jsonl");
-    let child = tokio::process::Command::new(haul_bin())
-        .args(["crawl", "demo", "--render", "always", "--grace-secs", "3"])
+    let child = haul_command(&["crawl", "demo", "--render", "always", "--grace-secs", "3"])
         .args(["--start-url", server.url("/js").as_str()])
         .arg("-o")
         .arg(&out_path)
         .env("RUST_LOG", "warn")
         .env("TMPDIR", dir.path())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while read_records(&out_path).len() < 3 {
-        assert!(tokio::time::Instant::now() < deadline, "no records in 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_records(&out_path, 3, 60).await;
     // Also shows that the browsers are found in the crawl's TMPDIR.
     assert!(
         !haul_chromium_pids(&[dir.path()]).is_empty(),
         "the browser is running"
     );
-    let pid = child.id().unwrap().to_string();
     let interrupted = std::time::Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("haul exits after kill {signal}"))
-        .unwrap();
+    kill(signal, child.id().unwrap());
+    let out = exited(child, 20, &format!("haul exits after kill {signal}")).await;
     assert!(
         interrupted.elapsed() < Duration::from_secs(10),
         "took {:?}",
@@ -355,28 +325,19 @@ fn profiles_in(dir: &Path) -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_dies_with_a_sigkilled_haul_and_the_next_haul_removes_its_profile() {
     let _serial = SERIAL.lock().await;
-    let server = TestServer::start(demo_router(Duration::from_millis(300)))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().unwrap();
     let run = |out: &str| {
-        let mut cmd = tokio::process::Command::new(haul_bin());
-        cmd.args(["crawl", "demo", "--render", "always"])
-            .args(["--start-url", server.url("/js").as_str()])
+        let mut cmd = haul_command(&["crawl", "demo", "--render", "always"]);
+        cmd.args(["--start-url", server.url("/js").as_str()])
             .arg("-o")
             .arg(dir.path().join(out))
             .env("RUST_LOG", "warn")
-            .env("TMPDIR", dir.path())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .env("TMPDIR", dir.path());
         cmd
     };
     let mut victim = run("killed.jsonl").spawn().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while read_records(&dir.path().join("killed.jsonl")).is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no records in 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_records(&dir.path().join("killed.jsonl"), 1, 60).await;
     assert!(
         !haul_chromium_pids(&[dir.path()]).is_empty(),
         "the browser is running"
@@ -407,9 +368,7 @@ async fn chromium_dies_with_a_sigkilled_haul_and_the_next_haul_removes_its_profi
 #[tokio::test(flavor = "multi_thread")]
 async fn rendered_pages_obey_robots_txt_like_fetched_ones() {
     let _serial = SERIAL.lock().await;
-    let server = TestServer::start(demo_router(Duration::ZERO))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     // The demo shop's robots.txt disallows /cart; `--render always` must not navigate there.
     let (out, records, stats) = crawl(&server, "/cart", &["--render", "always"], dir.path()).await;

@@ -3,31 +3,25 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use haul_e2e::{haul, haul_bin, read_records, stderr};
+use haul_e2e::{
+    demo_crawl, demo_server, exited, haul_command, haul_fails, haul_ok, kill, read_records, stderr,
+    wait_for_records,
+};
 use haul_site_demo::CATALOG;
-use haul_testkit::{TestServer, demo_router};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crawl_gets_every_demo_product_right_within_the_concurrency_limit() {
     // Latency makes requests overlap, so the concurrency bound is actually exercised.
-    let server = TestServer::start(demo_router(Duration::from_millis(25)))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::from_millis(25)).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("demo.jsonl");
     let start = server.url("/");
-    let out = haul(&[
-        "crawl",
-        "demo",
-        "--start-url",
+    let out = haul_ok(&demo_crawl(
         start.as_str(),
-        "--concurrency",
-        "3",
-        "-o",
-        out_path.to_str().unwrap(),
-    ])
+        &out_path,
+        &["--concurrency", "3"],
+    ))
     .await;
-    assert!(out.status.success(), "haul failed: {}", stderr(&out));
 
     let records = read_records(&out_path);
     assert_eq!(records.len(), CATALOG.len(), "one record per product");
@@ -69,32 +63,22 @@ async fn crawl_gets_every_demo_product_right_within_the_concurrency_limit() {
     for (path, hits) in stats.all_hits() {
         assert_eq!(hits, 1, "{path} fetched {hits} times");
     }
-    assert!(
-        stderr(&out).contains("30 records"),
-        "summary: {}",
-        stderr(&out)
-    );
+    let summary = stderr(&out);
+    assert!(summary.contains("30 records"), "summary: {summary}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn max_level_limits_the_depth() {
-    let server = TestServer::start(demo_router(Duration::ZERO))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("l1.jsonl");
-    let out = haul(&[
-        "crawl",
-        "demo",
-        "--start-url",
-        server.url("/").as_str(),
-        "--max-level",
-        "1",
-        "-o",
-        out_path.to_str().unwrap(),
-    ])
+    let start = server.url("/");
+    haul_ok(&demo_crawl(
+        start.as_str(),
+        &out_path,
+        &["--max-level", "1"],
+    ))
     .await;
-    assert!(out.status.success(), "{}", stderr(&out));
     // Level 0 = home, level 1 = the three category pages; products are level 2.
     assert!(read_records(&out_path).is_empty());
     assert_eq!(server.stats().hits("/robots.txt"), 1);
@@ -107,58 +91,47 @@ async fn max_level_limits_the_depth() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_a_clear_error_with_a_non_zero_exit() {
-    let out = haul(&[
-        "crawl",
-        "no-such-shop",
-        "--start-url",
-        "http://127.0.0.1:9/",
-    ])
-    .await;
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains("unknown site \"no-such-shop\""), "{err}");
+    // (arguments, what the error says)
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &[
+                "crawl",
+                "no-such-shop",
+                "--start-url",
+                "http://127.0.0.1:9/",
+            ],
+            &["unknown site \"no-such-shop\"", "known sites: ", "demo"],
+        ),
+        (
+            &["crawl", "demo", "--start-url", "shop.example/no-scheme"],
+            &["\"shop.example/no-scheme\" is not a valid URL"],
+        ),
+        (
+            &[
+                "crawl",
+                "demo",
+                "--concurrency",
+                "0",
+                "--start-url",
+                "http://127.0.0.1:9/",
+            ],
+            &["--concurrency"],
+        ),
+    ];
+    for (args, says) in cases {
+        let err = haul_fails(args).await;
+        for s in says {
+            assert!(err.contains(s), "{args:?}: {err}");
+        }
+    }
+
+    let server = demo_server(Duration::ZERO).await;
+    let start = server.url("/");
+    let nowhere = std::path::Path::new("/nonexistent-dir/out.jsonl");
+    let err = haul_fails(&demo_crawl(start.as_str(), nowhere, &[])).await;
     assert!(
-        err.contains("known sites: ") && err.contains("demo"),
+        err.contains("cannot create output file /nonexistent-dir/out.jsonl"),
         "{err}"
-    );
-
-    let out = haul(&["crawl", "demo", "--start-url", "shop.example/no-scheme"]).await;
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("\"shop.example/no-scheme\" is not a valid URL"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = haul(&[
-        "crawl",
-        "demo",
-        "--concurrency",
-        "0",
-        "--start-url",
-        "http://127.0.0.1:9/",
-    ])
-    .await;
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("--concurrency"), "{}", stderr(&out));
-
-    let server = TestServer::start(demo_router(Duration::ZERO))
-        .await
-        .unwrap();
-    let out = haul(&[
-        "crawl",
-        "demo",
-        "--start-url",
-        server.url("/").as_str(),
-        "-o",
-        "/nonexistent-dir/out.jsonl",
-    ])
-    .await;
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("cannot create output file /nonexistent-dir/out.jsonl"),
-        "{}",
-        stderr(&out)
     );
     assert_eq!(
         server.stats().requests(),
@@ -181,40 +154,21 @@ async fn sigterm_keeps_every_record_already_found_like_ctrl_c() {
 /// found so far is written and the report says the crawl was interrupted.
 async fn stop_keeps_every_record_already_found(signal: &str) {
     // Slow pages so that the crawl is surely mid-way when it is interrupted.
-    let server = TestServer::start(demo_router(Duration::from_millis(300)))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("int.jsonl");
-    let child = tokio::process::Command::new(haul_bin())
-        .args(["crawl", "demo", "--concurrency", "2", "--start-url"])
-        .arg(server.url("/").as_str())
-        .arg("-o")
-        .arg(&out_path)
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let start = server.url("/");
+    let child = haul_command(&demo_crawl(
+        start.as_str(),
+        &out_path,
+        &["--concurrency", "2"],
+    ))
+    .spawn()
+    .unwrap();
     // Wait until some records are on disk (they are flushed as they arrive).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while read_records(&out_path).len() < 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no records flushed in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let kill = tokio::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(kill.success());
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("haul exits soon after kill {signal}"))
-        .unwrap();
+    wait_for_records(&out_path, 3, 30).await;
+    kill(signal, child.id().unwrap());
+    let out = exited(child, 10, &format!("haul exits soon after kill {signal}")).await;
     let err = stderr(&out);
     assert!(err.contains("interrupted"), "{err}");
     let records = read_records(&out_path);

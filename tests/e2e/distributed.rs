@@ -11,7 +11,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Html;
 use axum::routing::get;
-use haul_e2e::{haul, haul_bin, read_records, stderr};
+use haul_e2e::{
+    assert_spaced, demo_server, exited, haul, haul_bin, haul_fails, haul_ok, kill, read_records,
+    stderr,
+};
 use haul_redis::testing::RedisServer;
 use haul_testkit::TestServer;
 use tokio::process::{Child, Command};
@@ -41,36 +44,57 @@ fn keys(records: &[haul_core::Record]) -> (BTreeSet<Key>, Vec<(String, String)>)
     (set, dup)
 }
 
+/// `haul worker` for crawl `crawl` named `name` (waiting up to 60 s for work, no rendering),
+/// to start in the background: its standard error piped, killed when dropped.
+fn worker_command(redis: &str, crawl: &str, name: &str) -> Command {
+    let mut cmd = Command::new(haul_bin());
+    cmd.args([
+        "worker",
+        "--redis",
+        redis,
+        "--crawl-id",
+        crawl,
+        "--worker-name",
+        name,
+        "--wait-secs",
+        "60",
+        "--render",
+        "never",
+    ])
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    cmd
+}
+
+/// A running `haul worker` (see [`worker_command`]) with the `extra` arguments.
 fn worker(redis: &str, crawl: &str, name: &str, extra: &[&str]) -> Child {
-    Command::new(haul_bin())
-        .args([
-            "worker",
-            "--redis",
-            redis,
-            "--crawl-id",
-            crawl,
-            "--worker-name",
-            name,
-            "--wait-secs",
-            "60",
-            "--render",
-            "never",
-        ])
+    worker_command(redis, crawl, name)
         .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("haul worker starts")
 }
 
+/// `n` workers `w0`, `w1`... of crawl `crawl` (see [`worker`]).
+fn workers(redis: &str, crawl: &str, n: usize, extra: &[&str]) -> Vec<Child> {
+    (0..n)
+        .map(|i| worker(redis, crawl, &format!("w{i}"), extra))
+        .collect()
+}
+
+/// Asserts that `records` hold each record of `expected` once and nothing else (`why` says
+/// what a difference would mean).
+fn assert_exactly_once(records: &[haul_core::Record], expected: &BTreeSet<Key>, why: &str) {
+    let (got, dup) = keys(records);
+    assert!(dup.is_empty(), "records written twice: {dup:?}");
+    assert_eq!(got.len(), expected.len(), "{why}");
+    assert_eq!(got, *expected, "{why}");
+}
+
 /// Waits for a worker to exit by itself; returns its standard error.
 async fn finished(child: Child) -> (bool, String) {
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("a worker exits once the crawl is finished")
-        .expect("worker output");
+    let out = exited(child, 60, "a worker exits once the crawl is finished").await;
     (out.status.success(), stderr(&out))
 }
 
@@ -119,6 +143,37 @@ async fn succeeded(
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     out
+}
+
+/// `haul crawl demo --redis URL --crawl-id ID --start-url START --detach` (enqueues the crawl
+/// and returns); its output.
+async fn detach(url: &str, crawl: &str, start: &str) -> std::process::Output {
+    haul(&[
+        "crawl",
+        "demo",
+        "--redis",
+        url,
+        "--crawl-id",
+        crawl,
+        "--start-url",
+        start,
+        "--detach",
+    ])
+    .await
+}
+
+/// `haul collect --redis URL --crawl-id ID -o OUT`; asserts that it succeeded.
+async fn collect(url: &str, crawl: &str, out: &std::path::Path) {
+    haul_ok(&[
+        "collect",
+        "--redis",
+        url,
+        "--crawl-id",
+        crawl,
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await;
 }
 
 /// Waits until `server` answered `more` requests after `before`: the crawl is under way.
@@ -173,17 +228,14 @@ async fn local_crawl(starts: &[String], dir: &std::path::Path) -> Vec<haul_core:
     for s in starts {
         args.extend(["--start-url", s.as_str()]);
     }
-    let res = haul(&args).await;
-    assert!(res.status.success(), "{}", stderr(&res));
+    haul_ok(&args).await;
     read_records(&out)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
     let redis = RedisServer::start().await;
-    let demo = TestServer::start(haul_testkit::demo_router(Duration::ZERO))
-        .await
-        .unwrap();
+    let demo = demo_server(Duration::ZERO).await;
     // The generated site's levels are told apart by path: `/` (0), `/category/` (1),
     // `/product/` (2); the order of requests shows whether levels ran in order.
     let order: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -210,9 +262,7 @@ async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
     let (demo_hits, generated_hits) = (demo.stats().requests(), generated.stats().requests());
 
     let url = redis.url();
-    let workers: Vec<Child> = (0..3)
-        .map(|i| worker(&url, "three", &format!("w{i}"), &[]))
-        .collect();
+    let workers = workers(&url, "three", 3, &[]);
     let out = dir.path().join("distributed.jsonl");
     let stats = dir.path().join("stats.json");
     let coordinator = succeeded(
@@ -233,11 +283,10 @@ async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
         pages.push(pages_of(&report));
     }
     let records = read_records(&out);
-    let (got, dup) = keys(&records);
-    assert!(dup.is_empty(), "records written twice: {dup:?}");
-    assert_eq!(
-        got, expected,
-        "distributed records differ from the local crawl's"
+    assert_exactly_once(
+        &records,
+        &expected,
+        "distributed records differ from the local crawl's",
     );
     let level = |p: &str| match p {
         "/" => Some(0),
@@ -309,25 +358,16 @@ async fn three_workers_give_a_single_process_crawls_records_exactly_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_with_sigkill_mid_crawl_loses_nothing() {
     // Slow pages, so the crawl is still running when the worker dies.
-    let SlowShop {
-        redis,
-        site: generated,
-        starts,
-        dir,
-        expected,
-        before,
-    } = slow_shop(500, Duration::from_millis(25)).await;
+    let shop = slow_shop(500, Duration::from_millis(25)).await;
 
-    let url = redis.url();
+    let url = shop.redis.url();
     let visibility = ["--visibility-timeout", "2"];
     let mut victim = worker(&url, "kill", "victim", &visibility);
-    let others: Vec<Child> = (0..2)
-        .map(|i| worker(&url, "kill", &format!("w{i}"), &visibility))
-        .collect();
-    let out = dir.path().join("distributed.jsonl");
-    let running = coordinator(&url, "kill", &starts, &out, &[]);
+    let others = workers(&url, "kill", 2, &visibility);
+    let out = shop.dir.path().join("distributed.jsonl");
+    let running = coordinator(&url, "kill", &shop.starts, &out, &[]);
     // Kill the victim in the middle of the product level.
-    under_way(&generated, before, 150).await;
+    under_way(&shop.site, shop.before, 150).await;
     victim.start_kill().expect("SIGKILL");
     let status = victim.wait().await.unwrap();
     assert!(!status.success(), "the victim was killed, not finished");
@@ -336,10 +376,11 @@ async fn a_worker_killed_with_sigkill_mid_crawl_loses_nothing() {
         let (ok, report) = finished(w).await;
         assert!(ok, "worker failed:\n{report}");
     }
-    let (got, dup) = keys(&read_records(&out));
-    assert!(dup.is_empty(), "records written twice: {dup:?}");
-    assert_eq!(got.len(), expected.len());
-    assert_eq!(got, expected, "records lost or changed by the kill");
+    assert_exactly_once(
+        &read_records(&out),
+        &shop.expected,
+        "records lost or changed by the kill",
+    );
 }
 
 /// Request start times of a server that answers slowly, to observe per-domain limits.
@@ -387,9 +428,7 @@ async fn per_domain_concurrency_and_delay_hold_over_all_workers() {
         "--concurrency",
         "8",
     ];
-    let workers: Vec<Child> = (0..3)
-        .map(|i| worker(&url, "polite", &format!("w{i}"), &limits))
-        .collect();
+    let workers = workers(&url, "polite", 3, &limits);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jsonl");
     let starts = [server.url("/").to_string()];
@@ -408,50 +447,23 @@ async fn per_domain_concurrency_and_delay_hold_over_all_workers() {
         l.max_in_flight
     );
     assert!(l.max_in_flight >= 1);
-    let mut starts = l.starts.clone();
-    starts.sort();
-    for w in starts.windows(2) {
-        let gap = w[1] - w[0];
-        // 40 ms apart on Redis' clock; allow a few ms of scheduling noise here.
-        assert!(
-            gap >= Duration::from_millis(30),
-            "two requests {gap:?} apart"
-        );
-    }
+    // 40 ms apart on Redis' clock; allow a few ms of scheduling noise here.
+    assert_spaced(l.starts.clone(), Duration::from_millis(30), "two requests");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_redis_and_a_crawl_id_in_use_are_clear_errors() {
     let free = haul_redis::testing::free_port();
     let nowhere = format!("redis://127.0.0.1:{free}/0");
-    let out = haul(&["worker", "--redis", &nowhere]).await;
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = haul_fails(&["worker", "--redis", &nowhere]).await;
     assert!(err.contains(&format!("127.0.0.1:{free}")), "{err}");
     assert!(err.contains("unreachable"), "{err}");
 
     let redis = RedisServer::start().await;
     let url = redis.url();
-    let enqueue = |id: &'static str| {
-        let url = url.clone();
-        async move {
-            haul(&[
-                "crawl",
-                "demo",
-                "--redis",
-                &url,
-                "--crawl-id",
-                id,
-                "--start-url",
-                "http://127.0.0.1:9/",
-                "--detach",
-            ])
-            .await
-        }
-    };
-    let first = enqueue("busy").await;
+    let first = detach(&url, "busy", "http://127.0.0.1:9/").await;
     assert!(first.status.success(), "{}", stderr(&first));
-    let second = enqueue("busy").await;
+    let second = detach(&url, "busy", "http://127.0.0.1:9/").await;
     assert!(!second.status.success());
     let err = stderr(&second);
     assert!(err.contains("\"busy\" is already running"), "{err}");
@@ -509,17 +521,8 @@ async fn two_workers_sharing_one_llm_key_stay_under_its_limit_together() {
     let url = redis.url();
     let base = llm.base_url().to_string();
     let spawn = |name: &str| {
-        Command::new(haul_bin())
-            .args([
-                "worker",
-                "--redis",
-                &url,
-                "--crawl-id",
-                "llm",
-                "--worker-name",
-                name,
-            ])
-            .args(["--wait-secs", "60", "--render", "never", "--extract", "llm"])
+        worker_command(&url, "llm", name)
+            .args(["--extract", "llm"])
             .args([
                 "--concurrency",
                 "16",
@@ -531,10 +534,6 @@ async fn two_workers_sharing_one_llm_key_stay_under_its_limit_together() {
             // 600 per minute = the provider's 10 per second, for the key over all workers.
             .args(["--llm-rpm", "600"])
             .env("HAUL_LLM_KEYS", "sk-the-one-shared-key")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .expect("haul worker starts")
     };
@@ -557,8 +556,7 @@ async fn two_workers_sharing_one_llm_key_stay_under_its_limit_together() {
         args.push(shop.url(&format!("/product/{n}")).to_string());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let res = haul(&args).await;
-    assert!(res.status.success(), "{}", stderr(&res));
+    let res = haul_ok(&args).await;
     let mut reports = Vec::new();
     for w in workers {
         let (ok, report) = finished(w).await;
@@ -582,44 +580,26 @@ async fn two_workers_sharing_one_llm_key_stay_under_its_limit_together() {
     );
 }
 
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_pause_while_redis_is_away_and_finish_the_crawl_after() {
-    let SlowShop {
-        redis,
-        site: generated,
-        starts,
-        dir,
-        expected,
-        before,
-    } = slow_shop(300, Duration::from_millis(20)).await;
-    let url = redis.url();
-    let workers: Vec<Child> = (0..2)
-        .map(|i| worker(&url, "away", &format!("w{i}"), &[]))
-        .collect();
-    let out = dir.path().join("out.jsonl");
-    let running = coordinator(&url, "away", &starts, &out, &[]);
-    under_way(&generated, before, 60).await;
+    let shop = slow_shop(300, Duration::from_millis(20)).await;
+    let url = shop.redis.url();
+    let workers = workers(&url, "away", 2, &[]);
+    let out = shop.dir.path().join("out.jsonl");
+    let running = coordinator(&url, "away", &shop.starts, &out, &[]);
+    under_way(&shop.site, shop.before, 60).await;
     // Redis stops answering (as behind a network cut) for longer than a command's timeout.
-    let pid = redis.pid().expect("redis runs");
-    signal(pid, "-STOP");
+    let pid = shop.redis.pid().expect("redis runs");
+    kill("-STOP", pid);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let during = generated.stats().requests();
+    let during = shop.site.stats().requests();
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Workers finish the pages they had but take no new URL while Redis is away.
     assert!(
-        generated.stats().requests() - during <= 2 * 8,
+        shop.site.stats().requests() - during <= 2 * 8,
         "workers went on without Redis"
     );
-    signal(pid, "-CONT");
+    kill("-CONT", pid);
     succeeded(running, "the crawl completes once Redis is back").await;
     for w in workers {
         let (ok, report) = finished(w).await;
@@ -628,33 +608,22 @@ async fn workers_pause_while_redis_is_away_and_finish_the_crawl_after() {
             "a worker gave up instead of waiting for Redis:\n{report}"
         );
     }
-    let (got, dup) = keys(&read_records(&out));
-    assert!(dup.is_empty(), "records written twice: {dup:?}");
-    assert_eq!(got, expected, "records lost while Redis was away");
+    assert_exactly_once(
+        &read_records(&out),
+        &shop.expected,
+        "records lost while Redis was away",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_detached_crawl_is_written_by_haul_collect_which_can_be_run_again() {
     let redis = RedisServer::start().await;
-    let demo = TestServer::start(haul_testkit::demo_router(Duration::ZERO))
-        .await
-        .unwrap();
+    let demo = demo_server(Duration::ZERO).await;
     let starts = vec![demo.url("/").to_string()];
     let dir = tempfile::tempdir().unwrap();
     let (expected, _) = keys(&local_crawl(&starts, dir.path()).await);
     let url = redis.url();
-    let enqueued = haul(&[
-        "crawl",
-        "demo",
-        "--redis",
-        &url,
-        "--crawl-id",
-        "later",
-        "--start-url",
-        &starts[0],
-        "--detach",
-    ])
-    .await;
+    let enqueued = detach(&url, "later", &starts[0]).await;
     assert!(enqueued.status.success(), "{}", stderr(&enqueued));
     let (ok, report) = finished(worker(&url, "later", "solo", &[])).await;
     assert!(ok, "{report}");
@@ -668,46 +637,13 @@ async fn a_detached_crawl_is_written_by_haul_collect_which_can_be_run_again() {
     );
     // Nothing was collected yet: the records wait in Redis.
     let out = dir.path().join("collected.jsonl");
-    let collected = haul(&[
-        "collect",
-        "--redis",
-        &url,
-        "--crawl-id",
-        "later",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
-    assert!(collected.status.success(), "{}", stderr(&collected));
-    let (got, dup) = keys(&read_records(&out));
-    assert!(dup.is_empty());
-    assert_eq!(got, expected);
+    collect(&url, "later", &out).await;
+    assert_exactly_once(&read_records(&out), &expected, "collected records");
     // A second run finds the crawl finished and nothing new: the file is unchanged.
-    let again = haul(&[
-        "collect",
-        "--redis",
-        &url,
-        "--crawl-id",
-        "later",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
-    assert!(again.status.success(), "{}", stderr(&again));
+    collect(&url, "later", &out).await;
     assert_eq!(read_records(&out).len(), expected.len());
     // The id of a finished crawl can be used again: its keys are replaced.
-    let reused = haul(&[
-        "crawl",
-        "demo",
-        "--redis",
-        &url,
-        "--crawl-id",
-        "later",
-        "--start-url",
-        &starts[0],
-        "--detach",
-    ])
-    .await;
+    let reused = detach(&url, "later", &starts[0]).await;
     assert!(reused.status.success(), "{}", stderr(&reused));
     assert!(
         stderr(&reused).contains("(1 start URLs)"),
@@ -719,13 +655,9 @@ async fn a_detached_crawl_is_written_by_haul_collect_which_can_be_run_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn max_pages_bounds_the_crawl_over_all_workers() {
     let redis = RedisServer::start().await;
-    let demo = TestServer::start(haul_testkit::demo_router(Duration::ZERO))
-        .await
-        .unwrap();
+    let demo = demo_server(Duration::ZERO).await;
     let url = redis.url();
-    let workers: Vec<Child> = (0..2)
-        .map(|i| worker(&url, "bounded", &format!("w{i}"), &[]))
-        .collect();
+    let workers = workers(&url, "bounded", 2, &[]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jsonl");
     let starts = [demo.url("/").to_string()];
@@ -811,9 +743,7 @@ async fn flushall_mid_crawl_is_a_clear_error_from_workers_and_coordinator_within
     let starts = vec![site.url("/").to_string()];
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
-    let workers: Vec<Child> = (0..2)
-        .map(|i| worker(&url, "flushed", &format!("w{i}"), &[]))
-        .collect();
+    let workers = workers(&url, "flushed", 2, &[]);
     let out = dir.path().join("out.jsonl");
     let running = coordinator(&url, "flushed", &starts, &out, &[]);
     under_way(&site, 0, 40).await;

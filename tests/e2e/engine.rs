@@ -9,7 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use haul_e2e::{haul, read_records, stderr};
+use haul_e2e::{
+    assert_spaced, demo_crawl, demo_server, exited, haul, haul_command, haul_fails, haul_ok, kill,
+    read_records, stderr, wait_until,
+};
 use haul_testkit::TestServer;
 
 fn listing(links: &[String]) -> String {
@@ -34,16 +37,7 @@ async fn crawl(
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.jsonl");
     let start = server.url("/");
-    let mut args = vec![
-        "crawl",
-        "demo",
-        "--start-url",
-        start.as_str(),
-        "-o",
-        out_path.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = haul(&args).await;
+    let out = haul_ok(&demo_crawl(start.as_str(), &out_path, extra)).await;
     let records = read_records(&out_path);
     (out, records)
 }
@@ -73,7 +67,6 @@ async fn robots_txt_is_obeyed_and_a_page_linked_twice_is_fetched_once() {
         );
     let server = TestServer::start(app).await.unwrap();
     let (out, records) = crawl(&server, &[]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(records.len(), 1);
     assert_eq!(server.stats().hits("/product/a"), 1);
     assert_eq!(
@@ -88,8 +81,7 @@ async fn robots_txt_is_obeyed_and_a_page_linked_twice_is_fetched_once() {
     );
     assert!(stderr(&out).contains("robots=1"), "{}", stderr(&out));
 
-    let (out, records) = crawl(&server, &["--ignore-robots"]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, records) = crawl(&server, &["--ignore-robots"]).await;
     assert_eq!(records.len(), 2);
     assert_eq!(server.stats().hits("/product/private-b"), 1);
 }
@@ -136,7 +128,6 @@ async fn transient_failures_are_retried_404_is_not_and_retry_after_is_honoured()
         .with_state(state.clone());
     let server = TestServer::start(app).await.unwrap();
     let (out, records) = crawl(&server, &["--retries", "3"]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
     let titles: Vec<&str> = records.iter().map(|r| r.title.as_str()).collect();
     assert!(
         titles.contains(&"twice-503") && titles.contains(&"slow-down"),
@@ -190,12 +181,11 @@ async fn per_domain_limit_holds_and_a_slow_page_does_not_hold_up_its_level() {
         .route("/l/{name}", get(page))
         .with_state(log.clone());
     let server = TestServer::start(app).await.unwrap();
-    let (out, _) = crawl(
+    crawl(
         &server,
         &["--concurrency", "6", "--per-domain-concurrency", "2"],
     )
     .await;
-    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         server.stats().max_in_flight() <= 2,
         "per-domain limit: {}",
@@ -250,45 +240,26 @@ async fn ctrl_c_waits_at_most_the_grace_period_for_a_hung_page() {
     let server = TestServer::start(app).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.json");
-    let child = tokio::process::Command::new(haul_e2e::haul_bin())
-        .args([
-            "crawl",
-            "demo",
-            "--grace-secs",
-            "1",
-            "--start-url",
-            server.url("/").as_str(),
-        ])
-        .arg("-o")
-        .arg(&out_path)
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while server.stats().hits("/product/hung") == 0
-        || haul_output::read_records(&out_path).map_or(0, |r| r.len()) == 0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "crawl did not reach the hung page"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let pid = child.id().unwrap().to_string();
+    let child = haul_command(&[
+        "crawl",
+        "demo",
+        "--grace-secs",
+        "1",
+        "--start-url",
+        server.url("/").as_str(),
+    ])
+    .arg("-o")
+    .arg(&out_path)
+    .spawn()
+    .unwrap();
+    wait_until(20, "crawl did not reach the hung page", || {
+        server.stats().hits("/product/hung") > 0
+            && haul_output::read_records(&out_path).map_or(0, |r| r.len()) > 0
+    })
+    .await;
     let interrupted = Instant::now();
-    assert!(
-        tokio::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("haul exits after the grace period")
-        .unwrap();
+    kill("-INT", child.id().unwrap());
+    let out = exited(child, 10, "haul exits after the grace period").await;
     let took = interrupted.elapsed();
     assert!(
         took < Duration::from_secs(5),
@@ -313,9 +284,7 @@ async fn ctrl_c_waits_at_most_the_grace_period_for_a_hung_page() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sites_crawl_at_once_each_with_its_own_start_url() {
-    let shop = TestServer::start(haul_testkit::demo_router(Duration::from_millis(5)))
-        .await
-        .unwrap();
+    let shop = demo_server(Duration::from_millis(5)).await;
     let page = r#"<html><head><script type="application/ld+json">{"@context":"https://schema.org","@type":"Product","name":"Lone Lamp","offers":{"@type":"Offer","price":"42.50","priceCurrency":"EUR"}}</script></head><body><h1>Lone Lamp</h1><button>Add to cart</button></body></html>"#;
     let other =
         TestServer::start(Router::new().route("/p/lamp", get(move || async move { Html(page) })))
@@ -325,7 +294,7 @@ async fn two_sites_crawl_at_once_each_with_its_own_start_url() {
     let out_path = dir.path().join("both.jsonl");
     let demo_start = format!("demo={}", shop.url("/"));
     let generic_start = format!("generic={}", other.url("/p/lamp"));
-    let out = haul(&[
+    let out = haul_ok(&[
         "crawl",
         "demo",
         "generic",
@@ -340,7 +309,6 @@ async fn two_sites_crawl_at_once_each_with_its_own_start_url() {
     ])
     .await;
     let err = stderr(&out);
-    assert!(out.status.success(), "{err}");
     let records = read_records(&out_path);
     let demo = records.iter().filter(|r| r.site == "demo").count();
     let generic: Vec<_> = records.iter().filter(|r| r.site == "generic").collect();
@@ -357,7 +325,7 @@ async fn two_sites_crawl_at_once_each_with_its_own_start_url() {
     );
 
     // Without SITE=, a URL that neither named site claims is a clear error.
-    let out = haul(&[
+    let err = haul_fails(&[
         "crawl",
         "demo",
         "generic",
@@ -365,12 +333,7 @@ async fn two_sites_crawl_at_once_each_with_its_own_start_url() {
         shop.url("/").as_str(),
     ])
     .await;
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("write it as SITE="),
-        "{}",
-        stderr(&out)
-    );
+    assert!(err.contains("write it as SITE="), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,18 +357,14 @@ async fn delay_spaces_requests_to_one_domain() {
         .route("/product/{name}", get(page))
         .with_state(arrivals.clone());
     let server = TestServer::start(app).await.unwrap();
-    let (out, records) = crawl(&server, &["--delay-ms", "200", "--concurrency", "5"]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, records) = crawl(&server, &["--delay-ms", "200", "--concurrency", "5"]).await;
     assert_eq!(records.len(), 5);
-    let mut times = arrivals.0.lock().unwrap().clone();
-    times.sort();
-    for pair in times.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(
-            gap >= Duration::from_millis(180),
-            "requests {gap:?} apart with --delay-ms 200"
-        );
-    }
+    let times = arrivals.0.lock().unwrap().clone();
+    assert_spaced(
+        times,
+        Duration::from_millis(180),
+        "with --delay-ms 200, requests",
+    );
 }
 
 /// `haul parse URL` goes through the crawl's page pipeline: robots.txt is obeyed, a transient
@@ -458,8 +417,7 @@ async fn parse_of_a_url_obeys_robots_retries_and_validates_like_a_crawl() {
     );
 
     let flaky = server.url("/flaky");
-    let out = haul(&["parse", "--site", "generic", flaky.as_str()]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = haul_ok(&["parse", "--site", "generic", flaky.as_str()]).await;
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(record["title"], "Kettle");
     assert_eq!(record["price"], "19.90");

@@ -10,9 +10,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
-use haul_e2e::{haul, haul_bin, stderr};
+use haul_e2e::{demo_crawl, demo_server, haul_command, haul_ok, wait_until};
 use haul_site_demo::CATALOG;
-use haul_testkit::{TestServer, demo_router};
+use haul_testkit::TestServer;
 
 fn assert_is_the_catalogue(records: &[haul_core::Record], server: &TestServer) {
     assert_eq!(records.len(), CATALOG.len());
@@ -31,22 +31,12 @@ fn assert_is_the_catalogue(records: &[haul_core::Record], server: &TestServer) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_output_format_round_trips() {
-    let server = TestServer::start(demo_router(Duration::ZERO))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
+    let start = server.url("/");
     for ext in ["jsonl", "json", "csv", "db"] {
         let path = dir.path().join(format!("out.{ext}"));
-        let out = haul(&[
-            "crawl",
-            "demo",
-            "--start-url",
-            server.url("/").as_str(),
-            "-o",
-            path.to_str().unwrap(),
-        ])
-        .await;
-        assert!(out.status.success(), "{ext}: {}", stderr(&out));
+        haul_ok(&demo_crawl(start.as_str(), &path, &[])).await;
         let records = haul_output::read_records(&path).unwrap();
         assert_is_the_catalogue(&records, &server);
     }
@@ -80,17 +70,10 @@ async fn the_sqlite_store_records_a_price_change_across_two_crawls() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("prices.db");
     let start = server.url("/");
-    let args = [
-        "crawl",
-        "demo",
-        "--start-url",
-        start.as_str(),
-        "-o",
-        db.to_str().unwrap(),
-    ];
-    assert!(haul(&args).await.status.success());
+    let args = demo_crawl(start.as_str(), &db, &[]);
+    haul_ok(&args).await;
     price.store(1499, Ordering::SeqCst);
-    assert!(haul(&args).await.status.success());
+    haul_ok(&args).await;
 
     let conn = rusqlite::Connection::open(&db).unwrap();
     let kettle = server.url("/product/kettle").to_string();
@@ -120,46 +103,25 @@ async fn the_sqlite_store_records_a_price_change_across_two_crawls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_then_resume_gives_every_record_exactly_once() {
-    let server = TestServer::start(demo_router(Duration::from_millis(150)))
-        .await
-        .unwrap();
+    let server = demo_server(Duration::from_millis(150)).await;
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out.jsonl");
     let state = dir.path().join("state");
     let start = server.url("/");
-    let args = [
-        "crawl",
-        "demo",
-        "--concurrency",
-        "3",
-        "--start-url",
-        start.as_str(),
-        "-o",
-        out_path.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-    ];
-    let mut child = tokio::process::Command::new(haul_bin())
-        .args(args)
+    let extra = ["--concurrency", "3", "--state", state.to_str().unwrap()];
+    let args = demo_crawl(start.as_str(), &out_path, &extra);
+    let mut child = haul_command(&args)
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     // Kill it mid-way through the product level.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until(30, "no progress in 30 s", || {
         let n = std::fs::read_to_string(&out_path)
             .map(|t| t.lines().count())
             .unwrap_or(0);
-        if n >= 8 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no progress in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        n >= 8
+    })
+    .await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let partial = haul_output::read_records(&out_path)
@@ -173,8 +135,7 @@ async fn kill_9_then_resume_gives_every_record_exactly_once() {
 
     let mut resume_args = args.to_vec();
     resume_args.push("--resume");
-    let out = haul(&resume_args).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    haul_ok(&resume_args).await;
     let records = haul_output::read_records(&out_path).unwrap();
     assert_is_the_catalogue(&records, &server);
     // Pages finished before the kill were not fetched again.

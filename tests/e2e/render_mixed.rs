@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use haul_core::{Decimal, Record};
-use haul_e2e::{assert_no_chromium_left, haul_bin, read_records, stderr};
+use haul_e2e::{assert_no_chromium_left, haul_command, read_records, read_stats, stderr};
 use haul_testkit::{MixedProduct, TestServer, mixed_router, mixed_truth};
 use tokio::sync::Mutex;
 
@@ -57,8 +57,7 @@ async fn crawl(server: &TestServer, render: &[&str], dir: &Path) -> Crawl {
     let out_path = dir.join("out.jsonl");
     let stats_path = dir.join("stats.json");
     let started = Instant::now();
-    let run = tokio::process::Command::new(haul_bin())
-        .args(["crawl", "--start-url", server.url("/").as_str()])
+    let run = haul_command(&["crawl", "--start-url", server.url("/").as_str()])
         .args(["--max-level", MAX_LEVEL, "--no-progress"])
         .args(render)
         .arg("-o")
@@ -75,10 +74,7 @@ async fn crawl(server: &TestServer, render: &[&str], dir: &Path) -> Crawl {
         .unwrap_or_else(|_| panic!("haul crawl {render:?} did not finish in 240 s"))
         .expect("haul runs");
     let took = started.elapsed();
-    let stats = std::fs::read(&stats_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let stats = read_stats(&stats_path);
     eprintln!(
         "haul crawl {render:?}: {:.1} s, stats: {}",
         took.as_secs_f64(),
@@ -90,6 +86,34 @@ async fn crawl(server: &TestServer, render: &[&str], dir: &Path) -> Crawl {
         stats,
         took,
     }
+}
+
+/// Serves the mixed shop (every response delayed by `latency`) and crawls it with
+/// `--render render` in a new temporary folder; asserts that haul succeeded.
+async fn serve_and_crawl(
+    latency: Duration,
+    render: &str,
+) -> (TestServer, tempfile::TempDir, Crawl) {
+    let server = TestServer::start(mixed_router(PRODUCTS, SCRIPT_SHARE, latency))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = crawl(&server, &["--render", render], dir.path()).await;
+    assert!(c.out.status.success(), "{}", stderr(&c.out));
+    (server, dir, c)
+}
+
+/// Fails listing `problems` when there are any, else prints what the `--render render` crawl
+/// took; then checks that no Chromium of the crawl's in `dir` is left.
+async fn conclude(render: &str, problems: &str, c: &Crawl, dir: &Path) {
+    assert!(problems.is_empty(), "--render {render}:\n{problems}");
+    eprintln!(
+        "render {render}: {} pages in {:.1} s, render reasons {}",
+        c.pages(),
+        c.took.as_secs_f64(),
+        c.site()["render_reasons"]
+    );
+    assert_no_chromium_left(&[dir]).await;
 }
 
 /// `12.99 USD` (amount without trailing zeros, so that `1299` and `1299.00` agree).
@@ -214,12 +238,7 @@ async fn over_http_only_the_server_rendered_products_are_found() {
     // product and nothing else (the shells hold no product, listings give no records). When
     // this fails, the site or the extractor is wrong, not the rendering.
     let _serial = SERIAL.lock().await;
-    let server = TestServer::start(mixed_router(PRODUCTS, SCRIPT_SHARE, Duration::ZERO))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let c = crawl(&server, &["--render", "never"], dir.path()).await;
-    assert!(c.out.status.success(), "{}", stderr(&c.out));
+    let (server, _dir, c) = serve_and_crawl(Duration::ZERO, "never").await;
     if let Some(d) = diff(&expected(|p| !p.script_built), &c.records) {
         panic!("--render never: {d}");
     }
@@ -237,12 +256,7 @@ async fn over_http_only_the_server_rendered_products_are_found() {
 #[tokio::test(flavor = "multi_thread")]
 async fn render_always_finds_every_product_and_a_failing_script_does_not_fail_its_page() {
     let _serial = SERIAL.lock().await;
-    let server = TestServer::start(mixed_router(PRODUCTS, SCRIPT_SHARE, LATENCY))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let c = crawl(&server, &["--render", "always"], dir.path()).await;
-    assert!(c.out.status.success(), "{}", stderr(&c.out));
+    let (_server, dir, c) = serve_and_crawl(LATENCY, "always").await;
     let mut problems = String::new();
     if let Some(d) = diff(&expected(|_| true), &c.records) {
         let _ = writeln!(problems, "records: {d}");
@@ -283,25 +297,13 @@ async fn render_always_finds_every_product_and_a_failing_script_does_not_fail_it
             c.pages()
         );
     }
-    assert!(problems.is_empty(), "--render always:\n{problems}");
-    eprintln!(
-        "render always: {} pages in {:.1} s, render reasons {}",
-        c.pages(),
-        c.took.as_secs_f64(),
-        c.site()["render_reasons"]
-    );
-    assert_no_chromium_left(&[dir.path()]).await;
+    conclude("always", &problems, &c, dir.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn render_auto_uses_the_browser_exactly_for_the_script_built_product_pages() {
     let _serial = SERIAL.lock().await;
-    let server = TestServer::start(mixed_router(PRODUCTS, SCRIPT_SHARE, LATENCY))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let c = crawl(&server, &["--render", "auto"], dir.path()).await;
-    assert!(c.out.status.success(), "{}", stderr(&c.out));
+    let (server, dir, c) = serve_and_crawl(LATENCY, "auto").await;
     let records_diff = diff(&expected(|_| true), &c.records);
 
     let truth = truth();
@@ -368,12 +370,5 @@ async fn render_auto_uses_the_browser_exactly_for_the_script_built_product_pages
             c.site()["render_reasons"]
         );
     }
-    assert!(problems.is_empty(), "--render auto:\n{problems}");
-    eprintln!(
-        "render auto: {} pages in {:.1} s, render reasons {}",
-        c.pages(),
-        c.took.as_secs_f64(),
-        c.site()["render_reasons"]
-    );
-    assert_no_chromium_left(&[dir.path()]).await;
+    conclude("auto", &problems, &c, dir.path()).await;
 }

@@ -1,10 +1,13 @@
-//! Helpers for the end-to-end tests: find the `haul` binary cargo built, run it, read its
-//! JSON Lines output.
+//! Helpers for the end-to-end tests: find the `haul` binary cargo built, run it (to the end
+//! or in the background), serve the demo shop, wait for a crawl to get somewhere, read its
+//! JSON Lines output and its `--stats` report.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
 use haul_core::Record;
+use haul_testkit::{TestServer, demo_router};
 
 /// The `haul` binary of the current build (`target/<profile>/haul`).
 ///
@@ -34,6 +37,99 @@ pub async fn haul(args: &[&str]) -> Output {
         .output()
         .await
         .expect("haul runs")
+}
+
+/// The arguments of `haul crawl demo --start-url START -o OUT EXTRA...`.
+pub fn demo_crawl<'a>(start: &'a str, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let out = out.to_str().expect("a UTF-8 path");
+    let mut args = vec!["crawl", "demo", "--start-url", start, "-o", out];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Runs `haul ARGS` to completion (see [`haul`]) and asserts that it succeeded, naming its
+/// standard error.
+pub async fn haul_ok(args: &[&str]) -> Output {
+    let out = haul(args).await;
+    assert!(
+        out.status.success(),
+        "haul {args:?} failed: {}",
+        stderr(&out)
+    );
+    out
+}
+
+/// Runs `haul ARGS` to completion (see [`haul`]) and asserts that it failed; returns its
+/// standard error.
+pub async fn haul_fails(args: &[&str]) -> String {
+    let out = haul(args).await;
+    assert!(!out.status.success(), "haul {args:?} succeeded");
+    stderr(&out)
+}
+
+/// `haul ARGS` to start in the background: its standard error piped, killed when dropped.
+pub fn haul_command(args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(haul_bin());
+    cmd.args(args).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd
+}
+
+/// The demo shop on 127.0.0.1:0, every response delayed by `latency`.
+pub async fn demo_server(latency: Duration) -> TestServer {
+    TestServer::start(demo_router(latency))
+        .await
+        .expect("the demo shop starts")
+}
+
+/// Polls `done` every 20 ms until it holds; panics with `what` once `secs` seconds have passed.
+pub async fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits up to `secs` seconds until the JSON Lines file at `path` holds `n` records or more
+/// (a running crawl flushes them as they arrive).
+pub async fn wait_for_records(path: &Path, n: usize, secs: u64) {
+    let what = format!("not {n} records in {} after {secs} s", path.display());
+    wait_until(secs, &what, || read_records(path).len() >= n).await;
+}
+
+/// Waits up to `secs` seconds for `child` to exit (panicking with `why` after that); its output.
+pub async fn exited(child: tokio::process::Child, secs: u64, why: &str) -> Output {
+    tokio::time::timeout(Duration::from_secs(secs), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{why}"))
+        .expect("the child's output")
+}
+
+/// Asserts that no two of `times` (in any order) are less than `least` apart; `what` names
+/// them in the message.
+pub fn assert_spaced(mut times: Vec<std::time::Instant>, least: Duration, what: &str) {
+    times.sort();
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= least, "{what} {gap:?} apart");
+    }
+}
+
+/// Sends `signal` (as `kill` takes it: `-INT`, `-9`) to process `pid` and asserts it was sent.
+pub fn kill(signal: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// The JSON report `--stats FILE` wrote, or `null` when there is none.
+pub fn read_stats(path: &Path) -> serde_json::Value {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// Parses a JSON Lines file of records; panics naming the line that is not a record.

@@ -8,9 +8,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{assert_no_chromium_left, product_opts, render_retrying, start};
+use common::{Shop, assert_no_chromium_left, product_opts, render_retrying, start};
 use haul_browser::{BrowserConfig, BrowserPool, OwnBrowser};
-use haul_core::{NavOptions, PageError, PagePool};
+use haul_core::{Document, NavOptions, PageError, PagePool};
+use tokio::sync::MutexGuard;
+
+/// Takes the lock of the tests that run Chromium, sets up logging and starts the shop (each
+/// response delayed by `latency`).
+async fn serial_shop(latency: Duration) -> (MutexGuard<'static, ()>, Shop) {
+    let serial = common::SERIAL.lock().await;
+    init_logs();
+    (serial, start(latency).await)
+}
+
+/// Renders the shop's product `n` on a page of `pool`, waiting for its script-built content.
+fn render_product(
+    pool: &Arc<BrowserPool>,
+    shop: &Shop,
+    n: u32,
+) -> impl Future<Output = (u32, Document)> + Send + 'static {
+    let pool = pool.clone();
+    let url = shop.url(&format!("p/{n}"));
+    async move {
+        let mut page = pool.acquire().await.unwrap();
+        (n, page.render(&url, &product_opts()).await.unwrap())
+    }
+}
 
 fn init_logs() {
     let _ = tracing_subscriber::fmt()
@@ -30,42 +53,45 @@ fn cfg(browsers: usize, pages_per_browser: usize) -> BrowserConfig {
     }
 }
 
-/// Samples the pool's CDP page targets and profile directories until `stop`.
-fn sample(
-    pool: Arc<BrowserPool>,
+/// Samples a pool's CDP page targets and profile directories on a task of its own.
+struct Sampler {
     stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<(usize, HashSet<std::path::PathBuf>)> {
-    tokio::spawn(async move {
-        let (mut max_targets, mut dirs) = (0, HashSet::new());
-        while !stop.load(Ordering::SeqCst) {
-            if let Ok(n) = pool.open_targets().await {
-                max_targets = max_targets.max(n);
+    task: tokio::task::JoinHandle<(usize, HashSet<std::path::PathBuf>)>,
+}
+
+impl Sampler {
+    fn start(pool: Arc<BrowserPool>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let until = stop.clone();
+        let task = tokio::spawn(async move {
+            let (mut max_targets, mut dirs) = (0, HashSet::new());
+            while !until.load(Ordering::SeqCst) {
+                if let Ok(n) = pool.open_targets().await {
+                    max_targets = max_targets.max(n);
+                }
+                dirs.extend(pool.profile_dirs());
+                tokio::time::sleep(Duration::from_millis(15)).await;
             }
-            dirs.extend(pool.profile_dirs());
-            tokio::time::sleep(Duration::from_millis(15)).await;
-        }
-        (max_targets, dirs)
-    })
+            (max_targets, dirs)
+        });
+        Self { stop, task }
+    }
+
+    /// Stops sampling; the most page targets seen open at once and every profile directory.
+    async fn finish(self) -> (usize, HashSet<std::path::PathBuf>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_renders_stay_within_the_bound_and_give_every_page_back() {
-    let _serial = common::SERIAL.lock().await;
-    init_logs();
-    let shop = start(Duration::from_millis(40)).await;
+    let (_serial, shop) = serial_shop(Duration::from_millis(40)).await;
     let pool = BrowserPool::new(cfg(2, 3)).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample(pool.clone(), stop.clone());
+    let sampler = Sampler::start(pool.clone());
 
     let tasks: Vec<_> = (0..60u32)
-        .map(|n| {
-            let pool = pool.clone();
-            let url = shop.url(&format!("p/{n}"));
-            tokio::spawn(async move {
-                let mut page = pool.acquire().await.unwrap();
-                (n, page.render(&url, &product_opts()).await.unwrap())
-            })
-        })
+        .map(|n| tokio::spawn(render_product(&pool, &shop, n)))
         .collect();
     for task in tasks {
         let (n, doc) = task.await.unwrap();
@@ -78,8 +104,7 @@ async fn sixty_renders_stay_within_the_bound_and_give_every_page_back() {
             doc.body
         );
     }
-    stop.store(true, Ordering::SeqCst);
-    let (max_targets, dirs) = sampler.await.unwrap();
+    let (max_targets, dirs) = sampler.finish().await;
 
     let c = &shop.counters;
     let max_in_flight = c.max_scripts_in_flight.load(Ordering::SeqCst);
@@ -149,12 +174,9 @@ async fn sixty_renders_stay_within_the_bound_and_give_every_page_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_browser_is_replaced_and_every_url_succeeds_on_retry() {
-    let _serial = common::SERIAL.lock().await;
-    init_logs();
-    let shop = start(Duration::from_millis(40)).await;
+    let (_serial, shop) = serial_shop(Duration::from_millis(40)).await;
     let pool = BrowserPool::new(cfg(2, 3)).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample(pool.clone(), stop.clone());
+    let sampler = Sampler::start(pool.clone());
     let done = Arc::new(AtomicUsize::new(0));
     let retries = Arc::new(AtomicUsize::new(0));
 
@@ -190,8 +212,7 @@ async fn a_killed_browser_is_replaced_and_every_url_succeeds_on_retry() {
         let (n, doc) = task.await.unwrap();
         assert!(doc.body.contains(&format!(">Item {n}<")), "page {n}");
     }
-    stop.store(true, Ordering::SeqCst);
-    let (max_targets, dirs) = sampler.await.unwrap();
+    let (max_targets, dirs) = sampler.finish().await;
     assert!(max_targets <= 6);
 
     let stats = pool.stats();
@@ -207,9 +228,7 @@ async fn a_killed_browser_is_replaced_and_every_url_succeeds_on_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_retire_after_their_quota() {
-    let _serial = common::SERIAL.lock().await;
-    init_logs();
-    let shop = start(Duration::from_millis(5)).await;
+    let (_serial, shop) = serial_shop(Duration::from_millis(5)).await;
     let pool = BrowserPool::new(BrowserConfig {
         retire_after: 5,
         ..cfg(1, 2)
@@ -217,14 +236,7 @@ async fn browsers_retire_after_their_quota() {
     .unwrap();
     let mut dirs = HashSet::new();
     for chunk in (0..12u32).collect::<Vec<_>>().chunks(2) {
-        let renders = chunk.iter().map(|n| {
-            let pool = pool.clone();
-            let url = shop.url(&format!("p/{n}"));
-            async move {
-                let mut page = pool.acquire().await.unwrap();
-                (n, page.render(&url, &product_opts()).await.unwrap())
-            }
-        });
+        let renders = chunk.iter().map(|n| render_product(&pool, &shop, *n));
         for (n, doc) in futures::future::join_all(renders).await {
             assert!(doc.body.contains(&format!(">Item {n}</h1>")), "page {n}");
         }
@@ -242,9 +254,7 @@ async fn browsers_retire_after_their_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_browser_gives_the_same_dom_and_errors_are_precise() {
-    let _serial = common::SERIAL.lock().await;
-    init_logs();
-    let shop = start(Duration::from_millis(5)).await;
+    let (_serial, shop) = serial_shop(Duration::from_millis(5)).await;
     let url = shop.url("p/7");
     let opts = product_opts();
 

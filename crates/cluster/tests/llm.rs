@@ -3,9 +3,13 @@
 //! and the Redis LLM queue answers tasks, reports errors and timeouts, drops expired tasks,
 //! takes over tasks of dead servers and dead-letters the hopeless ones.
 
+#[path = "../../llm/tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{join, max_per_second, on_own_thread, responding, submit_all};
 use haul_cluster::llm::{
     LLM_QUEUE, RedisKeyGate, RedisLlm, RedisLlmOptions, ServeOptions, ServeStats, serve_llm,
 };
@@ -19,35 +23,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 fn config(server: &FakeServer, key: ApiKey) -> LlmConfig {
-    let mut c = LlmConfig::new(Provider::Gemini, vec![key]);
-    c.base_url = server.base_url();
-    c.model = "test-model".into();
-    c.timeout = Duration::from_secs(5);
-    c.retry_base_delay = Duration::from_millis(20);
-    c.shutdown_grace = Duration::from_secs(2);
-    c
+    common::config(server.base_url(), Provider::Gemini, vec![key])
 }
 
 fn task(prompt: &str) -> LlmTask {
-    LlmTask {
-        site: "shop".into(),
-        system: "Extract deals.".into(),
-        prompt: prompt.into(),
-        json: true,
-    }
-}
-
-/// The most arrivals in any window `[t, t + 1 s)`.
-fn max_per_second(times: &[Instant]) -> usize {
-    let mut start = 0;
-    let mut most = 0;
-    for end in 0..times.len() {
-        while times[end] - times[start] >= Duration::from_secs(1) {
-            start += 1;
-        }
-        most = most.max(end - start + 1);
-    }
-    most
+    common::task("shop", prompt, true)
 }
 
 /// A worker process as far as Redis and the fake server can tell: its own thread, runtime,
@@ -58,36 +38,12 @@ fn worker(
     name: &'static str,
     tasks: usize,
 ) -> std::thread::JoinHandle<Vec<Result<LlmAnswer, LlmError>>> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let redis = Redis::connect(&redis_url).await.unwrap();
-            let gate = RedisKeyGate::new(&redis, &config);
-            let pool = Pool::start_with_gate(config, Arc::new(gate)).unwrap();
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..tasks {
-                let pool = pool.clone();
-                set.spawn(async move { (i, pool.submit(task(&format!("{name}-{i}"))).await) });
-            }
-            let mut out = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                out.push(joined.unwrap());
-            }
-            pool.shutdown().await;
-            out.sort_by_key(|(i, _)| *i);
-            out.into_iter().map(|(_, r)| r).collect()
-        })
+    on_own_thread(async move {
+        let redis = Redis::connect(&redis_url).await.unwrap();
+        let gate = RedisKeyGate::new(&redis, &config);
+        let pool = Pool::start_with_gate(config, Arc::new(gate)).unwrap();
+        submit_all(pool, name, tasks, task).await
     })
-}
-
-async fn join<T: Send + 'static>(h: std::thread::JoinHandle<T>) -> T {
-    tokio::task::spawn_blocking(move || h.join().unwrap())
-        .await
-        .unwrap()
 }
 
 async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
@@ -161,21 +117,7 @@ async fn two_workers_sharing_one_key_stay_under_its_limit_together() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_on_one_worker_pauses_the_key_for_the_other() {
     let redis = RedisServer::start().await;
-    let server = FakeServer::builder()
-        .respond(|r: &FakeRequest| {
-            if r.key_seq == 0 {
-                FakeReply::Status {
-                    status: 429,
-                    retry_after: Some("2".into()),
-                    message: "quota".into(),
-                }
-            } else {
-                haul_llm::fake::echo(r)
-            }
-        })
-        .start()
-        .await
-        .unwrap();
+    let server = responding(common::first_call_limited(|_| true, "2", "quota")).await;
     let key = ApiKey::new(1, "AIza-paused");
     let a_redis = Redis::connect(&redis.url()).await.unwrap();
     let b_redis = Redis::connect(&redis.url()).await.unwrap();
@@ -274,17 +216,14 @@ async fn requester(redis: &RedisServer, crawl: &str, timeout: Duration) -> Arc<R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_without_keys_get_answers_and_errors_through_the_queue() {
     let redis = RedisServer::start().await;
-    let fake = FakeServer::builder()
-        .respond(|r: &FakeRequest| {
-            if r.prompt() == "reject" {
-                FakeReply::status(400, "prompt too long")
-            } else {
-                haul_llm::fake::echo(r)
-            }
-        })
-        .start()
-        .await
-        .unwrap();
+    let fake = responding(|r: &FakeRequest| {
+        if r.prompt() == "reject" {
+            FakeReply::status(400, "prompt too long")
+        } else {
+            haul_llm::fake::echo(r)
+        }
+    })
+    .await;
     let serving = Serving::start(&redis, &fake, "c1", ServeOptions::default()).await;
     let asker_a = requester(&redis, "c1", Duration::from_secs(30)).await;
     let asker_b = requester(&redis, "c1", Duration::from_secs(30)).await;

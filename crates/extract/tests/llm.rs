@@ -3,7 +3,9 @@
 
 use std::sync::Mutex;
 
-use haul_core::{ExtractError, LlmAnswer, LlmError, LlmPool, LlmTask, Method, Url, async_trait};
+use haul_core::{
+    ExtractError, LlmAnswer, LlmError, LlmPool, LlmTask, Method, Record, Url, async_trait,
+};
 use haul_extract::llm::{LlmOptions, extract_with_llm, llm_tasks, parse_llm_answer};
 
 /// Answers every task with the result of a function of the task, and records the tasks.
@@ -106,6 +108,11 @@ type Case = (
     &'static [Option<&'static str>],
 );
 
+/// `strs` as owned strings, for comparing with what records hold.
+fn owned(strs: &[Option<&str>]) -> Vec<Option<String>> {
+    strs.iter().map(|s| s.map(str::to_string)).collect()
+}
+
 #[test]
 fn answers_are_validated_field_by_field() {
     // (answer, expected titles, expected prices, expected currencies)
@@ -145,22 +152,13 @@ fn answers_are_validated_field_by_field() {
         let ex = parse_llm_answer(&answer(text), &url(), "generic").expect("a valid answer");
         let got_titles: Vec<&str> = ex.records.iter().map(|r| r.title.as_str()).collect();
         assert_eq!(&got_titles, titles, "{text}");
-        let got_prices: Vec<Option<String>> = ex
-            .records
-            .iter()
-            .map(|r| r.price.map(|d| d.to_string()))
-            .collect();
-        let want_prices: Vec<Option<String>> =
-            prices.iter().map(|p| p.map(str::to_string)).collect();
-        assert_eq!(got_prices, want_prices, "{text}");
-        let got_cur: Vec<Option<String>> = ex
-            .records
-            .iter()
-            .map(|r| r.currency.map(|c| c.to_string()))
-            .collect();
-        let want_cur: Vec<Option<String>> =
-            currencies.iter().map(|c| c.map(str::to_string)).collect();
-        assert_eq!(got_cur, want_cur, "{text}");
+        let got = |field: fn(&Record) -> Option<String>| -> Vec<Option<String>> {
+            ex.records.iter().map(field).collect()
+        };
+        let price = got(|r| r.price.map(|d| d.to_string()));
+        assert_eq!(price, owned(prices), "{text}");
+        let currency = got(|r| r.currency.map(|c| c.to_string()));
+        assert_eq!(currency, owned(currencies), "{text}");
     }
 }
 

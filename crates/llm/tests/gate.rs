@@ -3,13 +3,16 @@
 //! in-flight permit, one worker per pool asks the gate about a key at a time, only labels and
 //! fingerprints reach the gate, and a failing gate fails the call naming the key.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{all_ok, join, max_per_second, on_own_thread, responding, spawn_each, submit_all};
 use haul_core::{LlmAnswer, LlmError, LlmPool as _, LlmTask};
-use haul_llm::fake::{FakeReply, FakeRequest, FakeServer};
+use haul_llm::fake::FakeServer;
 use haul_llm::{ApiKey, GateError, GateKey, KeyGate, LlmConfig, Pool, Provider};
 use tokio::time::Instant;
 
@@ -94,22 +97,11 @@ impl KeyGate for MemoryGate {
 
 fn config(server: &FakeServer, keys: &[(usize, &str)]) -> LlmConfig {
     let keys = keys.iter().map(|(n, k)| ApiKey::new(*n, *k)).collect();
-    let mut c = LlmConfig::new(Provider::OpenAi, keys);
-    c.base_url = server.base_url();
-    c.model = "test-model".into();
-    c.timeout = Duration::from_secs(5);
-    c.retry_base_delay = Duration::from_millis(20);
-    c.shutdown_grace = Duration::from_secs(2);
-    c
+    common::config(server.base_url(), Provider::OpenAi, keys)
 }
 
 fn task(prompt: String) -> LlmTask {
-    LlmTask {
-        site: "s".into(),
-        system: "Extract deals.".into(),
-        prompt,
-        json: true,
-    }
+    common::task("s", &prompt, true)
 }
 
 /// Runs `tasks` tasks at once on a new pool in its own runtime on its own thread (a worker
@@ -120,47 +112,10 @@ fn worker(
     name: &'static str,
     tasks: usize,
 ) -> std::thread::JoinHandle<Vec<Result<LlmAnswer, LlmError>>> {
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let pool = Pool::start_with_gate(config, gate).unwrap();
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..tasks {
-                let pool = pool.clone();
-                set.spawn(async move { (i, pool.submit(task(format!("{name}-{i}"))).await) });
-            }
-            let mut out = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                out.push(joined.unwrap());
-            }
-            pool.shutdown().await;
-            out.sort_by_key(|(i, _)| *i);
-            out.into_iter().map(|(_, r)| r).collect()
-        })
+    on_own_thread(async move {
+        let pool = Pool::start_with_gate(config, gate).unwrap();
+        submit_all(pool, name, tasks, |p| task(p.to_string())).await
     })
-}
-
-async fn join<T: Send + 'static>(h: std::thread::JoinHandle<T>) -> T {
-    tokio::task::spawn_blocking(move || h.join().unwrap())
-        .await
-        .unwrap()
-}
-
-/// The most arrivals in any window `[t, t + 1 s)`.
-fn max_per_second(times: &[Instant]) -> usize {
-    let mut start = 0;
-    let mut most = 0;
-    for end in 0..times.len() {
-        while times[end] - times[start] >= Duration::from_secs(1) {
-            start += 1;
-        }
-        most = most.max(end - start + 1);
-    }
-    most
 }
 
 #[test]
@@ -243,21 +198,7 @@ async fn one_worker_per_pool_asks_the_gate_about_a_key() {
 
 #[tokio::test]
 async fn a_429_pauses_the_key_at_the_gate_for_its_cooldown() {
-    let server = FakeServer::builder()
-        .respond(|r: &FakeRequest| {
-            if r.key_seq == 0 {
-                FakeReply::Status {
-                    status: 429,
-                    retry_after: Some("1".into()),
-                    message: "slow down".into(),
-                }
-            } else {
-                haul_llm::fake::echo(r)
-            }
-        })
-        .start()
-        .await
-        .unwrap();
+    let server = responding(common::first_call_limited(|_| true, "1", "slow down")).await;
     let gate = MemoryGate::new(1000);
     let pool = Pool::start_with_gate(config(&server, &[(1, "sk-a")]), gate.clone()).unwrap();
     let start = Instant::now();
@@ -284,19 +225,12 @@ async fn waiting_on_the_gate_holds_no_in_flight_permit() {
     c.max_in_flight = 1;
     let pool = Pool::start_with_gate(c, gate.clone()).unwrap();
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let pool = pool.clone();
-        set.spawn(async move { pool.submit(task(format!("t{i}"))).await });
-    }
+    spawn_each(&mut set, &pool, 8, |i| task(format!("t{i}")));
     // A guard against a hang, not a speed check: holding the only permit while key#1 waits
     // would block everything for a minute.
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(joined) = set.join_next().await {
-            joined.unwrap().unwrap();
-        }
-    })
-    .await
-    .expect("tasks waited behind the gated key");
+    tokio::time::timeout(Duration::from_secs(20), all_ok(set))
+        .await
+        .expect("tasks waited behind the gated key");
     assert!(server.log().iter().all(|l| l.key == "sk-fast"));
     pool.shutdown().await;
 }
@@ -342,13 +276,8 @@ async fn a_gate_that_does_not_enforce_rpm_keeps_the_local_spacing() {
     c.per_key_rpm = Some(1200); // one request per 50 ms
     let pool = Pool::start_with_gate(c, Arc::new(PauseOnly(MemoryGate::new(1)))).unwrap();
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..6 {
-        let pool = pool.clone();
-        set.spawn(async move { pool.submit(task(format!("t{i}"))).await });
-    }
-    while let Some(joined) = set.join_next().await {
-        joined.unwrap().unwrap();
-    }
+    spawn_each(&mut set, &pool, 6, |i| task(format!("t{i}")));
+    all_ok(set).await;
     let times: Vec<Instant> = server.log().iter().map(|l| l.at).collect();
     assert_eq!(times.len(), 6);
     for pair in times.windows(2) {

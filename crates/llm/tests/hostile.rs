@@ -2,40 +2,29 @@
 //! nothing, the key included), a reply larger than the cap (read while streaming, a failure
 //! naming the cap), and server-given delays far too long for `Instant` arithmetic.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use common::responding;
 use haul_core::{LlmError, LlmPool as _, LlmTask};
 use haul_llm::fake::{FakeReply, FakeRequest, FakeServer};
-use haul_llm::{ApiKey, GateError, GateKey, KeyGate, LlmConfig, Pool, Provider};
+use haul_llm::{GateError, GateKey, KeyGate, LlmConfig, Pool, Provider};
 
 const PROVIDERS: [Provider; 2] = [Provider::Gemini, Provider::OpenAi];
 
 fn config(base: url::Url, provider: Provider, keys: &[&str]) -> LlmConfig {
-    let keys = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| ApiKey::new(i + 1, *k))
-        .collect();
-    let mut c = LlmConfig::new(provider, keys);
-    c.base_url = base;
-    c.model = "test-model".into();
+    let mut c = common::config(base, provider, common::numbered(keys));
     c.timeout = Duration::from_secs(10);
-    c.retry_base_delay = Duration::from_millis(20);
-    c.shutdown_grace = Duration::from_secs(2);
     c
 }
 
 fn task(prompt: &str) -> LlmTask {
-    LlmTask {
-        site: "s".into(),
-        system: "Extract deals.".into(),
-        prompt: prompt.into(),
-        json: false,
-    }
+    common::task("s", prompt, false)
 }
 
 /// Serves `router` (every path, any method) on 127.0.0.1:0; returns its base URL.
@@ -154,14 +143,11 @@ async fn huge_server_given_delays_are_capped_not_overflowed() {
         (Provider::Gemini, body()),
     ];
     for (provider, hostile) in cases {
-        let server = FakeServer::builder()
-            .respond(move |r: &FakeRequest| match r.key.as_str() {
-                "key-A" => hostile.clone(),
-                _ => haul_llm::fake::echo(r),
-            })
-            .start()
-            .await
-            .unwrap();
+        let server = responding(move |r: &FakeRequest| match r.key.as_str() {
+            "key-A" => hostile.clone(),
+            _ => haul_llm::fake::echo(r),
+        })
+        .await;
         let mut c = config(server.base_url(), provider, &["key-A", "key-B"]);
         // Far above the shared cap: the cap applied must be the one the delay is read with.
         c.cooldown_max = Duration::from_secs(100 * 3600);

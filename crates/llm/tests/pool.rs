@@ -2,10 +2,13 @@
 //! key rotation and cooldowns, retries and timeouts, continuation and JSON repair,
 //! in-flight cap, fairness, shutdown.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use haul_core::{LlmError, LlmPool as _, LlmTask};
+use common::{all_ok, delaying, responding, spawn_each, submitting, task, until_requests};
+use haul_core::{LlmError, LlmPool as _};
 use haul_llm::fake::{FakeReply, FakeRequest, FakeRole, FakeServer};
 use haul_llm::{ApiKey, CONTINUE_PROMPT, LlmConfig, Pool, Provider, REPAIR_SYSTEM};
 use serde_json::{Value, json};
@@ -13,29 +16,12 @@ use serde_json::{Value, json};
 const PROVIDERS: [Provider; 2] = [Provider::Gemini, Provider::OpenAi];
 
 fn config(server: &FakeServer, provider: Provider, keys: &[&str]) -> LlmConfig {
-    let keys = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| ApiKey::new(i + 1, *k))
-        .collect();
-    let mut c = LlmConfig::new(provider, keys);
-    c.base_url = server.base_url();
-    c.model = "test-model".into();
+    let mut c = common::config(server.base_url(), provider, common::numbered(keys));
     c.timeout = Duration::from_millis(300);
     c.retry_base_delay = Duration::from_millis(40);
     c.retry_max_delay = Duration::from_secs(1);
     c.cooldown_base = Duration::from_secs(10);
-    c.shutdown_grace = Duration::from_secs(2);
     c
-}
-
-fn task(site: &str, prompt: &str, json: bool) -> LlmTask {
-    LlmTask {
-        site: site.into(),
-        system: "Extract deals.".into(),
-        prompt: prompt.into(),
-        json,
-    }
 }
 
 fn keys_of(server: &FakeServer) -> Vec<(String, u16)> {
@@ -53,21 +39,12 @@ fn entry(key: &str, status: u16) -> (String, u16) {
 #[tokio::test]
 async fn a_429_moves_the_request_to_the_next_key_and_cools_the_first_down() {
     for provider in PROVIDERS {
-        let server = FakeServer::builder()
-            .respond(|r: &FakeRequest| {
-                if r.key == "key-A" && r.key_seq == 0 {
-                    FakeReply::Status {
-                        status: 429,
-                        retry_after: Some("30".into()),
-                        message: "slow down".into(),
-                    }
-                } else {
-                    haul_llm::fake::echo(r)
-                }
-            })
-            .start()
-            .await
-            .unwrap();
+        let server = responding(common::first_call_limited(
+            |key| key == "key-A",
+            "30",
+            "slow down",
+        ))
+        .await;
         let pool = Pool::start(config(&server, provider, &["key-A", "key-B", "key-C"])).unwrap();
         let answer = pool.submit(task("s", "one", true)).await.unwrap();
         assert_eq!(answer.json.unwrap()["echo"], "one", "{provider}");
@@ -130,15 +107,12 @@ async fn retry_after_is_honoured_and_all_keys_cooling_means_waiting() {
         ),
     ];
     for (provider, reply_a, reply_b, wait) in cases {
-        let server = FakeServer::builder()
-            .respond(move |r: &FakeRequest| match (r.key.as_str(), r.key_seq) {
-                ("key-A", 0) => reply_a.clone(),
-                ("key-B", 0) => reply_b.clone(),
-                _ => haul_llm::fake::echo(r),
-            })
-            .start()
-            .await
-            .unwrap();
+        let server = responding(move |r: &FakeRequest| match (r.key.as_str(), r.key_seq) {
+            ("key-A", 0) => reply_a.clone(),
+            ("key-B", 0) => reply_b.clone(),
+            _ => haul_llm::fake::echo(r),
+        })
+        .await;
         let pool = Pool::start(config(&server, provider, &["key-A", "key-B"])).unwrap();
         let answer = pool.submit(task("s", "x", true)).await;
         assert!(answer.is_ok(), "{provider}: {answer:?}");
@@ -267,11 +241,7 @@ async fn only_transient_errors_are_retried_at_most_three_times() {
     ];
     for provider in PROVIDERS {
         for case in &cases {
-            let server = FakeServer::builder()
-                .respond(case.reply)
-                .start()
-                .await
-                .unwrap();
+            let server = responding(case.reply).await;
             let mut c = config(&server, provider, &["key-A", "key-B"]);
             c.timeout = Duration::from_millis(200);
             let pool = Pool::start(c).unwrap();
@@ -341,11 +311,7 @@ async fn truncated_answers_are_continued_and_merged_into_the_same_json() {
             let fragments = cut(full, pieces);
             assert_eq!(fragments.len(), pieces);
             let served = fragments.clone();
-            let server = FakeServer::builder()
-                .respond(move |_| FakeReply::Fragments(served.clone()))
-                .start()
-                .await
-                .unwrap();
+            let server = responding(move |_| FakeReply::Fragments(served.clone())).await;
             let pool = Pool::start(config(&server, provider, &["key-A", "key-B"])).unwrap();
             let answer = pool.submit(task("s", "page", true)).await.unwrap();
             assert_eq!(answer.json.as_ref(), Some(&want), "{provider} {pieces}");
@@ -369,14 +335,11 @@ async fn continuation_requests_carry_the_partial_answer_and_a_continue_turn() {
     for provider in PROVIDERS {
         let seen = Arc::new(std::sync::Mutex::new(Vec::<FakeRequest>::new()));
         let record = seen.clone();
-        let server = FakeServer::builder()
-            .respond(move |r: &FakeRequest| {
-                record.lock().unwrap().push(r.clone());
-                FakeReply::Fragments(vec!["[1,".into(), "2,".into(), "3]".into()])
-            })
-            .start()
-            .await
-            .unwrap();
+        let server = responding(move |r: &FakeRequest| {
+            record.lock().unwrap().push(r.clone());
+            FakeReply::Fragments(vec!["[1,".into(), "2,".into(), "3]".into()])
+        })
+        .await;
         let pool = Pool::start(config(&server, provider, &["key-A"])).unwrap();
         let answer = pool.submit(task("s", "list", true)).await.unwrap();
         assert_eq!(answer.json, Some(json!([1, 2, 3])));
@@ -407,18 +370,15 @@ async fn continuation_requests_carry_the_partial_answer_and_a_continue_turn() {
 async fn continuation_rounds_are_bounded_and_invalid_json_is_repaired_once() {
     // Repair succeeds: a broken answer, then a fixed one from the repair request.
     for provider in PROVIDERS {
-        let server = FakeServer::builder()
-            .respond(|r: &FakeRequest| {
-                if r.system == REPAIR_SYSTEM {
-                    assert!(r.prompt().contains("{'a': 1,}"), "{}", r.prompt());
-                    FakeReply::Answer("{\"a\": 1}".into())
-                } else {
-                    FakeReply::Answer("{'a': 1,}".into())
-                }
-            })
-            .start()
-            .await
-            .unwrap();
+        let server = responding(|r: &FakeRequest| {
+            if r.system == REPAIR_SYSTEM {
+                assert!(r.prompt().contains("{'a': 1,}"), "{}", r.prompt());
+                FakeReply::Answer("{\"a\": 1}".into())
+            } else {
+                FakeReply::Answer("{'a': 1,}".into())
+            }
+        })
+        .await;
         let pool = Pool::start(config(&server, provider, &["key-A"])).unwrap();
         let answer = pool.submit(task("s", "x", true)).await.unwrap();
         assert_eq!(answer.json, Some(json!({"a": 1})));
@@ -427,11 +387,7 @@ async fn continuation_rounds_are_bounded_and_invalid_json_is_repaired_once() {
         pool.shutdown().await;
     }
     // Repair fails too: InvalidAnswer keeps the raw answer.
-    let server = FakeServer::builder()
-        .respond(|_| FakeReply::Answer("not json at all".into()))
-        .start()
-        .await
-        .unwrap();
+    let server = responding(|_| FakeReply::Answer("not json at all".into())).await;
     let pool = Pool::start(config(&server, Provider::Gemini, &["key-A"])).unwrap();
     match pool.submit(task("s", "x", true)).await {
         Err(LlmError::InvalidAnswer { raw, .. }) => assert_eq!(raw, "not json at all"),
@@ -441,33 +397,26 @@ async fn continuation_rounds_are_bounded_and_invalid_json_is_repaired_once() {
     assert_eq!(pool.stats().failed, 1);
     pool.shutdown().await;
     // Text tasks are never parsed or repaired.
-    let server = FakeServer::builder()
-        .respond(|_| FakeReply::Answer("plain words".into()))
-        .start()
-        .await
-        .unwrap();
+    let server = responding(|_| FakeReply::Answer("plain words".into())).await;
     let pool = Pool::start(config(&server, Provider::OpenAi, &["key-A"])).unwrap();
     let answer = pool.submit(task("s", "x", false)).await.unwrap();
     assert_eq!((answer.text.as_str(), answer.json), ("plain words", None));
     pool.shutdown().await;
     // An answer still cut after max_continuations rounds: 1 + 2 calls, then the repair.
-    let server = FakeServer::builder()
-        .respond(|r: &FakeRequest| {
-            if r.system == REPAIR_SYSTEM {
-                FakeReply::Answer("[1, 2, 3]".into())
-            } else {
-                FakeReply::Fragments(vec![
-                    "[1,".into(),
-                    "2,".into(),
-                    "3,".into(),
-                    "4,".into(),
-                    "5]".into(),
-                ])
-            }
-        })
-        .start()
-        .await
-        .unwrap();
+    let server = responding(|r: &FakeRequest| {
+        if r.system == REPAIR_SYSTEM {
+            FakeReply::Answer("[1, 2, 3]".into())
+        } else {
+            FakeReply::Fragments(vec![
+                "[1,".into(),
+                "2,".into(),
+                "3,".into(),
+                "4,".into(),
+                "5]".into(),
+            ])
+        }
+    })
+    .await;
     let mut c = config(&server, Provider::OpenAi, &["key-A"]);
     c.max_continuations = 2;
     let pool = Pool::start(c).unwrap();
@@ -480,11 +429,7 @@ async fn continuation_rounds_are_bounded_and_invalid_json_is_repaired_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_calls_never_exceed_the_cap_and_1000_tasks_resolve() {
-    let server = FakeServer::builder()
-        .latency(Duration::from_millis(10))
-        .start()
-        .await
-        .unwrap();
+    let server = delaying(Duration::from_millis(10)).await;
     let mut c = config(&server, Provider::Gemini, &["key-A", "key-B", "key-C"]);
     c.workers = 12;
     c.max_in_flight = 8;
@@ -530,33 +475,22 @@ async fn in_flight_calls_never_exceed_the_cap_and_1000_tasks_resolve() {
 
 #[tokio::test]
 async fn a_big_site_does_not_starve_a_small_one() {
-    let server = FakeServer::builder()
-        .latency(Duration::from_millis(2))
-        .start()
-        .await
-        .unwrap();
+    let server = delaying(Duration::from_millis(2)).await;
     let mut c = config(&server, Provider::OpenAi, &["key-A"]);
     c.workers = 1;
     c.max_in_flight = 1;
     let pool = Pool::start(c).unwrap();
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..100 {
-        let pool = pool.clone();
-        set.spawn(async move { pool.submit(task("big", &format!("big{i}"), false)).await });
-    }
+    spawn_each(&mut set, &pool, 100, |i| {
+        task("big", &format!("big{i}"), false)
+    });
     while pool.stats().submitted < 100 {
         tokio::task::yield_now().await;
     }
-    for i in 0..5 {
-        let pool = pool.clone();
-        set.spawn(async move {
-            pool.submit(task("small", &format!("small{i}"), false))
-                .await
-        });
-    }
-    while let Some(joined) = set.join_next().await {
-        joined.unwrap().unwrap();
-    }
+    spawn_each(&mut set, &pool, 5, |i| {
+        task("small", &format!("small{i}"), false)
+    });
+    all_ok(set).await;
     let order: Vec<String> = server.log().into_iter().map(|l| l.prompt).collect();
     assert_eq!(order.len(), 105);
     // The small site's tasks were queued behind ~95 big ones, yet each went out within the
@@ -579,24 +513,15 @@ async fn a_big_site_does_not_starve_a_small_one() {
 #[tokio::test]
 async fn shutdown_resolves_every_task() {
     // Running tasks finish within the grace period; queued ones are cancelled.
-    let server = FakeServer::builder()
-        .latency(Duration::from_millis(300))
-        .start()
-        .await
-        .unwrap();
+    let server = delaying(Duration::from_millis(300)).await;
     let mut c = config(&server, Provider::Gemini, &["key-A"]);
     c.workers = 2;
     c.max_in_flight = 2;
     c.timeout = Duration::from_secs(5);
     let pool = Pool::start(c).unwrap();
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..20 {
-        let pool = pool.clone();
-        set.spawn(async move { pool.submit(task("s", &format!("{i}"), true)).await });
-    }
-    while server.requests() < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    spawn_each(&mut set, &pool, 20, |i| task("s", &format!("{i}"), true));
+    until_requests(&server, 2).await;
     pool.shutdown().await;
     let (mut ok, mut cancelled) = (0, 0);
     while let Some(joined) = set.join_next().await {
@@ -616,52 +541,36 @@ async fn shutdown_resolves_every_task() {
     pool.shutdown().await; // idempotent
 
     // Calls still running when the grace period ends are cancelled too.
-    let server = FakeServer::builder()
-        .respond(|_| {
-            FakeReply::Delay(
-                Duration::from_secs(30),
-                Box::new(FakeReply::Answer("{}".into())),
-            )
-        })
-        .start()
-        .await
-        .unwrap();
+    let server = responding(|_| {
+        FakeReply::Delay(
+            Duration::from_secs(30),
+            Box::new(FakeReply::Answer("{}".into())),
+        )
+    })
+    .await;
     let mut c = config(&server, Provider::OpenAi, &["key-A"]);
     c.timeout = Duration::from_secs(60);
     c.shutdown_grace = Duration::from_millis(100);
     let pool = Pool::start(c).unwrap();
-    let waiting = {
-        let pool = pool.clone();
-        tokio::spawn(async move { pool.submit(task("s", "x", true)).await })
-    };
-    while server.requests() < 1 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let waiting = tokio::spawn(submitting(&pool, task("s", "x", true)));
+    until_requests(&server, 1).await;
     let started = std::time::Instant::now();
     pool.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(waiting.await.unwrap(), Err(LlmError::Cancelled)));
 
     // Tasks waiting for a cooling key are cancelled as well.
-    let server = FakeServer::builder()
-        .respond(|_| FakeReply::Status {
-            status: 429,
-            retry_after: Some("60".into()),
-            message: "no".into(),
-        })
-        .start()
-        .await
-        .unwrap();
+    let server = responding(|_| FakeReply::Status {
+        status: 429,
+        retry_after: Some("60".into()),
+        message: "no".into(),
+    })
+    .await;
     let mut c = config(&server, Provider::Gemini, &["key-A"]);
     c.shutdown_grace = Duration::from_millis(100);
     let pool = Pool::start(c).unwrap();
-    let waiting = {
-        let pool = pool.clone();
-        tokio::spawn(async move { pool.submit(task("s", "x", true)).await })
-    };
-    while server.requests() < 1 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let waiting = tokio::spawn(submitting(&pool, task("s", "x", true)));
+    until_requests(&server, 1).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(pool.stats().keys[0].state, "cooling");
     pool.shutdown().await;
@@ -673,14 +582,11 @@ async fn shutdown_resolves_every_task() {
 async fn keys_never_show_in_errors_stats_or_debug() {
     let secrets = ["sk-live-SECRET-AAAA", "sk-live-SECRET-BBBB"];
     for provider in PROVIDERS {
-        let server = FakeServer::builder()
-            .respond(|r: &FakeRequest| {
-                // A provider echoing the key in its message.
-                FakeReply::status(400, &format!("key {} may not call this model", r.key))
-            })
-            .start()
-            .await
-            .unwrap();
+        let server = responding(|r: &FakeRequest| {
+            // A provider echoing the key in its message.
+            FakeReply::status(400, &format!("key {} may not call this model", r.key))
+        })
+        .await;
         let pool = Pool::start(config(&server, provider, &secrets)).unwrap();
         let err = pool.submit(task("s", "x", true)).await.unwrap_err();
         let shown = format!(
@@ -699,11 +605,7 @@ async fn keys_never_show_in_errors_stats_or_debug() {
 
 #[tokio::test]
 async fn stats_count_tokens_latency_and_keys() {
-    let server = FakeServer::builder()
-        .latency(Duration::from_millis(5))
-        .start()
-        .await
-        .unwrap();
+    let server = delaying(Duration::from_millis(5)).await;
     let pool = Pool::start(config(&server, Provider::OpenAi, &["key-A", "key-B"])).unwrap();
     let mut input = 0;
     for i in 0..4 {
@@ -744,13 +646,8 @@ async fn per_key_rpm_spaces_requests_at_the_server() {
     c.per_key_rpm = Some(1200); // one request per 50 ms per key
     let pool = Pool::start(c).unwrap();
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..16 {
-        let pool = pool.clone();
-        set.spawn(async move { pool.submit(task("s", &format!("{i}"), true)).await });
-    }
-    while let Some(joined) = set.join_next().await {
-        joined.unwrap().unwrap();
-    }
+    spawn_each(&mut set, &pool, 16, |i| task("s", &format!("{i}"), true));
+    all_ok(set).await;
     assert_eq!(server.rate_limited(), 0);
     let log = server.log();
     for key in ["key-A", "key-B"] {

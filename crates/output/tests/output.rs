@@ -110,6 +110,20 @@ async fn write_all(out: Output, records: &[Record]) -> Result<u64, OutputError> 
     out.finish().await
 }
 
+/// A new temporary folder and the path of `name` in it.
+fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
+/// Writes `records` to a new output at `path`; how many were written.
+async fn create_with(path: &Path, records: &[Record]) -> u64 {
+    write_all(Output::create(path).unwrap(), records)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn every_format_round_trips_and_writes_each_key_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,8 +173,7 @@ async fn every_format_round_trips_and_writes_each_key_once() {
 
 #[tokio::test]
 async fn json_array_is_valid_after_every_flush_before_finish() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("live.json");
+    let (_dir, path) = scratch("live.json");
     let out = Output::create(&path).unwrap();
     // Valid (empty) right after creation.
     let arr: Vec<Record> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -201,15 +214,9 @@ fn count(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Params) 
 
 #[tokio::test]
 async fn sqlite_store_upserts_and_keeps_price_history_across_crawls() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.sqlite");
+    let (_dir, path) = scratch("store.sqlite");
     let first = sample_records();
-    assert_eq!(
-        write_all(Output::create(&path).unwrap(), &first)
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(create_with(&path, &first).await, 4);
 
     // Second crawl: p/1 changes price, p/2 is unchanged, d/3 has the same price written with
     // another scale, p/4 changes availability only, p/5 is new.
@@ -224,12 +231,7 @@ async fn sqlite_store_upserts_and_keeps_price_history_across_crawls() {
         "New",
         Method::Css,
     ));
-    assert_eq!(
-        write_all(Output::create(&path).unwrap(), &second)
-            .await
-            .unwrap(),
-        5
-    );
+    assert_eq!(create_with(&path, &second).await, 5);
 
     let back = read_records(&path).unwrap();
     assert_same_records(&back, &second, "records after two crawls");
@@ -305,16 +307,11 @@ async fn sqlite_store_upserts_and_keeps_price_history_across_crawls() {
 
 #[tokio::test]
 async fn sqlite_resume_continues_the_latest_crawl() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("resume.db");
+    let (_dir, path) = scratch("resume.db");
     let recs = sample_records();
-    write_all(Output::create(&path).unwrap(), &recs[..1])
-        .await
-        .unwrap();
+    create_with(&path, &recs[..1]).await;
     // A second crawl that wrote two records, then "crashed".
-    write_all(Output::create(&path).unwrap(), &recs[1..3])
-        .await
-        .unwrap();
+    create_with(&path, &recs[1..3]).await;
 
     let (out, keys) = Output::open_append(&path).unwrap();
     assert_eq!(sorted_keys(&keys), keys_of(&recs[1..3]));
@@ -374,9 +371,7 @@ async fn resume_after_a_kill_anywhere_keeps_each_record_once() {
     for name in ["cut.jsonl", "cut.json", "cut.csv"] {
         let path = dir.path().join(name);
         let format = OutputFormat::for_path(&path).unwrap();
-        write_all(Output::create(&path).unwrap(), old)
-            .await
-            .unwrap();
+        create_with(&path, old).await;
         let full = std::fs::read(&path).unwrap();
         let ends = record_ends(format, &full);
         assert_eq!(ends.len(), old.len(), "{name}: {ends:?}");
@@ -423,12 +418,9 @@ async fn resume_after_a_kill_anywhere_keeps_each_record_once() {
 
 #[tokio::test]
 async fn json_resume_repairs_an_element_started_over_the_closing_bracket() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("remnant.json");
+    let (_dir, path) = scratch("remnant.json");
     let recs = sample_records();
-    write_all(Output::create(&path).unwrap(), &recs[..2])
-        .await
-        .unwrap();
+    create_with(&path, &recs[..2]).await;
     let full = std::fs::read_to_string(&path).unwrap();
     let body = full.strip_suffix("\n]\n").unwrap();
     // What a kill leaves after the next element overwrote 1, 2 or 3 bytes of "\n]\n".
@@ -558,8 +550,7 @@ fn bad_paths_and_formats_name_the_file() {
 
 #[test]
 fn a_file_that_is_not_a_database_names_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("text.db");
+    let (_dir, path) = scratch("text.db");
     std::fs::write(
         &path,
         "this is not a SQLite database, just text that is long enough\n".repeat(20),

@@ -16,6 +16,18 @@ async fn client(server: &RedisServer) -> Redis {
     Redis::connect(&server.url()).await.expect("connect")
 }
 
+/// A connection to `url` with `options` changed by `change`.
+async fn connect_with(url: &str, change: impl FnOnce(&mut ConnectOptions)) -> Redis {
+    let mut options = ConnectOptions::default();
+    change(&mut options);
+    Redis::connect_with(url, options).await.unwrap()
+}
+
+/// Crawl `crawl`'s frontier with the default options, on a new connection to `server`.
+async fn frontier(server: &RedisServer, crawl: &str) -> Frontier {
+    Frontier::new(&client(server).await, crawl, FrontierOptions::default())
+}
+
 #[tokio::test]
 async fn enqueue_next_ack_round_trip_and_a_url_is_queued_once() {
     let server = RedisServer::start().await;
@@ -62,20 +74,15 @@ async fn enqueue_next_ack_round_trip_and_a_url_is_queued_once() {
     assert_eq!(seen, want);
     assert!(fb.next("b", NO_WAIT).await.unwrap().is_none());
     // Another crawl id is another frontier.
-    assert!(
-        Frontier::new(&a, "c2", FrontierOptions::default())
-            .next("a", NO_WAIT)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let other = Frontier::new(&a, "c2", FrontierOptions::default());
+    assert!(other.next("a", NO_WAIT).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn blocking_next_wakes_up_when_a_task_arrives() {
     let server = RedisServer::start().await;
-    let f = Frontier::new(&client(&server).await, "c", FrontierOptions::default());
-    let g = Frontier::new(&client(&server).await, "c", FrontierOptions::default());
+    let f = frontier(&server, "c").await;
+    let g = frontier(&server, "c").await;
     // Create the level stream first, so the blocking read has a group to wait on.
     f.enqueue(0, "demo", &["http://x/0"]).await.unwrap();
     let t0 = f.next("w", NO_WAIT).await.unwrap().unwrap();
@@ -149,7 +156,7 @@ async fn a_dead_workers_task_is_reclaimed_then_dead_lettered() {
 #[tokio::test]
 async fn levels_are_done_only_when_nothing_is_undelivered_or_pending() {
     let server = RedisServer::start().await;
-    let f = Frontier::new(&client(&server).await, "c", FrontierOptions::default());
+    let f = frontier(&server, "c").await;
     assert!(f.level_done(0).await.unwrap(), "an empty level is done");
     assert_eq!(f.current_level().await.unwrap(), 0);
     f.enqueue(0, "demo", &["http://x/1", "http://x/2", "http://x/3"])
@@ -196,7 +203,7 @@ async fn levels_are_done_only_when_nothing_is_undelivered_or_pending() {
 
     // Another crawl whose id starts alike survives the purge of this one (ids that look
     // like globs, such as `c*`, are refused: see `keys::check_crawl_id`).
-    let other = Frontier::new(&client(&server).await, "c.2", FrontierOptions::default());
+    let other = frontier(&server, "c.2").await;
     other.enqueue(0, "demo", &["http://x/1"]).await.unwrap();
     assert!(f.purge().await.unwrap() >= 5);
     assert!(!f.is_finished().await.unwrap());
@@ -329,15 +336,7 @@ async fn an_unreachable_redis_is_an_error_naming_the_url() {
 async fn operations_wait_for_redis_to_come_back() {
     let mut server = RedisServer::start().await;
     let port = server.port();
-    let redis = Redis::connect_with(
-        &server.url(),
-        ConnectOptions {
-            reconnect_for: Duration::from_secs(20),
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let redis = connect_with(&server.url(), |o| o.reconnect_for = Duration::from_secs(20)).await;
     let f = Frontier::new(&redis, "c", FrontierOptions::default());
     f.enqueue(0, "demo", &["http://x/1"]).await.unwrap();
     server.stop().await;
@@ -349,15 +348,10 @@ async fn operations_wait_for_redis_to_come_back() {
 
     // With a short budget, a server that stays away gives an error naming it.
     let mut gone = RedisServer::start().await;
-    let redis = Redis::connect_with(
-        &gone.url(),
-        ConnectOptions {
-            reconnect_for: Duration::from_millis(300),
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let redis = connect_with(&gone.url(), |o| {
+        o.reconnect_for = Duration::from_millis(300)
+    })
+    .await;
     gone.stop().await;
     let err = Frontier::new(&redis, "c", FrontierOptions::default())
         .enqueue(0, "demo", &["http://x/1"])
@@ -391,7 +385,7 @@ enum Event {
 async fn workers_crawl_levels_in_order_and_survive_a_killed_worker() {
     use std::sync::{Arc, Mutex};
     let server = RedisServer::start().await;
-    let coordinator = Frontier::new(&client(&server).await, "c", FrontierOptions::default());
+    let coordinator = frontier(&server, "c").await;
     let start: Vec<String> = (0..4).map(|i| format!("http://x/0/{i}")).collect();
     coordinator.enqueue(0, "demo", &start).await.unwrap();
 
@@ -614,7 +608,7 @@ async fn child_worker_that_hangs_holding_a_task() {
 async fn a_sigkilled_worker_process_loses_nothing() {
     use tokio::io::AsyncBufReadExt;
     let server = RedisServer::start().await;
-    let f = Frontier::new(&client(&server).await, "kill", FrontierOptions::default());
+    let f = frontier(&server, "kill").await;
     f.enqueue(0, "demo", &["http://x/1"]).await.unwrap();
 
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
@@ -698,15 +692,10 @@ async fn a_semaphore_acquire_sent_again_after_a_lost_reply_keeps_its_permit() {
     use haul_redis::SharedSemaphore;
     let server = RedisServer::start().await;
     // A reply later than 200 ms counts as lost: the script is sent again.
-    let redis = Redis::connect_with(
-        &server.url(),
-        ConnectOptions {
-            response_timeout: Duration::from_millis(200),
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let redis = connect_with(&server.url(), |o| {
+        o.response_timeout = Duration::from_millis(200)
+    })
+    .await;
     let sem = SharedSemaphore::new(&redis, "domain", Duration::from_secs(30));
     // Redis knows the script already (as mid-crawl), so every copy sent runs.
     let warm = sem

@@ -22,9 +22,11 @@ use url::Url;
 
 pub mod hostile;
 pub mod mixed;
+pub mod site;
 
 pub use hostile::{FORMULA_TITLE, HOSTILE_GOOD, HOSTILE_PATHS, hostile_router, internal_router};
 pub use mixed::{MixedKind, MixedProduct, mixed_router, mixed_truth};
+pub use site::{Fixtures, Reply};
 
 /// What a [`TestServer`] saw.
 #[derive(Debug, Default)]

@@ -6,30 +6,29 @@ mod common;
 use std::sync::Arc;
 
 use common::{FakeLlm, WALNUT_ANSWER, read};
-use haul_core::{Context, Document, Extractor, LlmPool, Method, Url};
+use haul_core::{Context, Document, Extraction, Extractor, LlmPool, Method, Url};
 use haul_runner::{HttpFetcher, HttpOptions};
 use haul_site_generic::Generic;
+
+/// Where `llm-only.html` was recorded.
+const WALNUT: &str = "https://grain.example.com/p/walnut-board";
 
 fn context(llm: Option<Arc<FakeLlm>>) -> Context {
     let fetcher = Arc::new(HttpFetcher::new(&HttpOptions::local()).expect("a fetcher"));
     Context::new(&Generic, fetcher).with_llm(llm.map(|l| l as Arc<dyn LlmPool>))
 }
 
-fn doc(file: &str, url: &str) -> Document {
-    Document::new(Url::parse(url).expect("valid URL"), read(file))
+/// `Generic::extract` of fixture `file` recorded at `url`.
+async fn extract(cx: &Context, file: &str, url: &str) -> Extraction {
+    let doc = Document::new(Url::parse(url).expect("valid URL"), read(file));
+    Generic.extract(cx, doc).await.expect("an extraction")
 }
 
 #[tokio::test]
 async fn a_product_page_without_markup_goes_to_the_llm() {
     let llm = Arc::new(FakeLlm::answering(WALNUT_ANSWER));
     let cx = context(Some(llm.clone()));
-    let ex = Generic
-        .extract(
-            &cx,
-            doc("llm-only.html", "https://grain.example.com/p/walnut-board"),
-        )
-        .await
-        .expect("an extraction");
+    let ex = extract(&cx, "llm-only.html", WALNUT).await;
     assert_eq!(ex.records.len(), 1, "{:?}", ex.warnings);
     let r = &ex.records[0];
     assert_eq!(r.method, Method::Llm);
@@ -56,24 +55,14 @@ async fn a_product_page_without_markup_goes_to_the_llm() {
 async fn the_llm_is_not_asked_when_markup_suffices_or_the_page_is_no_product() {
     let llm = Arc::new(FakeLlm::answering(WALNUT_ANSWER));
     let cx = context(Some(llm.clone()));
-    let ex = Generic
-        .extract(
-            &cx,
-            doc(
-                "microdata.html",
-                "https://lumen.example.co.uk/p/brass-desk-lamp",
-            ),
-        )
-        .await
-        .expect("an extraction");
+    let ex = extract(
+        &cx,
+        "microdata.html",
+        "https://lumen.example.co.uk/p/brass-desk-lamp",
+    )
+    .await;
     assert_eq!(ex.records[0].method, Method::Microdata);
-    let ex = Generic
-        .extract(
-            &cx,
-            doc("listing.html", "https://hearth.example.com/c/cookware"),
-        )
-        .await
-        .expect("an extraction");
+    let ex = extract(&cx, "listing.html", "https://hearth.example.com/c/cookware").await;
     assert!(ex.records.is_empty());
     assert!(
         llm.prompts().is_empty(),
@@ -84,24 +73,12 @@ async fn the_llm_is_not_asked_when_markup_suffices_or_the_page_is_no_product() {
 
 #[tokio::test]
 async fn without_an_llm_or_when_it_fails_the_page_still_gives_its_links() {
-    let ex = Generic
-        .extract(
-            &context(None),
-            doc("llm-only.html", "https://grain.example.com/p/walnut-board"),
-        )
-        .await
-        .expect("an extraction");
+    let ex = extract(&context(None), "llm-only.html", WALNUT).await;
     assert!(ex.records.is_empty());
     assert!(!ex.links.is_empty());
 
     let llm = Arc::new(FakeLlm::failing("provider down"));
-    let ex = Generic
-        .extract(
-            &context(Some(llm)),
-            doc("llm-only.html", "https://grain.example.com/p/walnut-board"),
-        )
-        .await
-        .expect("an extraction with a warning");
+    let ex = extract(&context(Some(llm)), "llm-only.html", WALNUT).await;
     assert!(ex.records.is_empty());
     assert!(!ex.links.is_empty());
     assert!(

@@ -1,22 +1,19 @@
 //! Crawls recorded Shopify responses through the real runner (served on 127.0.0.1:0) and
 //! snapshots the records; checks every fixture against the site contract.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use haul_core::{Context, Document, Extractor, Url};
-use haul_runner::{CrawlOptions, CrawlReport, HttpFetcher, HttpOptions, SiteJob};
+use haul_core::{Context, Extractor};
+use haul_runner::{CrawlReport, HttpFetcher, HttpOptions};
 use haul_site_shopify::{PAGING, SHOPIFY, Shopify};
-use haul_testkit::TestServer;
+use haul_testkit::site::route;
+use haul_testkit::{Fixtures, Reply, TestServer};
 use serde_json::Value;
 
-/// The origin the fixtures were recorded under; the server rewrites it to its own address and
-/// snapshots rewrite the server's address back.
-const RECORDED: &str = "http://shop.test";
+/// The fixtures, recorded under `http://shop.test`; the server rewrites that origin to its own
+/// address and snapshots rewrite the server's address back.
+const FIXTURES: Fixtures = Fixtures::new(env!("CARGO_MANIFEST_DIR"), "http://shop.test");
 
 /// Path and query served -> fixture file.
 const ROUTES: &[(&str, &str)] = &[
@@ -36,46 +33,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("/meta.json", "meta.json"),
 ];
 
-fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
 /// Serves the fixtures; `/meta.json` only when `with_meta`.
 fn router(with_meta: bool) -> Router {
-    Router::new().fallback(move |req: Request| async move {
-        let key = req
-            .uri()
-            .path_and_query()
-            .map_or("/".to_string(), |p| p.as_str().to_string());
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1")
-            .to_string();
-        let Some((_, file)) = ROUTES
-            .iter()
-            .find(|(path, _)| *path == key && (with_meta || *path != "/meta.json"))
-        else {
-            return (StatusCode::NOT_FOUND, "not found").into_response();
-        };
-        serve(file, &host).await
+    FIXTURES.router(move |url| {
+        route(ROUTES, url)
+            .filter(|file| with_meta || *file != "meta.json")
+            .into()
     })
-}
-
-async fn serve(file: &str, host: &str) -> Response {
-    let body = tokio::fs::read_to_string(fixture_path(file))
-        .await
-        .expect("fixture exists")
-        .replace(RECORDED, &format!("http://{host}"));
-    let ct = if file.ends_with(".json") {
-        "application/json; charset=utf-8"
-    } else {
-        "text/html; charset=utf-8"
-    };
-    ([(header::CONTENT_TYPE, ct)], body).into_response()
 }
 
 /// A Shopify extractor with its own store-currency cache, so that a test never sees what
@@ -84,24 +48,11 @@ fn fresh() -> &'static Shopify {
     Box::leak(Box::new(Shopify::new()))
 }
 
-/// Runs the real crawler from `starts` down to `max_level` and returns the written records
-/// (sorted, with the server's address replaced by [`RECORDED`] and `seen_at` removed) and the
-/// report.
+/// Runs the real crawler from `starts` down to `max_level` (see [`Fixtures::crawl`]).
 async fn crawl(server: &TestServer, starts: &[&str], max_level: u32) -> (Vec<Value>, CrawlReport) {
-    let opts = CrawlOptions {
-        max_level,
-        retries: 0,
-        ..CrawlOptions::default()
-    };
-    let base = format!("http://{}", server.addr());
-    haul_testkit::crawl_site(
-        SiteJob::new(fresh(), starts.iter().map(|s| server.url(s)).collect()),
-        opts,
-        None,
-        &base,
-        RECORDED,
-    )
-    .await
+    FIXTURES
+        .crawl(server, fresh(), starts, max_level, None)
+        .await
 }
 
 #[tokio::test]
@@ -155,36 +106,26 @@ async fn collection_and_product_endpoints_as_start_urls() {
 /// `/products.json` in pages (`limit`, 30 by default, at most 250, and `page`), and
 /// `/meta.json`. Product `n` is `product-<n>`, titled `Product <n>`, priced `<n>.99`.
 fn catalogue(products: u64) -> Router {
-    Router::new().fallback(move |req: Request| async move {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1")
-            .to_string();
-        match req.uri().path() {
-            "/" => serve("storefront.html", &host).await,
-            "/meta.json" => serve("meta.json", &host).await,
-            "/products.json" => {
-                let url = Url::parse(&format!("http://{host}{}", req.uri())).unwrap();
-                let (page, size) = (PAGING.page(&url), PAGING.page_size(&url));
-                let first = (page - 1).saturating_mul(size);
-                let items: Vec<Value> = (first..(first + size).min(products))
-                    .map(|n| {
-                        serde_json::json!({
-                            "id": n + 1, "title": format!("Product {n}"),
-                            "handle": format!("product-{n}"), "vendor": "Gen",
-                            "variants": [{"id": 1000 + n, "title": "Default Title",
-                                "price": format!("{n}.99"), "available": true}],
-                            "images": [{"src": format!("//cdn.shopify.com/files/p{n}.jpg")}],
-                        })
+    FIXTURES.router(move |url| match url.path() {
+        "/" => Reply::Fixture("storefront.html"),
+        "/meta.json" => Reply::Fixture("meta.json"),
+        "/products.json" => {
+            let (page, size) = (PAGING.page(url), PAGING.page_size(url));
+            let first = (page - 1).saturating_mul(size);
+            let items: Vec<Value> = (first..(first + size).min(products))
+                .map(|n| {
+                    serde_json::json!({
+                        "id": n + 1, "title": format!("Product {n}"),
+                        "handle": format!("product-{n}"), "vendor": "Gen",
+                        "variants": [{"id": 1000 + n, "title": "Default Title",
+                            "price": format!("{n}.99"), "available": true}],
+                        "images": [{"src": format!("//cdn.shopify.com/files/p{n}.jpg")}],
                     })
-                    .collect();
-                let body = serde_json::json!({ "products": items }).to_string();
-                ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-            }
-            _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+                })
+                .collect();
+            Reply::Json(serde_json::json!({ "products": items }))
         }
+        _ => Reply::NotFound("not found"),
     })
 }
 
@@ -198,21 +139,11 @@ async fn a_catalogue_of_many_pages_is_read_whole_without_a_level_per_page() {
         (500, "/", 1, &[1, 1], 3),
         (40, "/products.json", 0, &[1], 2),
     ];
-    for (products, start, max_level, levels, pages) in cases {
-        let server = TestServer::start(catalogue(products)).await.unwrap();
-        let (records, report) = crawl(&server, &[start], max_level).await;
-        let site = &report.sites[0];
-        let case = format!("{products} products from {start}: {site:?}");
-        assert_eq!(site.levels, levels, "{case}");
-        assert_eq!((site.pages_failed, site.warnings), (0, 0), "{case}");
-        let listing_hits: usize = server
-            .stats()
-            .all_hits()
-            .iter()
-            .filter(|(p, _)| p.starts_with("/products.json"))
-            .map(|(_, n)| *n)
-            .sum();
-        assert_eq!(listing_hits as u64, pages, "{case}");
+    for case in cases {
+        let products = case.0;
+        let (records, case) = FIXTURES
+            .crawl_catalogue(fresh(), catalogue(products), case, "/products.json")
+            .await;
         let mut titles: Vec<String> = records
             .iter()
             .map(|r| r["title"].as_str().unwrap().to_string())
@@ -257,33 +188,15 @@ async fn without_meta_json_only_stated_currencies_are_set() {
 
 #[test]
 fn every_fixture_keeps_the_contract_and_the_empty_page_does_not() {
-    let mut checked = 0;
-    for (path, file) in ROUTES {
-        if *file == "meta.json" {
-            continue;
-        }
-        let url = Url::parse(&format!("{RECORDED}{path}")).unwrap();
-        let body = std::fs::read_to_string(fixture_path(file)).unwrap();
-        let ex = SHOPIFY.parse(&Document::new(url.clone(), body)).unwrap();
-        let breaches = SHOPIFY.classify(&url).check(SHOPIFY.name(), &ex);
-        if *file == "products-page3-empty.json" {
-            // Past the last page: no records. The contract says a good products page is not
-            // like this, which is what lets it flag a broken endpoint.
-            assert_eq!(breaches.len(), 1, "{url}: {breaches:?}");
-        } else {
-            assert!(breaches.is_empty(), "{url}: {breaches:?}");
-        }
-        checked += 1;
-    }
+    let pages: Vec<(&str, &str)> = ROUTES
+        .iter()
+        .copied()
+        .filter(|(_, file)| *file != "meta.json")
+        .collect();
+    // Past the last page: no records. The contract says a good products page is not like
+    // this, which is what lets it flag a broken endpoint.
+    let checked = FIXTURES.check_contracts(&SHOPIFY, &pages, &["products-page3-empty.json"]);
     assert_eq!(checked, ROUTES.len() - 1);
     // Every page kind of the contract is exercised by some fixture.
-    for page in SHOPIFY.kinds() {
-        assert!(
-            ROUTES.iter().any(|(p, _)| {
-                SHOPIFY.classify(&Url::parse(&format!("{RECORDED}{p}")).unwrap()) == page
-            }),
-            "no fixture of kind {}",
-            page.kind()
-        );
-    }
+    FIXTURES.assert_every_kind_served(&SHOPIFY, ROUTES);
 }

@@ -2,24 +2,18 @@
 //! static front page over HTTP, and the script-built front page through a stand-in page pool
 //! (the runner's `Auto` render path); checks every fixture against the site contract.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use haul_core::{
-    Document, Extractor, NavOptions, Page, PageError, PageHandle, PagePool, Url, async_trait,
-};
-use haul_runner::{CrawlOptions, CrawlReport, SiteJob};
+use haul_core::{Document, NavOptions, Page, PageError, PageHandle, PagePool, Url, async_trait};
+use haul_runner::CrawlReport;
 use haul_site_slickdeals::{CARD_SELECTOR, Slickdeals};
-use haul_testkit::TestServer;
+use haul_testkit::{Fixtures, Reply, TestServer};
 use serde_json::Value;
 
-/// The origin the fixtures were recorded under; the server rewrites it to its own address and
-/// records get it back.
-const RECORDED: &str = "https://slickdeals.net";
+/// The fixtures, recorded under `https://slickdeals.net`; the server rewrites that origin to
+/// its own address and records get it back.
+const FIXTURES: Fixtures = Fixtures::new(env!("CARGO_MANIFEST_DIR"), "https://slickdeals.net");
 
 /// Deal pages served (path -> fixture). The fifth front-page deal has no page: a removed
 /// thread answers 404.
@@ -42,43 +36,22 @@ const DEALS: &[(&str, &str)] = &[
     ),
 ];
 
-fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-async fn fixture(name: &str, base: &str) -> String {
-    tokio::fs::read_to_string(fixture_path(name))
-        .await
-        .expect("fixture exists")
-        .replace(RECORDED, base)
-}
-
 /// Serves `front` at `/` and the deal pages.
 fn router(front: &'static str) -> Router {
-    Router::new().fallback(move |req: Request| async move {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1")
-            .to_string();
-        let path = req.uri().path();
-        let file = if path == "/" {
+    FIXTURES.router(move |url| {
+        let file = if url.path() == "/" {
             Some(front)
         } else {
-            DEALS.iter().find(|(p, _)| *p == path).map(|(_, f)| *f)
+            DEALS
+                .iter()
+                .find(|(p, _)| *p == url.path())
+                .map(|(_, f)| *f)
         };
-        match file {
-            Some(file) => html(fixture(file, &format!("http://{host}")).await),
-            None => (StatusCode::NOT_FOUND, "This thread has been removed.").into_response(),
-        }
+        file.map_or(
+            Reply::NotFound("This thread has been removed."),
+            Reply::Fixture,
+        )
     })
-}
-
-fn html(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=UTF-8")], body).into_response()
 }
 
 /// Navigations seen by the stand-in pages: (path, `wait_for` selector).
@@ -121,7 +94,8 @@ impl PagePool for StandInPool {
 }
 
 /// Runs the real crawler from `/` (down to level 2) and returns the written records (sorted,
-/// with the server's address replaced by [`RECORDED`] and `seen_at` removed) and the report.
+/// with the server's address replaced by the recorded origin and `seen_at` removed) and the
+/// report.
 async fn crawl(server: &TestServer, pages: Option<Arc<dyn PagePool>>) -> (Vec<Value>, CrawlReport) {
     crawl_to(server, pages, 2).await
 }
@@ -132,20 +106,9 @@ async fn crawl_to(
     pages: Option<Arc<dyn PagePool>>,
     max_level: u32,
 ) -> (Vec<Value>, CrawlReport) {
-    let opts = CrawlOptions {
-        max_level,
-        retries: 0,
-        ..CrawlOptions::default()
-    };
-    let base = format!("http://{}", server.addr());
-    haul_testkit::crawl_site(
-        SiteJob::new(&Slickdeals, vec![server.url("/")]),
-        opts,
-        pages,
-        &base,
-        RECORDED,
-    )
-    .await
+    FIXTURES
+        .crawl(server, &Slickdeals, &["/"], max_level, pages)
+        .await
 }
 
 #[tokio::test]
@@ -249,7 +212,7 @@ async fn script_built_front_page_is_rendered_and_gives_the_same_records() {
     let base = format!("http://{}", server.addr());
     let log = Arc::new(Mutex::new(Vec::new()));
     let pool = StandInPool {
-        dom: fixture("frontpage.html", &base).await,
+        dom: FIXTURES.read_at("frontpage.html", &base).await,
         log: log.clone(),
     };
     let (records, report) = crawl(&server, Some(Arc::new(pool))).await;
@@ -341,16 +304,6 @@ fn every_fixture_keeps_the_contract_except_the_script_built_page() {
         ("/", "frontpage-script.html"),
     ];
     pages.extend_from_slice(DEALS);
-    for (path, file) in pages {
-        let url = Url::parse(&format!("{RECORDED}{path}")).unwrap();
-        let body = std::fs::read_to_string(fixture_path(file)).unwrap();
-        let ex = Slickdeals.parse(&Document::new(url.clone(), body)).unwrap();
-        let breaches = Slickdeals.classify(&url).check(Slickdeals.name(), &ex);
-        if file == "frontpage-script.html" {
-            // Over HTTP a script-built listing has no links.
-            assert_eq!(breaches.len(), 1, "{file}: {breaches:?}");
-        } else {
-            assert!(breaches.is_empty(), "{file}: {breaches:?}");
-        }
-    }
+    // Over HTTP a script-built listing has no links.
+    FIXTURES.check_contracts(&Slickdeals, &pages, &["frontpage-script.html"]);
 }
