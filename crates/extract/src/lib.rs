@@ -23,6 +23,7 @@
 //! This crate depends on `haul-core` and `haul-price` only among haul's crates: never on the
 //! runner, the browser or an LLM provider (the LLM is reached through core's `LlmPool`).
 
+mod budget;
 mod dom;
 pub mod eval;
 mod heuristic;
@@ -40,6 +41,7 @@ mod schema;
 pub mod store;
 mod text;
 
+pub use budget::MAX_HTML_NODES;
 pub use heuristic::{
     PriceCandidate, best_candidate, heuristic, heuristic_title, heuristic_with, main_title,
     price_candidates,
