@@ -2,8 +2,9 @@
 //! server's redirect hop, a script's navigation) is checked against the render's `NavGuard`
 //! before Chromium sends it. A hop to an "internal" server (another port on 127.0.0.1) is
 //! refused with the kind a fetch would give (`off_scope`, `private_network`) and the internal
-//! server receives no request at all; a frame of a private address stays empty; an in-scope
-//! redirect still renders; a pooled tab's next render carries no guard of the previous one.
+//! server receives no request at all; a frame of a private address stays empty (a frame on
+//! another host is no hop of the page); an in-scope redirect still renders; a pooled tab's
+//! next render carries no guard of the previous one.
 
 mod common;
 
@@ -188,6 +189,14 @@ async fn redirects_in_the_browser_are_checked_hop_by_hop_before_chromium_sends_t
         0,
         "the internal server was reached"
     );
+
+    // A frame on another host is not the page's navigation: only the private-network rule
+    // holds for it, and the page renders.
+    let doc = page
+        .render(&url("framed"), &guarded(&off_scope))
+        .await
+        .unwrap();
+    assert!(doc.body.contains("$24.90"), "{}", doc.body);
 
     // The tab is still usable, and carries no guard of an earlier render: an unguarded
     // render checks nothing.
