@@ -25,6 +25,7 @@
 //! render into the next ([`Watching`] removes the guard when the render ends, also when it is
 //! cancelled).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chromiumoxide::Page as CdpPage;
@@ -46,10 +47,14 @@ const BLOCKED: [ResourceType; 3] = [ResourceType::Image, ResourceType::Media, Re
 pub(crate) struct Hops {
     /// A plain mutex, never held across an await.
     current: Mutex<Option<Watch>>,
+    /// Numbers the renders of the tab, so that a check still running when its render ended
+    /// never touches the next render's watch.
+    renders: AtomicU64,
 }
 
 /// What a render checks its hops with, and what it found.
 struct Watch {
+    render: u64,
     guard: NavGuard,
     /// The tab's main frame (documents of other frames are frames of the page).
     main_frame: Option<FrameId>,
@@ -90,7 +95,9 @@ impl Hops {
     /// Checks the tab's document requests with `guard` until the returned value is dropped
     /// (nothing is checked without a guard).
     pub(crate) fn watch(&self, guard: Option<NavGuard>) -> Watching<'_> {
+        let render = self.renders.fetch_add(1, Ordering::Relaxed);
         *self.lock() = guard.map(|guard| Watch {
+            render,
             guard,
             main_frame: None,
             last: None,
@@ -101,13 +108,13 @@ impl Hops {
 
     /// Whether the paused document request may go on.
     async fn allow(&self, event: &EventRequestPaused) -> bool {
-        let (guard, main, from) = {
+        let (render, guard, main, from) = {
             let current = self.lock();
             let Some(w) = current.as_ref() else {
                 return true;
             };
             let main = w.main_frame.as_ref().is_none_or(|f| *f == event.frame_id);
-            (w.guard.clone(), main, w.last.clone())
+            (w.render, w.guard.clone(), main, w.last.clone())
         };
         let Ok(url) = Url::parse(&event.request.url) else {
             // Chromium only sends what it could parse; nothing to check against.
@@ -125,9 +132,9 @@ impl Hops {
         let from = from.unwrap_or_else(|| url.clone());
         let verdict = guard.document(&url, &from).await;
         let mut current = self.lock();
-        let Some(w) = current.as_mut() else {
-            // The render ended meanwhile; its tab is idle or being reused: refuse what it
-            // was asked for.
+        let Some(w) = current.as_mut().filter(|w| w.render == render) else {
+            // The render ended meanwhile (its tab is idle or renders another page): answer
+            // the request, record nothing.
             return verdict.is_ok();
         };
         match verdict {
