@@ -6,10 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chromiumoxide::cdp::browser_protocol::fetch::{
-    EnableParams, EventRequestPaused, FailRequestParams, RequestPattern, RequestStage,
-};
-use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
 use chromiumoxide::error::CdpError;
 use chromiumoxide::{Browser, Page as CdpPage};
@@ -21,6 +17,7 @@ use tokio::sync::{OnceCell, RwLock};
 use tokio::task::JoinHandle;
 
 use crate::BrowserConfig;
+use crate::hops::Hops;
 
 /// Chromium switches (chromiumoxide adds the leading `--`; headless, no-sandbox, the profile
 /// and the User-Agent are set through its builder).
@@ -303,8 +300,9 @@ impl Instance {
     }
 
     /// Opens a blank tab, set up for rendering: the DOM-change tracker that content waits use,
-    /// and resource blocking when configured.
-    pub(crate) async fn new_tab(&self) -> Result<CdpPage, PageError> {
+    /// and request interception (documents checked against a render's guard, resources
+    /// blocked when configured; see `hops`).
+    pub(crate) async fn new_tab(&self) -> Result<(CdpPage, Arc<Hops>), PageError> {
         if self.is_gone() {
             return Err(PageError::Crashed {
                 url: "(new page)".into(),
@@ -318,21 +316,15 @@ impl Instance {
             // Remembers when the DOM last changed, for waiting on content (see `page`).
             page.evaluate_on_new_document(crate::page::MUTATION_SCRIPT)
                 .await?;
-            if block {
-                block_resources(&page).await?;
-            }
-            Ok::<(), CdpError>(())
+            crate::hops::intercept(&page, block).await
         };
         let failed = match tokio::time::timeout(self.settings.cfg.page_timeout, setup).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(self.page_error("(new page)", "setting up the page", Some(e))),
-            Err(_) => Some(self.page_error("(new page)", "setting up the page", None)),
+            Ok(Ok(hops)) => return Ok((page, hops)),
+            Ok(Err(e)) => self.page_error("(new page)", "setting up the page", Some(e)),
+            Err(_) => self.page_error("(new page)", "setting up the page", None),
         };
-        if let Some(e) = failed {
-            self.close_tab(&page).await;
-            return Err(e);
-        }
-        Ok(page)
+        self.close_tab(&page).await;
+        Err(failed)
     }
 
     /// Closes a tab (Target.closeTarget: no `beforeunload` prompt can keep it open). Errors
@@ -461,36 +453,4 @@ impl Drop for Instance {
             }
         }
     }
-}
-
-/// Fails image, media and font requests of `page` (Fetch domain with per-type patterns; other
-/// requests are not paused at all).
-async fn block_resources(page: &CdpPage) -> Result<(), CdpError> {
-    let mut paused = page.event_listener::<EventRequestPaused>().await?;
-    let patterns = [ResourceType::Image, ResourceType::Media, ResourceType::Font]
-        .into_iter()
-        .map(|kind| RequestPattern {
-            url_pattern: Some("*".into()),
-            resource_type: Some(kind),
-            request_stage: Some(RequestStage::Request),
-        })
-        .collect();
-    page.execute(EnableParams {
-        patterns: Some(patterns),
-        handle_auth_requests: None,
-    })
-    .await?;
-    let page = page.clone();
-    // Ends when the tab closes or the browser goes away (the listener is dropped).
-    tokio::spawn(async move {
-        while let Some(event) = paused.next().await {
-            let fail =
-                FailRequestParams::new(event.request_id.clone(), ErrorReason::BlockedByClient);
-            let page = page.clone();
-            tokio::spawn(async move {
-                let _ = page.execute(fail).await;
-            });
-        }
-    });
-    Ok(())
 }

@@ -23,6 +23,12 @@
 //! per-resource-type patterns; `BrowserConfig::enable_request_intercept` of chromiumoxide is
 //! deliberately not used: it pauses every request of every tab).
 //!
+//! Redirects: a render's main-frame document requests (the first, every redirect hop, a
+//! script's navigation) are paused and checked against the render's
+//! [`NavGuard`](haul_core::NavGuard) (the site's scope, private networks, robots.txt) before
+//! Chromium sends them; a refused one fails the render as
+//! [`PageError::Refused`](haul_core::PageError::Refused) (see the `hops` module).
+//!
 //! Clean shutdown: [`PagePool::close`] kills and reaps every browser and removes its temporary
 //! profile; dropping the pool does the same without waiting.
 //!
@@ -35,6 +41,7 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 mod config;
+mod hops;
 mod instance;
 mod own;
 mod page;

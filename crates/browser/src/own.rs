@@ -112,7 +112,8 @@ impl PagePool for OwnBrowser {
         let running = self.running.clone();
         let rt = tokio::runtime::Handle::current();
         let started = Instant::now();
-        let page = ChromePage::new(page, inst.clone(), self.settings.cfg.page_timeout);
+        let (page, hops) = page;
+        let page = ChromePage::new(page, hops, inst.clone(), self.settings.cfg.page_timeout);
         Ok(PageHandle::new(Box::new(page), move |page, _reusable| {
             drop(page);
             stats.page_held(started.elapsed());

@@ -15,6 +15,7 @@ use haul_core::{Document, NavOptions, Page, PageError, Url, async_trait};
 use std::collections::HashMap;
 use tokio::time::Instant;
 
+use crate::hops::{Hops, Watching};
 use crate::instance::Instance;
 
 /// How often a `wait_for` selector is checked.
@@ -88,6 +89,8 @@ const READY_SCRIPT: &str = r#"(() => {
 /// A tab of one browser instance.
 pub(crate) struct ChromePage {
     pub(crate) page: CdpPage,
+    /// The tab's request interception: a render's guard checks its document requests.
+    hops: Arc<Hops>,
     pub(crate) inst: Arc<Instance>,
     page_timeout: Duration,
     /// Set while an operation runs, cleared when it completes well: a cancelled or failed
@@ -96,9 +99,15 @@ pub(crate) struct ChromePage {
 }
 
 impl ChromePage {
-    pub(crate) fn new(page: CdpPage, inst: Arc<Instance>, page_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        page: CdpPage,
+        hops: Arc<Hops>,
+        inst: Arc<Instance>,
+        page_timeout: Duration,
+    ) -> Self {
         Self {
             page,
+            hops,
             inst,
             page_timeout,
             poisoned: false,
@@ -116,12 +125,18 @@ enum Step {
 }
 
 impl ChromePage {
-    async fn load(&self, url: &Url, opts: &NavOptions) -> Result<Document, Step> {
+    async fn load(
+        &self,
+        url: &Url,
+        opts: &NavOptions,
+        hops: &Watching<'_>,
+    ) -> Result<Document, Step> {
         // Listen before navigating: the main document's response and the tab's network
         // activity arrive while `goto` runs.
         let mut network = NetworkWatch::new(&self.page)
             .await
             .map_err(|e| Step::Cdp("listening for network events", e))?;
+        hops.main_frame(network.main_frame.clone());
         let started = Instant::now();
         match network.during(self.page.goto(url.as_str())).await {
             Ok(_) => {}
@@ -376,7 +391,21 @@ impl Page for ChromePage {
             return Err(PageError::Crashed { url: u.into() });
         }
         self.poisoned = true;
-        match tokio::time::timeout(opts.timeout, self.load(url, opts)).await {
+        // Every document request of the navigation is checked with the render's guard until
+        // `hops` drops (at the end of this render, also when it is cancelled).
+        let hops = self.hops.clone();
+        let hops = hops.watch(opts.guard.clone());
+        let loaded = tokio::time::timeout(opts.timeout, self.load(url, opts, &hops)).await;
+        if let Some(refused) = hops.take_refused() {
+            // Chromium never sent the refused request: the tab shows its error page, or the
+            // page the script tried to leave, and is fine to reuse unless the render failed
+            // some other way.
+            if matches!(loaded, Ok(Ok(_) | Err(Step::Navigation(_)))) {
+                self.poisoned = false;
+            }
+            return Err(PageError::Refused(refused));
+        }
+        match loaded {
             Ok(Ok(doc)) => {
                 self.poisoned = false;
                 Ok(doc)

@@ -16,6 +16,7 @@ use chromiumoxide::Page as CdpPage;
 use haul_core::{PageError, PageHandle, PagePool, PoolStats, async_trait};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::hops::Hops;
 use crate::instance::{Instance, OnExit, Settings, lock};
 use crate::page::ChromePage;
 use crate::stats::Counters;
@@ -69,6 +70,8 @@ struct Entry {
 /// An open tab and the permit it holds while it exists.
 struct Tab {
     page: CdpPage,
+    /// The tab's request interception (a render's guard while it runs).
+    hops: Arc<Hops>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -416,10 +419,11 @@ impl Inner {
         self.stats
             .open_now(self.settings.cfg.max_pages() - self.tab_permits.available_permits());
         match inst.new_tab().await {
-            Ok(page) => Ok((
+            Ok((page, hops)) => Ok((
                 inst,
                 Tab {
                     page,
+                    hops,
                     _permit: permit,
                 },
             )),
@@ -521,6 +525,7 @@ impl PagePool for BrowserPool {
             .map_err(|_| PageError::Browser("opening a page was aborted".into()))??;
         let page = ChromePage::new(
             tab.page.clone(),
+            tab.hops.clone(),
             inst.clone(),
             inner.settings.cfg.page_timeout,
         );

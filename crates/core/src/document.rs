@@ -114,6 +114,23 @@ pub trait Fetcher: Send + Sync {
     async fn admit(&self, _url: &Url) -> Result<Admission, FetchError> {
         Ok(Admission::free())
     }
+
+    /// Checks a document request that another client (a browser) is about to send for a
+    /// navigation admitted with [`admit`](Fetcher::admit): its first request or a redirect
+    /// hop reached from `from`. The same rules as a fetch's hop: within the scope
+    /// ([`FetchError::OffScope`]), not on a refused private-network address
+    /// ([`FetchError::PrivateNetwork`]), allowed by robots.txt. Makes no request of its own
+    /// (beyond robots.txt) and takes no per-domain slot. Default: allowed.
+    async fn check_hop(&self, _url: &Url, _from: &Url) -> Result<(), FetchError> {
+        Ok(())
+    }
+
+    /// Checks a request to `url` that another client (a browser) is about to send for
+    /// something other than the navigation itself (a frame of the page): only the
+    /// private-network rule ([`FetchError::PrivateNetwork`]). Default: allowed.
+    async fn check_address(&self, _url: &Url) -> Result<(), FetchError> {
+        Ok(())
+    }
 }
 
 /// What [`Fetcher::admit`] grants: the request's place within the per-domain limits, given

@@ -144,6 +144,11 @@ pub enum PageError {
         /// What the browser said.
         message: String,
     },
+    /// A request of the navigation (its first request or a redirect hop) was refused by the
+    /// [`NavGuard`](crate::NavGuard) before the browser sent it, for the same reason a fetch
+    /// would refuse it (off scope, private network, robots.txt): counted as that reason.
+    #[error(transparent)]
+    Refused(FetchError),
 }
 
 /// Why an LLM task failed.

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use url::Url;
 
 use crate::{
-    Document, ExtractError, FetchError, FetchRequest, Fetcher, Later, LlmPool, NavOptions,
-    PageClass, PageError, PageHandle, PagePool, Record,
+    Document, ExtractError, FetchError, FetchRequest, Fetcher, Later, LlmPool, NavGuard,
+    NavOptions, PageClass, PageError, PageHandle, PagePool, Record,
 };
 
 /// Whether an extractor needs a page rendered by a browser (scripts run) to find its data.
@@ -377,6 +377,8 @@ impl Context {
             wait_for: self.extractor.classify(url).wait_for().map(str::to_string),
             settle: true,
             max_bytes: self.max_page_bytes,
+            // Every hop of the navigation is held to the rules of a fetch's hops.
+            guard: Some(NavGuard::new(self.fetcher.clone())),
         };
         // The navigation obeys robots.txt and the per-domain limits like a fetch: the
         // admission holds the domain's slot while the page renders.
@@ -384,6 +386,8 @@ impl Context {
         let mut page = self.page(url).await?;
         let limit = opts.timeout + Duration::from_secs(5);
         match tokio::time::timeout(limit, page.render(url, &opts)).await {
+            // A refused hop fails as the same hop of a fetch would (kind, retries).
+            Ok(Err(PageError::Refused(e))) => Err(e.into()),
             Ok(result) => Ok(result?),
             Err(_) => {
                 page.mark_broken();
@@ -413,20 +417,28 @@ impl Context {
     /// Runs CPU-bound work for the page at `url` (parsing, converting HTML) on a blocking
     /// thread, never on the async runtime. A panic in `work` becomes
     /// [`ExtractError::Aborted`] naming `url`, as for [`parse`](Self::parse).
+    ///
+    /// The work is cancellable: when the returned future is dropped before the work is done
+    /// (the page's timeout fired, the crawl stopped), [`cancel::cancelled`](crate::cancel::cancelled)
+    /// turns true on the work's thread, and haul-extract's long loops (HTML parsing, links,
+    /// DOM walks, JSON-LD) stop within milliseconds instead of burning the CPU for a result
+    /// nobody waits for.
     pub async fn blocking<T: Send + 'static>(
         &self,
         url: &Url,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ExtractError> {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ExtractError::Aborted {
-                url: url.to_string(),
-                message: if e.is_panic() {
-                    "the extractor panicked".into()
-                } else {
-                    "cancelled".into()
-                },
-            })
+        let flag = crate::cancel::CancelFlag::new();
+        let cancel_on_drop = flag.cancel_on_drop();
+        let done = tokio::task::spawn_blocking(move || flag.run(work)).await;
+        cancel_on_drop.disarm();
+        done.map_err(|e| ExtractError::Aborted {
+            url: url.to_string(),
+            message: if e.is_panic() {
+                "the extractor panicked".into()
+            } else {
+                "cancelled".into()
+            },
+        })
     }
 }

@@ -129,6 +129,7 @@ impl FailureKind {
                 PageError::Timeout { .. } => Self::PageTimeout,
                 PageError::Crashed { .. } => Self::BrowserCrash,
                 PageError::TooLarge { .. } => Self::TooLarge,
+                PageError::Refused(f) => Self::of_fetch(f),
                 _ => Self::Browser,
             },
             ExtractError::Llm(_) => Self::Llm,

@@ -16,6 +16,7 @@
 //! Implementations live elsewhere: the runner implements [`Fetcher`], `haul-browser`
 //! implements [`PagePool`], `haul-llm` implements [`LlmPool`].
 
+pub mod cancel;
 mod contract;
 mod document;
 mod error;
@@ -35,7 +36,9 @@ pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, Rende
 pub use failure::{FailureKind, TransportKind, UnknownKind};
 pub use later::{Later, LaterWork};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
-pub use pool::{DEFAULT_MAX_PAGE_BYTES, NavOptions, Page, PageHandle, PagePool, PoolStats};
+pub use pool::{
+    DEFAULT_MAX_PAGE_BYTES, NavGuard, NavOptions, Page, PageHandle, PagePool, PoolStats,
+};
 pub use record::{
     Availability, Currency, CurrencyError, Method, Record, RecordKind, RecordProblem,
 };

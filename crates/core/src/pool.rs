@@ -1,11 +1,12 @@
 //! The page-pool contract: pooled browser pages handed out as handles released on drop.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use url::Url;
 
-use crate::{Document, PageError};
+use crate::{Document, FetchError, Fetcher, PageError};
 
 /// How to navigate a page.
 #[derive(Debug, Clone)]
@@ -23,6 +24,40 @@ pub struct NavOptions {
     /// fails as [`PageError::TooLarge`](crate::PageError::TooLarge), measured in the tab
     /// before anything is transferred. Default: [`DEFAULT_MAX_PAGE_BYTES`].
     pub max_bytes: u64,
+    /// Checks every main-frame document request of the navigation (the first and each
+    /// redirect hop, also a script's navigation) before the browser sends it, and the
+    /// documents of frames against the private-network rule; a refused main-frame request
+    /// fails the render as [`PageError::Refused`]. `None`: nothing is checked.
+    pub guard: Option<NavGuard>,
+}
+
+/// The rules a browser navigation's requests are held to, before they are sent: those of
+/// the crawl's fetcher ([`Fetcher::check_hop`] for the navigation's document requests,
+/// [`Fetcher::check_address`] for frames).
+#[derive(Clone)]
+pub struct NavGuard(Arc<dyn Fetcher>);
+
+impl NavGuard {
+    /// The rules of `fetcher` (a site's fetcher carries the site's scope).
+    pub fn new(fetcher: Arc<dyn Fetcher>) -> Self {
+        Self(fetcher)
+    }
+
+    /// Whether the navigation may request `url` (its first request, or a hop from `from`).
+    pub async fn document(&self, url: &Url, from: &Url) -> Result<(), FetchError> {
+        self.0.check_hop(url, from).await
+    }
+
+    /// Whether a frame of the page may request `url`.
+    pub async fn frame(&self, url: &Url) -> Result<(), FetchError> {
+        self.0.check_address(url).await
+    }
+}
+
+impl std::fmt::Debug for NavGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NavGuard")
+    }
 }
 
 /// The default page size limit, over HTTP (body after decompression) and in the browser
@@ -36,6 +71,7 @@ impl Default for NavOptions {
             wait_for: None,
             settle: true,
             max_bytes: DEFAULT_MAX_PAGE_BYTES,
+            guard: None,
         }
     }
 }

@@ -40,7 +40,10 @@ impl DomFacts {
     pub(crate) fn new(html: &Html) -> Self {
         let mut facts = HashMap::new();
         let mut stack: Vec<Facts> = Vec::new();
-        for edge in html.tree.root().traverse() {
+        for (i, edge) in html.tree.root().traverse().enumerate() {
+            if i % 4096 == 4095 && crate::budget::stop() {
+                break;
+            }
             match edge {
                 Edge::Open(node) => {
                     let parent = stack.last().copied().unwrap_or_default();

@@ -182,6 +182,9 @@ fn invisible(page: &Page, el: ElementRef<'_>) -> bool {
 /// element marked as the product name) whose words best match the page's `og:title` /
 /// `<title>`, outside navigation and recommendation blocks.
 pub fn main_title<'a>(page: &'a Page) -> Option<ElementRef<'a>> {
+    if crate::budget::stop() {
+        return None;
+    }
     let reference = [page.meta("og:title"), page.title_tag()]
         .into_iter()
         .flatten()
@@ -259,7 +262,13 @@ const MAX_PRICE_CANDIDATES: usize = 20_000;
 
 /// The price candidates of a page, best first.
 pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
+    if crate::budget::stop() {
+        return Vec::new();
+    }
     let title = main_title(page);
+    if crate::budget::stop() {
+        return Vec::new();
+    }
     let html = page.html();
     let all: Vec<ElementRef<'_>> = html
         .root_element()
@@ -287,7 +296,7 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
 
     let mut out = Vec::new();
     for (i, el) in all.iter().enumerate() {
-        if out.len() >= MAX_PRICE_CANDIDATES {
+        if out.len() >= MAX_PRICE_CANDIDATES || (i % 4096 == 4095 && crate::budget::stop()) {
             break;
         }
         let el = *el;

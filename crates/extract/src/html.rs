@@ -27,9 +27,11 @@ pub const MAX_HTML_DEPTH: usize = 512;
 const SCAN: usize = 64;
 
 /// Parses a whole HTML document, its nesting capped at [`MAX_HTML_DEPTH`] (see the module
-/// documentation). Linear in the size of the page, whatever its depth.
+/// documentation) and its size at [`MAX_HTML_NODES`](crate::MAX_HTML_NODES) nodes; stops early
+/// when its blocking work is cancelled (see `budget`). Linear in the size of the page,
+/// whatever its depth.
 pub fn parse_html(html: &str) -> Html {
-    Html::parse_document(&cap_depth(html, MAX_HTML_DEPTH))
+    crate::budget::parse_document(&cap_depth(html, MAX_HTML_DEPTH))
 }
 
 /// Parses an HTML fragment, its nesting capped like [`parse_html`]'s.
@@ -236,6 +238,9 @@ pub(crate) fn cap_depth(html: &str, max_depth: usize) -> Cow<'_, str> {
     let mut copied = 0;
     let mut i = 0;
     while let Some(off) = html.get(i..).and_then(|rest| rest.find('<')) {
+        if crate::budget::stop() {
+            break; // Given up (see `budget`): the parse that follows stops at once too.
+        }
         let lt = i + off;
         let tag = lex(bytes, lt);
         i = tag.end.max(lt + 1);

@@ -21,6 +21,9 @@ pub fn json_ld_values(page: &Page) -> Vec<Value> {
         if !ty.contains("ld+json") {
             continue;
         }
+        if crate::budget::stop() {
+            break;
+        }
         let text: String = script.text().collect();
         out.extend(parse_json_ld(&text));
     }

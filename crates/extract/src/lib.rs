@@ -23,6 +23,7 @@
 //! This crate depends on `haul-core` and `haul-price` only among haul's crates: never on the
 //! runner, the browser or an LLM provider (the LLM is reached through core's `LlmPool`).
 
+mod budget;
 mod compact;
 mod dom;
 pub mod eval;
@@ -41,6 +42,7 @@ mod schema;
 pub mod store;
 mod text;
 
+pub use budget::MAX_HTML_NODES;
 pub use compact::PRODUCT_MARKDOWN_CHARS;
 pub use heuristic::{
     PriceCandidate, best_candidate, heuristic, heuristic_title, heuristic_with, main_title,

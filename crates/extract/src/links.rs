@@ -58,8 +58,8 @@ pub fn page_links(page: &Page) -> Vec<Url> {
     let base = page.url();
     let mut out: Vec<Url> = Vec::new();
     let mut seen: std::collections::HashSet<Url> = std::collections::HashSet::new();
-    for a in page.html().select(&sel("a[href]")) {
-        if out.len() >= MAX_LINKS {
+    for (i, a) in page.html().select(&sel("a[href]")).enumerate() {
+        if out.len() >= MAX_LINKS || (i % 1024 == 1023 && crate::budget::stop()) {
             break;
         }
         let href = a.value().attr("href").unwrap_or("").trim();

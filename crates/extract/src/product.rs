@@ -35,11 +35,24 @@ pub struct Layers {
 
 /// Runs every layer on `page`.
 pub fn layers(page: &Page, site: &str) -> Layers {
+    // A cancelled parse (see `budget`) skips what is left; nobody reads the result.
+    if crate::budget::stop() {
+        return Layers::default();
+    }
+    let stop = crate::budget::stop;
     let candidates = price_candidates(page);
     Layers {
-        json_ld: json_ld(page, site),
-        microdata: microdata(page, site),
-        open_graph: open_graph(page, site),
+        json_ld: if stop() {
+            Vec::new()
+        } else {
+            json_ld(page, site)
+        },
+        microdata: if stop() {
+            Vec::new()
+        } else {
+            microdata(page, site)
+        },
+        open_graph: if stop() { None } else { open_graph(page, site) },
         heuristic: heuristic_with(page, site, &candidates),
         candidates,
     }

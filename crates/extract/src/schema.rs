@@ -460,7 +460,12 @@ pub(crate) fn product_record<'a>(
 pub(crate) fn collect<'a>(v: &'a Value, products: &mut Vec<&'a Value>, ids: &mut Ids<'a>) {
     // (node, depth, whether products are still looked for: not inside a product)
     let mut stack = vec![(v, 0usize, true)];
+    let mut steps = 0usize;
     while let Some((v, depth, find)) = stack.pop() {
+        steps += 1;
+        if steps.is_multiple_of(4096) && crate::budget::stop() {
+            return;
+        }
         if depth > MAX_JSON_DEPTH {
             continue;
         }

@@ -206,6 +206,40 @@ impl HttpFetcher {
     }
 }
 
+impl HttpFetcher {
+    /// Refuses `url` when it is on a private-network address and the crawl does not allow
+    /// those, for a request another client makes (a browser): an IP literal (or `localhost`)
+    /// as written, else every address the name resolves to now. Stricter than the fetcher's
+    /// own resolver (which connects to a name's public addresses only): the browser picks
+    /// its address itself, so any private address refuses the name. The browser resolves the
+    /// name again, so unlike a fetch this check can be raced by DNS rebinding; a name that
+    /// does not resolve is left to the browser (which fails to connect).
+    pub(crate) async fn refuse_private(&self, url: &Url) -> Result<(), FetchError> {
+        if self.allow_private_network {
+            return Ok(());
+        }
+        let refuse = |addr: std::net::IpAddr| FetchError::PrivateNetwork {
+            url: url.to_string(),
+            addr: addr.to_string(),
+        };
+        if let Some(addr) = network::private_literal(url) {
+            return Err(refuse(addr));
+        }
+        let Some(url::Host::Domain(host)) = url.host() else {
+            return Ok(());
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        if let Ok(addrs) = tokio::net::lookup_host((host, port)).await {
+            for addr in addrs {
+                if network::is_private(addr.ip()) {
+                    return Err(refuse(addr.ip()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Follows a fetch's redirects one hop at a time, each hop (the first included) within the
 /// request's scope, at most [`MAX_REDIRECTS`]; `hop` makes one request (and applies whatever
 /// politeness the caller wants per hop).
@@ -250,6 +284,28 @@ impl Fetcher for HttpFetcher {
             async move { self.hop(&url, headers).await }
         })
         .await
+    }
+
+    async fn check_hop(&self, url: &Url, from: &Url) -> Result<(), FetchError> {
+        check_scheme(url, from)?;
+        self.refuse_private(url).await
+    }
+
+    async fn check_address(&self, url: &Url) -> Result<(), FetchError> {
+        self.refuse_private(url).await
+    }
+}
+
+/// A browser navigation's document request goes over http or https only (as a fetch does):
+/// anything else (`file:`, `ftp:`) is refused as off scope.
+fn check_scheme(url: &Url, from: &Url) -> Result<(), FetchError> {
+    if matches!(url.scheme(), "http" | "https") {
+        Ok(())
+    } else {
+        Err(FetchError::OffScope {
+            url: url.to_string(),
+            from: from.to_string(),
+        })
     }
 }
 
@@ -303,6 +359,7 @@ fn header_map(headers: &reqwest::header::HeaderMap) -> std::collections::BTreeMa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use haul_core::Scope;
 
     #[test]
     fn retry_after_accepts_seconds_and_dates() {
@@ -320,6 +377,69 @@ mod tests {
             retry_after_secs("Fri, 31 Dec 9999 23:59:59 GMT"),
             Some(MAX_RETRY_AFTER_SECS)
         );
+    }
+
+    #[tokio::test]
+    async fn a_browser_hop_is_held_to_the_rules_of_a_fetch_hop() {
+        use std::sync::Arc;
+        let u = |s: &str| Url::parse(s).unwrap();
+        let strict = HttpFetcher::new(&HttpOptions::default()).unwrap();
+        let from = u("https://shop.example/p");
+        for private in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://127.0.0.1:8080/admin",
+            "http://localhost:8080/",
+            "http://[::1]/",
+        ] {
+            match strict.check_hop(&u(private), &from).await {
+                Err(e @ FetchError::PrivateNetwork { .. }) => {
+                    assert_eq!(e.kind(), haul_core::FailureKind::PrivateNetwork);
+                }
+                other => panic!("{private}: expected private_network, got {other:?}"),
+            }
+            assert!(
+                strict.check_address(&u(private)).await.is_err(),
+                "{private}"
+            );
+        }
+        assert!(
+            strict
+                .check_hop(&u("http://93.184.216.34/"), &from)
+                .await
+                .is_ok()
+        );
+        assert!(matches!(
+            strict.check_hop(&u("file:///etc/passwd"), &from).await,
+            Err(FetchError::OffScope { .. })
+        ));
+        let local = HttpFetcher::new(&HttpOptions::local()).unwrap();
+        assert!(
+            local
+                .check_hop(&u("http://127.0.0.1:8080/"), &from)
+                .await
+                .is_ok()
+        );
+
+        // Within a site's scope: another host name of the same address is another site.
+        let start = u("http://127.0.0.1:4321/");
+        let scoped = crate::scope::Scoped {
+            inner: Arc::new(local),
+            scope: Scope::from_start_urls(std::slice::from_ref(&start)),
+        };
+        assert!(
+            scoped
+                .check_hop(&u("http://127.0.0.1:4321/p"), &start)
+                .await
+                .is_ok()
+        );
+        for off in ["http://localhost:4321/p", "http://127.0.0.1:4322/p"] {
+            match scoped.check_hop(&u(off), &start).await {
+                Err(FetchError::OffScope { url, from }) => {
+                    assert_eq!((url.as_str(), from.as_str()), (off, start.as_str()));
+                }
+                other => panic!("{off}: expected off_scope, got {other:?}"),
+            }
+        }
     }
 
     /// Serves `router` on 127.0.0.1 and returns its base URL.

@@ -217,14 +217,8 @@ impl PoliteFetcher {
 }
 
 impl PoliteFetcher {
-    /// Checks robots.txt for `url`, then waits for a slot of its domain and its turn (local
-    /// pacing, or the shared gate). The slot and the gate's permit are held until the
-    /// returned guards drop.
-    async fn enter(
-        &self,
-        url: &Url,
-        domain: &Domain,
-    ) -> Result<(OwnedSemaphorePermit, Option<GatePermit>), FetchError> {
+    /// Whether robots.txt (read once per domain) allows `url`, when robots.txt is obeyed.
+    async fn robots_allow(&self, url: &Url, domain: &Domain) -> Result<(), FetchError> {
         if self.rules.obey_robots {
             let robot = domain
                 .robots
@@ -236,6 +230,18 @@ impl PoliteFetcher {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Checks robots.txt for `url`, then waits for a slot of its domain and its turn (local
+    /// pacing, or the shared gate). The slot and the gate's permit are held until the
+    /// returned guards drop.
+    async fn enter(
+        &self,
+        url: &Url,
+        domain: &Domain,
+    ) -> Result<(OwnedSemaphorePermit, Option<GatePermit>), FetchError> {
+        self.robots_allow(url, domain).await?;
         let slot =
             domain
                 .slots
@@ -312,5 +318,16 @@ impl Fetcher for PoliteFetcher {
     async fn admit(&self, url: &Url) -> Result<Admission, FetchError> {
         let domain = self.domain(url);
         Ok(Admission::holding(self.enter(url, &domain).await?))
+    }
+
+    /// The hop's address, then robots.txt of its domain; no slot is taken (the navigation
+    /// holds its first domain's slot, which a hop to the same domain would wait for forever).
+    async fn check_hop(&self, url: &Url, from: &Url) -> Result<(), FetchError> {
+        self.inner.check_hop(url, from).await?;
+        self.robots_allow(url, &self.domain(url)).await
+    }
+
+    async fn check_address(&self, url: &Url) -> Result<(), FetchError> {
+        self.inner.check_address(url).await
     }
 }

@@ -62,6 +62,20 @@ impl Fetcher for Scoped {
         }
         self.inner.admit(url).await
     }
+
+    async fn check_hop(&self, url: &Url, from: &Url) -> Result<(), FetchError> {
+        if !self.scope.contains(url) {
+            return Err(FetchError::OffScope {
+                url: url.to_string(),
+                from: from.to_string(),
+            });
+        }
+        self.inner.check_hop(url, from).await
+    }
+
+    async fn check_address(&self, url: &Url) -> Result<(), FetchError> {
+        self.inner.check_address(url).await
+    }
 }
 
 #[cfg(test)]

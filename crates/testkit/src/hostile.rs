@@ -8,7 +8,13 @@
 //! `/cyclic`, `/deep-jsonld`, `/deep-html`, `/bomb`, `/endless`, `/trickle`, `/utf8`,
 //! `/links`, `/retry-days`, `/retry-overflow`, `/formula`; `/to-internal` and
 //! `/to-internal-hops` redirect (directly, and after a hop on the shop) to the `internal`
-//! URL given to [`hostile_router`], standing for a service the crawl must never reach.
+//! URL given to [`hostile_router`], standing for a service the crawl must never reach;
+//! `/to-localhost` redirects to [`VIA_LOCALHOST`] on the shop's own port under the host name
+//! `localhost` (the same address, another host name: another site).
+//!
+//! [`redirects_router`] is a small shop of redirects only, for rendered crawls: `/` links
+//! `/moved` (redirected within the shop to a good product), `/to-internal`,
+//! `/to-internal-hops` and `/to-localhost`.
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
@@ -31,8 +37,12 @@ pub const HOSTILE_GOOD: [(&str, &str, &str); 3] = [
 /// The title of the `/formula` product: a live spreadsheet formula if written verbatim.
 pub const FORMULA_TITLE: &str = r#"=HYPERLINK("http://evil.example","x")"#;
 
+/// The path `/to-localhost` redirects to (on `localhost`, the shop's port): a good product,
+/// should a crawl ever get there.
+pub const VIA_LOCALHOST: &str = "/via-localhost";
+
 /// Every page of the shop `/` links to.
-pub const HOSTILE_PATHS: [&str; 16] = [
+pub const HOSTILE_PATHS: [&str; 17] = [
     "/good/1",
     "/good/2",
     "/good/3",
@@ -49,6 +59,7 @@ pub const HOSTILE_PATHS: [&str; 16] = [
     "/formula",
     "/to-internal",
     "/to-internal-hops",
+    "/to-localhost",
 ];
 
 /// Decompressed size of the `/bomb` body.
@@ -71,11 +82,68 @@ pub fn hostile_router(internal: Url) -> Router {
     let internal = Arc::new(internal);
     Router::new().fallback(move |req: Request| {
         let internal = internal.clone();
-        async move { respond(req.uri().path(), &internal).await }
+        async move {
+            if let Some(r) = common_redirects(&req, &internal) {
+                return r;
+            }
+            respond(req.uri().path()).await
+        }
     })
 }
 
-async fn respond(path: &str, internal: &Url) -> Response {
+/// The shop of redirects only (see the module documentation); `internal` as for
+/// [`hostile_router`].
+pub fn redirects_router(internal: Url) -> Router {
+    let internal = Arc::new(internal);
+    Router::new().fallback(move |req: Request| {
+        let internal = internal.clone();
+        async move {
+            if let Some(r) = common_redirects(&req, &internal) {
+                return r;
+            }
+            match req.uri().path() {
+                "/" => html(links_page(&[
+                    "/moved",
+                    "/to-internal",
+                    "/to-internal-hops",
+                    "/to-localhost",
+                ])),
+                "/moved" => redirect(Ok(HOSTILE_GOOD[0].0.to_string())),
+                path => match HOSTILE_GOOD.iter().find(|(p, _, _)| *p == path) {
+                    Some((_, title, price)) => html(product(title, price)),
+                    None => (StatusCode::NOT_FOUND, "not found").into_response(),
+                },
+            }
+        }
+    })
+}
+
+/// The redirects both shops have: to the internal service (directly, after a hop on the
+/// shop), and to the shop's own port under the host name `localhost`.
+fn common_redirects(req: &Request, internal: &Url) -> Option<Response> {
+    Some(match req.uri().path() {
+        "/to-internal" => redirect(internal.join("/secret").map(String::from)),
+        "/to-internal-hops" => redirect(Ok("/hop".to_string())),
+        "/hop" => redirect(internal.join("/admin").map(String::from)),
+        "/to-localhost" => {
+            // The port this request came to, from its Host header (`127.0.0.1:PORT`).
+            let port = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse::<u16>().ok());
+            match port {
+                Some(port) => redirect(Ok(format!("http://localhost:{port}{VIA_LOCALHOST}"))),
+                None => StatusCode::BAD_REQUEST.into_response(),
+            }
+        }
+        VIA_LOCALHOST => html(product("Localhost Kettle", "9.99")),
+        _ => return None,
+    })
+}
+
+async fn respond(path: &str) -> Response {
     if let Some((_, title, price)) = HOSTILE_GOOD.iter().find(|(p, _, _)| *p == path) {
         return html(product(title, price));
     }
@@ -126,9 +194,6 @@ async fn respond(path: &str, internal: &Url) -> Response {
         "/retry-days" => retry_after("864000"),
         "/retry-overflow" => retry_after("99999999999999999999"),
         "/formula" => html(product(FORMULA_TITLE, "1.00")),
-        "/to-internal" => redirect(internal.join("/secret").map(String::from)),
-        "/to-internal-hops" => redirect(Ok("/hop".to_string())),
-        "/hop" => redirect(internal.join("/admin").map(String::from)),
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
@@ -138,7 +203,11 @@ fn html(body: String) -> Response {
 }
 
 fn index() -> String {
-    let links: String = HOSTILE_PATHS
+    links_page(&HOSTILE_PATHS)
+}
+
+fn links_page(paths: &[&str]) -> String {
+    let links: String = paths
         .iter()
         .map(|p| format!("<li><a href=\"{p}\">{p}</a></li>"))
         .collect();

@@ -24,7 +24,10 @@ pub mod hostile;
 pub mod mixed;
 pub mod site;
 
-pub use hostile::{FORMULA_TITLE, HOSTILE_GOOD, HOSTILE_PATHS, hostile_router, internal_router};
+pub use hostile::{
+    FORMULA_TITLE, HOSTILE_GOOD, HOSTILE_PATHS, VIA_LOCALHOST, hostile_router, internal_router,
+    redirects_router,
+};
 pub use mixed::{MixedKind, MixedProduct, mixed_router, mixed_truth};
 pub use site::{Fixtures, Reply};
 

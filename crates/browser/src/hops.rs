@@ -1,0 +1,196 @@
+//! Request interception of a tab (CDP `Fetch` domain): image, media and font requests failed
+//! (when blocking resources), and every document request held until the render's
+//! [`NavGuard`] allows it, so that a redirect (or a script's navigation) to another host or to
+//! an internal address is refused before Chromium sends it.
+//!
+//! One `Fetch.enable` per tab, with request-stage patterns for `Document` (and the blocked
+//! types) only: scripts, stylesheets and XHR are never paused, so an ordinary page pays one
+//! CDP round trip per document (its own, and each frame's). Every paused request is answered
+//! by the tab's listener task (continued, or failed with `BlockedByClient`), whether a render
+//! is running or not: a paused request nobody answers would hang the tab.
+//!
+//! What is checked, while a render holds a guard ([`Hops::watch`]):
+//! * a main-frame document request (the first, each redirect hop, a script's navigation):
+//!   [`NavGuard::document`] (scope, private network, robots.txt), from the previous hop; a
+//!   refusal is kept and fails the render ([`PageError::Refused`](haul_core::PageError));
+//! * a frame's document: [`NavGuard::frame`] (the private-network rule only: a shop embeds
+//!   frames from other hosts); a refused frame stays empty, the page renders on.
+//!
+//! Sub-resources (scripts, XHR, `fetch`, images) are not checked: pausing them would cost a
+//! round trip per request on every page. A public page's script can therefore still make the
+//! browser request a private address (its answer only reaches that page's own DOM).
+//!
+//! Between renders (and while an extractor evaluates scripts in a borrowed page) no guard is
+//! installed and documents are continued as they come: a pooled tab carries nothing of one
+//! render into the next ([`Watching`] removes the guard when the render ends, also when it is
+//! cancelled).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chromiumoxide::Page as CdpPage;
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams, RequestPattern,
+    RequestStage,
+};
+use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
+use chromiumoxide::cdp::browser_protocol::page::FrameId;
+use chromiumoxide::error::CdpError;
+use futures::StreamExt;
+use haul_core::{FetchError, NavGuard, Url};
+
+/// The resource types failed when a tab blocks resources.
+const BLOCKED: [ResourceType; 3] = [ResourceType::Image, ResourceType::Media, ResourceType::Font];
+
+/// The interception state of one tab: the guard of the render in progress, if any.
+#[derive(Default)]
+pub(crate) struct Hops {
+    /// A plain mutex, never held across an await.
+    current: Mutex<Option<Watch>>,
+    /// Numbers the renders of the tab, so that a check still running when its render ended
+    /// never touches the next render's watch.
+    renders: AtomicU64,
+}
+
+/// What a render checks its hops with, and what it found.
+struct Watch {
+    render: u64,
+    guard: NavGuard,
+    /// The tab's main frame (documents of other frames are frames of the page).
+    main_frame: Option<FrameId>,
+    /// The main frame's last document request allowed: the `from` of the next hop.
+    last: Option<Url>,
+    /// The first main-frame request refused.
+    refused: Option<FetchError>,
+}
+
+/// Removes the render's guard from its tab when dropped.
+pub(crate) struct Watching<'a>(&'a Hops);
+
+impl Watching<'_> {
+    /// Sets the tab's main frame (known once the render has asked the page).
+    pub(crate) fn main_frame(&self, frame: Option<FrameId>) {
+        if let Some(w) = self.0.lock().as_mut() {
+            w.main_frame = frame;
+        }
+    }
+
+    /// The first main-frame request refused so far, taken.
+    pub(crate) fn take_refused(&self) -> Option<FetchError> {
+        self.0.lock().as_mut().and_then(|w| w.refused.take())
+    }
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = None;
+    }
+}
+
+impl Hops {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Watch>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks the tab's document requests with `guard` until the returned value is dropped
+    /// (nothing is checked without a guard).
+    pub(crate) fn watch(&self, guard: Option<NavGuard>) -> Watching<'_> {
+        let render = self.renders.fetch_add(1, Ordering::Relaxed);
+        *self.lock() = guard.map(|guard| Watch {
+            render,
+            guard,
+            main_frame: None,
+            last: None,
+            refused: None,
+        });
+        Watching(self)
+    }
+
+    /// Whether the paused document request may go on.
+    async fn allow(&self, event: &EventRequestPaused) -> bool {
+        let (render, guard, main, from) = {
+            let current = self.lock();
+            let Some(w) = current.as_ref() else {
+                return true;
+            };
+            let main = w.main_frame.as_ref().is_none_or(|f| *f == event.frame_id);
+            (w.render, w.guard.clone(), main, w.last.clone())
+        };
+        let Ok(url) = Url::parse(&event.request.url) else {
+            // Chromium only sends what it could parse; nothing to check against.
+            return true;
+        };
+        if !main {
+            return match guard.frame(&url).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!("a frame refused: {e}");
+                    false
+                }
+            };
+        }
+        let from = from.unwrap_or_else(|| url.clone());
+        let verdict = guard.document(&url, &from).await;
+        let mut current = self.lock();
+        let Some(w) = current.as_mut().filter(|w| w.render == render) else {
+            // The render ended meanwhile (its tab is idle or renders another page): answer
+            // the request, record nothing.
+            return verdict.is_ok();
+        };
+        match verdict {
+            Ok(()) => {
+                w.last = Some(url);
+                true
+            }
+            Err(e) => {
+                tracing::debug!("a navigation hop refused: {e}");
+                w.refused.get_or_insert(e);
+                false
+            }
+        }
+    }
+}
+
+/// Sets up interception on a new tab: document requests checked against the render's guard
+/// (see the module documentation), image, media and font requests failed when `block`.
+pub(crate) async fn intercept(page: &CdpPage, block: bool) -> Result<Arc<Hops>, CdpError> {
+    let mut paused = page.event_listener::<EventRequestPaused>().await?;
+    let pattern = |kind: ResourceType| RequestPattern {
+        url_pattern: Some("*".into()),
+        resource_type: Some(kind),
+        request_stage: Some(RequestStage::Request),
+    };
+    let mut patterns = vec![pattern(ResourceType::Document)];
+    if block {
+        patterns.extend(BLOCKED.into_iter().map(pattern));
+    }
+    page.execute(EnableParams {
+        patterns: Some(patterns),
+        handle_auth_requests: None,
+    })
+    .await?;
+    let hops = Arc::new(Hops::default());
+    let tab = hops.clone();
+    let page = page.clone();
+    // Ends when the tab closes or the browser goes away (the listener is dropped). Each
+    // paused request is answered on its own task: a check that waits (DNS, robots.txt) holds
+    // up nothing else.
+    tokio::spawn(async move {
+        while let Some(event) = paused.next().await {
+            let page = page.clone();
+            let hops = tab.clone();
+            tokio::spawn(async move {
+                let go = event.resource_type == ResourceType::Document && hops.allow(&event).await;
+                let id = event.request_id.clone();
+                let _ = if go {
+                    page.execute(ContinueRequestParams::new(id)).await.map(drop)
+                } else {
+                    page.execute(FailRequestParams::new(id, ErrorReason::BlockedByClient))
+                        .await
+                        .map(drop)
+                };
+            });
+        }
+    });
+    Ok(hops)
+}
