@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use haul_core::{LlmAnswer, LlmError, LlmPool, LlmTask};
+use haul_core::{LlmAnswer, LlmError, LlmFailureKind, LlmPool, LlmTask};
 use haul_llm::{GateError, GateKey, KeyGate, LlmConfig};
 use haul_redis::{Job, JobQueue, Rate, Redis, RedisError, SharedRateLimit};
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,12 @@ enum WireError {
     NotConfigured,
     Rejected { status: u16, message: String },
     NoUsableKey,
-    Exhausted { attempts: u32, last: String },
+    Exhausted {
+        attempts: u32,
+        #[serde(default)]
+        kind: LlmFailureKind,
+        last: String,
+    },
     InvalidAnswer { message: String, raw: String },
     Other(String),
 }
@@ -162,7 +167,15 @@ impl From<LlmError> for WireError {
             LlmError::NotConfigured => Self::NotConfigured,
             LlmError::Rejected { status, message } => Self::Rejected { status, message },
             LlmError::NoUsableKey => Self::NoUsableKey,
-            LlmError::Exhausted { attempts, last } => Self::Exhausted { attempts, last },
+            LlmError::Exhausted {
+                attempts,
+                kind,
+                last,
+            } => Self::Exhausted {
+                attempts,
+                kind,
+                last,
+            },
             LlmError::InvalidAnswer { message, raw } => Self::InvalidAnswer { message, raw },
             other => Self::Other(other.to_string()),
         }
@@ -175,9 +188,21 @@ impl From<WireError> for LlmError {
             WireError::NotConfigured => Self::NotConfigured,
             WireError::Rejected { status, message } => Self::Rejected { status, message },
             WireError::NoUsableKey => Self::NoUsableKey,
-            WireError::Exhausted { attempts, last } => Self::Exhausted { attempts, last },
+            WireError::Exhausted {
+                attempts,
+                kind,
+                last,
+            } => Self::Exhausted {
+                attempts,
+                kind,
+                last,
+            },
             WireError::InvalidAnswer { message, raw } => Self::InvalidAnswer { message, raw },
-            WireError::Other(last) => Self::Exhausted { attempts: 0, last },
+            WireError::Other(last) => Self::Exhausted {
+                attempts: 0,
+                kind: LlmFailureKind::Other,
+                last,
+            },
         }
     }
 }
@@ -346,6 +371,7 @@ impl LlmPool for RedisLlm {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             return Err(LlmError::Exhausted {
                 attempts: 0,
+                kind: LlmFailureKind::Queue,
                 last: format!("LLM task {id} of site {site}: cannot queue it: {e}"),
             });
         }
@@ -357,6 +383,7 @@ impl LlmPool for RedisLlm {
                 self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
                 return Err(LlmError::Exhausted {
                     attempts: 0,
+                    kind: LlmFailureKind::Unanswered,
                     last: format!(
                         "LLM task {id} of site {site} got no answer within {:?} on Redis queue {} \
                          (is a process with API keys running serve_llm for this crawl?)",
@@ -575,6 +602,7 @@ impl Server {
                 served_by: self.consumer.clone(),
                 result: Err(WireError::Exhausted {
                     attempts: 0,
+                    kind: LlmFailureKind::Unanswered,
                     last: format!(
                         "LLM task {} of site {} was dead-lettered in {} after {} deliveries \
                          (the processes serving it kept dying)",

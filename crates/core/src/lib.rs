@@ -31,7 +31,7 @@ pub use contract::{PageClass, PageContract, PageKind};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};
-pub use failure::{FailureKind, TransportKind, UnknownKind};
+pub use failure::{FailureKind, LlmFailureKind, TransportKind, UnknownKind};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{DEFAULT_MAX_PAGE_BYTES, NavOptions, Page, PageHandle, PagePool, PoolStats};
 pub use record::{

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ApiKey, LlmConfig};
-use crate::stats::{KeyStats, LatencyRing};
+use crate::stats::{KeyState, KeyStats, LatencyRing};
 
 /// Generic cell rate algorithm: each unit costs `cost`; up to `tau` of cost may be spent
 /// ahead of time (the burst).
@@ -505,15 +505,15 @@ impl KeyRing {
                 let c = &slot.counters;
                 let (p50, p95) = c.latency.percentiles_ms();
                 let state = if slot.dead {
-                    "dead"
+                    KeyState::Dead
                 } else if slot.cooling_until.is_some_and(|t| t > now) {
-                    "cooling"
+                    KeyState::Cooling
                 } else {
-                    "healthy"
+                    KeyState::Healthy
                 };
                 KeyStats {
                     label: key.label().to_string(),
-                    state: state.into(),
+                    state,
                     requests: c.requests,
                     successes: c.successes,
                     rate_limited: c.rate_limited,

@@ -65,4 +65,4 @@ pub use config::{
 };
 pub use gate::{GateError, GateKey, KeyGate};
 pub use pool::{CONTINUE_PROMPT, Pool, REPAIR_SYSTEM};
-pub use stats::{KeyStats, LlmStats};
+pub use stats::{KeyState, KeyStats, LlmStats};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use haul_core::{LlmAnswer, LlmError, LlmTask};
+use haul_core::{LlmAnswer, LlmError, LlmFailureKind, LlmTask, TransportKind};
 use serde_json::Value;
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 use tokio::task::JoinHandle;
@@ -203,7 +203,7 @@ impl Pool {
         let (queue_depth, peak_queue_depth) = inner.queue.depth();
         let c = &inner.counters;
         LlmStats {
-            provider: inner.config.provider.to_string(),
+            provider: inner.config.provider,
             model: inner.config.model.clone(),
             submitted: c.submitted.load(Ordering::Relaxed),
             succeeded: c.succeeded.load(Ordering::Relaxed),
@@ -309,7 +309,11 @@ async fn worker(inner: Arc<Inner>) {
                 if e.is_cancelled() {
                     Err(LlmError::Cancelled)
                 } else {
-                    Err(LlmError::Exhausted { attempts: 0, last: "the LLM task panicked".into() })
+                    Err(LlmError::Exhausted {
+                        attempts: 0,
+                        kind: LlmFailureKind::Panic,
+                        last: "the LLM task panicked".into(),
+                    })
                 }
             }),
             () = inner.abort.cancelled() => {
@@ -513,6 +517,7 @@ impl Inner {
                 warn!(key = id.label(), error = %last, "LLM key gate failed; giving up on this call");
                 Err(LlmError::Exhausted {
                     attempts: round.failures + round.rate_limited,
+                    kind: LlmFailureKind::Transport(TransportKind::SharedLimits),
                     last,
                 })
             }
@@ -635,6 +640,7 @@ impl Inner {
             let rate_limited = round.rate_limited;
             return Err(LlmError::Exhausted {
                 attempts: round.failures + rate_limited,
+                kind: LlmFailureKind::RateLimited,
                 last: format!(
                     "{label}: HTTP 429 ({rate_limited} rate-limit answers for this call)"
                 ),
@@ -649,7 +655,7 @@ impl Inner {
         &self,
         lease: &Lease,
         latency: Duration,
-        kind: &str,
+        kind: LlmFailureKind,
         message: &str,
         round: &mut Round,
     ) -> Result<(), LlmError> {
@@ -661,6 +667,7 @@ impl Inner {
             warn!(key = label, attempts = round.failures, error = %last, "LLM call failed; no retries left");
             return Err(LlmError::Exhausted {
                 attempts: round.failures,
+                kind,
                 last,
             });
         };
