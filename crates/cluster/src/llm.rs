@@ -149,7 +149,10 @@ struct WireReply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum WireError {
     NotConfigured,
-    Rejected { status: u16, message: String },
+    Rejected {
+        status: u16,
+        message: String,
+    },
     NoUsableKey,
     Exhausted {
         attempts: u32,
@@ -157,7 +160,10 @@ enum WireError {
         kind: LlmFailureKind,
         last: String,
     },
-    InvalidAnswer { message: String, raw: String },
+    InvalidAnswer {
+        message: String,
+        raw: String,
+    },
     Other(String),
 }
 

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use crate::config::{ConfigError, LlmConfig};
 use crate::gate::{GateKey, KeyGate};
 use crate::json;
-use crate::keys::{AcquireError, KeyRing, Lease};
+use crate::keys::{AcquireError, Commit, KeyRing, Lease};
 use crate::provider::{CallError, ChatRequest, Endpoint, Reply, Role};
 use crate::queue::{FairQueue, Job};
 use crate::stats::LlmStats;
@@ -471,8 +471,11 @@ impl Inner {
     }
 
     /// Stage 1 of a call: a key that may be used now (local limits, then the gate's) and an
-    /// in-flight permit, taken only once the key is ready so that rate-limit waits never
-    /// hold one. `None`: the gate refused the key for now; ask again.
+    /// in-flight permit, taken only once the key's booked slot came so that rate-limit waits
+    /// never hold one. With the permit, the key's bucket is checked once more against the
+    /// requests really sent ([`KeyRing::commit`]): a request that waited for its permit does
+    /// not go out bunched with others. `None`: the key cannot be used after all (refused or
+    /// rate-limited meanwhile, or the gate said to wait); ask again.
     async fn ready_key(
         &self,
         estimate: u64,
@@ -487,9 +490,24 @@ impl Inner {
         // With a gate, the leased key is being probed until `probe` is dropped.
         let probe = self.gate.as_ref().map(|_| self.keys.probe(&lease));
         add(&self.timing.key_wait_ns, waiting.elapsed());
-        let permit = tokio::select! {
-            p = self.in_flight.acquire() => p.map_err(|_| LlmError::Cancelled)?,
-            () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+        let permit = loop {
+            let permit = tokio::select! {
+                p = self.in_flight.acquire() => p.map_err(|_| LlmError::Cancelled)?,
+                () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+            };
+            match self.keys.commit(&lease) {
+                Commit::Go => break permit,
+                Commit::Lost => return Ok(None),
+                Commit::Wait(until) => {
+                    drop(permit);
+                    let waiting = Instant::now();
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+                    }
+                    add(&self.timing.key_wait_ns, waiting.elapsed());
+                }
+            }
         };
         let (Some((gate, ids)), Some(probe)) = (&self.gate, probe) else {
             return Ok(Some((lease, permit)));
