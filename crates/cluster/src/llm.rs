@@ -11,8 +11,10 @@
 //! the same keys in a different order (`key#1` here is `key#2` there) still share one limit
 //! per key, and nothing in Redis reveals a key. The namespace is not crawl-scoped, so
 //! concurrent crawls on one Redis share the limits too (the provider counts per key, not per
-//! crawl). The rate is the configuration's `per_key_rpm`, evenly spaced (burst 1, like the
-//! pool's local spacing); HTTP 429 cooldowns are shared as pauses of the key.
+//! crawl). The rate is the configuration's `per_key_rpm` with its `per_key_burst`, the same
+//! bucket the pool paces with locally (and, like the pool's own check, taken right before the
+//! request goes out); HTTP 429 cooldowns are shared as pauses of the key. The
+//! tokens-per-minute budget (`per_key_tpm`) stays per process.
 //!
 //! ```no_run
 //! # async fn demo(redis: haul_redis::Redis, config: haul_llm::LlmConfig) -> Result<(), Box<dyn std::error::Error>> {
@@ -72,21 +74,22 @@ pub struct RedisKeyGate {
 
 impl RedisKeyGate {
     /// A gate for `config`'s provider (namespace `llm:{provider}`) with `config.per_key_rpm`
-    /// as each key's shared rate, evenly spaced. Without `per_key_rpm` only cooldowns are
-    /// shared.
+    /// as each key's shared rate and `config.per_key_burst` as its burst. Without
+    /// `per_key_rpm` only cooldowns are shared.
     pub fn new(redis: &Redis, config: &LlmConfig) -> Self {
         let namespace = format!("llm:{}", config.provider);
         Self {
             limits: SharedRateLimit::new(redis, &namespace),
-            rate: config
-                .per_key_rpm
-                .map(|rpm| Rate::per_second(f64::from(rpm) / 60.0)),
+            rate: config.per_key_rpm.map(|rpm| Rate {
+                per_second: f64::from(rpm) / 60.0,
+                burst: config.per_key_burst.max(1),
+            }),
             namespace,
         }
     }
 
-    /// Allows `burst` requests of a key back to back (default 1) as long as the average stays
-    /// at the rate. Only for providers known to count per minute rather than per second.
+    /// Allows `burst` requests of a key back to back as long as the average stays at the
+    /// rate (overrides the configuration's `per_key_burst`).
     pub fn with_burst(mut self, burst: u32) -> Self {
         if let Some(rate) = &mut self.rate {
             rate.burst = burst.max(1);
