@@ -187,7 +187,8 @@ pub struct LlmConfig {
     /// (default 2 s).
     pub cooldown_base: Duration,
     /// Longest cooldown (default 10 min). A provider's `Retry-After` or `retryDelay` is
-    /// capped at `haul_http::MAX_RETRY_AFTER_SECS` (10 min) when read, then at this.
+    /// capped at `haul_http::MAX_RETRY_AFTER_SECS` (10 min) when read, then at this (the
+    /// binary sets it from `--max-retry-after`).
     pub cooldown_max: Duration,
     /// 429 answers one task accepts (moving to another key each time) before it fails with
     /// [`haul_core::LlmError::Exhausted`] (default 50).
