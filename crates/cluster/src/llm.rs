@@ -11,9 +11,9 @@
 //! the same keys in a different order (`key#1` here is `key#2` there) still share one limit
 //! per key, and nothing in Redis reveals a key. The namespace is not crawl-scoped, so
 //! concurrent crawls on one Redis share the limits too (the provider counts per key, not per
-//! crawl). The rate is the configuration's `per_key_rpm` with its `per_key_burst`, the same
-//! bucket the pool paces with locally (and, like the pool's own check, taken right before the
-//! request goes out); HTTP 429 cooldowns are shared as pauses of the key. The
+//! crawl). The rate is the configuration's `per_key_rpm` with its `per_key_burst` and
+//! [`LlmConfig::pacing_guard`], the same bucket the pool paces with locally (and, like the
+//! pool's own check, taken right before the request goes out); HTTP 429 cooldowns are shared as pauses of the key. The
 //! tokens-per-minute budget (`per_key_tpm`) stays per process.
 //!
 //! ```no_run
@@ -83,6 +83,7 @@ impl RedisKeyGate {
             rate: config.per_key_rpm.map(|rpm| Rate {
                 per_second: f64::from(rpm) / 60.0,
                 burst: config.per_key_burst.max(1),
+                guard: config.pacing_guard(),
             }),
             namespace,
         }

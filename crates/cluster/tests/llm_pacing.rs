@@ -1,5 +1,5 @@
 //! The shared LLM key limit is the bucket the pool paces with locally: `per_key_rpm` with
-//! `per_key_burst`, on a real redis-server.
+//! `per_key_burst` and the pacing guard, on a real redis-server.
 
 use std::time::Duration;
 
@@ -21,12 +21,14 @@ async fn the_shared_limit_takes_the_configured_rate_and_burst() {
         gate.rate(),
         Some(Rate {
             per_second: 1.0,
-            burst: 5
+            burst: 5,
+            guard: Duration::from_millis(250),
         })
     );
-    // A fresh key: the burst at once, then one a second.
+    // A fresh key: the burst at once but for the guard's share (the first request opens the
+    // period 250 ms late, as in the pool's own bucket), then one a second.
     let id = GateKey::from(&key);
-    for i in 0..5 {
+    for i in 0..4 {
         assert_eq!(gate.try_acquire(&id).await.unwrap(), None, "request {i}");
     }
     let wait = gate
@@ -35,7 +37,18 @@ async fn the_shared_limit_takes_the_configured_rate_and_burst() {
         .unwrap()
         .expect("the bucket is empty");
     assert!(
-        wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+        wait > Duration::ZERO && wait <= Duration::from_millis(250),
+        "{wait:?}"
+    );
+    tokio::time::sleep(wait).await;
+    assert_eq!(gate.try_acquire(&id).await.unwrap(), None);
+    let wait = gate
+        .try_acquire(&id)
+        .await
+        .unwrap()
+        .expect("the bucket is empty");
+    assert!(
+        wait > Duration::from_millis(500) && wait <= Duration::from_secs(1),
         "{wait:?}"
     );
     // Without a burst, requests are evenly spaced, as before.

@@ -265,6 +265,19 @@ impl LlmConfig {
         Ok(config)
     }
 
+    /// How much later than it left the request opening a period of a key's request bucket
+    /// counts (after the key idled): 250 ms with a burst above 1, where it costs no throughput
+    /// while the key is busy, else zero. The provider's bucket starts when that request
+    /// *arrives*, and a first request on a new connection arrives later than the following
+    /// ones. Shared limits (a [`crate::KeyGate`]) should use the same.
+    pub fn pacing_guard(&self) -> Duration {
+        if self.per_key_burst > 1 {
+            Duration::from_millis(250)
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// Checks the settings, naming the first bad field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.keys.is_empty() {

@@ -19,7 +19,7 @@
 //!    the few milliseconds needed.
 //!
 //! The bucket of what was sent starts a fresh period (after the key idled) 250 ms later than
-//! the request really left ([`Gcra::guard`], only with a burst above 1, where it costs no
+//! the request really left ([`LlmConfig::pacing_guard`], only with a burst above 1, where it costs no
 //! throughput while the key is busy): the provider's clock starts at the request's
 //! *arrival*, and while the key stays busy the provider's bucket runs from that first
 //! arrival, so a first request slower to arrive than the following ones (a new connection)
@@ -49,10 +49,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ApiKey, LlmConfig};
 use crate::stats::{KeyState, KeyStats, LatencyRing};
 
-/// How much later than it left the request opening a period of a key's request bucket is
-/// counted (see the module documentation).
-const PERIOD_GUARD: Duration = Duration::from_millis(250);
-
 /// Generic cell rate algorithm: each unit costs `cost`; up to `tau` of cost may be spent
 /// ahead of time (the burst: `tau = burst x cost`).
 #[derive(Debug, Clone)]
@@ -71,18 +67,12 @@ struct Gcra {
 }
 
 impl Gcra {
-    fn new(cost: Duration, burst: u32, now: Instant) -> Self {
+    /// `guard`: see [`LlmConfig::pacing_guard`]. It must cover how much later than the
+    /// following ones the request opening a period may arrive: a new connection costs round
+    /// trips (TCP and TLS handshakes), a busy machine more (30-60 ms seen on loopback with
+    /// debug builds).
+    fn new(cost: Duration, burst: u32, guard: Duration, now: Instant) -> Self {
         let tau = cost.saturating_mul(burst.max(1));
-        // It must cover how much later than the following ones the request opening a period
-        // may arrive: a new connection costs round trips (TCP and TLS handshakes), a busy
-        // machine more (30-60 ms seen on loopback with debug builds). Free while the key is
-        // busy (the bucket's clock then runs from its first request), so it may be generous.
-        // Without a burst it would slow every request down.
-        let guard = if burst > 1 {
-            PERIOD_GUARD
-        } else {
-            Duration::ZERO
-        };
         Self {
             cost,
             tau,
@@ -253,14 +243,12 @@ impl KeyRing {
             // The provider's bucket: `rpm` a minute, `per_key_burst` back to back (with the
             // default burst of 1, `rpm` per rolling minute can never be exceeded).
             let cost = Duration::from_secs(60) / rpm.max(1);
-            Gcra::new(cost, config.per_key_burst, now)
+            Gcra::new(cost, config.per_key_burst, config.pacing_guard(), now)
         });
         let tpm = config.per_key_tpm.map(|tpm| {
             // A full minute of tokens may be spent at once, as providers count per minute.
             let cost = Duration::from_secs(60) / tpm.max(1);
-            let mut g = Gcra::new(cost, tpm, now);
-            g.guard = Duration::ZERO;
-            g
+            Gcra::new(cost, tpm, Duration::ZERO, now)
         });
         let slots = config
             .keys
@@ -792,7 +780,7 @@ mod tests {
         let t0 = Instant::now();
         let second = Duration::from_secs(1);
         let ms = Duration::from_millis;
-        let mut g = Gcra::new(second, 1, t0);
+        let mut g = Gcra::new(second, 1, Duration::ZERO, t0);
         assert_eq!(g.earliest(t0, 1), t0);
         g.reserve(t0, 1);
         assert_eq!(g.earliest(t0, 1), t0 + second);
@@ -807,6 +795,8 @@ mod tests {
         // New bookings start after the real schedule.
         assert_eq!(g.earliest(t0, 1), t0 + ms(2600));
     }
+
+    const GUARD: Duration = Duration::from_millis(250);
 
     /// Books `n` requests back to back on a key's bucket; each goes out late by
     /// `late(i)` (an in-flight permit wait, a late wake-up), waiting again whenever
@@ -861,7 +851,8 @@ mod tests {
         let t0 = Instant::now();
         let cost = Duration::from_millis(100);
         for burst in [1, 2, 10] {
-            let mut g = Gcra::new(cost, burst, t0);
+            let guard = if burst > 1 { GUARD } else { Duration::ZERO };
+            let mut g = Gcra::new(cost, burst, guard, t0);
             // Every third request leaves 0-150 ms late: sends bunch unless held back.
             let late = |i: u64| {
                 Duration::from_millis(if i.is_multiple_of(3) {
@@ -880,7 +871,7 @@ mod tests {
             if burst == 1 {
                 // Without the check on what was really sent, the same bookings bunch (with a
                 // burst, the provider's bucket absorbs delays shorter than the burst).
-                let mut naive = Gcra::new(cost, burst, t0);
+                let mut naive = Gcra::new(cost, burst, guard, t0);
                 let mut bunched: Vec<Instant> = (0..300)
                     .map(|i| {
                         let at = naive.earliest(t0, 1);
@@ -897,7 +888,7 @@ mod tests {
                 let floor = cost * (300 - burst);
                 assert!(took >= floor, "{took:?}");
                 assert!(
-                    took <= floor + PERIOD_GUARD + Duration::from_millis(200),
+                    took <= floor + GUARD + Duration::from_millis(200),
                     "{took:?} for {floor:?}"
                 );
             }
