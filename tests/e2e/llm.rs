@@ -7,7 +7,7 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use haul_e2e::{haul_bin, read_records, stderr};
-use haul_llm::fake::{FakeReply, FakeServer};
+use haul_llm::fake::{FakeReply, FakeRequest, FakeServer};
 use haul_testkit::TestServer;
 
 const PAGE: &str = r#"<!doctype html><html lang="en"><head><title>Trail Kettle | Shop</title></head>
@@ -82,5 +82,123 @@ async fn extract_llm_goes_through_the_pool_with_continuation_and_hides_keys() {
     for secret in ["sk-secret-one", "sk-secret-two"] {
         assert!(!err.contains(secret), "a key leaked into the logs");
         assert!(!stats.contains(secret), "a key leaked into the stats");
+    }
+}
+
+/// The product a page's Markdown shows (`Product 12` ... `$12.99` in the generated shop), as
+/// the LLM would answer it; no product on other pages.
+fn generated_answer(req: &FakeRequest) -> FakeReply {
+    let prompt = req.prompt();
+    let shown: Vec<usize> = prompt
+        .match_indices("Product ")
+        .filter_map(|(i, m)| {
+            let digits: String = prompt[i + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect();
+    // A product page shows one product; a listing shows many.
+    let products = match shown[..] {
+        [n] => {
+            serde_json::json!([{"title": format!("Product {n}"), "price": format!("${n}.99"), "currency": "USD"}])
+        }
+        _ => serde_json::json!([]),
+    };
+    FakeReply::Answer(serde_json::json!({ "products": products }).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn llm_rpm_and_burst_set_to_the_providers_limits_draw_no_429() {
+    // 3 keys of 10 requests/s with a burst of 5 (a token bucket answering 429 with the wait);
+    // 5 % of answers 500/503 and 20 % cut at the output-token limit. The server's bucket holds
+    // one request more than haul is told: the fake timestamps a request when its handler
+    // runs, which on a starved test machine can be long after it arrived, bunching arrivals
+    // that were not bunched.
+    let llm = FakeServer::builder()
+        .latency(Duration::from_millis(10))
+        .token_bucket(10.0, 6)
+        .server_errors(0.05)
+        .truncated(0.2)
+        .seed(7)
+        .respond(generated_answer)
+        .start()
+        .await
+        .unwrap();
+    const PRODUCTS: usize = 60;
+    let shop = TestServer::start(haul_testkit::generated_router(
+        PRODUCTS,
+        Duration::from_millis(5),
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.jsonl");
+    let stats_path = dir.path().join("stats.json");
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(haul_bin())
+            .args(["crawl", "--render", "never", "--extract", "llm"])
+            .args(["--max-level", "2", "--concurrency", "16"])
+            .args(["--per-domain-concurrency", "16"])
+            .args([
+                "--llm-provider",
+                "openai",
+                "--llm-base-url",
+                llm.base_url().as_str(),
+            ])
+            .args(["--llm-rpm", "600", "--llm-burst", "5"])
+            .args(["--start-url", shop.url("/").as_str()])
+            .arg("-o")
+            .arg(&out_path)
+            .arg("--stats")
+            .arg(&stats_path)
+            .env("HAUL_LLM_KEYS", "sk-e2e-1,sk-e2e-2,sk-e2e-3")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("crawl finishes")
+    .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    // Each key's arrivals (ms:status), to tell a pacing fault from a stalled server.
+    let arrivals = || {
+        let log = llm.log();
+        let t0 = log.first().map(|l| l.at);
+        let mut lines = Vec::new();
+        for key in ["sk-e2e-1", "sk-e2e-2", "sk-e2e-3"] {
+            let times: Vec<String> = log
+                .iter()
+                .filter(|l| l.key == key)
+                .map(|l| format!("{}:{}", (l.at - t0.unwrap_or(l.at)).as_millis(), l.status))
+                .collect();
+            lines.push(format!("{key}: {}", times.join(" ")));
+        }
+        lines.join("\n")
+    };
+    assert_eq!(
+        llm.rate_limited(),
+        0,
+        "HTTP 429 drawn:\n{}\n{err}",
+        arrivals()
+    );
+    assert!(llm.server_errors() > 0 && llm.truncated() > 0, "{err}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    assert_eq!(stats["llm"]["failed"], 0, "{stats}");
+    let mut records = read_records(&out_path);
+    records.retain(|r| r.url.contains("/product/"));
+    assert_eq!(records.len(), PRODUCTS, "{err}");
+    for r in &records {
+        let n = r.url.rsplit("/product/p").next().unwrap();
+        assert_eq!(r.title, format!("Product {n}"));
+        assert_eq!(
+            r.price.map(|p| p.to_string()),
+            Some(format!("{n}.99")),
+            "{}",
+            r.url
+        );
     }
 }

@@ -395,11 +395,22 @@ pub struct EngineArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_max_in_flight: Option<usize>,
-    /// Requests per minute allowed per LLM key (the provider's limit). With `haul worker`,
-    /// the limit is shared by all workers through Redis [default: no limit].
+    /// Requests per minute allowed per LLM key (the provider's limit). Every request (first
+    /// try, retry, continuation) is paced by it. With `haul worker`, the limit is shared by
+    /// all workers through Redis [default: no limit].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_rpm: Option<u32>,
+    /// Requests one LLM key may send back to back within --llm-rpm (the provider's burst)
+    /// [default: 1, evenly spaced].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_burst: Option<u32>,
+    /// Tokens (prompt and answer) per minute allowed per LLM key, for providers that limit
+    /// them [default: no limit].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_tpm: Option<u32>,
     /// auto: the site's own extraction, the LLM only as a fallback; structured: never the
     /// LLM; llm: force the LLM path (for evaluation) [default: auto].
     #[arg(long, value_enum)]

@@ -343,6 +343,10 @@ fn start_llm(
     config.workers = settings.llm_workers;
     config.max_in_flight = settings.llm_max_in_flight;
     config.per_key_rpm = settings.llm_rpm;
+    config.per_key_burst = settings.llm_burst.unwrap_or(1);
+    config.per_key_tpm = settings.llm_tpm;
+    // A provider's Retry-After is capped like a shop's.
+    config.cooldown_max = Duration::from_secs(settings.max_retry_after);
     config.validate().context("bad LLM configuration")?;
     let pool = match cluster {
         Some(redis) => {

@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     pub(crate) llm_workers: usize,
     pub(crate) llm_max_in_flight: usize,
     pub(crate) llm_rpm: Option<u32>,
+    pub(crate) llm_burst: Option<u32>,
+    pub(crate) llm_tpm: Option<u32>,
     pub(crate) extract: ExtractArg,
 }
 
@@ -97,6 +99,8 @@ impl Default for Settings {
             llm_workers: 20,
             llm_max_in_flight: 20,
             llm_rpm: None,
+            llm_burst: None,
+            llm_tpm: None,
             extract: match engine.extract {
                 ExtractMode::Structured => ExtractArg::Structured,
                 ExtractMode::Llm => ExtractArg::Llm,
@@ -140,6 +144,20 @@ impl Settings {
         }
         if self.per_domain_concurrency == 0 {
             anyhow::bail!("per_domain_concurrency must be at least 1");
+        }
+        for (name, value) in [
+            ("llm_rpm (--llm-rpm)", self.llm_rpm),
+            ("llm_burst (--llm-burst)", self.llm_burst),
+            ("llm_tpm (--llm-tpm)", self.llm_tpm),
+        ] {
+            if value == Some(0) {
+                anyhow::bail!("{name} must be at least 1");
+            }
+        }
+        if self.llm_burst.is_some() && self.llm_rpm.is_none() {
+            anyhow::bail!(
+                "llm_burst (--llm-burst) needs llm_rpm (--llm-rpm): a burst is the size of the per-minute bucket"
+            );
         }
         Ok(())
     }
@@ -214,6 +232,62 @@ mod tests {
             (o.render, o.extract, o.page_timeout, o.retries, o.grace),
             (e.render, e.extract, e.page_timeout, e.retries, e.grace)
         );
+    }
+
+    #[test]
+    fn llm_pacing_comes_from_flags_or_the_file_and_bad_values_name_the_setting() {
+        let s = load(&[
+            "haul",
+            "crawl",
+            "--llm-rpm",
+            "600",
+            "--llm-burst",
+            "10",
+            "--llm-tpm",
+            "100000",
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.llm_rpm, s.llm_burst, s.llm_tpm),
+            (Some(600), Some(10), Some(100_000))
+        );
+        let worker = ["haul", "worker", "--redis", "redis://r/0"];
+        let s = load(&[&worker[..], &["--llm-rpm", "60", "--llm-burst", "2"]].concat()).unwrap();
+        assert_eq!(
+            (s.llm_rpm, s.llm_burst, s.llm_tpm),
+            (Some(60), Some(2), None)
+        );
+        for flag in ["--llm-rpm", "--llm-burst", "--llm-tpm"] {
+            for bad in ["0", "-1", "many"] {
+                let e = crate::Cli::try_parse_from(["haul", "crawl", &format!("{flag}={bad}")])
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(flag), "{flag} {bad}: {e}");
+            }
+        }
+        let e = format!(
+            "{:#}",
+            load(&["haul", "crawl", "--llm-burst", "5"]).unwrap_err()
+        );
+        assert!(e.contains("--llm-burst") && e.contains("--llm-rpm"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        let c = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "llm_rpm = 600\nllm_burst = 10\nllm_tpm = 5000\n").unwrap();
+        let s = load(&["haul", "crawl", "--config", c, "--llm-burst", "3"]).unwrap();
+        assert_eq!(
+            (s.llm_rpm, s.llm_burst, s.llm_tpm),
+            (Some(600), Some(3), Some(5000))
+        );
+        std::fs::write(&cfg, "llm_rpm = 600\nllm_burst = 0\n").unwrap();
+        let e = load(&["haul", "crawl", "--config", c]).unwrap_err();
+        assert!(format!("{e:#}").contains("llm_burst"), "{e:#}");
+        std::fs::write(&cfg, "llm_tpm = -5\n").unwrap();
+        let e = load(&["haul", "crawl", "--config", c])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("llm_tpm") && e.contains("haul.toml"), "{e}");
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //! the same keys in a different order (`key#1` here is `key#2` there) still share one limit
 //! per key, and nothing in Redis reveals a key. The namespace is not crawl-scoped, so
 //! concurrent crawls on one Redis share the limits too (the provider counts per key, not per
-//! crawl). The rate is the configuration's `per_key_rpm`, evenly spaced (burst 1, like the
-//! pool's local spacing); HTTP 429 cooldowns are shared as pauses of the key.
+//! crawl). The rate is the configuration's `per_key_rpm` with its `per_key_burst` and
+//! [`LlmConfig::pacing_guard`], the same bucket the pool paces with locally (and, like the
+//! pool's own check, taken right before the request goes out); HTTP 429 cooldowns are shared as pauses of the key. The
+//! tokens-per-minute budget (`per_key_tpm`) stays per process.
 //!
 //! ```no_run
 //! # async fn demo(redis: haul_redis::Redis, config: haul_llm::LlmConfig) -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +45,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use haul_core::{LlmAnswer, LlmError, LlmPool, LlmTask};
+use haul_core::{LlmAnswer, LlmError, LlmFailureKind, LlmPool, LlmTask};
 use haul_llm::{GateError, GateKey, KeyGate, LlmConfig};
 use haul_redis::{Job, JobQueue, Rate, Redis, RedisError, SharedRateLimit};
 use serde::{Deserialize, Serialize};
@@ -72,21 +74,23 @@ pub struct RedisKeyGate {
 
 impl RedisKeyGate {
     /// A gate for `config`'s provider (namespace `llm:{provider}`) with `config.per_key_rpm`
-    /// as each key's shared rate, evenly spaced. Without `per_key_rpm` only cooldowns are
-    /// shared.
+    /// as each key's shared rate and `config.per_key_burst` as its burst. Without
+    /// `per_key_rpm` only cooldowns are shared.
     pub fn new(redis: &Redis, config: &LlmConfig) -> Self {
         let namespace = format!("llm:{}", config.provider);
         Self {
             limits: SharedRateLimit::new(redis, &namespace),
-            rate: config
-                .per_key_rpm
-                .map(|rpm| Rate::per_second(f64::from(rpm) / 60.0)),
+            rate: config.per_key_rpm.map(|rpm| Rate {
+                per_second: f64::from(rpm) / 60.0,
+                burst: config.per_key_burst.max(1),
+                guard: config.pacing_guard(),
+            }),
             namespace,
         }
     }
 
-    /// Allows `burst` requests of a key back to back (default 1) as long as the average stays
-    /// at the rate. Only for providers known to count per minute rather than per second.
+    /// Allows `burst` requests of a key back to back as long as the average stays at the
+    /// rate (overrides the configuration's `per_key_burst`).
     pub fn with_burst(mut self, burst: u32) -> Self {
         if let Some(rate) = &mut self.rate {
             rate.burst = burst.max(1);
@@ -149,10 +153,21 @@ struct WireReply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum WireError {
     NotConfigured,
-    Rejected { status: u16, message: String },
+    Rejected {
+        status: u16,
+        message: String,
+    },
     NoUsableKey,
-    Exhausted { attempts: u32, last: String },
-    InvalidAnswer { message: String, raw: String },
+    Exhausted {
+        attempts: u32,
+        #[serde(default)]
+        kind: LlmFailureKind,
+        last: String,
+    },
+    InvalidAnswer {
+        message: String,
+        raw: String,
+    },
     Other(String),
 }
 
@@ -162,7 +177,15 @@ impl From<LlmError> for WireError {
             LlmError::NotConfigured => Self::NotConfigured,
             LlmError::Rejected { status, message } => Self::Rejected { status, message },
             LlmError::NoUsableKey => Self::NoUsableKey,
-            LlmError::Exhausted { attempts, last } => Self::Exhausted { attempts, last },
+            LlmError::Exhausted {
+                attempts,
+                kind,
+                last,
+            } => Self::Exhausted {
+                attempts,
+                kind,
+                last,
+            },
             LlmError::InvalidAnswer { message, raw } => Self::InvalidAnswer { message, raw },
             other => Self::Other(other.to_string()),
         }
@@ -175,9 +198,21 @@ impl From<WireError> for LlmError {
             WireError::NotConfigured => Self::NotConfigured,
             WireError::Rejected { status, message } => Self::Rejected { status, message },
             WireError::NoUsableKey => Self::NoUsableKey,
-            WireError::Exhausted { attempts, last } => Self::Exhausted { attempts, last },
+            WireError::Exhausted {
+                attempts,
+                kind,
+                last,
+            } => Self::Exhausted {
+                attempts,
+                kind,
+                last,
+            },
             WireError::InvalidAnswer { message, raw } => Self::InvalidAnswer { message, raw },
-            WireError::Other(last) => Self::Exhausted { attempts: 0, last },
+            WireError::Other(last) => Self::Exhausted {
+                attempts: 0,
+                kind: LlmFailureKind::Other,
+                last,
+            },
         }
     }
 }
@@ -346,6 +381,7 @@ impl LlmPool for RedisLlm {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             return Err(LlmError::Exhausted {
                 attempts: 0,
+                kind: LlmFailureKind::Queue,
                 last: format!("LLM task {id} of site {site}: cannot queue it: {e}"),
             });
         }
@@ -357,6 +393,7 @@ impl LlmPool for RedisLlm {
                 self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
                 return Err(LlmError::Exhausted {
                     attempts: 0,
+                    kind: LlmFailureKind::Unanswered,
                     last: format!(
                         "LLM task {id} of site {site} got no answer within {:?} on Redis queue {} \
                          (is a process with API keys running serve_llm for this crawl?)",
@@ -575,6 +612,7 @@ impl Server {
                 served_by: self.consumer.clone(),
                 result: Err(WireError::Exhausted {
                     attempts: 0,
+                    kind: LlmFailureKind::Unanswered,
                     last: format!(
                         "LLM task {} of site {} was dead-lettered in {} after {} deliveries \
                          (the processes serving it kept dying)",

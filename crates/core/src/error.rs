@@ -171,12 +171,14 @@ pub enum LlmError {
     /// Every key is dead (401/403).
     #[error("every LLM key was refused by the provider (401/403)")]
     NoUsableKey,
-    /// Retries were exhausted on transient errors.
+    /// Retries were exhausted on transient errors (or the call could not be made).
     #[error("LLM call failed after {attempts} attempts: {last}")]
     Exhausted {
         /// Attempts made.
         attempts: u32,
-        /// The last error.
+        /// The kind of the last error.
+        kind: crate::LlmFailureKind,
+        /// The last error, for humans.
         last: String,
     },
     /// The answer was not the JSON that was asked for, even after a repair attempt.

@@ -20,7 +20,8 @@ pub enum TransportKind {
     Body,
     /// The request itself is wrong (bad URL, client set-up): retrying does not help.
     Request,
-    /// The shared per-domain limits (Redis) could not be reached.
+    /// The shared limits (Redis: per-domain slots and spacing, LLM key limits) could not be
+    /// reached.
     SharedLimits,
 }
 
@@ -221,6 +222,99 @@ impl<'de> Deserialize<'de> for FailureKind {
     }
 }
 
+/// Why an LLM call failed for good ([`crate::LlmError::Exhausted`]), or why one of its
+/// attempts was retried: the short labels of logs and errors (`http_status`, `timeout`,
+/// `bad_response`...). The human message travels next to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum LlmFailureKind {
+    /// A transport failure of the HTTP call (`connect`, `timeout`, `body`, `request`), or the
+    /// shared key limits could not be reached (`shared_limits`).
+    Transport(TransportKind),
+    /// The provider answered a 5xx status or 408 (`http_status`).
+    HttpStatus,
+    /// An HTTP 200 whose body is not a usable answer (`bad_response`).
+    BadResponse,
+    /// The task drew more HTTP 429 answers than it accepts (`rate_limited`).
+    RateLimited,
+    /// The task could not be handed to the processes holding the keys (`queue`).
+    Queue,
+    /// The process serving the task gave no answer in time, or the task was dead-lettered
+    /// (`unanswered`).
+    Unanswered,
+    /// Running the task panicked (`panic`).
+    Panic,
+    /// Anything else (`other`).
+    #[default]
+    Other,
+}
+
+impl LlmFailureKind {
+    const FIXED: [Self; 7] = [
+        Self::HttpStatus,
+        Self::BadResponse,
+        Self::RateLimited,
+        Self::Queue,
+        Self::Unanswered,
+        Self::Panic,
+        Self::Other,
+    ];
+
+    /// The label of this kind (`http_status`, `timeout`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transport(kind) => kind.as_str(),
+            Self::HttpStatus => "http_status",
+            Self::BadResponse => "bad_response",
+            Self::RateLimited => "rate_limited",
+            Self::Queue => "queue",
+            Self::Unanswered => "unanswered",
+            Self::Panic => "panic",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for LlmFailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LlmFailureKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, UnknownKind> {
+        let transports = [
+            TransportKind::Connect,
+            TransportKind::Timeout,
+            TransportKind::Body,
+            TransportKind::Request,
+            TransportKind::SharedLimits,
+        ];
+        transports
+            .into_iter()
+            .map(Self::Transport)
+            .chain(Self::FIXED)
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}
+
+// Written as its label, like `FailureKind`.
+impl Serialize for LlmFailureKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LlmFailureKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +341,25 @@ mod tests {
         assert_eq!(back, map);
         assert!("http_x".parse::<FailureKind>().is_err());
         assert!("nonsense".parse::<FailureKind>().is_err());
+    }
+
+    #[test]
+    fn llm_kinds_read_back_from_their_labels() {
+        let kinds = [
+            LlmFailureKind::Transport(TransportKind::Timeout),
+            LlmFailureKind::Transport(TransportKind::SharedLimits),
+            LlmFailureKind::HttpStatus,
+            LlmFailureKind::BadResponse,
+            LlmFailureKind::RateLimited,
+            LlmFailureKind::Unanswered,
+        ];
+        for k in kinds {
+            assert_eq!(k.as_str().parse::<LlmFailureKind>(), Ok(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{k}\""));
+            assert_eq!(serde_json::from_str::<LlmFailureKind>(&json).unwrap(), k);
+        }
+        assert_eq!(LlmFailureKind::HttpStatus.to_string(), "http_status");
+        assert!("http_503".parse::<LlmFailureKind>().is_err());
     }
 }

@@ -33,7 +33,7 @@ pub use contract::{PageClass, PageContract, PageKind};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};
-pub use failure::{FailureKind, TransportKind, UnknownKind};
+pub use failure::{FailureKind, LlmFailureKind, TransportKind, UnknownKind};
 pub use later::{Later, LaterWork};
 pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{

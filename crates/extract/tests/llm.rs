@@ -249,6 +249,7 @@ async fn a_failing_chunk_among_good_ones_is_a_warning() {
         if task.prompt.contains("part 2 of") {
             Err(LlmError::Exhausted {
                 attempts: 3,
+                kind: haul_core::LlmFailureKind::Transport(haul_core::TransportKind::Timeout),
                 last: "timeout".into(),
             })
         } else {

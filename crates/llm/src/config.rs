@@ -173,15 +173,22 @@ pub struct LlmConfig {
     pub retry_max_delay: Duration,
     /// Continuation rounds after an answer cut at the output-token limit (default 4).
     pub max_continuations: u32,
-    /// Optional requests-per-minute limit of each key (requests are spaced evenly).
+    /// Optional requests-per-minute limit of each key: the provider's token bucket, refilled
+    /// at this rate. Every request (first try, retry, continuation, repair) is paced by it.
     pub per_key_rpm: Option<u32>,
-    /// Optional tokens-per-minute limit of each key (input + output tokens).
+    /// Requests of one key that may go back to back within `per_key_rpm` (the bucket's
+    /// size; default 1: evenly spaced, so that no rolling minute ever holds more than
+    /// `per_key_rpm`). Set it to the provider's burst.
+    pub per_key_burst: u32,
+    /// Optional tokens-per-minute limit of each key (input + output tokens; a full minute's
+    /// worth may be spent at once).
     pub per_key_tpm: Option<u32>,
     /// First cooldown of a key after a 429 without `Retry-After`; doubles per repeated 429
     /// (default 2 s).
     pub cooldown_base: Duration,
     /// Longest cooldown (default 10 min). A provider's `Retry-After` or `retryDelay` is
-    /// capped at `haul_http::MAX_RETRY_AFTER_SECS` (10 min) when read, then at this.
+    /// capped at `haul_http::MAX_RETRY_AFTER_SECS` (10 min) when read, then at this (the
+    /// binary sets it from `--max-retry-after`).
     pub cooldown_max: Duration,
     /// 429 answers one task accepts (moving to another key each time) before it fails with
     /// [`haul_core::LlmError::Exhausted`] (default 50).
@@ -222,6 +229,7 @@ impl LlmConfig {
             retry_max_delay: Duration::from_secs(30),
             max_continuations: 4,
             per_key_rpm: None,
+            per_key_burst: 1,
             per_key_tpm: None,
             cooldown_base: Duration::from_secs(2),
             cooldown_max: Duration::from_secs(600),
@@ -255,6 +263,19 @@ impl LlmConfig {
         adjust(&mut config);
         config.validate()?;
         Ok(config)
+    }
+
+    /// How much later than it left the request opening a period of a key's request bucket
+    /// counts (after the key idled): 250 ms with a burst above 1, where it costs no throughput
+    /// while the key is busy, else zero. The provider's bucket starts when that request
+    /// *arrives*, and a first request on a new connection arrives later than the following
+    /// ones. Shared limits (a [`crate::KeyGate`]) should use the same.
+    pub fn pacing_guard(&self) -> Duration {
+        if self.per_key_burst > 1 {
+            Duration::from_millis(250)
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Checks the settings, naming the first bad field.
@@ -300,6 +321,12 @@ impl LlmConfig {
                 message: "must be at least 1 (or unset)".into(),
             });
         }
+        if self.per_key_burst == 0 {
+            return Err(ConfigError::Invalid {
+                field: "per_key_burst",
+                message: "must be at least 1".into(),
+            });
+        }
         if self.per_key_tpm == Some(0) {
             return Err(ConfigError::Invalid {
                 field: "per_key_tpm",
@@ -327,6 +354,7 @@ impl fmt::Debug for LlmConfig {
             .field("retry_max_delay", &self.retry_max_delay)
             .field("max_continuations", &self.max_continuations)
             .field("per_key_rpm", &self.per_key_rpm)
+            .field("per_key_burst", &self.per_key_burst)
             .field("per_key_tpm", &self.per_key_tpm)
             .field("cooldown_base", &self.cooldown_base)
             .field("cooldown_max", &self.cooldown_max)
@@ -387,6 +415,7 @@ mod tests {
             (Box::new(|c| c.queue_capacity = 0), "queue_capacity"),
             (Box::new(|c| c.per_key_rpm = Some(0)), "per_key_rpm"),
             (Box::new(|c| c.per_key_tpm = Some(0)), "per_key_tpm"),
+            (Box::new(|c| c.per_key_burst = 0), "per_key_burst"),
             (Box::new(|c| c.model = " ".into()), "model"),
             (Box::new(|c| c.timeout = Duration::ZERO), "timeout"),
             (Box::new(|c| c.keys.clear()), "HAUL_LLM_KEYS"),

@@ -2,9 +2,11 @@
 //! `POST /v1beta/models/{model}:generateContent` and OpenAI `POST /chat/completions`.
 //!
 //! A responder closure decides each answer (text, fragments cut at the output-token limit,
-//! an HTTP error, a delay); the server adds optional latency and per-key rate limiting and
-//! records what it saw (per-key counts, peak concurrency, arrival times). Used by this
-//! crate's tests and by the benchmark (`cargo xtask bench llm`).
+//! an HTTP error, a delay); the server adds optional latency, per-key rate limiting (a sliding
+//! window, or a token bucket like real providers' answering 429 with the wait), a share of
+//! 500/503 answers and a share of answers cut at the output-token limit, and records what it
+//! saw (per-key counts, peak concurrency, arrival times). Used by this crate's tests and by
+//! the benchmark (`cargo xtask bench llm`).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -137,22 +139,61 @@ pub struct FakeLog {
     pub prompt: String,
 }
 
+/// One key's token bucket at the server (kept apart from the pool's own pacing code, so that
+/// tests compare the pool with an independent model of a provider).
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// A provider's per-key request limit: `per_second` tokens a second, `burst` at most.
+#[derive(Debug, Clone, Copy)]
+struct BucketLimit {
+    per_second: f64,
+    burst: f64,
+}
+
+impl BucketLimit {
+    /// Takes a token of `bucket` at `now`: `None`, or the wait until one is there.
+    fn take(self, bucket: &mut Bucket, now: Instant) -> Option<Duration> {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+        bucket.at = bucket.at.max(now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_second,
+            ))
+        }
+    }
+}
+
 #[derive(Default)]
 struct Recorder {
     log: Vec<FakeLog>,
     per_key: HashMap<String, u64>,
     windows: HashMap<String, VecDeque<Instant>>,
+    buckets: HashMap<String, Bucket>,
 }
 
 struct Shared {
     responder: Responder,
     latency: Duration,
     rate_limit: Option<u32>,
+    bucket: Option<BucketLimit>,
+    server_errors: f64,
+    truncated_share: f64,
+    seed: u64,
     dead_keys: Vec<String>,
     seq: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
     rate_limited: AtomicU64,
+    errors: AtomicU64,
+    truncated: AtomicU64,
     recorder: Mutex<Recorder>,
 }
 
@@ -167,6 +208,10 @@ pub struct FakeServerBuilder {
     responder: Responder,
     latency: Duration,
     rate_limit: Option<u32>,
+    bucket: Option<BucketLimit>,
+    server_errors: f64,
+    truncated_share: f64,
+    seed: u64,
     dead_keys: Vec<String>,
 }
 
@@ -175,6 +220,9 @@ impl std::fmt::Debug for FakeServerBuilder {
         f.debug_struct("FakeServerBuilder")
             .field("latency", &self.latency)
             .field("rate_limit", &self.rate_limit)
+            .field("bucket", &self.bucket)
+            .field("server_errors", &self.server_errors)
+            .field("truncated", &self.truncated_share)
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +238,41 @@ impl FakeServerBuilder {
     /// slack for timing jitter); more get HTTP 429 with `Retry-After: 1`.
     pub fn rate_limit(mut self, per_second: u32) -> Self {
         self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// Each key has a token bucket like a provider's: `per_second` requests a second on
+    /// average, at most `burst` back to back (its size; it starts full). A request finding
+    /// no token gets HTTP 429 and takes none, with the wait until the next token: OpenAI's
+    /// `Retry-After` header (whole seconds, rounded up), Gemini's `retryDelay` (`"0.083s"`).
+    pub fn token_bucket(mut self, per_second: f64, burst: u32) -> Self {
+        self.bucket = Some(BucketLimit {
+            per_second: per_second.max(1e-6),
+            burst: f64::from(burst.max(1)),
+        });
+        self
+    }
+
+    /// This share (0 to 1) of the requests let through by the rate limits answer HTTP 500 or
+    /// 503 (about half each), chosen by a hash of the arrival number and the seed.
+    pub fn server_errors(mut self, share: f64) -> Self {
+        self.server_errors = share.clamp(0.0, 1.0);
+        self
+    }
+
+    /// This share (0 to 1) of the conversations get their answer cut at the output-token
+    /// limit: the responder's [`FakeReply::Answer`] goes out in two fragments, the first
+    /// marked as cut (chosen by a hash of the prompt and the seed, so that a conversation's
+    /// continuation rounds agree).
+    pub fn truncated(mut self, share: f64) -> Self {
+        self.truncated_share = share.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Seeds the choices of [`server_errors`](Self::server_errors) and
+    /// [`truncated`](Self::truncated) (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
         self
     }
 
@@ -216,11 +299,17 @@ impl FakeServerBuilder {
             responder: self.responder,
             latency: self.latency,
             rate_limit: self.rate_limit,
+            bucket: self.bucket,
+            server_errors: self.server_errors,
+            truncated_share: self.truncated_share,
+            seed: self.seed,
             dead_keys: self.dead_keys,
             seq: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
             rate_limited: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            truncated: AtomicU64::new(0),
             recorder: Mutex::new(Recorder::default()),
         });
         let app = Router::new()
@@ -266,6 +355,10 @@ impl FakeServer {
             responder: Arc::new(echo),
             latency: Duration::ZERO,
             rate_limit: None,
+            bucket: None,
+            server_errors: 0.0,
+            truncated_share: 0.0,
+            seed: 0,
             dead_keys: Vec::new(),
         }
     }
@@ -300,6 +393,16 @@ impl FakeServer {
     /// Requests answered 429 by the server's own rate limit.
     pub fn rate_limited(&self) -> u64 {
         self.shared.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 500 or 503 by [`FakeServerBuilder::server_errors`].
+    pub fn server_errors(&self) -> u64 {
+        self.shared.errors.load(Ordering::Relaxed)
+    }
+
+    /// Answers cut at the output-token limit by [`FakeServerBuilder::truncated`].
+    pub fn truncated(&self) -> u64 {
+        self.shared.truncated.load(Ordering::Relaxed)
     }
 }
 
@@ -441,11 +544,18 @@ async fn openai(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
 async fn handle(shared: &Shared, mut request: FakeRequest) -> Response {
     let now = Instant::now();
     request.seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let (log_index, over_limit) = {
+    let (log_index, over_limit, bucket_wait) = {
         let mut rec = shared.recorder();
         let count = rec.per_key.entry(request.key.clone()).or_insert(0);
         request.key_seq = *count;
         *count += 1;
+        let bucket_wait = shared.bucket.and_then(|limit| {
+            let bucket = rec.buckets.entry(request.key.clone()).or_insert(Bucket {
+                tokens: limit.burst,
+                at: now,
+            });
+            limit.take(bucket, now)
+        });
         let over_limit = shared.rate_limit.is_some_and(|limit| {
             let window = rec.windows.entry(request.key.clone()).or_default();
             while window
@@ -468,7 +578,7 @@ async fn handle(shared: &Shared, mut request: FakeRequest) -> Response {
             round: request.round(),
             prompt: request.prompt().chars().take(200).collect(),
         });
-        (rec.log.len() - 1, over_limit)
+        (rec.log.len() - 1, over_limit, bucket_wait)
     };
     let current = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     shared.peak_in_flight.fetch_max(current, Ordering::Relaxed);
@@ -490,12 +600,75 @@ async fn handle(shared: &Shared, mut request: FakeRequest) -> Response {
             retry_after: Some("1".into()),
             message: "Rate limit reached for requests per second.".into(),
         }
+    } else if let Some(wait) = bucket_wait {
+        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+        match provider {
+            Provider::Gemini => FakeReply::GeminiRetryInfo {
+                retry_delay: format!("{:.3}s", wait.as_secs_f64()),
+            },
+            Provider::OpenAi => FakeReply::Status {
+                status: 429,
+                retry_after: Some(wait.as_secs_f64().ceil().max(1.0).to_string()),
+                message: "Rate limit reached for requests.".into(),
+            },
+        }
+    } else if chance(shared.seed, request.seq, shared.server_errors) {
+        shared.errors.fetch_add(1, Ordering::Relaxed);
+        let status = if mix(shared.seed ^ request.seq) & 1 == 0 {
+            500
+        } else {
+            503
+        };
+        FakeReply::status(status, "The model is overloaded. Please try again later.")
     } else {
-        (shared.responder)(&request)
+        let reply = (shared.responder)(&request);
+        match reply {
+            FakeReply::Answer(text)
+                if chance(
+                    shared.seed,
+                    text_hash(&request.system, request.prompt()),
+                    shared.truncated_share,
+                ) =>
+            {
+                if request.round() == 0 {
+                    shared.truncated.fetch_add(1, Ordering::Relaxed);
+                }
+                let middle = text
+                    .char_indices()
+                    .nth(text.chars().count() / 2)
+                    .map_or(text.len(), |(i, _)| i);
+                let (a, b) = text.split_at(middle);
+                FakeReply::Fragments(vec![a.to_string(), b.to_string()])
+            }
+            other => other,
+        }
     };
     let response = render(provider, &request, reply).await;
     guard.status = response.status().as_u16();
     response
+}
+
+/// SplitMix64's finaliser: a well-mixed hash of `x`.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Whether `x` (with `seed`) falls in `share` (0 to 1).
+fn chance(seed: u64, x: u64, share: f64) -> bool {
+    share > 0.0
+        && (mix(seed.wrapping_mul(31).wrapping_add(mix(x))) as f64 / u64::MAX as f64) < share
+}
+
+/// A hash of a conversation's system text and first prompt (FNV-1a).
+fn text_hash(system: &str, prompt: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in system.bytes().chain([0]).chain(prompt.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 fn dead_key_reply(provider: Provider) -> FakeReply {

@@ -1,11 +1,39 @@
 //! Key rotation: round robin over healthy keys, cooldown after 429, dead keys after 401/403,
-//! optional per-key requests-per-minute and tokens-per-minute limits, per-key counters.
+//! per-key pacing (requests per minute with the provider's burst, tokens per minute), per-key
+//! counters.
 //!
-//! The rate limits are a hand-rolled GCRA (the algorithm `governor` implements) because the
-//! pool needs something `governor` does not offer: *reserving* the earliest future slot over
-//! several keys at once. A worker picks the key that frees first, books its slot under one
-//! lock and sleeps until then, so waiting workers never poll limiters nor wake in a herd, and
-//! a worker never holds an in-flight permit while it waits (see `pool.rs`).
+//! # Pacing
+//!
+//! Each key's request limit is a token bucket, written as a GCRA (generic cell rate
+//! algorithm: one "theoretical arrival time" per key): `per_key_rpm` requests a minute on
+//! average, at most `per_key_burst` back to back. Every HTTP request (first try, retry after
+//! a 5xx or timeout, continuation round, JSON repair) goes through it, in two steps:
+//!
+//! 1. [`KeyRing::acquire`] *books* the earliest slot over all keys (the key that frees first)
+//!    under one lock, and the worker sleeps until then without an in-flight permit, so waiting
+//!    workers never poll the limiters nor wake in a herd;
+//! 2. [`KeyRing::commit`], called once the worker holds its in-flight permit, right before the
+//!    request goes out, checks the bucket against what was *really sent*: a request that waited
+//!    for its permit (or woke late) must not go out bunched with the ones sent on time, which
+//!    a provider counts as a burst. If it would, the worker gives its permit back and waits
+//!    the few milliseconds needed.
+//!
+//! The bucket of what was sent starts a fresh period (after the key idled) 250 ms later than
+//! the request really left ([`LlmConfig::pacing_guard`], only with a burst above 1, where it costs no
+//! throughput while the key is busy): the provider's clock starts at the request's
+//! *arrival*, and while the key stays busy the provider's bucket runs from that first
+//! arrival, so a first request slower to arrive than the following ones (a new connection)
+//! would otherwise make them early.
+//!
+//! Hand-rolled rather than `governor` (which implements the same algorithm) because the pool
+//! needs what `governor` does not offer: *reserving* the earliest future slot over several keys
+//! at once, and the two-step booking/commit above; its limiters can only be asked "may I now,
+//! else when", which makes every waiting worker retry at the same instant. It also runs on
+//! Tokio's clock, so the unit tests below run on paused time.
+//!
+//! The tokens-per-minute budget is a GCRA too (a full minute of tokens may be spent at once,
+//! as providers count per minute), booked with an estimate and corrected by the tokens the
+//! provider reports.
 //!
 //! With a [`crate::KeyGate`] the ring also remembers, per key, until when the gate asked this
 //! process to wait, and lets one worker at a time ask the gate about a key (a *probe*), so
@@ -19,43 +47,39 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ApiKey, LlmConfig};
-use crate::stats::{KeyStats, LatencyRing};
+use crate::stats::{KeyState, KeyStats, LatencyRing};
 
 /// Generic cell rate algorithm: each unit costs `cost`; up to `tau` of cost may be spent
-/// ahead of time (the burst).
+/// ahead of time (the burst: `tau = burst x cost`).
 #[derive(Debug, Clone)]
 struct Gcra {
     cost: Duration,
     tau: Duration,
-    /// Theoretical arrival time: when the budget is fully spent.
-    tat: Instant,
-    /// When the last booked unit was really used (requests-per-minute only).
-    last_sent: Option<Instant>,
+    /// How much later than it left a request that starts a new period is counted (see the
+    /// module documentation).
+    guard: Duration,
+    /// Theoretical arrival time of the bookings: when the budget is fully spent, counting
+    /// the slots booked by sleeping workers.
+    booked: Instant,
+    /// Theoretical arrival time of the requests really sent (requests only, see
+    /// [`Gcra::commit`]).
+    sent: Instant,
 }
 
 impl Gcra {
-    fn new(cost: Duration, tau: Duration, now: Instant) -> Self {
+    /// `guard`: see [`LlmConfig::pacing_guard`]. It must cover how much later than the
+    /// following ones the request opening a period may arrive: a new connection costs round
+    /// trips (TCP and TLS handshakes), a busy machine more (30-60 ms seen on loopback with
+    /// debug builds).
+    fn new(cost: Duration, burst: u32, guard: Duration, now: Instant) -> Self {
+        let tau = cost.saturating_mul(burst.max(1));
         Self {
             cost,
             tau,
-            tat: now,
-            last_sent: None,
+            guard,
+            booked: now,
+            sent: now,
         }
-    }
-
-    /// When a booked request may really go: a worker that woke late for its slot must not
-    /// leave less than one interval before the next one (that would bunch requests).
-    /// `None`: now.
-    fn spacing_wait(&self, now: Instant) -> Option<Instant> {
-        let next = self.last_sent? + self.cost;
-        // Within a millisecond counts as on time (timer granularity).
-        (next > now + Duration::from_millis(1)).then_some(next)
-    }
-
-    /// Records a request really sent at `now`; later bookings start one interval after it.
-    fn sent(&mut self, now: Instant) {
-        self.last_sent = Some(now);
-        self.tat = self.tat.max(now + self.cost);
     }
 
     fn spend(&self, units: u64) -> Duration {
@@ -64,9 +88,9 @@ impl Gcra {
             .min(self.tau)
     }
 
-    /// The earliest instant at or after `now` when `units` may be spent.
+    /// The earliest instant at or after `now` when `units` may be booked.
     fn earliest(&self, now: Instant, units: u64) -> Instant {
-        let after = self.tat + self.spend(units);
+        let after = self.booked + self.spend(units);
         if after <= now + self.tau {
             now
         } else {
@@ -76,7 +100,21 @@ impl Gcra {
 
     /// Books `units` at `at` (which must be at or after [`Gcra::earliest`]).
     fn reserve(&mut self, at: Instant, units: u64) {
-        self.tat = self.tat.max(at) + self.spend(units);
+        self.booked = self.booked.max(at + self.guard) + self.spend(units);
+    }
+
+    /// Whether one request may really go at `now`, counting what was sent: `None` if so,
+    /// else when.
+    fn conforms(&self, now: Instant) -> Option<Instant> {
+        let after = self.sent + self.cost;
+        (after > now + self.tau).then(|| after - self.tau)
+    }
+
+    /// Records one request really sent at `now` (which must conform); later bookings start
+    /// after it.
+    fn commit(&mut self, now: Instant) {
+        self.sent = self.sent.max(now + self.guard) + self.cost;
+        self.booked = self.booked.max(self.sent);
     }
 
     /// Corrects an earlier booking by `delta` units (positive: more was used).
@@ -85,9 +123,9 @@ impl Gcra {
             .cost
             .saturating_mul(u32::try_from(delta.unsigned_abs()).unwrap_or(u32::MAX));
         if delta >= 0 {
-            self.tat += d;
-        } else if let Some(t) = self.tat.checked_sub(d) {
-            self.tat = t;
+            self.booked += d;
+        } else if let Some(t) = self.booked.checked_sub(d) {
+            self.booked = t;
         }
     }
 }
@@ -137,6 +175,18 @@ pub(crate) struct Lease {
 pub(crate) enum AcquireError {
     NoUsableKey,
     Cancelled,
+}
+
+/// What [`KeyRing::commit`] says about a leased request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Send it now (it is counted as sent).
+    Go,
+    /// Sending now would exceed the key's bucket (or the key cools down): give the in-flight
+    /// permit back, wait until then and ask again.
+    Wait(Instant),
+    /// The key was refused, or rate-limited by the provider, meanwhile: pick another.
+    Lost,
 }
 
 /// What a 429 did to its key.
@@ -190,14 +240,15 @@ impl KeyRing {
     pub(crate) fn with_gate(config: &LlmConfig, gated: bool, local_rpm: bool) -> Self {
         let now = Instant::now();
         let rpm = config.per_key_rpm.filter(|_| local_rpm).map(|rpm| {
-            // Evenly spaced requests, no burst: `rpm` per rolling minute can never be exceeded.
+            // The provider's bucket: `rpm` a minute, `per_key_burst` back to back (with the
+            // default burst of 1, `rpm` per rolling minute can never be exceeded).
             let cost = Duration::from_secs(60) / rpm.max(1);
-            Gcra::new(cost, cost, now)
+            Gcra::new(cost, config.per_key_burst, config.pacing_guard(), now)
         });
         let tpm = config.per_key_tpm.map(|tpm| {
             // A full minute of tokens may be spent at once, as providers count per minute.
             let cost = Duration::from_secs(60) / tpm.max(1);
-            Gcra::new(cost, Duration::from_secs(60), now)
+            Gcra::new(cost, tpm, Duration::ZERO, now)
         });
         let slots = config
             .keys
@@ -335,11 +386,7 @@ impl KeyRing {
                     ring.cursor = (index + 1) % n;
                     let lease = Lease { index, estimate };
                     if ready <= now {
-                        let slot = &mut ring.slots[index];
-                        if let Some(g) = &mut slot.rpm {
-                            g.sent(now);
-                        }
-                        slot.probing = self.gated;
+                        ring.slots[index].probing = self.gated;
                         return Ok(lease);
                     }
                     (ready, Some(lease))
@@ -352,7 +399,7 @@ impl KeyRing {
                         () = tokio::time::sleep_until(wait_until) => {}
                         () = cancel.cancelled() => return Err(AcquireError::Cancelled),
                     }
-                    if self.use_booking(&lease, cancel).await? {
+                    if self.use_booking(&lease) {
                         return Ok(lease);
                     }
                 }
@@ -369,42 +416,44 @@ impl KeyRing {
 
     /// Takes up a booked slot once its time came: `false` if the key failed meanwhile (the
     /// caller picks a key again).
-    async fn use_booking(
-        &self,
-        lease: &Lease,
-        cancel: &CancellationToken,
-    ) -> Result<bool, AcquireError> {
-        loop {
-            let wait = {
-                let mut ring = self.lock();
-                let now = Instant::now();
-                let slot = &mut ring.slots[lease.index];
-                if slot.dead
-                    || slot.probing
-                    || slot.cooling_until.is_some_and(|t| t > now)
-                    || slot.gate_until.is_some_and(|t| t > now)
-                {
-                    return Ok(false);
+    fn use_booking(&self, lease: &Lease) -> bool {
+        let mut ring = self.lock();
+        let now = Instant::now();
+        let slot = &mut ring.slots[lease.index];
+        if slot.dead
+            || slot.probing
+            || slot.cooling_until.is_some_and(|t| t > now)
+            || slot.gate_until.is_some_and(|t| t > now)
+        {
+            return false;
+        }
+        slot.probing = self.gated;
+        true
+    }
+
+    /// The last step before a leased request goes out (the caller holds its in-flight
+    /// permit): checks the key's request bucket against the requests really sent and, if the
+    /// request fits, counts it as sent now.
+    pub(crate) fn commit(&self, lease: &Lease) -> Commit {
+        let mut ring = self.lock();
+        let now = Instant::now();
+        let slot = &mut ring.slots[lease.index];
+        if slot.dead {
+            return Commit::Lost;
+        }
+        if slot.cooling_until.is_some_and(|t| t > now) {
+            // A 429 of another request on this key came back meanwhile: try another key.
+            return Commit::Lost;
+        }
+        match &mut slot.rpm {
+            Some(g) => match g.conforms(now) {
+                Some(until) => Commit::Wait(until),
+                None => {
+                    g.commit(now);
+                    Commit::Go
                 }
-                match &mut slot.rpm {
-                    Some(g) => match g.spacing_wait(now) {
-                        Some(until) => until,
-                        None => {
-                            g.sent(now);
-                            slot.probing = self.gated;
-                            return Ok(true);
-                        }
-                    },
-                    None => {
-                        slot.probing = self.gated;
-                        return Ok(true);
-                    }
-                }
-            };
-            tokio::select! {
-                () = tokio::time::sleep_until(wait) => {}
-                () = cancel.cancelled() => return Err(AcquireError::Cancelled),
-            }
+            },
+            None => Commit::Go,
         }
     }
 
@@ -505,15 +554,15 @@ impl KeyRing {
                 let c = &slot.counters;
                 let (p50, p95) = c.latency.percentiles_ms();
                 let state = if slot.dead {
-                    "dead"
+                    KeyState::Dead
                 } else if slot.cooling_until.is_some_and(|t| t > now) {
-                    "cooling"
+                    KeyState::Cooling
                 } else {
-                    "healthy"
+                    KeyState::Healthy
                 };
                 KeyStats {
                     label: key.label().to_string(),
-                    state: state.into(),
+                    state,
                     requests: c.requests,
                     successes: c.successes,
                     rate_limited: c.rate_limited,
@@ -727,22 +776,143 @@ mod tests {
     }
 
     #[test]
-    fn a_late_request_pushes_the_following_ones() {
+    fn a_late_request_holds_back_the_following_ones() {
         let t0 = Instant::now();
         let second = Duration::from_secs(1);
-        let mut g = Gcra::new(second, second, t0);
+        let ms = Duration::from_millis;
+        let mut g = Gcra::new(second, 1, Duration::ZERO, t0);
+        assert_eq!(g.earliest(t0, 1), t0);
         g.reserve(t0, 1);
+        assert_eq!(g.earliest(t0, 1), t0 + second);
         g.reserve(t0 + second, 1);
-        // The first booked request went 600 ms late: the second waits a full interval after it.
-        g.sent(t0 + Duration::from_millis(600));
-        assert_eq!(
-            g.spacing_wait(t0 + second),
-            Some(t0 + Duration::from_millis(1600))
-        );
-        g.sent(t0 + Duration::from_millis(1600));
-        assert_eq!(g.spacing_wait(t0 + Duration::from_millis(2600)), None);
+        // The first booked request went 600 ms late (it waited for an in-flight permit): the
+        // second, on time for its booking, waits a full interval after it.
+        assert_eq!(g.conforms(t0 + ms(600)), None);
+        g.commit(t0 + ms(600));
+        assert_eq!(g.conforms(t0 + second), Some(t0 + ms(1600)));
+        g.commit(t0 + ms(1600));
+        assert_eq!(g.conforms(t0 + ms(2600)), None);
         // New bookings start after the real schedule.
-        assert_eq!(g.earliest(t0, 1), t0 + Duration::from_millis(2600));
+        assert_eq!(g.earliest(t0, 1), t0 + ms(2600));
+    }
+
+    const GUARD: Duration = Duration::from_millis(250);
+
+    /// Books `n` requests back to back on a key's bucket; each goes out late by
+    /// `late(i)` (an in-flight permit wait, a late wake-up), waiting again whenever
+    /// [`Gcra::conforms`] says so. Returns the send times, in order.
+    fn send_late(
+        g: &mut Gcra,
+        t0: Instant,
+        n: u64,
+        late: impl Fn(u64) -> Duration,
+    ) -> Vec<Instant> {
+        let mut pending = std::collections::BinaryHeap::new();
+        for i in 0..n {
+            let at = g.earliest(t0, 1);
+            g.reserve(at, 1);
+            pending.push(std::cmp::Reverse(at + late(i)));
+        }
+        let mut sent = Vec::new();
+        while let Some(std::cmp::Reverse(at)) = pending.pop() {
+            match g.conforms(at) {
+                None => {
+                    g.commit(at);
+                    sent.push(at);
+                }
+                Some(until) => {
+                    assert!(until > at);
+                    pending.push(std::cmp::Reverse(until));
+                }
+            }
+        }
+        sent
+    }
+
+    /// Checks `sent` against a provider's token bucket (counted independently of [`Gcra`]):
+    /// `burst` tokens, one more every `cost`; a request needs a whole token.
+    fn provider_accepts(sent: &[Instant], cost: Duration, burst: u32) -> Result<(), usize> {
+        let full = cost * burst;
+        let mut level = full;
+        let mut last = sent[0];
+        for (i, at) in sent.iter().enumerate() {
+            level = (level + (*at - last)).min(full);
+            last = *at;
+            if level < cost {
+                return Err(i);
+            }
+            level -= cost;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn late_sends_never_exceed_the_providers_bucket_nor_lose_its_rate() {
+        let t0 = Instant::now();
+        let cost = Duration::from_millis(100);
+        for burst in [1, 2, 10] {
+            let guard = if burst > 1 { GUARD } else { Duration::ZERO };
+            let mut g = Gcra::new(cost, burst, guard, t0);
+            // Every third request leaves 0-150 ms late: sends bunch unless held back.
+            let late = |i: u64| {
+                Duration::from_millis(if i.is_multiple_of(3) {
+                    (i * 37) % 151
+                } else {
+                    0
+                })
+            };
+            let sent = send_late(&mut g, t0, 300, late);
+            assert_eq!(sent.len(), 300);
+            assert_eq!(
+                provider_accepts(&sent, cost, burst),
+                Ok(()),
+                "burst {burst}"
+            );
+            if burst == 1 {
+                // Without the check on what was really sent, the same bookings bunch (with a
+                // burst, the provider's bucket absorbs delays shorter than the burst).
+                let mut naive = Gcra::new(cost, burst, guard, t0);
+                let mut bunched: Vec<Instant> = (0..300)
+                    .map(|i| {
+                        let at = naive.earliest(t0, 1);
+                        naive.reserve(at, 1);
+                        at + late(i)
+                    })
+                    .collect();
+                bunched.sort();
+                assert!(provider_accepts(&bunched, cost, burst).is_err());
+            } else if burst == 10 {
+                // The rate holds: 300 requests take (300 - burst) intervals, plus the guard
+                // and the last requests' delays; the delays before are not lost.
+                let took = *sent.last().unwrap() - t0;
+                let floor = cost * (300 - burst);
+                assert!(took >= floor, "{took:?}");
+                assert!(
+                    took <= floor + GUARD + Duration::from_millis(200),
+                    "{took:?} for {floor:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_goes_at_once_then_requests_follow_the_rate() {
+        // 2 keys at 600 rpm (10/s) with a burst of 10: the first 7 of each key at once (the
+        // rest of the burst waits out the 250 ms guard), then one every 100 ms per key.
+        let r = ring("a,b", |c| {
+            c.per_key_rpm = Some(600);
+            c.per_key_burst = 10;
+        });
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let lease = r.acquire(1, &CancellationToken::new()).await.unwrap();
+            assert_eq!(r.commit(&lease), Commit::Go);
+            times.push(start.elapsed().as_millis());
+        }
+        let mut want = vec![0; 14];
+        want.extend([50, 50, 150, 150, 250, 250]);
+        assert_eq!(times, want);
     }
 
     #[test]

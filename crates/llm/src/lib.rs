@@ -4,13 +4,23 @@
 //! sub-queue per site, served round robin (back-pressure: `submit` waits while the queue is
 //! full); `workers` worker tasks run them with at most `max_in_flight` HTTP calls at once.
 //!
-//! Each call picks a key round robin among healthy keys. HTTP 429 cools that key down
-//! (`Retry-After`, Gemini's `RetryInfo`, else exponential) and the call moves to another key
-//! at once; when every key cools down, calls wait for the first to recover. 401/403 kill a
-//! key ([`haul_core::LlmError::NoUsableKey`] once all are dead). 5xx, timeouts and
-//! connection errors are retried (default 3 times) with exponential backoff and jitter; other
-//! 4xx return [`haul_core::LlmError::Rejected`] with the provider's message. Optional
-//! per-key requests-per-minute and tokens-per-minute limits space the calls out.
+//! Each call picks a key round robin among healthy keys. HTTP 429 cools that key down, and
+//! only that key (`Retry-After`, Gemini's `RetryInfo`, else exponential; capped at
+//! `cooldown_max`) and the call moves to another key at once; when every key cools down,
+//! calls wait for the first to recover. 401/403 kill a key
+//! ([`haul_core::LlmError::NoUsableKey`] once all are dead). 5xx, timeouts and connection
+//! errors are retried (default 3 times) with exponential backoff and jitter; other 4xx return
+//! [`haul_core::LlmError::Rejected`] with the provider's message. A call that gives up says
+//! why with a [`haul_core::LlmFailureKind`].
+//!
+//! **Pacing.** Every HTTP request of a key (first try, retry, continuation round, JSON
+//! repair) goes through the same per-key token bucket, shaped like the provider's limit:
+//! `per_key_rpm` requests a minute with a burst of `per_key_burst` (default 1: evenly
+//! spaced), plus an optional `per_key_tpm` tokens-per-minute budget. A worker books the
+//! earliest slot over all keys and sleeps until it without an in-flight permit; once it holds
+//! one, the bucket is checked again against the requests really sent, so requests delayed by
+//! a busy pool never leave bunched. Configured to the provider's limits, the pool draws no
+//! HTTP 429 at all (see `keys.rs` for the algorithm and why it is not `governor`).
 //!
 //! An answer cut at the output-token limit is continued (the partial answer goes back as a
 //! model turn, followed by a "continue" user turn) and the fragments are merged. For JSON
@@ -28,7 +38,10 @@
 //! use haul_core::LlmPool as _;
 //! use haul_llm::{LlmConfig, Pool, Provider};
 //!
-//! let config = LlmConfig::from_env_and(Provider::Gemini, |c| c.per_key_rpm = Some(15))?;
+//! let config = LlmConfig::from_env_and(Provider::Gemini, |c| {
+//!     c.per_key_rpm = Some(15);
+//!     c.per_key_burst = 15;
+//! })?;
 //! let pool = Pool::start(config)?;
 //! let answer = pool
 //!     .submit(haul_core::LlmTask {
@@ -43,7 +56,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With the `fake` feature: [`fake`], an in-process fake server speaking both protocols, and
+//! With the `fake` feature: [`fake`], an in-process fake server speaking both protocols (with a
+//! provider-like token bucket per key, and shares of 5xx and cut answers), and
 //! [`bench`](mod@bench), the pool benchmark used by `cargo xtask bench llm`.
 
 mod config;
@@ -65,4 +79,4 @@ pub use config::{
 };
 pub use gate::{GateError, GateKey, KeyGate};
 pub use pool::{CONTINUE_PROMPT, Pool, REPAIR_SYSTEM};
-pub use stats::{KeyStats, LlmStats};
+pub use stats::{KeyState, KeyStats, LlmStats};

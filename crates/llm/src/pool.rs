@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
-use haul_core::{LlmAnswer, LlmError, LlmTask};
+use haul_core::{LlmAnswer, LlmError, LlmFailureKind, LlmTask, TransportKind};
 use serde_json::Value;
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 use tokio::task::JoinHandle;
@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use crate::config::{ConfigError, LlmConfig};
 use crate::gate::{GateKey, KeyGate};
 use crate::json;
-use crate::keys::{AcquireError, KeyRing, Lease};
+use crate::keys::{AcquireError, Commit, KeyRing, Lease};
 use crate::provider::{CallError, ChatRequest, Endpoint, Reply, Role};
 use crate::queue::{FairQueue, Job};
 use crate::stats::LlmStats;
@@ -203,7 +203,7 @@ impl Pool {
         let (queue_depth, peak_queue_depth) = inner.queue.depth();
         let c = &inner.counters;
         LlmStats {
-            provider: inner.config.provider.to_string(),
+            provider: inner.config.provider,
             model: inner.config.model.clone(),
             submitted: c.submitted.load(Ordering::Relaxed),
             succeeded: c.succeeded.load(Ordering::Relaxed),
@@ -309,7 +309,11 @@ async fn worker(inner: Arc<Inner>) {
                 if e.is_cancelled() {
                     Err(LlmError::Cancelled)
                 } else {
-                    Err(LlmError::Exhausted { attempts: 0, last: "the LLM task panicked".into() })
+                    Err(LlmError::Exhausted {
+                        attempts: 0,
+                        kind: LlmFailureKind::Panic,
+                        last: "the LLM task panicked".into(),
+                    })
                 }
             }),
             () = inner.abort.cancelled() => {
@@ -467,8 +471,11 @@ impl Inner {
     }
 
     /// Stage 1 of a call: a key that may be used now (local limits, then the gate's) and an
-    /// in-flight permit, taken only once the key is ready so that rate-limit waits never
-    /// hold one. `None`: the gate refused the key for now; ask again.
+    /// in-flight permit, taken only once the key's booked slot came so that rate-limit waits
+    /// never hold one. With the permit, the key's bucket is checked once more against the
+    /// requests really sent ([`KeyRing::commit`]): a request that waited for its permit does
+    /// not go out bunched with others. `None`: the key cannot be used after all (refused or
+    /// rate-limited meanwhile, or the gate said to wait); ask again.
     async fn ready_key(
         &self,
         estimate: u64,
@@ -483,9 +490,24 @@ impl Inner {
         // With a gate, the leased key is being probed until `probe` is dropped.
         let probe = self.gate.as_ref().map(|_| self.keys.probe(&lease));
         add(&self.timing.key_wait_ns, waiting.elapsed());
-        let permit = tokio::select! {
-            p = self.in_flight.acquire() => p.map_err(|_| LlmError::Cancelled)?,
-            () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+        let permit = loop {
+            let permit = tokio::select! {
+                p = self.in_flight.acquire() => p.map_err(|_| LlmError::Cancelled)?,
+                () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+            };
+            match self.keys.commit(&lease) {
+                Commit::Go => break permit,
+                Commit::Lost => return Ok(None),
+                Commit::Wait(until) => {
+                    drop(permit);
+                    let waiting = Instant::now();
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = self.abort.cancelled() => return Err(LlmError::Cancelled),
+                    }
+                    add(&self.timing.key_wait_ns, waiting.elapsed());
+                }
+            }
         };
         let (Some((gate, ids)), Some(probe)) = (&self.gate, probe) else {
             return Ok(Some((lease, permit)));
@@ -513,6 +535,7 @@ impl Inner {
                 warn!(key = id.label(), error = %last, "LLM key gate failed; giving up on this call");
                 Err(LlmError::Exhausted {
                     attempts: round.failures + round.rate_limited,
+                    kind: LlmFailureKind::Transport(TransportKind::SharedLimits),
                     last,
                 })
             }
@@ -635,6 +658,7 @@ impl Inner {
             let rate_limited = round.rate_limited;
             return Err(LlmError::Exhausted {
                 attempts: round.failures + rate_limited,
+                kind: LlmFailureKind::RateLimited,
                 last: format!(
                     "{label}: HTTP 429 ({rate_limited} rate-limit answers for this call)"
                 ),
@@ -649,7 +673,7 @@ impl Inner {
         &self,
         lease: &Lease,
         latency: Duration,
-        kind: &str,
+        kind: LlmFailureKind,
         message: &str,
         round: &mut Round,
     ) -> Result<(), LlmError> {
@@ -661,6 +685,7 @@ impl Inner {
             warn!(key = label, attempts = round.failures, error = %last, "LLM call failed; no retries left");
             return Err(LlmError::Exhausted {
                 attempts: round.failures,
+                kind,
                 last,
             });
         };

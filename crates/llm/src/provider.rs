@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use haul_core::{LlmFailureKind, TransportKind};
 use serde_json::{Value, json};
 
 use crate::config::{ApiKey, LlmConfig, Provider};
@@ -51,7 +52,10 @@ pub(crate) enum CallError {
     /// Any other 4xx, or a blocked answer: give up with the provider's message.
     Rejected { status: u16, message: String },
     /// 5xx, timeout, connection or body errors: retry with backoff.
-    Transient { kind: &'static str, message: String },
+    Transient {
+        kind: LlmFailureKind,
+        message: String,
+    },
 }
 
 /// Where and how to call: built once from the configuration.
@@ -211,7 +215,7 @@ impl Endpoint {
 
     fn parse_success(&self, bytes: &[u8]) -> Result<Reply, CallError> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| CallError::Transient {
-            kind: "bad_response",
+            kind: LlmFailureKind::BadResponse,
             message: format!("answer body is not JSON: {e}"),
         })?;
         match self.provider {
@@ -223,17 +227,17 @@ impl Endpoint {
 
 fn transport_error(e: reqwest::Error) -> CallError {
     let kind = if e.is_timeout() {
-        "timeout"
+        TransportKind::Timeout
     } else if e.is_connect() {
-        "connect"
+        TransportKind::Connect
     } else if e.is_body() || e.is_decode() {
-        "body"
+        TransportKind::Body
     } else {
-        "request"
+        TransportKind::Request
     };
     // reqwest's message names the URL, which never holds a key.
     CallError::Transient {
-        kind,
+        kind: LlmFailureKind::Transport(kind),
         message: error_chain(&e),
     }
 }
@@ -278,7 +282,7 @@ fn classify_status(status: u16, retry_after: Option<Duration>, body: &[u8]) -> C
             CallError::KeyRefused { status, message }
         }
         408 | 500..=599 => CallError::Transient {
-            kind: "http_status",
+            kind: LlmFailureKind::HttpStatus,
             message: format!("HTTP {status}: {message}"),
         },
         _ => CallError::Rejected { status, message },
@@ -365,7 +369,7 @@ fn parse_gemini(v: &Value) -> Result<Reply, CallError> {
 fn parse_openai(v: &Value) -> Result<Reply, CallError> {
     let Some(choice) = v.pointer("/choices/0") else {
         return Err(CallError::Transient {
-            kind: "bad_response",
+            kind: LlmFailureKind::BadResponse,
             message: "answer has no choices".into(),
         });
     };
@@ -574,7 +578,7 @@ mod tests {
                 None,
                 b"busy",
                 CallError::Transient {
-                    kind: "http_status",
+                    kind: LlmFailureKind::HttpStatus,
                     message: "HTTP 503: busy".into(),
                 },
             ),

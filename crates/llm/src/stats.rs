@@ -1,6 +1,10 @@
 //! The pool's counters as a serialisable snapshot, and the latency sample ring behind them.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+
+use crate::config::Provider;
 
 /// How many recent call latencies each key keeps for its percentiles.
 pub(crate) const LATENCY_SAMPLES: usize = 4096;
@@ -8,8 +12,8 @@ pub(crate) const LATENCY_SAMPLES: usize = 4096;
 /// A snapshot of the pool's counters. Keys appear by label only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmStats {
-    /// `gemini` or `openai`.
-    pub provider: String,
+    /// The provider (written `gemini` or `openai`).
+    pub provider: Provider,
     /// The model called.
     pub model: String,
     /// Tasks submitted.
@@ -42,7 +46,7 @@ pub struct KeyStats {
     /// `key#1`, `key#2`...
     pub label: String,
     /// `healthy`, `cooling` or `dead`.
-    pub state: String,
+    pub state: KeyState,
     /// HTTP calls made with the key.
     pub requests: u64,
     /// Calls answered with HTTP 200 and a usable body.
@@ -63,6 +67,42 @@ pub struct KeyStats {
     pub input_tokens: u64,
     /// Output tokens reported by the provider.
     pub output_tokens: u64,
+}
+
+/// The health of one key, written `healthy`, `cooling` or `dead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Usable (possibly waiting for its rate limit).
+    Healthy,
+    /// Cooling down after an HTTP 429 (its `Retry-After`, capped).
+    Cooling,
+    /// Refused by the provider (401/403): not used again.
+    Dead,
+}
+
+impl KeyState {
+    /// `healthy`, `cooling` or `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Cooling => "cooling",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with a label (`state == "dead"`).
+impl PartialEq<&str> for KeyState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// The last [`LATENCY_SAMPLES`] latencies, in microseconds.
@@ -114,5 +154,19 @@ mod tests {
             ring.push(7000);
         }
         assert_eq!(ring.percentiles_ms(), (7.0, 7.0));
+    }
+
+    #[test]
+    fn states_and_providers_keep_their_labels() {
+        for (state, label) in [
+            (KeyState::Healthy, "healthy"),
+            (KeyState::Cooling, "cooling"),
+            (KeyState::Dead, "dead"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), label);
+            assert_eq!(state, label);
+        }
+        assert_eq!(serde_json::to_value(Provider::OpenAi).unwrap(), "openai");
+        assert_eq!(serde_json::to_value(Provider::Gemini).unwrap(), "gemini");
     }
 }

@@ -201,7 +201,7 @@ async fn only_transient_errors_are_retried_at_most_three_times() {
             name: "503 always",
             reply: |_| FakeReply::status(503, "overloaded"),
             requests: 4,
-            outcome: |r| matches!(r, Err(LlmError::Exhausted { attempts: 4, last }) if last.contains("503") && last.contains("key#")),
+            outcome: |r| matches!(r, Err(LlmError::Exhausted { attempts: 4, last, .. }) if last.contains("503") && last.contains("key#")),
         },
         RetryCase {
             name: "500 twice then fine",
@@ -224,7 +224,7 @@ async fn only_transient_errors_are_retried_at_most_three_times() {
                 )
             },
             requests: 4,
-            outcome: |r| matches!(r, Err(LlmError::Exhausted { attempts: 4, last }) if last.contains("timeout")),
+            outcome: |r| matches!(r, Err(LlmError::Exhausted { attempts: 4, last, .. }) if last.contains("timeout")),
         },
         RetryCase {
             name: "400",
@@ -281,7 +281,7 @@ async fn connection_errors_are_retried_then_exhausted() {
     let pool = Pool::start(c).unwrap();
     let err = pool.submit(task("s", "x", false)).await.unwrap_err();
     match err {
-        LlmError::Exhausted { attempts, last } => {
+        LlmError::Exhausted { attempts, last, .. } => {
             assert_eq!(attempts, 4);
             assert!(last.contains("connect"), "{last}");
         }

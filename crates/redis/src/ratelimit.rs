@@ -12,8 +12,10 @@ use redis::Script;
 
 use crate::conn::{Redis, RedisError};
 
-/// KEYS: the key's TAT. ARGV: emission interval (µs), burst. Returns 0 when allowed, else the
-/// wait in µs. Times come from Redis' TIME so every process shares one clock.
+/// KEYS: the key's TAT. ARGV: emission interval (µs), burst, guard (µs). Returns 0 when
+/// allowed, else the wait in µs. Times come from Redis' TIME so every process shares one
+/// clock. A request opening a new period (the TAT within `guard` of now) counts from
+/// `now + guard`.
 static GCRA: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -21,11 +23,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = interval * tonumber(ARGV[2])
+local guard = tonumber(ARGV[3] or '0')
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - tolerance
+local allow_at = tat + interval - tolerance
 if allow_at > now then return allow_at - now end
+if tat < now + guard then tat = now + guard end
+local new_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1000)
 return 0
 ",
@@ -54,6 +58,10 @@ pub struct Rate {
     pub per_second: f64,
     /// Requests allowed back to back (at least 1).
     pub burst: u32,
+    /// A request opening a new period of the limit (after the key idled) counts as made this
+    /// much later than it was: room for the downstream service's clock, which starts when
+    /// the request *arrives* there (default zero).
+    pub guard: Duration,
 }
 
 impl Rate {
@@ -62,6 +70,7 @@ impl Rate {
         Self {
             per_second,
             burst: 1,
+            guard: Duration::ZERO,
         }
     }
 
@@ -100,6 +109,9 @@ impl SharedRateLimit {
                 &[
                     rate.interval_us().to_string(),
                     rate.burst.max(1).to_string(),
+                    u64::try_from(rate.guard.as_micros())
+                        .unwrap_or(u64::MAX)
+                        .to_string(),
                 ],
             )
             .await?;

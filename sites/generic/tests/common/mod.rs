@@ -152,6 +152,7 @@ impl LlmPool for FakeLlm {
             }),
             Err(m) => Err(LlmError::Exhausted {
                 attempts: 3,
+                kind: haul_core::LlmFailureKind::Other,
                 last: m.clone(),
             }),
         }
