@@ -1,9 +1,10 @@
-//! Settings with a few named values (`--render`, `--extract`): one table of labels per enum,
-//! read by its `Display` and `FromStr`, by its serde form in `haul.toml` and by `--help`.
+//! Enums with a few named values (settings such as `--render` and `--extract`, the transport
+//! failure kinds): one table of labels per enum, read by its `Display` and `FromStr`, by its
+//! serde form in `haul.toml` and by `--help`.
 
-/// An enum whose values are chosen by name in settings. Its [`VALUES`](Self::VALUES) table
-/// holds, for each value in the order help lists them, the label users write (the same as its
-/// serde form) and one line on what it means.
+/// An enum whose values are known by name. Its [`VALUES`](Self::VALUES) table holds, for each
+/// value in the order help lists them, the label users write and read (the same as its serde
+/// form) and one line on what it means.
 pub trait Choice: Copy + Eq + Sized + 'static {
     /// Every value: `(value, label, one-line summary)`.
     const VALUES: &'static [(Self, &'static str, &'static str)];

@@ -11,7 +11,7 @@
 //! * [`PagePool`] / [`PageHandle`] / [`Page`]: pooled browser pages, released on drop;
 //! * [`LlmPool`]: the process-wide LLM task pool, as seen by sites;
 //! * [`Fetcher`]: the runner's polite HTTP client, as seen by sites;
-//! * [`Choice`]: settings with a few named values (`--extract`), parsed and shown by label;
+//! * [`Choice`]: enums with a few named values (`--extract`), parsed and shown by label;
 //! * [`SiteRegistration`] / [`Registry`]: plugin registration through `inventory`.
 //!
 //! Implementations live elsewhere: the runner implements [`Fetcher`], `haul-browser`

@@ -601,10 +601,14 @@ mod tests {
 
     #[test]
     fn render_modes_by_label_as_in_settings() {
-        for &(mode, label, _) in RenderMode::VALUES {
-            assert_eq!(mode.to_string(), label);
-            assert_eq!(label.parse::<RenderMode>(), Ok(mode));
-            assert_eq!(serde_json::to_value(mode).unwrap(), label);
+        let labels: Vec<String> = RenderMode::VALUES
+            .iter()
+            .map(|(m, ..)| m.to_string())
+            .collect();
+        assert_eq!(labels, ["never", "always", "auto"]);
+        for label in labels {
+            let mode: RenderMode = label.parse().unwrap();
+            assert_eq!(serde_json::to_value(mode).unwrap(), label.as_str());
         }
         let e = "sometimes".parse::<RenderMode>().unwrap_err().to_string();
         assert_eq!(e, "\"sometimes\" is not one of never, always, auto");
