@@ -20,7 +20,7 @@ use tempfile::TempDir;
 use tokio::sync::{OnceCell, RwLock};
 use tokio::task::JoinHandle;
 
-use crate::BrowserConfig;
+use crate::{BrowserConfig, BrowserError};
 
 /// Chromium switches (chromiumoxide adds the leading `--`; headless, no-sandbox, the profile
 /// and the User-Agent are set through its builder).
@@ -50,6 +50,18 @@ const PROFILE_RELEASE_WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct Settings {
     pub(crate) chrome: PathBuf,
     pub(crate) cfg: BrowserConfig,
+}
+
+impl Settings {
+    /// Checks `cfg` and finds the executable, for a new pool; launches nothing, but sweeps
+    /// (in the background) the browsers and profiles of a haul killed before it could close
+    /// them.
+    pub(crate) fn prepare(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
+        cfg.validate()?;
+        let chrome = cfg.resolve_chrome()?;
+        crate::sys::sweep_in_background();
+        Ok(Arc::new(Self { chrome, cfg }))
+    }
 }
 
 /// Called once with the instance id when the CDP connection of a launched browser ends

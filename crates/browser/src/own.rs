@@ -38,13 +38,10 @@ impl std::fmt::Debug for OwnBrowser {
 impl OwnBrowser {
     /// A single-use "pool" for `cfg`; checks the settings and finds the executable.
     pub fn new(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
-        cfg.validate()?;
-        let chrome = cfg.resolve_chrome()?;
-        // Browsers and profiles of a haul killed before it could close them go now.
-        crate::sys::sweep_in_background();
-        let max = cfg.max_pages();
+        let settings = Settings::prepare(cfg)?;
+        let max = settings.cfg.max_pages();
         Ok(Arc::new(Self {
-            settings: Arc::new(Settings { chrome, cfg }),
+            settings,
             permits: Arc::new(Semaphore::new(max)),
             stats: Arc::new(Counters::default()),
             next_id: AtomicU64::new(1),

@@ -96,15 +96,12 @@ impl std::fmt::Debug for BrowserPool {
 impl BrowserPool {
     /// A pool for `cfg`; checks the settings and finds the executable, launches nothing.
     pub fn new(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
-        cfg.validate()?;
-        let chrome = cfg.resolve_chrome()?;
-        // Browsers and profiles of a haul killed before it could close them go now.
-        crate::sys::sweep_in_background();
-        let max = cfg.max_pages();
-        let slots = vec![Slot::default(); cfg.browsers];
+        let settings = Settings::prepare(cfg)?;
+        let max = settings.cfg.max_pages();
+        let slots = vec![Slot::default(); settings.cfg.browsers];
         Ok(Arc::new(Self {
             inner: Arc::new(Inner {
-                settings: Arc::new(Settings { chrome, cfg }),
+                settings,
                 use_permits: Arc::new(Semaphore::new(max)),
                 tab_permits: Arc::new(Semaphore::new(max)),
                 state: Mutex::new(State {
