@@ -17,7 +17,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use haul_core::PageError;
 use tempfile::TempDir;
-use tokio::sync::{OnceCell, RwLock};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, RwLock, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::{BrowserConfig, BrowserError};
@@ -97,6 +97,19 @@ impl Live {
 /// Locks a std mutex, recovering from poisoning (the data are plain counters and handles).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits for a permit of `permits`; once they are closed (the pool is shutting down), a
+/// `PageError::Browser` saying that `what` is closed.
+pub(crate) async fn permit(
+    permits: &Arc<Semaphore>,
+    what: &str,
+) -> Result<OwnedSemaphorePermit, PageError> {
+    permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| PageError::Browser(format!("{what} is closed")))
 }
 
 impl Instance {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use haul_core::{PageError, PageHandle, PagePool, PoolStats, async_trait};
 use tokio::sync::Semaphore;
 
-use crate::instance::{Instance, Settings, lock};
+use crate::instance::{Instance, Settings, lock, permit};
 use crate::page::ChromePage;
 use crate::stats::Counters;
 use crate::{BrowserConfig, BrowserError};
@@ -74,12 +74,7 @@ impl OwnBrowser {
 #[async_trait]
 impl PagePool for OwnBrowser {
     async fn acquire(&self) -> Result<PageHandle, PageError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PageError::Browser("the browser launcher is closed".into()))?;
+        let permit = permit(&self.permits, "the browser launcher").await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let inst = Instance::new(id, self.settings.clone());
         Counters::bump(&self.stats.launches);

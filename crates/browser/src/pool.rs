@@ -16,7 +16,7 @@ use chromiumoxide::Page as CdpPage;
 use haul_core::{PageError, PageHandle, PagePool, PoolStats, async_trait};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::instance::{Instance, OnExit, Settings, lock};
+use crate::instance::{Instance, OnExit, Settings, lock, permit};
 use crate::page::ChromePage;
 use crate::stats::Counters;
 use crate::{BrowserConfig, BrowserError};
@@ -496,12 +496,7 @@ fn spawn_shutdown(inst: Arc<Instance>) {
 impl PagePool for BrowserPool {
     async fn acquire(&self) -> Result<PageHandle, PageError> {
         let inner = &self.inner;
-        let use_permit = inner
-            .use_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PageError::Browser("the browser pool is closed".into()))?;
+        let use_permit = permit(&inner.use_permits, "the browser pool").await?;
         // Opening runs in its own task so that a borrower cancelled mid-way (a timeout around
         // `acquire`) cannot leak a reservation or a half-opened tab: the task gives back
         // whatever it got when nobody takes it.

@@ -24,6 +24,13 @@ pub enum TransportKind {
     SharedLimits,
 }
 
+impl TransportKind {
+    /// The label of this kind (`connect`, `timeout`...).
+    pub fn as_str(self) -> &'static str {
+        self.label()
+    }
+}
+
 impl Choice for TransportKind {
     const VALUES: &'static [(Self, &'static str, &'static str)] = &[
         (Self::Connect, "connect", "the connection could not be made"),
@@ -36,13 +43,6 @@ impl Choice for TransportKind {
             "the shared per-domain limits were unreachable",
         ),
     ];
-}
-
-impl TransportKind {
-    /// The label of this kind (`connect`, `timeout`...).
-    pub fn as_str(self) -> &'static str {
-        self.label()
-    }
 }
 
 impl fmt::Display for TransportKind {
