@@ -31,6 +31,12 @@ impl TransportKind {
     }
 }
 
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Choice for TransportKind {
     const VALUES: &'static [(Self, &'static str, &'static str)] = &[
         (Self::Connect, "connect", "the connection could not be made"),
@@ -43,12 +49,6 @@ impl Choice for TransportKind {
             "the shared per-domain limits were unreachable",
         ),
     ];
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Why a page failed, or why one of its attempts was retried.
