@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: measured figures for BENCHMARKS.md (never asserted in tests).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,40 @@ pub(crate) fn serve(haul: &Path, args: &[&str]) -> Result<(KillOnDrop, String)> 
         .with_context(|| format!("server printed no address: {line:?}"))?
         .to_string();
     Ok((guard, url))
+}
+
+/// Starts `haul serve SITE` with `products` product pages and `latency_ms` of latency per
+/// response.
+fn serve_shop(
+    haul: &Path,
+    site: &str,
+    products: usize,
+    latency_ms: u32,
+) -> Result<(KillOnDrop, String)> {
+    let (products, latency) = (products.to_string(), latency_ms.to_string());
+    serve(
+        haul,
+        &[site, "--products", &products, "--latency-ms", &latency],
+    )
+}
+
+/// A fresh folder for one benchmark's files (`haul-bench-NAME-PID` in the temporary folder).
+fn bench_dir(name: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("haul-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// `haul ARGS -o OUT --stats STATS`, its standard error discarded.
+fn spawn_crawl(haul: &Path, args: &[&str], out: &Path, stats: &Path) -> Result<Child> {
+    Ok(Command::new(haul)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .arg("--stats")
+        .arg(stats)
+        .stderr(Stdio::null())
+        .spawn()?)
 }
 
 /// Peak resident set (VmHWM) of `pid` in KiB, if it is still running.
@@ -115,36 +149,15 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
 fn http(args: &[String]) -> Result<()> {
     let products = flag(args, "--products", 2000)?;
     let haul = util::build_haul_release()?;
-    let (_server, url) = serve(
-        &haul,
-        &[
-            "generated",
-            "--products",
-            &products.to_string(),
-            "--latency-ms",
-            "20",
-        ],
-    )?;
-    let dir = std::env::temp_dir().join(format!("haul-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let (_server, url) = serve_shop(&haul, "generated", products, 20)?;
+    let dir = bench_dir("http")?;
     let out = dir.join("out.jsonl");
     let stats = dir.join("stats.json");
     let started = Instant::now();
-    let mut child = Command::new(&haul)
-        .args(["crawl", "demo", "--start-url", &url, "--max-level", "2"])
-        .args([
-            "--concurrency",
-            "64",
-            "--per-domain-concurrency",
-            "64",
-            "--no-progress",
-        ])
-        .arg("-o")
-        .arg(&out)
-        .arg("--stats")
-        .arg(&stats)
-        .stderr(Stdio::null())
-        .spawn()?;
+    let crawl = ["crawl", "demo", "--start-url", &url, "--max-level", "2"];
+    let limits = ["--concurrency", "64", "--per-domain-concurrency", "64"];
+    let args = [&crawl[..], &limits, &["--no-progress"]].concat();
+    let mut child = spawn_crawl(&haul, &args, &out, &stats)?;
     let pid = child.id();
     let mut cpu = [0f64];
     let (status, peak) = sample_until_exit(&mut child, &[pid], &mut cpu)?;
@@ -221,18 +234,8 @@ fn distributed(args: &[String]) -> Result<()> {
     );
     let redis_pid = redis.0.id();
     let redis_url = format!("redis://127.0.0.1:{port}/0");
-    let (_server, url) = serve(
-        &haul,
-        &[
-            "generated",
-            "--products",
-            &products.to_string(),
-            "--latency-ms",
-            "20",
-        ],
-    )?;
-    let dir = std::env::temp_dir().join(format!("haul-bench-dist-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let (_server, url) = serve_shop(&haul, "generated", products, 20)?;
+    let dir = bench_dir("dist")?;
     // Let redis-server come up.
     std::thread::sleep(Duration::from_millis(300));
     println!(
@@ -260,15 +263,9 @@ fn distributed(args: &[String]) -> Result<()> {
         let stats = dir.join(format!("stats{workers}.json"));
         let redis_cpu0 = cpu_secs(redis_pid).unwrap_or(0.0);
         let started = Instant::now();
-        let mut coord = Command::new(&haul)
-            .args(["crawl", "demo", "--start-url", &url, "--max-level", "2"])
-            .args(["--redis", &redis_url, "--crawl-id", &id, "--no-progress"])
-            .arg("-o")
-            .arg(&out)
-            .arg("--stats")
-            .arg(&stats)
-            .stderr(Stdio::null())
-            .spawn()?;
+        let crawl = ["crawl", "demo", "--start-url", &url, "--max-level", "2"];
+        let shared = ["--redis", &redis_url, "--crawl-id", &id, "--no-progress"];
+        let mut coord = spawn_crawl(&haul, &[&crawl[..], &shared].concat(), &out, &stats)?;
         let coord_pid = coord.id();
         let pids: Vec<u32> = children.iter().map(|c| c.0.id()).collect();
         let mut cpu: Vec<f64> = vec![0.0; pids.len() + 1];
@@ -452,22 +449,15 @@ fn mixed_crawl(
     let reaped0 = reaped_children_cpu_secs();
     let server0 = cpu_secs(server).unwrap_or(0.0);
     let started = Instant::now();
-    let mut child = Command::new(haul)
-        .args([
-            "crawl",
-            "--start-url",
-            url,
-            "--max-level",
-            "3",
-            "--no-progress",
-        ])
-        .args(extra)
-        .arg("-o")
-        .arg(&out)
-        .arg("--stats")
-        .arg(&stats)
-        .stderr(Stdio::null())
-        .spawn()?;
+    let crawl = [
+        "crawl",
+        "--start-url",
+        url,
+        "--max-level",
+        "3",
+        "--no-progress",
+    ];
+    let mut child = spawn_crawl(haul, &[&crawl[..], extra].concat(), &out, &stats)?;
     let pid = child.id();
     let mut last_cpu: std::collections::HashMap<u32, f64> = std::collections::HashMap::new();
     let (mut peak_pss_kib, mut peak_hwm_kib) = (0u64, 0u64);
@@ -527,18 +517,8 @@ fn mixed(args: &[String]) -> Result<()> {
     let products = flag(args, "--products", 300)?;
     let unpooled = flag(args, "--no-pool-pages", 40)?;
     let haul = util::build_haul_release()?;
-    let (server, url) = serve(
-        &haul,
-        &[
-            "mixed",
-            "--products",
-            &products.to_string(),
-            "--latency-ms",
-            "30",
-        ],
-    )?;
-    let dir = std::env::temp_dir().join(format!("haul-bench-mixed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let (server, url) = serve_shop(&haul, "mixed", products, 30)?;
+    let dir = bench_dir("mixed")?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "bench browser mixed: the `mixed` shop, {products} products (30% script-built), \

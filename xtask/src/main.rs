@@ -64,19 +64,9 @@ fn run() -> Result<()> {
         "new-site" => new_site::new_site(rest),
         "record" => record(rest),
         "check" => check(rest),
-        "parse" => {
-            let haul = util::build_haul_release()?;
-            let status = std::process::Command::new(&haul)
-                .arg("parse")
-                .args(rest)
-                .status()?;
-            if !status.success() {
-                bail!("haul parse failed ({status})");
-            }
-            Ok(())
-        }
+        "parse" => release_haul("parse", rest),
         "remove-site" => new_site::remove_site(rest),
-        "eval" => eval(rest),
+        "eval" => release_haul("eval", rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -136,16 +126,17 @@ fn check(rest: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask eval ...` runs the release `haul eval ...` (the evaluation code lives in the
-/// libraries; xtask stays free of them so that it builds in seconds).
-fn eval(rest: &[String]) -> Result<()> {
+/// `cargo xtask eval ...` and `cargo xtask parse ...` run the release `haul eval ...` /
+/// `haul parse ...` (the evaluation and parsing code lives in the libraries; xtask stays free
+/// of them so that it builds in seconds).
+fn release_haul(command: &str, rest: &[String]) -> Result<()> {
     let haul = util::build_haul_release()?;
     let status = std::process::Command::new(&haul)
-        .arg("eval")
+        .arg(command)
         .args(rest)
         .status()?;
     if !status.success() {
-        bail!("haul eval failed ({status})");
+        bail!("haul {command} failed ({status})");
     }
     Ok(())
 }

@@ -13,11 +13,11 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use haul_core::PageError;
 use tempfile::TempDir;
-use tokio::sync::{OnceCell, RwLock};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, RwLock, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::BrowserConfig;
 use crate::hops::Hops;
+use crate::{BrowserConfig, BrowserError};
 
 /// Chromium switches (chromiumoxide adds the leading `--`; headless, no-sandbox, the profile
 /// and the User-Agent are set through its builder).
@@ -47,6 +47,18 @@ const PROFILE_RELEASE_WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct Settings {
     pub(crate) chrome: PathBuf,
     pub(crate) cfg: BrowserConfig,
+}
+
+impl Settings {
+    /// Checks `cfg` and finds the executable, for a new pool; launches nothing, but sweeps
+    /// (in the background) the browsers and profiles of a haul killed before it could close
+    /// them.
+    pub(crate) fn prepare(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
+        cfg.validate()?;
+        let chrome = cfg.resolve_chrome()?;
+        crate::sys::sweep_in_background();
+        Ok(Arc::new(Self { chrome, cfg }))
+    }
 }
 
 /// Called once with the instance id when the CDP connection of a launched browser ends
@@ -82,6 +94,19 @@ impl Live {
 /// Locks a std mutex, recovering from poisoning (the data are plain counters and handles).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits for a permit of `permits`; once they are closed (the pool is shutting down), a
+/// `PageError::Browser` saying that `what` is closed.
+pub(crate) async fn permit(
+    permits: &Arc<Semaphore>,
+    what: &str,
+) -> Result<OwnedSemaphorePermit, PageError> {
+    permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| PageError::Browser(format!("{what} is closed")))
 }
 
 impl Instance {

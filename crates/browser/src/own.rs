@@ -10,7 +10,7 @@ use std::time::Instant;
 use haul_core::{PageError, PageHandle, PagePool, PoolStats, async_trait};
 use tokio::sync::Semaphore;
 
-use crate::instance::{Instance, Settings, lock};
+use crate::instance::{Instance, Settings, lock, permit};
 use crate::page::ChromePage;
 use crate::stats::Counters;
 use crate::{BrowserConfig, BrowserError};
@@ -38,13 +38,10 @@ impl std::fmt::Debug for OwnBrowser {
 impl OwnBrowser {
     /// A single-use "pool" for `cfg`; checks the settings and finds the executable.
     pub fn new(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
-        cfg.validate()?;
-        let chrome = cfg.resolve_chrome()?;
-        // Browsers and profiles of a haul killed before it could close them go now.
-        crate::sys::sweep_in_background();
-        let max = cfg.max_pages();
+        let settings = Settings::prepare(cfg)?;
+        let max = settings.cfg.max_pages();
         Ok(Arc::new(Self {
-            settings: Arc::new(Settings { chrome, cfg }),
+            settings,
             permits: Arc::new(Semaphore::new(max)),
             stats: Arc::new(Counters::default()),
             next_id: AtomicU64::new(1),
@@ -77,12 +74,7 @@ impl OwnBrowser {
 #[async_trait]
 impl PagePool for OwnBrowser {
     async fn acquire(&self) -> Result<PageHandle, PageError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PageError::Browser("the browser launcher is closed".into()))?;
+        let permit = permit(&self.permits, "the browser launcher").await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let inst = Instance::new(id, self.settings.clone());
         Counters::bump(&self.stats.launches);

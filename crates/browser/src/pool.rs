@@ -17,7 +17,7 @@ use haul_core::{PageError, PageHandle, PagePool, PoolStats, async_trait};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::hops::Hops;
-use crate::instance::{Instance, OnExit, Settings, lock};
+use crate::instance::{Instance, OnExit, Settings, lock, permit};
 use crate::page::ChromePage;
 use crate::stats::Counters;
 use crate::{BrowserConfig, BrowserError};
@@ -99,15 +99,12 @@ impl std::fmt::Debug for BrowserPool {
 impl BrowserPool {
     /// A pool for `cfg`; checks the settings and finds the executable, launches nothing.
     pub fn new(cfg: BrowserConfig) -> Result<Arc<Self>, BrowserError> {
-        cfg.validate()?;
-        let chrome = cfg.resolve_chrome()?;
-        // Browsers and profiles of a haul killed before it could close them go now.
-        crate::sys::sweep_in_background();
-        let max = cfg.max_pages();
-        let slots = vec![Slot::default(); cfg.browsers];
+        let settings = Settings::prepare(cfg)?;
+        let max = settings.cfg.max_pages();
+        let slots = vec![Slot::default(); settings.cfg.browsers];
         Ok(Arc::new(Self {
             inner: Arc::new(Inner {
-                settings: Arc::new(Settings { chrome, cfg }),
+                settings,
                 use_permits: Arc::new(Semaphore::new(max)),
                 tab_permits: Arc::new(Semaphore::new(max)),
                 state: Mutex::new(State {
@@ -503,12 +500,7 @@ fn spawn_shutdown(inst: Arc<Instance>) {
 impl PagePool for BrowserPool {
     async fn acquire(&self) -> Result<PageHandle, PageError> {
         let inner = &self.inner;
-        let use_permit = inner
-            .use_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PageError::Browser("the browser pool is closed".into()))?;
+        let use_permit = permit(&inner.use_permits, "the browser pool").await?;
         // Opening runs in its own task so that a borrower cancelled mid-way (a timeout around
         // `acquire`) cannot leak a reservation or a half-opened tab: the task gives back
         // whatever it got when nobody takes it.

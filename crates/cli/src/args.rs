@@ -3,8 +3,12 @@
 //! unless a flag is given (flags win).
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
+use haul_core::{Choice, ExtractMode, UnknownChoice};
+use haul_runner::RenderMode;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -99,28 +103,14 @@ pub enum LlmProviderArg {
     Openai,
 }
 
-/// Extraction paths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExtractArg {
-    /// Site extraction, LLM as fallback.
-    Auto,
-    /// Never the LLM.
-    Structured,
-    /// Force the LLM.
-    Llm,
-}
-
-/// When to use the browser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RenderArg {
-    /// Plain HTTP only.
-    Never,
-    /// Render every page.
-    Always,
-    /// HTTP first, the browser only where needed.
-    Auto,
+/// A value parser for a setting with a few named values (a library [`Choice`]): `--help`
+/// lists them with their summaries, a bad value is an error listing them.
+fn choice<T: Choice + Send + Sync + FromStr<Err = UnknownChoice>>()
+-> impl TypedValueParser<Value = T> {
+    let values = T::VALUES
+        .iter()
+        .map(|&(_, label, summary)| PossibleValue::new(label).help(summary));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<T>())
 }
 
 fn parse_url(s: &str) -> Result<Url, String> {
@@ -306,9 +296,9 @@ pub struct EngineArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
     /// When to render pages in a browser [default: auto].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<RenderMode>())]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub render: Option<RenderArg>,
+    pub render: Option<RenderMode>,
     /// Upper bound for one page, in seconds [default: 30].
     #[arg(long, value_name = "SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -413,9 +403,9 @@ pub struct EngineArgs {
     pub llm_tpm: Option<u32>,
     /// auto: the site's own extraction, the LLM only as a fallback; structured: never the
     /// LLM; llm: force the LLM path (for evaluation) [default: auto].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<ExtractMode>())]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub extract: Option<ExtractArg>,
+    pub extract: Option<ExtractMode>,
     /// Write the final statistics as JSON to this file.
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]

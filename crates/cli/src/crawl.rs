@@ -16,7 +16,7 @@ use haul_runner::{
 use tokio::signal::unix::{Signal, SignalKind};
 use url::Url;
 
-use crate::args::{CrawlArgs, ExtractArg, LlmProviderArg, RenderArg, StartUrl};
+use crate::args::{CrawlArgs, LlmProviderArg, StartUrl};
 use crate::settings::Settings;
 
 /// Assigns start URLs to sites. A `SITE=URL` goes to that site; named sites get the other
@@ -261,21 +261,13 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         concurrency: settings.concurrency,
         global_concurrency: settings.global_concurrency,
         max_pages: settings.max_pages,
-        render: match settings.render {
-            RenderArg::Never => RenderMode::Never,
-            RenderArg::Always => RenderMode::Always,
-            RenderArg::Auto => RenderMode::Auto,
-        },
+        render: settings.render,
         page_timeout: Duration::from_secs(settings.page_timeout),
         retries: settings.retries,
         grace: Duration::from_secs(settings.grace_secs),
         max_retry_after: Duration::from_secs(settings.max_retry_after),
         max_page_bytes: settings.max_page_bytes as u64,
-        extract: match settings.extract {
-            ExtractArg::Auto => haul_core::ExtractMode::Auto,
-            ExtractArg::Structured => haul_core::ExtractMode::Structured,
-            ExtractArg::Llm => haul_core::ExtractMode::Llm,
-        },
+        extract: settings.extract,
         ..CrawlOptions::default()
     }
 }
@@ -284,7 +276,7 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
 /// --render never. Browsers launch lazily, on the first page that needs one. Without a
 /// Chromium, `auto` goes on over plain HTTP with a warning and `always` is an error.
 fn start_pages(settings: &Settings) -> anyhow::Result<Option<Arc<dyn haul_core::PagePool>>> {
-    if settings.render == RenderArg::Never {
+    if settings.render == RenderMode::Never {
         return Ok(None);
     }
     let mut cfg = haul_browser::BrowserConfig::default();
@@ -303,7 +295,7 @@ fn start_pages(settings: &Settings) -> anyhow::Result<Option<Arc<dyn haul_core::
     }
     match haul_browser::page_pool(cfg, !settings.no_pool) {
         Ok(pool) => Ok(Some(pool)),
-        Err(e) if settings.render == RenderArg::Auto => {
+        Err(e) if settings.render == RenderMode::Auto => {
             tracing::warn!("{e}; crawling over plain HTTP only (--render never silences this)");
             Ok(None)
         }
@@ -320,7 +312,7 @@ fn start_llm(
 ) -> anyhow::Result<Option<Arc<haul_llm::Pool>>> {
     let keys = std::env::var(haul_llm::KEYS_ENV).unwrap_or_default();
     if keys.trim().is_empty() {
-        if settings.extract == ExtractArg::Llm {
+        if settings.extract == haul_core::ExtractMode::Llm {
             bail!(
                 "--extract llm needs LLM keys: set {} (comma-separated)",
                 haul_llm::KEYS_ENV

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use haul_core::ExtractMode;
 use haul_runner::{CrawlOptions, Politeness, RenderMode};
 
-use crate::args::{ExtractArg, LlmProviderArg, RenderArg};
+use crate::args::LlmProviderArg;
 
 /// Every crawl setting with its default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ pub(crate) struct Settings {
     pub(crate) max_pages: Option<u64>,
     pub(crate) allow: Vec<String>,
     pub(crate) deny: Vec<String>,
-    pub(crate) render: RenderArg,
+    pub(crate) render: RenderMode,
     pub(crate) page_timeout: u64,
     pub(crate) retries: u32,
     pub(crate) grace_secs: u64,
@@ -52,7 +52,7 @@ pub(crate) struct Settings {
     pub(crate) llm_rpm: Option<u32>,
     pub(crate) llm_burst: Option<u32>,
     pub(crate) llm_tpm: Option<u32>,
-    pub(crate) extract: ExtractArg,
+    pub(crate) extract: ExtractMode,
 }
 
 impl Default for Settings {
@@ -71,11 +71,7 @@ impl Default for Settings {
             max_pages: engine.max_pages,
             allow: Vec::new(),
             deny: Vec::new(),
-            render: match engine.render {
-                RenderMode::Never => RenderArg::Never,
-                RenderMode::Always => RenderArg::Always,
-                RenderMode::Auto => RenderArg::Auto,
-            },
+            render: engine.render,
             page_timeout: engine.page_timeout.as_secs(),
             retries: engine.retries,
             grace_secs: engine.grace.as_secs(),
@@ -101,11 +97,7 @@ impl Default for Settings {
             llm_rpm: None,
             llm_burst: None,
             llm_tpm: None,
-            extract: match engine.extract {
-                ExtractMode::Structured => ExtractArg::Structured,
-                ExtractMode::Llm => ExtractArg::Llm,
-                ExtractMode::Auto => ExtractArg::Auto,
-            },
+            extract: engine.extract,
         }
     }
 }
@@ -306,7 +298,7 @@ max_level = 1
         let argv = ["haul", "worker", "--redis", "redis://r/0", "--config", c];
         let s = load(&[&argv[..], &["--concurrency", "7", "--render", "never"]].concat()).unwrap();
         assert_eq!((s.concurrency, s.retries, s.max_level), (7, 5, 1));
-        assert_eq!(s.render, RenderArg::Never);
+        assert_eq!(s.render, RenderMode::Never);
         for crawl_only in ["--start-url", "-o", "--max-level", "--max-pages", "--allow"] {
             let args = [&argv[..], &[crawl_only, "x"]].concat();
             assert!(crate::Cli::try_parse_from(args).is_err(), "{crawl_only}");

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use url::Url;
 
 use crate::{
-    Document, ExtractError, FetchError, FetchRequest, Fetcher, Later, LlmPool, NavGuard,
-    NavOptions, PageClass, PageError, PageHandle, PagePool, Record,
+    Choice, Document, ExtractError, FetchError, FetchRequest, Fetcher, Later, LlmPool, NavGuard,
+    NavOptions, PageClass, PageError, PageHandle, PagePool, Record, UnknownChoice,
 };
 
 /// Whether an extractor needs a page rendered by a browser (scripts run) to find its data.
@@ -38,6 +38,28 @@ pub enum ExtractMode {
     Structured,
     /// Force the LLM path where a site supports it (for evaluation).
     Llm,
+}
+
+impl Choice for ExtractMode {
+    const VALUES: &'static [(Self, &'static str, &'static str)] = &[
+        (Self::Auto, "auto", "Site extraction, LLM as fallback"),
+        (Self::Structured, "structured", "Never the LLM"),
+        (Self::Llm, "llm", "Force the LLM"),
+    ];
+}
+
+impl fmt::Display for ExtractMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl std::str::FromStr for ExtractMode {
+    type Err = UnknownChoice;
+
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
+        Self::from_label(s)
+    }
 }
 
 /// Something worth telling the user about an extraction that still produced a result, such as

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{ExtractError, FetchError, PageError};
+use crate::{Choice, ExtractError, FetchError, PageError};
 
 /// What went wrong at the transport level of a fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,13 +28,7 @@ pub enum TransportKind {
 impl TransportKind {
     /// The label of this kind (`connect`, `timeout`...).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connect => "connect",
-            Self::Timeout => "timeout",
-            Self::Body => "body",
-            Self::Request => "request",
-            Self::SharedLimits => "shared_limits",
-        }
+        self.label()
     }
 }
 
@@ -42,6 +36,20 @@ impl fmt::Display for TransportKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+impl Choice for TransportKind {
+    const VALUES: &'static [(Self, &'static str, &'static str)] = &[
+        (Self::Connect, "connect", "the connection could not be made"),
+        (Self::Timeout, "timeout", "the server took too long"),
+        (Self::Body, "body", "reading or decoding the body failed"),
+        (Self::Request, "request", "the request itself is wrong"),
+        (
+            Self::SharedLimits,
+            "shared_limits",
+            "the shared per-domain limits were unreachable",
+        ),
+    ];
 }
 
 /// Why a page failed, or why one of its attempts was retried.
@@ -172,14 +180,7 @@ impl FromStr for FailureKind {
         if let Some(status) = s.strip_prefix("http_").and_then(|n| n.parse().ok()) {
             return Ok(Self::Http(status));
         }
-        let transports = [
-            TransportKind::Connect,
-            TransportKind::Timeout,
-            TransportKind::Body,
-            TransportKind::Request,
-            TransportKind::SharedLimits,
-        ];
-        if let Some(t) = transports.into_iter().find(|t| t.as_str() == s) {
+        if let Ok(t) = TransportKind::from_label(s) {
             return Ok(Self::Transport(t));
         }
         let fixed = [

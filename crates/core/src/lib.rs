@@ -11,12 +11,14 @@
 //! * [`PagePool`] / [`PageHandle`] / [`Page`]: pooled browser pages, released on drop;
 //! * [`LlmPool`]: the process-wide LLM task pool, as seen by sites;
 //! * [`Fetcher`]: the runner's polite HTTP client, as seen by sites;
+//! * [`Choice`]: enums with a few named values (`--extract`), parsed and shown by label;
 //! * [`SiteRegistration`] / [`Registry`]: plugin registration through `inventory`.
 //!
 //! Implementations live elsewhere: the runner implements [`Fetcher`], `haul-browser`
 //! implements [`PagePool`], `haul-llm` implements [`LlmPool`].
 
 pub mod cancel;
+mod choice;
 mod contract;
 mod document;
 mod error;
@@ -29,6 +31,7 @@ mod record;
 mod registry;
 mod scope;
 
+pub use choice::{Choice, UnknownChoice};
 pub use contract::{PageClass, PageContract, PageKind};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};

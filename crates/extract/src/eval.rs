@@ -201,26 +201,22 @@ impl fmt::Display for Report {
                 writeln!(f, "    {}: no source.html", m.key)?;
                 continue;
             }
-            let method = m.method.as_deref().unwrap_or("no record");
+            let miss = format!(
+                "    {} [{}]:",
+                m.key,
+                m.method.as_deref().unwrap_or("no record")
+            );
             if let Some((got, want)) = &m.price {
                 let got = got.map(|d| d.to_string()).unwrap_or_else(|| "none".into());
-                writeln!(f, "    {} [{method}]: price {got}, expected {want}", m.key)?;
+                writeln!(f, "{miss} price {got}, expected {want}")?;
             }
             if let Some((got, want)) = &m.currency {
-                writeln!(
-                    f,
-                    "    {} [{method}]: currency {}, expected {want}",
-                    m.key,
-                    got.as_deref().unwrap_or("none")
-                )?;
+                let got = got.as_deref().unwrap_or("none");
+                writeln!(f, "{miss} currency {got}, expected {want}")?;
             }
             if let Some((got, want)) = &m.title {
-                writeln!(
-                    f,
-                    "    {} [{method}]: title {:?}, page title {want:?}",
-                    m.key,
-                    got.as_deref().unwrap_or("none")
-                )?;
+                let got = got.as_deref().unwrap_or("none");
+                writeln!(f, "{miss} title {got:?}, page title {want:?}")?;
             }
         }
         Ok(())

@@ -283,16 +283,18 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
             counts[*p] += counts[i] + 1;
         }
     }
-    let title_chain: HashMap<NodeId, usize> = title
-        .map(|t| {
-            std::iter::once(t.id())
-                .chain(t.ancestors().map(|a| a.id()))
-                .enumerate()
-                .map(|(steps, id)| (id, steps))
-                .collect()
-        })
-        .unwrap_or_default();
-    let title_index = title.and_then(|t| index.get(&t.id()).copied());
+    let title = Title {
+        chain: title
+            .map(|t| {
+                std::iter::once(t.id())
+                    .chain(t.ancestors().map(|a| a.id()))
+                    .enumerate()
+                    .map(|(steps, id)| (id, steps))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        index: title.and_then(|t| index.get(&t.id()).copied()),
+    };
 
     let mut out = Vec::new();
     for (i, el) in all.iter().enumerate() {
@@ -304,14 +306,9 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
         if INVISIBLE_TAGS.contains(&name) || matches!(name, "html" | "body" | "head") {
             continue;
         }
-        out.extend(evaluate(
-            page,
-            el,
-            counts[i] <= 12,
-            &title_chain,
-            title_index,
-            i,
-        ));
+        for text in candidate_texts(el, counts[i] <= 12) {
+            out.extend(evaluate_text(page, el, text, &title, i));
+        }
     }
     // Candidates outside noise per shape, and per shape and amount (counted, not compared
     // pairwise: a listing of 100,000 cards made 10^10 comparisons).
@@ -365,17 +362,17 @@ fn own_text(el: ElementRef<'_>) -> String {
     crate::text::normalize_space(&parts.join(" "))
 }
 
-/// The candidates of one element: its whole text when short, and its own text (without its
-/// children's) when that differs: a price followed by a reviews widget or a rewards line
-/// ("$69.99" + "Earn up to 70 points") is still a price.
-fn evaluate(
-    page: &Page,
-    el: ElementRef<'_>,
-    small: bool,
-    title_chain: &HashMap<NodeId, usize>,
-    title_index: Option<usize>,
-    index: usize,
-) -> Vec<PriceCandidate> {
+/// Where the page's title is: the title element and its ancestors with the steps up to each
+/// (empty without a title), and the title's index in document order.
+struct Title {
+    chain: HashMap<NodeId, usize>,
+    index: Option<usize>,
+}
+
+/// The texts of one element that may be prices: its whole text when `small`, and its own text
+/// (without its children's) when that differs: a price followed by a reviews widget or a
+/// rewards line ("$69.99" + "Earn up to 70 points") is still a price.
+fn candidate_texts(el: ElementRef<'_>, small: bool) -> Vec<String> {
     if el.value().name() == "meta" {
         // Not visible; the microdata layer reads it.
         return Vec::new();
@@ -383,25 +380,11 @@ fn evaluate(
     let full = if small { price_text(el) } else { String::new() };
     let own = own_text(el);
     let mut out = Vec::new();
-    if !full.is_empty() {
-        out.extend(evaluate_text(
-            page,
-            el,
-            full.clone(),
-            title_chain,
-            title_index,
-            index,
-        ));
-    }
     if own != full && !own.is_empty() {
-        out.extend(evaluate_text(
-            page,
-            el,
-            own,
-            title_chain,
-            title_index,
-            index,
-        ));
+        out.push(own);
+    }
+    if !full.is_empty() {
+        out.insert(0, full);
     }
     out
 }
@@ -458,8 +441,7 @@ fn evaluate_text(
     page: &Page,
     el: ElementRef<'_>,
     text: String,
-    title_chain: &HashMap<NodeId, usize>,
-    title_index: Option<usize>,
+    title: &Title,
     index: usize,
 ) -> Option<PriceCandidate> {
     if text.chars().count() > 60 || !text.bytes().any(|b| b.is_ascii_digit()) {
@@ -472,13 +454,13 @@ fn evaluate_text(
     let label = preceding_label(el);
     let old = reads_old(el, &around, &reading, &label);
     penalize_text(&reading, &label, &mut score, &mut why);
-    let noise = noise_reason(page, el, title_chain);
+    let noise = noise_reason(page, el, &title.chain);
     if let Some(reason) = &noise {
         score -= 12.0;
         why.push(format!("noise {reason}"));
     }
-    if !title_chain.is_empty() {
-        penalize_distance(el, title_chain, (title_index, index), &mut score, &mut why);
+    if !title.chain.is_empty() {
+        penalize_distance(el, title, index, &mut score, &mut why);
     }
     let amount = candidate_amount(&reading)?;
     Some(PriceCandidate {
@@ -644,22 +626,22 @@ fn penalize_text(reading: &Reading, label: &str, score: &mut f64, why: &mut Vec<
 }
 
 /// Stage 5: how far the candidate is from the title: tree distance through their lowest
-/// common ancestor, and distance in document order (`(title_index, index)`).
+/// common ancestor, and distance in document order (the title's index against `index`).
 fn penalize_distance(
     el: ElementRef<'_>,
-    title_chain: &HashMap<NodeId, usize>,
-    (title_index, index): (Option<usize>, usize),
+    title: &Title,
+    index: usize,
     score: &mut f64,
     why: &mut Vec<String>,
 ) {
     let dist = std::iter::once(el.id())
         .chain(el.ancestors().map(|a| a.id()))
         .enumerate()
-        .find_map(|(up, a)| title_chain.get(&a).map(|t| up + t))
+        .find_map(|(up, a)| title.chain.get(&a).map(|t| up + t))
         .unwrap_or(40);
     *score -= dist.min(20) as f64 * 0.35;
     why.push(format!("dist {dist}"));
-    if let Some(ti) = title_index {
+    if let Some(ti) = title.index {
         let gap = index.abs_diff(ti) as f64;
         *score -= (gap / 150.0).min(3.0);
         if index < ti {

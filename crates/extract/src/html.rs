@@ -425,22 +425,27 @@ fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|k| k + from)
 }
 
+/// The nesting depth of a DOM, counted without recursion.
+pub(crate) fn dom_depth(html: &Html) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for edge in html.tree.root().traverse() {
+        match edge {
+            ego_tree::iter::Edge::Open(_) => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ego_tree::iter::Edge::Close(_) => depth = depth.saturating_sub(1),
+        }
+    }
+    max
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn depth(doc: &Html) -> usize {
-        let (mut d, mut max) = (0usize, 0usize);
-        for edge in doc.tree.root().traverse() {
-            match edge {
-                ego_tree::iter::Edge::Open(_) => {
-                    d += 1;
-                    max = max.max(d);
-                }
-                ego_tree::iter::Edge::Close(_) => d = d.saturating_sub(1),
-            }
-        }
-        max
+        dom_depth(doc)
     }
 
     #[test]

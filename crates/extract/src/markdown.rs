@@ -13,6 +13,7 @@ use scraper::{ElementRef, Html};
 
 use crate::compact::{PRODUCT_MARKDOWN_CHARS, compact_markdown};
 use crate::heuristic::{is_noise_block, main_title};
+use crate::html::dom_depth;
 use crate::page::Page;
 use crate::text::{is_hidden, normalize_space};
 
@@ -115,21 +116,6 @@ pub fn page_markdown(page: &Page) -> String {
 
 /// Deepest nesting the Markdown converter is given.
 const MARKDOWN_MAX_DEPTH: usize = 400;
-
-/// The nesting depth of a DOM, counted without recursion.
-fn dom_depth(html: &Html) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    for edge in html.tree.root().traverse() {
-        match edge {
-            ego_tree::iter::Edge::Open(_) => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            ego_tree::iter::Edge::Close(_) => depth = depth.saturating_sub(1),
-        }
-    }
-    max
-}
 
 /// The visible text nodes of a document, one per line, without recursion.
 fn plain_text(html: &Html) -> String {

@@ -359,25 +359,21 @@ fn declared_currency(doc: &Html, raw: &str) -> Option<Currency> {
         .map(|(c, _)| c)
 }
 
+/// The `content` of the first `<meta ATTR=VALUE>` (`VALUE` in any case).
+fn meta_content(doc: &Html, attr: &str, value: &str) -> Option<String> {
+    doc.select(&sel(&format!("meta[{attr}]")))
+        .find(|m| {
+            m.value()
+                .attr(attr)
+                .is_some_and(|v| v.eq_ignore_ascii_case(value))
+        })
+        .and_then(|m| m.value().attr("content"))
+        .map(str::to_string)
+}
+
 fn page_locale_currency(doc: &Html, lang: Option<&str>, url: &Url) -> Option<Currency> {
-    let og_locale = doc
-        .select(&sel("meta[property]"))
-        .find(|m| {
-            m.value()
-                .attr("property")
-                .is_some_and(|p| p.eq_ignore_ascii_case("og:locale"))
-        })
-        .and_then(|m| m.value().attr("content"))
-        .map(str::to_string);
-    let content_language = doc
-        .select(&sel("meta[http-equiv]"))
-        .find(|m| {
-            m.value()
-                .attr("http-equiv")
-                .is_some_and(|p| p.eq_ignore_ascii_case("content-language"))
-        })
-        .and_then(|m| m.value().attr("content"))
-        .map(str::to_string);
+    let og_locale = meta_content(doc, "property", "og:locale");
+    let content_language = meta_content(doc, "http-equiv", "content-language");
     for locale in [lang, og_locale.as_deref(), content_language.as_deref()]
         .into_iter()
         .flatten()

@@ -5,13 +5,14 @@
 //! [`Paging`]), one product, and any other page of the store (its "storefront"), which maps to
 //! an API endpoint given as the page's link. A site describes what differs between platforms
 //! by implementing [`StoreApi`] (recognising the routes, where the products are in a
-//! response, one product's records, its contract) and forwards its `Extractor` hooks to
-//! [`classify`], [`kinds`], [`handles`], [`parse`] and [`extract`], which hold what is the same
-//! everywhere: the page kinds, claiming API routes on any host, the JSON parsing with one
+//! response, one product's records, the fields its records must have) and gets its
+//! `Extractor` from [`store_extractor!`](crate::store_extractor), whose hooks are [`classify`],
+//! [`kinds`], [`handles`], [`parse`] and [`extract`], which hold what is the same everywhere: the page kinds, claiming API routes on any host, the JSON parsing with one
 //! skipped product never failing a page, the next-page link and the reading of the following
 //! pages within the crawl level ([`Paging::walk`]).
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::str::FromStr;
 
@@ -82,9 +83,76 @@ pub trait StoreApi: Extractor + Sized {
     /// Appends the records of one product found on `doc`, with warnings for what is missing.
     fn push_records(&self, doc: &Document, product: Self::Product, out: &mut Extraction);
 
-    /// What a good page of each kind yields.
-    fn contract(page: StorePage) -> PageContract;
+    /// The fields every record of a good [`StorePage::Products`] or [`StorePage::Product`]
+    /// page has (such a page yields at least one record; a storefront page yields its
+    /// endpoint as a link).
+    fn required(page: StorePage) -> &'static [&'static str];
+
+    /// Completes the extraction of the page at `url` (the following pages read), such as
+    /// Shopify's store currency. Default: nothing to add.
+    fn complete<'a>(
+        &'a self,
+        _cx: &'a Context,
+        _url: &'a Url,
+        ex: Extraction,
+    ) -> impl Future<Output = Extraction> + Send + 'a {
+        std::future::ready(ex)
+    }
 }
+
+/// Implements [`Extractor`] for the store API site `$site` (a [`StoreApi`]): its registered
+/// `$name`, its one-line `$description` for `haul sites`, and this module's hooks for the rest
+/// ([`handles`], [`classify`], [`kinds`], [`parse`], [`extract`]).
+#[macro_export]
+macro_rules! store_extractor {
+    ($site:ty, $name:literal, $description:literal) => {
+        #[$crate::store::__core::async_trait]
+        impl $crate::store::__core::Extractor for $site {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn description(&self) -> &'static str {
+                $description
+            }
+
+            fn handles(&self, url: &$crate::store::__core::Url) -> bool {
+                $crate::store::handles(self, url)
+            }
+
+            fn classify(
+                &self,
+                url: &$crate::store::__core::Url,
+            ) -> $crate::store::__core::PageClass {
+                $crate::store::classify(self, url)
+            }
+
+            fn kinds(&self) -> Vec<$crate::store::__core::PageClass> {
+                $crate::store::kinds::<Self>()
+            }
+
+            fn parse(
+                &self,
+                doc: &$crate::store::__core::Document,
+            ) -> Result<$crate::store::__core::Extraction, $crate::store::__core::ExtractError>
+            {
+                $crate::store::parse(self, doc)
+            }
+
+            async fn extract(
+                &self,
+                cx: &$crate::store::__core::Context,
+                doc: $crate::store::__core::Document,
+            ) -> Result<$crate::store::__core::Extraction, $crate::store::__core::ExtractError>
+            {
+                $crate::store::extract(self, cx, doc).await
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+pub use haul_core as __core;
 
 /// The page kinds of store API site `S`: the [`StorePage`]s, with `S`'s contracts. Store pages
 /// never need a browser.
@@ -138,7 +206,13 @@ impl<S: StoreApi> PageKind for StoreKind<S> {
     }
 
     fn contract(self) -> Option<PageContract> {
-        Some(S::contract(self.0))
+        Some(match self.0 {
+            // The following pages are read within the page's extraction (`S::PAGING`).
+            StorePage::Products | StorePage::Product => {
+                PageContract::new(1, 0, S::required(self.0))
+            }
+            StorePage::Storefront => PageContract::new(0, 1, &[]),
+        })
     }
 }
 
@@ -207,18 +281,19 @@ pub fn parse<S: StoreApi>(api: &S, doc: &Document) -> Result<Extraction, Extract
 }
 
 /// [`Extractor::extract`] of a store API site: parses on a blocking thread and, on a paged
-/// page of products, reads the following pages within the crawl level ([`Paging::walk`]).
+/// page of products, reads the following pages within the crawl level ([`Paging::walk`]);
+/// then [`StoreApi::complete`].
 pub async fn extract<S: StoreApi>(
     api: &S,
     cx: &Context,
     doc: Document,
 ) -> Result<Extraction, ExtractError> {
     let url = doc.url.clone();
-    let ex = cx.parse(doc).await?;
+    let mut ex = cx.parse(doc).await?;
     if api.page(&url) == StorePage::Products && api.paged(&url) {
-        return Ok(S::PAGING.walk(cx, &url, ex).await);
+        ex = S::PAGING.walk(cx, &url, ex).await;
     }
-    Ok(ex)
+    Ok(api.complete(cx, &url, ex).await)
 }
 
 /// An exact decimal from a JSON value: a string (`"19.99"`, trimmed) or a number read from its

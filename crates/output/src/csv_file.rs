@@ -3,12 +3,13 @@
 //! it with the bytes in the file (a row cut inside a quoted field still parses).
 
 use std::borrow::Cow;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use haul_core::Record;
 
+use crate::append::{cut_at, open_existing};
 use crate::columns::{self, COLUMNS, Cell};
 use crate::{ExistingKeys, OutputError, Sink, WriteError, create_err, read_err, write_err};
 
@@ -85,18 +86,13 @@ impl CsvSink {
         if !path.exists() {
             return Ok((Self::create(path)?, ExistingKeys::new()));
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(create_err(path))?;
+        let mut file = open_existing(path)?;
         let Some((keys, end)) = scan(path, &mut file)? else {
             // Empty, or killed while writing the header.
             drop(file);
             return Ok((Self::create(path)?, ExistingKeys::new()));
         };
-        file.set_len(end).map_err(write_err(path))?;
-        file.seek(SeekFrom::Start(end)).map_err(write_err(path))?;
+        cut_at(path, &mut file, end)?;
         Ok((Self::new(path, file), keys))
     }
 }

@@ -16,12 +16,13 @@
 //! Resuming keeps the longest prefix of whole elements: a kill can leave a partial element,
 //! or the start of an element over the old `]`.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use haul_core::Record;
 
+use crate::append::{Lines, cut_at, open_existing};
 use crate::columns::KeyOnly;
 use crate::{ExistingKeys, OutputError, Sink, WriteError, create_err, read_err, write_err};
 
@@ -78,15 +79,9 @@ impl JsonSink {
         if !path.exists() {
             return Ok((Self::create(path)?, ExistingKeys::new()));
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(create_err(path))?;
+        let mut file = open_existing(path)?;
         let (keys, content_end) = scan(path, &file)?;
-        file.set_len(content_end).map_err(write_err(path))?;
-        file.seek(SeekFrom::Start(content_end))
-            .map_err(write_err(path))?;
+        cut_at(path, &mut file, content_end)?;
         Self::start(path, file, content_end, keys)
     }
 }
@@ -95,43 +90,26 @@ impl JsonSink {
 /// nothing, not even the `[`).
 fn scan(path: &Path, file: &File) -> Result<(ExistingKeys, u64), OutputError> {
     let len = file.metadata().map_err(read_err(path))?.len();
-    let corrupt = |line: u64, reason: String| OutputError::Corrupt {
-        path: path.into(),
-        line,
-        reason,
-    };
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut lines = Lines::new(path, file);
     let mut keys = ExistingKeys::new();
-    let mut line = Vec::new();
-    let (mut offset, mut line_no) = (0u64, 0u64);
     let mut content_end = 0u64;
     let (mut opened, mut closed) = (false, false);
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(read_err(path))?;
-        if n == 0 {
-            return Ok((keys, content_end));
-        }
-        let start = offset;
-        offset += n as u64;
-        line_no += 1;
-        let is_last = offset == len;
+    while lines.advance()? {
+        let (line, start) = (lines.line(), lines.start());
+        let is_last = lines.end() == len;
         let text = line.trim_ascii();
         let lead = (line.len() - line.trim_ascii_start().len()) as u64;
         if text.is_empty() {
             continue;
         }
         if closed {
-            return Err(corrupt(line_no, "text after the closing ]".into()));
+            return Err(lines.corrupt("text after the closing ]"));
         }
         if !opened {
             if text != b"[" {
-                return Err(corrupt(
-                    line_no,
-                    "not a JSON array written by haul (expected a line with [)".into(),
-                ));
+                return Err(
+                    lines.corrupt("not a JSON array written by haul (expected a line with [)")
+                );
             }
             opened = true;
             content_end = start + lead + 1;
@@ -147,7 +125,7 @@ fn scan(path: &Path, file: &File) -> Result<(ExistingKeys, u64), OutputError> {
                 let used = stream.byte_offset();
                 let rest = text[used..].trim_ascii();
                 if !(rest.is_empty() || rest == b"," || is_last) {
-                    return Err(corrupt(line_no, "text after the record".into()));
+                    return Err(lines.corrupt("text after the record"));
                 }
                 keys.insert(&k.site, &k.url);
                 content_end = start + lead + used as u64;
@@ -159,10 +137,11 @@ fn scan(path: &Path, file: &File) -> Result<(ExistingKeys, u64), OutputError> {
             }
             // The last element of a killed writer: drop it.
             _ if is_last => return Ok((keys, content_end)),
-            Some(Err(e)) => return Err(corrupt(line_no, format!("not a JSON record: {e}"))),
-            None => return Err(corrupt(line_no, "not a JSON record".into())),
+            Some(Err(e)) => return Err(lines.corrupt(format!("not a JSON record: {e}"))),
+            None => return Err(lines.corrupt("not a JSON record")),
         }
     }
+    Ok((keys, content_end))
 }
 
 impl Sink for JsonSink {

@@ -1,13 +1,14 @@
 //! JSON Lines: one record per line; resuming drops a partial last line.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use haul_core::Record;
 
+use crate::append::{Lines, cut_at, open_existing};
 use crate::columns::KeyOnly;
-use crate::{ExistingKeys, OutputError, Sink, WriteError, create_err, read_err, write_err};
+use crate::{ExistingKeys, OutputError, Sink, WriteError, create_err, write_err};
 
 /// Writes one JSON object per line.
 pub(crate) struct JsonlSink {
@@ -41,14 +42,9 @@ impl JsonlSink {
         if path == Path::new("-") || !path.exists() {
             return Ok((Self::create(path)?, ExistingKeys::new()));
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(create_err(path))?;
+        let mut file = open_existing(path)?;
         let (keys, end, add_newline) = scan(path, &file)?;
-        file.set_len(end).map_err(write_err(path))?;
-        file.seek(SeekFrom::Start(end)).map_err(write_err(path))?;
+        cut_at(path, &mut file, end)?;
         let mut sink = Self::new(path, Box::new(file));
         if add_newline {
             sink.out.write_all(b"\n").map_err(write_err(path))?;
@@ -61,45 +57,29 @@ impl JsonlSink {
 /// Reads the keys of every record line. Returns the keys, where the kept content ends, and
 /// whether the last kept line needs its newline.
 fn scan(path: &Path, file: &File) -> Result<(ExistingKeys, u64, bool), OutputError> {
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut lines = Lines::new(path, file);
     let mut keys = ExistingKeys::new();
-    let mut line = Vec::new();
-    let (mut offset, mut line_no) = (0u64, 0u64);
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(read_err(path))?;
-        if n == 0 {
-            return Ok((keys, offset, false));
-        }
-        line_no += 1;
+    while lines.advance()? {
+        let line = lines.line();
         let complete = line.ends_with(b"\n");
         let text = line.trim_ascii();
         if text.is_empty() {
-            offset += n as u64;
             continue;
         }
         match serde_json::from_slice::<KeyOnly>(text) {
             Ok(k) => {
                 keys.insert(&k.site, &k.url);
-                offset += n as u64;
                 if !complete {
                     // A whole record whose newline was not written yet.
-                    return Ok((keys, offset, true));
+                    return Ok((keys, lines.end(), true));
                 }
             }
             // The last line of a killed writer: drop it.
-            Err(_) if !complete => return Ok((keys, offset, false)),
-            Err(e) => {
-                return Err(OutputError::Corrupt {
-                    path: path.into(),
-                    line: line_no,
-                    reason: format!("not a JSON record: {e}"),
-                });
-            }
+            Err(_) if !complete => return Ok((keys, lines.start(), false)),
+            Err(e) => return Err(lines.corrupt(format!("not a JSON record: {e}"))),
         }
     }
+    Ok((keys, lines.end(), false))
 }
 
 impl Sink for JsonlSink {

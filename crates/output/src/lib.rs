@@ -42,6 +42,7 @@
 //!
 //! Each drained batch is one transaction (WAL journal), so a kill loses no committed record.
 
+mod append;
 mod columns;
 mod csv_file;
 mod error;

@@ -6,10 +6,11 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::Script;
-use redis::streams::{StreamId, StreamReadReply};
+use redis::streams::StreamId;
 use tracing::warn;
 
 use crate::conn::{Redis, RedisError};
+use crate::stream::GroupRead;
 use crate::{keys, stream};
 
 /// The consumer group of crawl workers on every level stream.
@@ -296,30 +297,15 @@ impl Frontier {
     ) -> Result<Option<Task>, RedisError> {
         self.checked()?;
         let key = self.level_key(level);
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(WORKERS_GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(1);
-        let block = (!block.is_zero()).then_some(block);
-        if let Some(b) = block {
-            cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
-        }
-        cmd.arg("STREAMS").arg(&key).arg(">");
-        let reply: Option<StreamReadReply> =
-            match self.redis.query("XREADGROUP (next task)", cmd, block).await {
-                Ok(r) => r,
+        let read = GroupRead::new_entries(WORKERS_GROUP, consumer, 1, block);
+        let entry =
+            match stream::read_group(&self.redis, "XREADGROUP (next task)", &key, read).await {
+                Ok(entries) => entries.into_iter().next(),
                 // Nothing was ever queued on this level.
                 Err(e) if e.code() == Some("NOGROUP") => return Ok(None),
                 Err(e) => return Err(e),
             };
-        let Some(entry) = reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .next()
-        else {
+        let Some(entry) = entry else {
             return Ok(None);
         };
         match self.task(&key, &entry, 1) {
@@ -503,26 +489,11 @@ impl Frontier {
     /// Tasks in the dead-letter stream, oldest first (`deliveries` as when they were moved).
     pub async fn dead_letters(&self) -> Result<Vec<Task>, RedisError> {
         let key = self.dead_key();
-        let reply: redis::streams::StreamRangeReply = self
-            .redis
-            .query(
-                "XRANGE dead letters",
-                redis::cmd("XRANGE").arg(&key).arg("-").arg("+").clone(),
-                None,
-            )
-            .await?;
-        reply
-            .ids
-            .iter()
-            .map(|e| {
-                let deliveries = e
-                    .get::<String>("deliveries")
-                    .and_then(|d| d.parse().ok())
-                    .unwrap_or(0);
-                let mut t = self.task(&key, e, deliveries)?;
-                if let Some(id) = e.get::<String>("id") {
-                    t.id = id;
-                }
+        let dead = stream::dead_letters(&self.redis, "XRANGE dead letters", &key).await?;
+        dead.into_iter()
+            .map(|d| {
+                let mut t = self.task(&key, &d.entry, d.deliveries)?;
+                t.id = d.original_id.unwrap_or(t.id);
                 Ok(t)
             })
             .collect()
@@ -649,30 +620,16 @@ impl Frontier {
     /// would wait for the visibility timeout.
     pub async fn own_pending(&self, level: u32, consumer: &str) -> Result<Vec<Task>, RedisError> {
         let key = self.level_key(level);
-        let cmd = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(WORKERS_GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(self.opts.reclaim_batch.max(1))
-            .arg("STREAMS")
-            .arg(&key)
-            .arg("0")
-            .clone();
-        let reply: Option<StreamReadReply> = match self
-            .redis
-            .query("XREADGROUP (own pending)", cmd, None)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) if e.code() == Some("NOGROUP") => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
+        let read = GroupRead::pending(WORKERS_GROUP, consumer, self.opts.reclaim_batch);
+        let entries =
+            match stream::read_group(&self.redis, "XREADGROUP (own pending)", &key, read).await {
+                Ok(entries) => entries,
+                Err(e) if e.code() == Some("NOGROUP") => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
         // A re-read does not count as a delivery; at least 2 marks it as seen before.
-        Ok(reply
+        Ok(entries
             .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
             .filter_map(|e| self.task(&key, &e, 2).ok())
             .collect())
     }

@@ -4,14 +4,14 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::streams::StreamId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
 use crate::conn::{Redis, RedisError};
 use crate::frontier::WORKERS_GROUP;
-use crate::stream;
+use crate::stream::{self, GroupRead};
 
 /// One job claimed from a [`JobQueue`].
 #[derive(Debug, Clone, PartialEq)]
@@ -150,25 +150,9 @@ impl<T: Serialize + DeserializeOwned> JobQueue<T> {
         consumer: &str,
         block: Duration,
     ) -> Result<Option<Job<T>>, RedisError> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(WORKERS_GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(1);
-        let block = (!block.is_zero()).then_some(block);
-        if let Some(b) = block {
-            cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
-        }
-        cmd.arg("STREAMS").arg(&self.key).arg(">");
-        let reply: Option<StreamReadReply> =
-            self.redis.query("XREADGROUP jobs", cmd, block).await?;
-        let Some(e) = reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .next()
-        else {
+        let read = GroupRead::new_entries(WORKERS_GROUP, consumer, 1, block);
+        let entries = stream::read_group(&self.redis, "XREADGROUP jobs", &self.key, read).await?;
+        let Some(e) = entries.into_iter().next() else {
             return Ok(None);
         };
         match self.decode(&e, 1) {
@@ -236,28 +220,12 @@ impl<T: Serialize + DeserializeOwned> JobQueue<T> {
 
     /// Dead-lettered jobs, oldest first (undecodable ones are skipped).
     pub async fn dead_letters(&self) -> Result<Vec<Job<T>>, RedisError> {
-        let reply: StreamRangeReply = self
-            .redis
-            .query(
-                "XRANGE dead jobs",
-                redis::cmd("XRANGE")
-                    .arg(&self.dead)
-                    .arg("-")
-                    .arg("+")
-                    .clone(),
-                None,
-            )
-            .await?;
-        Ok(reply
-            .ids
-            .iter()
-            .filter_map(|e| {
-                let deliveries = e
-                    .get::<String>("deliveries")
-                    .and_then(|d| d.parse().ok())
-                    .unwrap_or(0);
-                let mut job = self.decode(e, deliveries).ok()?;
-                job.id = e.get::<String>("id").unwrap_or(job.id);
+        let dead = stream::dead_letters(&self.redis, "XRANGE dead jobs", &self.dead).await?;
+        Ok(dead
+            .into_iter()
+            .filter_map(|d| {
+                let mut job = self.decode(&d.entry, d.deliveries).ok()?;
+                job.id = d.original_id.unwrap_or(job.id);
                 Some(job)
             })
             .collect())

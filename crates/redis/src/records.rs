@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use haul_core::Record;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::streams::{StreamAutoClaimReply, StreamId};
 use tracing::warn;
 
 use crate::conn::{Redis, RedisError};
+use crate::stream::{self, GroupRead};
 
 /// The consumer group of collectors on the record stream.
 pub const COLLECTOR_GROUP: &str = "collector";
@@ -102,38 +103,23 @@ impl RecordStream {
         count: usize,
         block: Duration,
     ) -> Result<Vec<StreamedRecord>, RedisError> {
-        let own = self.read_from(consumer, count, "0", None).await?;
+        let own = GroupRead::pending(COLLECTOR_GROUP, consumer, count);
+        let own = self.read_entries(own).await?;
         if !own.is_empty() {
             return Ok(own);
         }
-        let block = (!block.is_zero()).then_some(block);
-        self.read_from(consumer, count, ">", block).await
+        self.read_entries(GroupRead::new_entries(
+            COLLECTOR_GROUP,
+            consumer,
+            count,
+            block,
+        ))
+        .await
     }
 
-    async fn read_from(
-        &self,
-        consumer: &str,
-        count: usize,
-        from: &str,
-        block: Option<Duration>,
-    ) -> Result<Vec<StreamedRecord>, RedisError> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(COLLECTOR_GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count.max(1));
-        if let Some(b) = block {
-            cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
-        }
-        cmd.arg("STREAMS").arg(&self.key).arg(from);
-        let reply: Option<StreamReadReply> =
-            self.redis.query("XREADGROUP records", cmd, block).await?;
-        let entries: Vec<StreamId> = reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .collect();
+    async fn read_entries(&self, read: GroupRead<'_>) -> Result<Vec<StreamedRecord>, RedisError> {
+        let entries =
+            stream::read_group(&self.redis, "XREADGROUP records", &self.key, read).await?;
         self.decode(entries).await
     }
 

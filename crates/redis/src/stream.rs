@@ -1,12 +1,15 @@
-//! Consumer-group helpers shared by the frontier and the job queues: claiming idle entries
-//! with their delivery counts, and moving entries to a dead-letter stream.
+//! Consumer-group helpers shared by the frontier and the job queues: reading a new entry,
+//! claiming idle entries with their delivery counts, and moving entries to a dead-letter
+//! stream.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply};
+use redis::streams::{
+    StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamRangeReply, StreamReadReply,
+};
 
 use crate::conn::{Redis, RedisError};
 
@@ -27,6 +30,104 @@ return 0
 ",
     )
 });
+
+/// What an XREADGROUP reads: up to `count` entries for `consumer` of `group`, either new ones
+/// (waiting up to `block` for them) or those already delivered to it and not acknowledged.
+pub(crate) struct GroupRead<'a> {
+    group: &'a str,
+    consumer: &'a str,
+    count: usize,
+    /// `>` (new entries) or `0` (its pending ones).
+    from: &'a str,
+    block: Option<Duration>,
+}
+
+impl<'a> GroupRead<'a> {
+    /// Entries never delivered to the group, waiting up to `block` (zero = do not wait).
+    pub(crate) fn new_entries(
+        group: &'a str,
+        consumer: &'a str,
+        count: usize,
+        block: Duration,
+    ) -> Self {
+        let block = (!block.is_zero()).then_some(block);
+        Self {
+            group,
+            consumer,
+            count,
+            from: ">",
+            block,
+        }
+    }
+
+    /// Entries delivered to `consumer` and not acknowledged (never waits).
+    pub(crate) fn pending(group: &'a str, consumer: &'a str, count: usize) -> Self {
+        Self {
+            group,
+            consumer,
+            count,
+            from: "0",
+            block: None,
+        }
+    }
+}
+
+/// Reads `read` from stream `key` (XREADGROUP); `what` names the command in errors (a stream
+/// without the group is Redis' `NOGROUP` error).
+pub(crate) async fn read_group(
+    redis: &Redis,
+    what: &str,
+    key: &str,
+    read: GroupRead<'_>,
+) -> Result<Vec<StreamId>, RedisError> {
+    let mut cmd = redis::cmd("XREADGROUP");
+    cmd.arg("GROUP")
+        .arg(read.group)
+        .arg(read.consumer)
+        .arg("COUNT")
+        .arg(read.count.max(1));
+    if let Some(b) = read.block {
+        cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
+    }
+    cmd.arg("STREAMS").arg(key).arg(read.from);
+    let reply: Option<StreamReadReply> = redis.query(what, cmd, read.block).await?;
+    Ok(reply
+        .into_iter()
+        .flat_map(|r| r.keys)
+        .flat_map(|k| k.ids)
+        .collect())
+}
+
+/// A dead letter: the entry as it was in its stream (its original id, when recorded) and how
+/// many times it had been delivered when it was moved.
+pub(crate) struct DeadLetter {
+    pub(crate) entry: StreamId,
+    pub(crate) deliveries: u64,
+    pub(crate) original_id: Option<String>,
+}
+
+/// Every entry of the dead-letter stream `dead`, oldest first (see [`dead_letter`]); `what`
+/// names the command in errors.
+pub(crate) async fn dead_letters(
+    redis: &Redis,
+    what: &str,
+    dead: &str,
+) -> Result<Vec<DeadLetter>, RedisError> {
+    let cmd = redis::cmd("XRANGE").arg(dead).arg("-").arg("+").clone();
+    let reply: StreamRangeReply = redis.query(what, cmd, None).await?;
+    Ok(reply
+        .ids
+        .into_iter()
+        .map(|entry| DeadLetter {
+            deliveries: entry
+                .get::<String>("deliveries")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0),
+            original_id: entry.get::<String>("id"),
+            entry,
+        })
+        .collect())
+}
 
 /// Claims up to `max` entries of `key` idle for at least `min_idle` for `consumer` (XAUTOCLAIM)
 /// and returns them with their delivery counts, this claim included (XPENDING). `None` when the

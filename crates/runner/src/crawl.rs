@@ -1,12 +1,14 @@
 //! The level-by-level crawl of one or more sites.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haul_core::{
-    Context, ExtractError, Extraction, Extractor, FailureKind, FetchRequest, Fetcher, Later,
-    LaterWork, LlmPool, PagePool, RenderNeed,
+    Choice, Context, ExtractError, Extraction, Extractor, FailureKind, FetchRequest, Fetcher,
+    Later, LaterWork, LlmPool, PagePool, RenderNeed, UnknownChoice,
 };
 use regex::Regex;
 use tokio::sync::Semaphore;
@@ -24,8 +26,9 @@ use crate::scope::{Scope, Scoped, canonicalize};
 use crate::state::{Journal, SiteResume};
 use haul_output::RecordSender;
 
-/// When pages are rendered in a browser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// When pages are rendered in a browser (`--render`, `render` in `haul.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RenderMode {
     /// Plain HTTP only (extractors that demand rendering fail with a clear error).
     Never,
@@ -35,6 +38,32 @@ pub enum RenderMode {
     /// records and looks script-rendered.
     #[default]
     Auto,
+}
+
+impl Choice for RenderMode {
+    const VALUES: &'static [(Self, &'static str, &'static str)] = &[
+        (Self::Never, "never", "Plain HTTP only"),
+        (Self::Always, "always", "Render every page"),
+        (
+            Self::Auto,
+            "auto",
+            "HTTP first, the browser only where needed",
+        ),
+    ];
+}
+
+impl fmt::Display for RenderMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl FromStr for RenderMode {
+    type Err = UnknownChoice;
+
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
+        Self::from_label(s)
+    }
 }
 
 /// Settings of a crawl.
@@ -651,5 +680,20 @@ mod tests {
             retry_after: Some(3),
         });
         assert!(retry_delay(&told, base, 1) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn render_modes_by_label_as_in_settings() {
+        let labels: Vec<String> = RenderMode::VALUES
+            .iter()
+            .map(|(m, ..)| m.to_string())
+            .collect();
+        assert_eq!(labels, ["never", "always", "auto"]);
+        for label in labels {
+            let mode: RenderMode = label.parse().unwrap();
+            assert_eq!(serde_json::to_value(mode).unwrap(), label.as_str());
+        }
+        let e = "sometimes".parse::<RenderMode>().unwrap_err().to_string();
+        assert_eq!(e, "\"sometimes\" is not one of never, always, auto");
     }
 }

@@ -189,10 +189,7 @@ window.addEventListener('load', function () {{
 /// The main product block in the shop's plain markup.
 fn product_main(p: &DemoProduct) -> String {
     let (_, avail_text) = availability(p);
-    let was = p
-        .list_price
-        .map(|l| format!(r#" <s class="price-was">Was ${l}</s>"#))
-        .unwrap_or_default();
+    let was = was_price(p);
     format!(
         r#"<div class="product-main"><h1 class="product-title">{t}</h1>
 <p class="brand">by {b}</p><p class="sku">SKU: {sku}</p>
@@ -203,6 +200,13 @@ fn product_main(p: &DemoProduct) -> String {
         sku = p.sku,
         pr = p.price
     )
+}
+
+/// The struck-through "was" price, when the product has a list price.
+fn was_price(p: &DemoProduct) -> String {
+    p.list_price
+        .map(|l| format!(r#" <s class="price-was">Was ${l}</s>"#))
+        .unwrap_or_default()
 }
 
 fn availability(p: &DemoProduct) -> (&'static str, &'static str) {
@@ -233,10 +237,7 @@ fn related(p: &DemoProduct) -> String {
 
 fn product(p: &DemoProduct) -> String {
     let (schema_avail, avail_text) = availability(p);
-    let was = p
-        .list_price
-        .map(|l| format!(r#" <s class="price-was">Was ${l}</s>"#))
-        .unwrap_or_default();
+    let was = was_price(p);
     let crumbs = format!(
         r#"<nav class="breadcrumbs"><a href="/">Home</a> / <a href="/category/{}">{}</a></nav>"#,
         p.category, p.category

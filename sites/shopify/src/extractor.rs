@@ -5,12 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use haul_core::{
-    Context, Currency, Document, ExtractError, Extraction, Extractor, PageClass, PageContract, Url,
-    async_trait,
-};
+use haul_core::{Context, Currency, Document, Extraction, Extractor, Url};
 use haul_extract::paging::Paging;
-use haul_extract::store::{self, StoreApi, StorePage};
+use haul_extract::store::{StoreApi, StorePage};
 use serde_json::Value;
 
 use crate::json::{PageInfo, Product};
@@ -155,6 +152,9 @@ impl StoreApi for Shopify {
     const PAGING: Paging = PAGING;
     type Product = Product;
 
+    /// Claims Shopify's JSON endpoints on any host: `/products.json`,
+    /// `/products/<handle>.json` and `/collections/<handle>/products.json` (optionally under a
+    /// locale prefix such as `/en-ca`).
     fn page(&self, url: &Url) -> StorePage {
         StorePath::of(url).page()
     }
@@ -195,68 +195,21 @@ impl StoreApi for Shopify {
         product.push_records(&info, out);
     }
 
-    fn contract(page: StorePage) -> PageContract {
+    fn required(page: StorePage) -> &'static [&'static str] {
         match page {
-            StorePage::Products => PageContract {
-                min_records: 1,
-                // The following pages are read within the page's extraction (`PAGING`).
-                min_links: 0,
-                required: &["title", "url", "price", "availability", "brand", "image"],
-            },
-            StorePage::Product => PageContract {
-                min_records: 1,
-                min_links: 0,
-                required: &["title", "url", "price", "brand", "image"],
-            },
-            StorePage::Storefront => PageContract {
-                min_records: 0,
-                min_links: 1,
-                required: &[],
-            },
+            StorePage::Products => &["title", "url", "price", "availability", "brand", "image"],
+            _ => &["title", "url", "price", "brand", "image"],
         }
     }
-}
 
-#[async_trait]
-impl Extractor for Shopify {
-    fn name(&self) -> &'static str {
-        "shopify"
-    }
-
-    fn description(&self) -> &'static str {
-        "any Shopify store through its public products.json API (give --start-url https://store/)"
-    }
-
-    /// Claims Shopify's JSON endpoints on any host: `/products.json`,
-    /// `/products/<handle>.json` and `/collections/<handle>/products.json` (optionally under a
-    /// locale prefix such as `/en-ca`).
-    fn handles(&self, url: &Url) -> bool {
-        store::handles(self, url)
-    }
-
-    fn classify(&self, url: &Url) -> PageClass {
-        store::classify(self, url)
-    }
-
-    fn kinds(&self) -> Vec<PageClass> {
-        store::kinds::<Self>()
-    }
-
-    fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        store::parse(self, doc)
-    }
-
-    /// Parses on a blocking thread; on a products page, reads the following pages too
-    /// ([`PAGING`]); then fills in the store's currency from `/meta.json` for records that
-    /// state none (not under a locale prefix, whose prices may be in another currency).
-    async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
-        let url = doc.url.clone();
-        let mut ex = store::extract(self, cx, doc).await?;
+    /// Fills in the store's currency from `/meta.json` for records that state none (not under
+    /// a locale prefix, whose prices may be in another currency).
+    async fn complete(&self, cx: &Context, url: &Url, mut ex: Extraction) -> Extraction {
         let needs_currency = ex.records.iter().any(|r| r.currency.is_none());
-        if !needs_currency || StorePath::of(&url).locale.is_some() {
-            return Ok(ex);
+        if !needs_currency || StorePath::of(url).locale.is_some() {
+            return ex;
         }
-        match self.store_currency(cx, &url).await {
+        match self.store_currency(cx, url).await {
             Ok(Some(currency)) => {
                 for r in ex.records.iter_mut().filter(|r| r.currency.is_none()) {
                     r.currency = Some(currency);
@@ -265,9 +218,15 @@ impl Extractor for Shopify {
             Ok(None) => {}
             Err(warning) => ex.warn(warning),
         }
-        Ok(ex)
+        ex
     }
 }
+
+haul_extract::store_extractor!(
+    Shopify,
+    "shopify",
+    "any Shopify store through its public products.json API (give --start-url https://store/)"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,9 @@
 //! The WooCommerce extractor: what the Store API differs in from other store APIs (routes,
 //! the products of a response, the storefront mapping; the rest is `haul_extract::store`).
 
-use haul_core::{
-    Context, Document, ExtractError, Extraction, Extractor, PageClass, PageContract, Url,
-    async_trait,
-};
+use haul_core::{Document, Extraction, Extractor, Url};
 use haul_extract::paging::Paging;
-use haul_extract::store::{self, StoreApi, StorePage};
+use haul_extract::store::{StoreApi, StorePage};
 use scraper::Selector;
 use serde_json::Value;
 
@@ -115,11 +112,14 @@ impl StoreApi for WooCommerce {
     const PAGING: Paging = PAGING;
     type Product = Product;
 
+    /// Claims the Store API products routes on any host: `/wp-json/wc/store/v1/products`,
+    /// `/wp-json/wc/store/v1/products/<id>` (also unversioned, under a sub-folder, or as
+    /// `?rest_route=`).
     fn page(&self, url: &Url) -> StorePage {
         page_of(url)
     }
 
-    /// A slug filter names one product: no further pages.
+    /// A slug filter names one product (kind `product`): no further pages.
     fn paged(&self, url: &Url) -> bool {
         !by_slug(url)
     }
@@ -146,60 +146,16 @@ impl StoreApi for WooCommerce {
         product.push_record(self.name(), &doc.url, out);
     }
 
-    fn contract(page: StorePage) -> PageContract {
-        const FIELDS: &[&str] = &["title", "url", "price", "currency", "availability", "image"];
-        match page {
-            // The following pages are read within the page's extraction (`PAGING`).
-            StorePage::Products | StorePage::Product => PageContract {
-                min_records: 1,
-                min_links: 0,
-                required: FIELDS,
-            },
-            StorePage::Storefront => PageContract {
-                min_records: 0,
-                min_links: 1,
-                required: &[],
-            },
-        }
+    fn required(_page: StorePage) -> &'static [&'static str] {
+        &["title", "url", "price", "currency", "availability", "image"]
     }
 }
 
-#[async_trait]
-impl Extractor for WooCommerce {
-    fn name(&self) -> &'static str {
-        "woocommerce"
-    }
-
-    fn description(&self) -> &'static str {
-        "any WooCommerce store through its public Store API (give --start-url https://store/)"
-    }
-
-    /// Claims the Store API products routes on any host: `/wp-json/wc/store/v1/products`,
-    /// `/wp-json/wc/store/v1/products/<id>` (also unversioned, under a sub-folder, or as
-    /// `?rest_route=`).
-    fn handles(&self, url: &Url) -> bool {
-        store::handles(self, url)
-    }
-
-    /// The products route filtered by `slug` names one product: kind `product`.
-    fn classify(&self, url: &Url) -> PageClass {
-        store::classify(self, url)
-    }
-
-    fn kinds(&self) -> Vec<PageClass> {
-        store::kinds::<Self>()
-    }
-
-    fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
-        store::parse(self, doc)
-    }
-
-    /// Parses on a blocking thread; on a products page, reads the following pages too
-    /// ([`PAGING`]).
-    async fn extract(&self, cx: &Context, doc: Document) -> Result<Extraction, ExtractError> {
-        store::extract(self, cx, doc).await
-    }
-}
+haul_extract::store_extractor!(
+    WooCommerce,
+    "woocommerce",
+    "any WooCommerce store through its public Store API (give --start-url https://store/)"
+);
 
 #[cfg(test)]
 mod tests {
