@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::markdown::tidy_markdown;
 use crate::text::{normalize_space, title_tokens};
 
 /// Most characters of Markdown sent to the model for one product page: a window that starts a
@@ -102,24 +103,16 @@ fn window(lines: &[&str], title: Option<&str>, max_chars: usize) -> String {
             start
         });
     let mut out = String::new();
-    let mut blank = false;
+    let mut size = 0;
     for line in &lines[start..] {
-        let line = line.trim_end();
-        if line.is_empty() {
-            if blank || out.is_empty() {
-                continue;
-            }
-            blank = true;
-        } else {
-            blank = false;
-        }
-        if out.chars().count() + line.chars().count() + 1 > max_chars {
+        size += len(line);
+        if size > max_chars {
             break;
         }
         out.push_str(line);
         out.push('\n');
     }
-    out.trim().to_string()
+    tidy_markdown(&out)
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ fn content_root(html: &Html, title: Option<NodeId>) -> Option<String> {
 }
 
 /// Collapses runs of blank lines and trailing spaces.
-fn tidy_markdown(md: &str) -> String {
+pub(crate) fn tidy_markdown(md: &str) -> String {
     let mut out = String::with_capacity(md.len());
     let mut blank = 0;
     for line in md.lines() {

@@ -242,61 +242,14 @@ async fn cancelling_lets_pages_in_flight_finish_within_grace_and_aborts_the_rest
     );
 }
 
-/// [`Tiny`], except that extracting `/boom` panics (outside the blocking parse, which maps
-/// its own panics), as a buggy site's async `extract` would.
-struct Panicky;
+/// [`Tiny`] as a buggy, slow site would be: extracting `/boom` panics (outside the blocking
+/// parse, which maps its own panics), and the records come from slow work handed to
+/// [`haul_core::Context::later`] (as an LLM answer would): 30 s for pages under `/slow`, a
+/// panic for `/later-boom`, at once otherwise.
+struct Quirky;
 
 #[haul_core::async_trait]
-impl haul_core::Extractor for Panicky {
-    fn name(&self) -> &'static str {
-        "tiny"
-    }
-    fn parse(
-        &self,
-        doc: &haul_core::Document,
-    ) -> Result<haul_core::Extraction, haul_core::ExtractError> {
-        Tiny.parse(doc)
-    }
-    async fn extract(
-        &self,
-        cx: &haul_core::Context,
-        doc: haul_core::Document,
-    ) -> Result<haul_core::Extraction, haul_core::ExtractError> {
-        assert!(doc.url.path() != "/boom", "a buggy extractor");
-        cx.parse(doc).await
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_panicking_page_is_a_failed_page_and_the_crawl_goes_on() {
-    let http = Arc::new(Scripted::new([
-        ("/", vec![Reply::ok(page(&["root"], &["/boom", "/a"]))]),
-        ("/boom", vec![Reply::ok(page(&["never"], &["/b"]))]),
-        ("/a", vec![Reply::ok(page(&["a"], &["/c"]))]),
-        ("/c", vec![Reply::ok(page(&["c"], &[]))]),
-    ]));
-    let opts = CrawlOptions {
-        // One slot: the page after the panic is taken by the same loop.
-        concurrency: 1,
-        ..CrawlOptions::default()
-    };
-    let job = SiteJob::new(&Panicky, vec![url("/")]);
-    let (report, written) = crawl(&http, opts, job, CancellationToken::new()).await;
-    let site = &report.sites[0];
-    assert_eq!(written, 3, "/, /a and /c");
-    assert_eq!((site.pages_ok, site.pages_failed), (3, 1));
-    assert_eq!(site.errors.get(&haul_core::FailureKind::Panic), Some(&1));
-    assert_eq!(site.levels, [1, 2, 1]);
-    assert!(!http.paths().contains(&"/b".to_string()));
-}
-
-/// [`Tiny`] whose records come from slow work handed to [`haul_core::Context::later`] (as an
-/// LLM answer would): 30 s for pages under `/slow`, a panic for `/later-boom`, at once
-/// otherwise.
-struct Deferring;
-
-#[haul_core::async_trait]
-impl haul_core::Extractor for Deferring {
+impl haul_core::Extractor for Quirky {
     fn name(&self) -> &'static str {
         "tiny"
     }
@@ -312,6 +265,7 @@ impl haul_core::Extractor for Deferring {
         doc: haul_core::Document,
     ) -> Result<haul_core::Extraction, haul_core::ExtractError> {
         let path = doc.url.path().to_string();
+        assert!(path != "/boom", "a buggy extractor");
         let mut ex = cx.parse(doc).await?;
         let records = std::mem::take(&mut ex.records);
         let work = async move {
@@ -329,6 +283,29 @@ impl haul_core::Extractor for Deferring {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_panicking_page_is_a_failed_page_and_the_crawl_goes_on() {
+    let http = Arc::new(Scripted::new([
+        ("/", vec![Reply::ok(page(&["root"], &["/boom", "/a"]))]),
+        ("/boom", vec![Reply::ok(page(&["never"], &["/b"]))]),
+        ("/a", vec![Reply::ok(page(&["a"], &["/c"]))]),
+        ("/c", vec![Reply::ok(page(&["c"], &[]))]),
+    ]));
+    let opts = CrawlOptions {
+        // One slot: the page after the panic is taken by the same loop.
+        concurrency: 1,
+        ..CrawlOptions::default()
+    };
+    let job = SiteJob::new(&Quirky, vec![url("/")]);
+    let (report, written) = crawl(&http, opts, job, CancellationToken::new()).await;
+    let site = &report.sites[0];
+    assert_eq!(written, 3, "/, /a and /c");
+    assert_eq!((site.pages_ok, site.pages_failed), (3, 1));
+    assert_eq!(site.errors.get(&haul_core::FailureKind::Panic), Some(&1));
+    assert_eq!(site.levels, [1, 2, 1]);
+    assert!(!http.paths().contains(&"/b".to_string()));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_slow_extraction_does_not_hold_the_next_levels_fetches() {
     let http = Arc::new(Scripted::new([
         ("/", vec![Reply::ok(page(&["root"], &["/slow", "/a"]))]),
@@ -342,7 +319,7 @@ async fn a_slow_extraction_does_not_hold_the_next_levels_fetches() {
         concurrency: 2,
         ..CrawlOptions::default()
     };
-    let job = SiteJob::new(&Deferring, vec![url("/")]);
+    let job = SiteJob::new(&Quirky, vec![url("/")]);
     let started = tokio::time::Instant::now();
     let (report, written) = crawl(&http, opts, job, CancellationToken::new()).await;
     let took = started.elapsed();
@@ -381,7 +358,7 @@ async fn pages_still_finishing_get_the_grace_period_then_count_as_aborted() {
         grace: Duration::from_secs(40),
         ..CrawlOptions::default()
     };
-    let job = SiteJob::new(&Deferring, vec![url("/")]);
+    let job = SiteJob::new(&Quirky, vec![url("/")]);
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -409,7 +386,7 @@ async fn pages_still_finishing_get_the_grace_period_then_count_as_aborted() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         stop.cancel();
     });
-    let job = SiteJob::new(&Deferring, vec![url("/")]);
+    let job = SiteJob::new(&Quirky, vec![url("/")]);
     let (report, written) = crawl(&http, opts, job, cancel).await;
     let site = &report.sites[0];
     assert_eq!(written, 1, "only /");
