@@ -216,7 +216,11 @@ pub(crate) fn check_site(site: &str, dir: &Path) -> Result<SiteReport> {
             Ok(ex) => {
                 result.records = ex.records.len();
                 result.links = ex.links.len();
-                result.breaches = class.check(ext.name(), &ex);
+                result.breaches = class
+                    .check(ext.name(), &ex)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
             }
             Err(e) => result.breaches.push(format!("parse failed: {e}")),
         }

@@ -146,7 +146,7 @@ fn print_checked(input: &str, checked: &Checked) -> anyhow::Result<()> {
         eprintln!(
             "{input}: contract of {kind:?} pages broken{}{}",
             if breaches.is_empty() { "" } else { ": " },
-            breaches.join("; ")
+            checked.breach_message()
         );
     }
     let mut out = String::new();

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use crate::{Extraction, Record, RenderNeed};
+use crate::{Extraction, Record, RecordProblem, RenderNeed};
 
 /// What a good page of one kind yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,28 +158,28 @@ impl PageClass {
     }
 
     /// How `ex`, extracted by site `site` from a page of this class, breaks the kind's
-    /// contract, as sentences naming the page kind, the record and the field; empty when the
-    /// contract is kept or there is none. `site` is the extractor's
-    /// [`name`](crate::Extractor::name): every record must carry it.
-    pub fn check(&self, site: &str, ex: &Extraction) -> Vec<String> {
+    /// contract, naming the page kind, the record and the field; empty when the contract is
+    /// kept or there is none. `site` is the extractor's [`name`](crate::Extractor::name):
+    /// every record must carry it.
+    pub fn check(&self, site: &str, ex: &Extraction) -> Vec<Breach> {
         let Some(page) = &self.contract else {
             return Vec::new();
         };
         let kind = self.kind;
         let mut out = Vec::new();
         if ex.records.len() < page.min_records {
-            out.push(format!(
-                "{kind} page gave {} records, the contract wants at least {}",
-                ex.records.len(),
-                page.min_records
-            ));
+            out.push(Breach::TooFewRecords {
+                kind,
+                got: ex.records.len(),
+                want: page.min_records,
+            });
         }
         if ex.links.len() < page.min_links {
-            out.push(format!(
-                "{kind} page gave {} links, the contract wants at least {}",
-                ex.links.len(),
-                page.min_links
-            ));
+            out.push(Breach::TooFewLinks {
+                kind,
+                got: ex.links.len(),
+                want: page.min_links,
+            });
         }
         for record in &ex.records {
             out.extend(self.check_record(page, site, record));
@@ -187,13 +187,18 @@ impl PageClass {
         out
     }
 
-    fn check_record(&self, page: &PageContract, site: &str, record: &Record) -> Vec<String> {
-        let mut out: Vec<String> = record.problems().iter().map(ToString::to_string).collect();
+    fn check_record(&self, page: &PageContract, site: &str, record: &Record) -> Vec<Breach> {
+        let mut out: Vec<Breach> = record
+            .problems()
+            .into_iter()
+            .map(Breach::Unusable)
+            .collect();
         if record.site != site {
-            out.push(format!(
-                "record for {} carries site {:?}, not {site:?}",
-                record.url, record.site
-            ));
+            out.push(Breach::WrongSite {
+                url: record.url.clone(),
+                got: record.site.clone(),
+                want: site.to_string(),
+            });
         }
         let value = serde_json::to_value(record).unwrap_or_default();
         for field in page.required {
@@ -201,14 +206,64 @@ impl PageClass {
                 .get(*field)
                 .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
             if !present {
-                out.push(format!(
-                    "{} record for {} lacks required field {field}",
-                    self.kind, record.url
-                ));
+                out.push(Breach::MissingField {
+                    kind: self.kind,
+                    url: record.url.clone(),
+                    field,
+                });
             }
         }
         out
     }
+}
+
+/// How an extraction breaks its page kind's [`PageContract`] (see [`PageClass::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Breach {
+    /// Fewer records than the contract wants.
+    #[error("{kind} page gave {got} records, the contract wants at least {want}")]
+    TooFewRecords {
+        /// The page kind.
+        kind: &'static str,
+        /// Records the page gave.
+        got: usize,
+        /// The contract's minimum.
+        want: usize,
+    },
+    /// Fewer links than the contract wants.
+    #[error("{kind} page gave {got} links, the contract wants at least {want}")]
+    TooFewLinks {
+        /// The page kind.
+        kind: &'static str,
+        /// Links the page gave.
+        got: usize,
+        /// The contract's minimum.
+        want: usize,
+    },
+    /// A record is unusable (it would never be written).
+    #[error("{0}")]
+    Unusable(RecordProblem),
+    /// A record names another site than the extractor's.
+    #[error("record for {url} carries site {got:?}, not {want:?}")]
+    WrongSite {
+        /// The record's URL.
+        url: String,
+        /// The site the record carries.
+        got: String,
+        /// The extractor's name.
+        want: String,
+    },
+    /// A record lacks a field the contract requires.
+    #[error("{kind} record for {url} lacks required field {field}")]
+    MissingField {
+        /// The page kind.
+        kind: &'static str,
+        /// The record's URL.
+        url: String,
+        /// The field.
+        field: &'static str,
+    },
 }
 
 #[cfg(test)]
@@ -250,9 +305,21 @@ mod tests {
         ex.links.push(url::Url::parse("http://s/2").unwrap());
         let breaches = list.check("x", &ex);
         assert_eq!(breaches.len(), 3, "{breaches:?}");
-        assert!(breaches.iter().any(|b| b.contains("site \"y\"")));
-        assert!(breaches.iter().any(|b| b.contains("price")));
-        assert!(breaches.iter().any(|b| b.contains("sku")));
+        assert!(
+            breaches
+                .iter()
+                .any(|b| matches!(b, Breach::WrongSite { got, .. } if got == "y"))
+        );
+        assert!(
+            breaches
+                .iter()
+                .any(|b| matches!(b, Breach::MissingField { field: "price", .. }))
+        );
+        assert!(
+            breaches
+                .iter()
+                .any(|b| b.to_string().contains("lacks required field sku"))
+        );
         // A kind without a contract is never breached.
         assert!(PageClass::of(Kind::Other).check("x", &ex).is_empty());
         assert!(PageClass::DEFAULT.check("x", &ex).is_empty());

@@ -32,7 +32,7 @@ mod registry;
 mod scope;
 
 pub use choice::{Choice, UnknownChoice};
-pub use contract::{PageClass, PageContract, PageKind};
+pub use contract::{Breach, PageClass, PageContract, PageKind};
 pub use document::{Admission, Document, FetchRequest, Fetcher};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};

@@ -2,7 +2,7 @@
 //! site's contract is checked for the page's kind. Shared by the crawl and `haul parse`, so that
 //! what `parse` shows is what a crawl writes.
 
-use haul_core::{Extraction, Extractor, Record, RecordProblem, Warning};
+use haul_core::{Breach, Extraction, Extractor, Record, RecordProblem, Warning};
 use url::Url;
 
 /// One extraction as a crawl keeps it.
@@ -17,7 +17,7 @@ pub struct Checked {
     /// Why each dropped record was unusable.
     pub dropped: Vec<Vec<RecordProblem>>,
     /// The page kind whose contract the extraction broke, with how.
-    pub breach: Option<(&'static str, Vec<String>)>,
+    pub breach: Option<(&'static str, Vec<Breach>)>,
 }
 
 impl Checked {
@@ -46,6 +46,15 @@ impl Checked {
     /// Warnings as a crawl counts them: the extractor's plus one per dropped record.
     pub fn warning_count(&self) -> u64 {
         (self.warnings.len() + self.dropped.len()) as u64
+    }
+
+    /// The breaches of the page's contract as one sentence (empty when it was kept).
+    pub fn breach_message(&self) -> String {
+        let breaches = self.breach.iter().flat_map(|(_, b)| b.iter());
+        breaches
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Each dropped record's problems, as one sentence per record.

@@ -539,8 +539,8 @@ impl Crawler {
     fn keep(&self, ext: &'static dyn Extractor, page: &mut PageOutcome, ex: Extraction) {
         let site = ext.name();
         let checked = Checked::new(ext, &page.url, ex);
-        if let Some((kind, breaches)) = &checked.breach {
-            warn!(site, url = %page.url, "contract broken: {}", breaches.join("; "));
+        if let Some((kind, _)) = &checked.breach {
+            warn!(site, url = %page.url, "contract broken: {}", checked.breach_message());
             page.breach = Some(*kind);
         }
         for w in &checked.warnings {
