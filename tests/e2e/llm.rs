@@ -6,8 +6,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use haul_e2e::{haul_bin, read_records, stderr};
-use haul_llm::fake::{FakeReply, FakeRequest, FakeServer};
+use haul_e2e::{generated_answer, haul_bin, read_records, stderr};
+use haul_llm::fake::{FakeReply, FakeServer};
 use haul_testkit::TestServer;
 
 const PAGE: &str = r#"<!doctype html><html lang="en"><head><title>Trail Kettle | Shop</title></head>
@@ -83,30 +83,6 @@ async fn extract_llm_goes_through_the_pool_with_continuation_and_hides_keys() {
         assert!(!err.contains(secret), "a key leaked into the logs");
         assert!(!stats.contains(secret), "a key leaked into the stats");
     }
-}
-
-/// The product a page's Markdown shows (`Product 12` ... `$12.99` in the generated shop), as
-/// the LLM would answer it; no product on other pages.
-fn generated_answer(req: &FakeRequest) -> FakeReply {
-    let prompt = req.prompt();
-    let shown: Vec<usize> = prompt
-        .match_indices("Product ")
-        .filter_map(|(i, m)| {
-            let digits: String = prompt[i + m.len()..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            digits.parse().ok()
-        })
-        .collect();
-    // A product page shows one product; a listing shows many.
-    let products = match shown[..] {
-        [n] => {
-            serde_json::json!([{"title": format!("Product {n}"), "price": format!("${n}.99"), "currency": "USD"}])
-        }
-        _ => serde_json::json!([]),
-    };
-    FakeReply::Answer(serde_json::json!({ "products": products }).to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]

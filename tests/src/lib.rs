@@ -185,3 +185,27 @@ pub async fn assert_no_chromium_left(dirs: &[&Path]) {
         haul_chromium_pids(dirs)
     );
 }
+
+/// The product a page's Markdown shows (`Product 12` ... `$12.99` in the generated shop), as
+/// the LLM would answer it; no product on other pages.
+pub fn generated_answer(req: &haul_llm::fake::FakeRequest) -> haul_llm::fake::FakeReply {
+    let prompt = req.prompt();
+    let shown: Vec<usize> = prompt
+        .match_indices("Product ")
+        .filter_map(|(i, m)| {
+            let digits: String = prompt[i + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .collect();
+    // A product page shows one product; a listing shows many.
+    let products = match shown[..] {
+        [n] => {
+            serde_json::json!([{"title": format!("Product {n}"), "price": format!("${n}.99"), "currency": "USD"}])
+        }
+        _ => serde_json::json!([]),
+    };
+    haul_llm::fake::FakeReply::Answer(serde_json::json!({ "products": products }).to_string())
+}

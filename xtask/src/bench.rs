@@ -121,6 +121,15 @@ fn sample_until_exit(
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("http") => http(&args[1..]),
+        Some("llm") if args.get(1).map(String::as_str) == Some("e2e") => {
+            // The example runs the release `haul` next to it (target/release/haul).
+            util::build_haul_release()?;
+            util::step(
+                "bench llm e2e",
+                &["run", "--release", "-p", "haul-e2e", "--example", "llm_e2e"],
+                &[],
+            )
+        }
         Some("llm") => util::step(
             "bench llm",
             &[

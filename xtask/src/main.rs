@@ -35,6 +35,8 @@ commands:
                            --demo serves the demo shop and crawls it into demo.jsonl (or -o FILE)
   bench http               crawl a generated 2,000-page site (20 ms latency): pages/s, memory, CPU
   bench llm                2,000 LLM tasks against a fake provider (100 ms, 3 keys x 20 req/s)
+  bench llm e2e            haul crawl --extract llm on a 300-product shop against a limited fake
+                           provider (1, 3, 10 keys): efficiency against the bound, 429s, tokens
   bench browser [pool|mixed]  pool: 100 script-rendered pages, browser per URL vs the pool;
                            mixed: haul crawls the realistic mixed shop (always, auto, --no-pool)
   eval prices FILE.jsonl   price parser accuracy on a price-strings corpus
