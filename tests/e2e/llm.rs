@@ -164,6 +164,16 @@ async fn llm_rpm_and_burst_set_to_the_providers_limits_draw_no_429() {
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
     assert_eq!(stats["llm"]["failed"], 0, "{stats}");
+    let per_record = stats["llm"]["prompt_tokens_per_record"].as_f64();
+    assert!(
+        per_record.is_some_and(|t| t > 10.0 && t < 2_000.0),
+        "prompt tokens per record in --stats: {stats}"
+    );
+    assert!(
+        stats["llm"]["completion_tokens_per_record"]
+            .as_f64()
+            .is_some_and(|t| t > 0.0)
+    );
     let mut records = read_records(&out_path);
     records.retain(|r| r.url.contains("/product/"));
     assert_eq!(records.len(), PRODUCTS, "{err}");

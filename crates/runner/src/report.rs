@@ -238,10 +238,26 @@ impl CrawlReport {
         Self::new(merged, elapsed_secs, interrupted)
     }
 
-    /// Adds the counters of the browser pool and the LLM pool of `services`, when present.
+    /// Adds the counters of the browser pool and the LLM pool of `services`, when present;
+    /// the LLM's gain `prompt_tokens_per_record` and `completion_tokens_per_record` (tokens
+    /// the provider reported, over the records the crawl wrote).
     pub fn with_services(mut self, services: &crate::Services) -> Self {
         self.browser = services.pages.as_ref().map(|p| p.stats());
         self.llm = services.llm.as_ref().map(|l| l.stats_json());
+        let records = self.records();
+        if let Some(serde_json::Value::Object(llm)) = &mut self.llm {
+            let sum = |k: &str| -> u64 {
+                let keys = llm.get("keys").and_then(|k| k.as_array());
+                keys.map_or(0, |ks| ks.iter().filter_map(|x| x[k].as_u64()).sum())
+            };
+            let per = |t: u64| (records > 0).then(|| t as f64 / records as f64);
+            let (prompt, completion) = (sum("input_tokens"), sum("output_tokens"));
+            llm.insert("prompt_tokens_per_record".into(), per(prompt).into());
+            llm.insert(
+                "completion_tokens_per_record".into(),
+                per(completion).into(),
+            );
+        }
         self
     }
 
@@ -336,14 +352,15 @@ impl fmt::Display for CrawlReport {
             let records = self.records().max(1);
             writeln!(
                 f,
-                "llm: {} calls ({} tasks ok, {} failed, {} 429s), tokens in {} out {} ({:.0} per record)",
+                "llm: {} calls ({} tasks ok, {} failed, {} 429s), tokens in {} out {} ({:.0} + {:.0} per record)",
                 sum("requests"),
                 ok,
                 llm["failed"].as_u64().unwrap_or(0),
                 sum("rate_limited"),
                 sum("input_tokens"),
                 sum("output_tokens"),
-                (sum("input_tokens") + sum("output_tokens")) as f64 / records as f64
+                sum("input_tokens") as f64 / records as f64,
+                sum("output_tokens") as f64 / records as f64
             )?;
         }
         write!(
