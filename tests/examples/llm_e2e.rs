@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
          5% 5xx, 20% cut answers, 200 ms answers; haul told the same limits"
     );
     println!(
-        "| keys | wall s | bound s (ok calls) | efficiency | efficiency counting 5xx | calls ok | 429 | 5xx | cut | tasks failed | records right | prompt tokens/record | completion tokens/record |"
+        "| keys | wall s | bound s (ok calls) | efficiency | strict efficiency | calls ok | 429 | 5xx | cut | tasks failed | records right | prompt tokens/record | completion tokens/record |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut code = ExitCode::SUCCESS;
@@ -58,13 +58,17 @@ async fn main() -> ExitCode {
             }
         };
         let per = |t: u64| t as f64 / r.right.max(1) as f64;
+        // Every request the server answered spends the key's budget (5xx too), and the
+        // first burst of each key is free.
+        let sent = r.ok_calls as f64 + r.server_errors as f64 - keys as f64 * f64::from(BURST);
+        let strict = sent.max(0.0) / (keys as f64 * RATE);
         println!(
             "| {} | {:.1} | {:.1} | {:.1}% | {:.1}% | {} | {} | {} | {} | {} | {}/{PRODUCTS} | {:.0} | {:.0} |",
             r.keys,
             r.wall,
             r.bound,
             100.0 * r.bound / r.wall,
-            100.0 * (r.ok_calls as f64 + r.server_errors as f64) / (keys as f64 * RATE) / r.wall,
+            100.0 * strict / r.wall,
             r.ok_calls,
             r.rate_limited,
             r.server_errors,

@@ -9,7 +9,8 @@
 //! `cooldown_max`) and the call moves to another key at once; when every key cools down,
 //! calls wait for the first to recover. 401/403 kill a key
 //! ([`haul_core::LlmError::NoUsableKey`] once all are dead). 5xx, timeouts and connection
-//! errors are retried (default 3 times) with exponential backoff and jitter; other 4xx return
+//! errors are retried (default 3 times: the first two at once on the next paced slot, then
+//! with exponential backoff and jitter); other 4xx return
 //! [`haul_core::LlmError::Rejected`] with the provider's message. A call that gives up says
 //! why with a [`haul_core::LlmFailureKind`].
 //!

@@ -667,8 +667,11 @@ impl Inner {
         Ok(())
     }
 
-    /// After a transient failure: sleeps the next backoff delay, or fails when no retries
-    /// are left.
+    /// After a transient failure: retries at once the first two times (on the next paced
+    /// slot of any key: a 5xx among many answers says little about the provider, every
+    /// retry is paced like any request, and sleeping on it leaves the keys idle and the
+    /// crawl's last tasks late), then sleeps the backoff delay (from `retry_base_delay`,
+    /// doubling); fails when no retries are left.
     async fn retry_later(
         &self,
         lease: &Lease,
@@ -680,7 +683,12 @@ impl Inner {
         let label = self.keys.label(lease);
         round.failures += 1;
         let last = self.keys.redact(&format!("{label}: {kind}: {message}"));
-        let Some(delay) = round.backoff.next() else {
+        let delay = match round.failures {
+            n if n > self.config.max_retries => None,
+            1 | 2 => Some(Duration::ZERO),
+            _ => round.backoff.next(),
+        };
+        let Some(delay) = delay else {
             self.keys.failed(lease, latency, false);
             warn!(key = label, attempts = round.failures, error = %last, "LLM call failed; no retries left");
             return Err(LlmError::Exhausted {
