@@ -115,9 +115,6 @@ async fn run(keys: usize) -> Result<Row, String> {
     let out = tokio::process::Command::new(haul_bin())
         .args(["crawl", "--render", "never", "--extract", "llm"])
         .args(["--concurrency", "64", "--per-domain-concurrency", "64"])
-        // 20 calls in flight (the default) cannot keep 10 keys busy at 200 ms a call once
-        // retries wait out their back-off.
-        .args(["--llm-workers", "64", "--llm-max-in-flight", "64"])
         .args(["--llm-provider", "openai", "--llm-base-url"])
         .arg(llm.base_url().as_str())
         .args(["--llm-rpm", &format!("{}", RATE * 60.0)])

@@ -377,11 +377,12 @@ pub struct EngineArgs {
     #[arg(long, value_name = "NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_model: Option<String>,
-    /// LLM worker tasks [default: 20].
+    /// LLM worker tasks [default: like --llm-max-in-flight].
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_workers: Option<usize>,
-    /// LLM calls in flight at once [default: 20].
+    /// LLM calls in flight at once [default: enough for every key at --llm-rpm with 2 s
+    /// answers, 4 per key without it; 20 to 256].
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_max_in_flight: Option<usize>,

@@ -125,11 +125,14 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         // This worker's keys also answer the LLM tasks of workers without keys.
         Some(pool) => {
             let conn = connect(&redis_url).await?;
+            let pool_keys = pool.stats().keys.len();
             let pool = pool.clone() as Arc<dyn haul_core::LlmPool>;
             let (crawl, stop) = (args.crawl_id.clone(), stop_serving.clone());
             let opts = haul_cluster::llm::ServeOptions {
                 consumer: format!("{name}-llm"),
-                concurrency: settings.llm_max_in_flight,
+                concurrency: settings
+                    .llm_max_in_flight
+                    .unwrap_or_else(|| crate::crawl::llm_in_flight(pool_keys, settings.llm_rpm)),
                 ..haul_cluster::llm::ServeOptions::default()
             };
             serving = Some(tokio::spawn(async move {

@@ -332,8 +332,9 @@ fn start_llm(
     if let Some(model) = &settings.llm_model {
         config.model = model.clone();
     }
-    config.workers = settings.llm_workers;
-    config.max_in_flight = settings.llm_max_in_flight;
+    let auto = llm_in_flight(config.keys.len(), settings.llm_rpm);
+    config.workers = settings.llm_workers.unwrap_or(auto);
+    config.max_in_flight = settings.llm_max_in_flight.unwrap_or(auto);
     config.per_key_rpm = settings.llm_rpm;
     config.per_key_burst = settings.llm_burst.unwrap_or(1);
     config.per_key_tpm = settings.llm_tpm;
@@ -428,5 +429,30 @@ mod tests {
             .map(|j| (j.extractor.name(), j.start_urls.len()))
             .collect();
         assert_eq!(got, vec![("generic", 2), ("slickdeals", 1)]);
+    }
+}
+
+/// LLM calls in flight (and worker tasks) when not configured: enough to keep every key busy
+/// at its rate for answers of up to 2 s (`keys x rpm / 60 x 2`), else 4 per key; at least 20
+/// (the pool's own default), at most 256.
+pub(crate) fn llm_in_flight(keys: usize, rpm: Option<u32>) -> usize {
+    let wanted = match rpm {
+        Some(rpm) => (keys as f64 * f64::from(rpm) / 60.0 * 2.0).ceil() as usize,
+        None => keys * 4,
+    };
+    wanted.clamp(20, 256)
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    use super::llm_in_flight;
+
+    #[test]
+    fn in_flight_calls_follow_the_keys_and_their_rate() {
+        assert_eq!(llm_in_flight(1, None), 20);
+        assert_eq!(llm_in_flight(3, Some(600)), 60);
+        assert_eq!(llm_in_flight(10, Some(600)), 200);
+        assert_eq!(llm_in_flight(10, None), 40);
+        assert_eq!(llm_in_flight(100, Some(6000)), 256);
     }
 }

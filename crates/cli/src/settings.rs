@@ -47,8 +47,10 @@ pub(crate) struct Settings {
     pub(crate) llm_provider: LlmProviderArg,
     pub(crate) llm_base_url: Option<url::Url>,
     pub(crate) llm_model: Option<String>,
-    pub(crate) llm_workers: usize,
-    pub(crate) llm_max_in_flight: usize,
+    /// `None`: sized from the keys (see `crawl::llm_in_flight`).
+    pub(crate) llm_workers: Option<usize>,
+    /// `None`: sized from the keys (see `crawl::llm_in_flight`).
+    pub(crate) llm_max_in_flight: Option<usize>,
     pub(crate) llm_rpm: Option<u32>,
     pub(crate) llm_burst: Option<u32>,
     pub(crate) llm_tpm: Option<u32>,
@@ -92,8 +94,8 @@ impl Default for Settings {
             llm_provider: LlmProviderArg::Gemini,
             llm_base_url: None,
             llm_model: None,
-            llm_workers: 20,
-            llm_max_in_flight: 20,
+            llm_workers: None,
+            llm_max_in_flight: None,
             llm_rpm: None,
             llm_burst: None,
             llm_tpm: None,
@@ -141,6 +143,17 @@ impl Settings {
             ("llm_rpm (--llm-rpm)", self.llm_rpm),
             ("llm_burst (--llm-burst)", self.llm_burst),
             ("llm_tpm (--llm-tpm)", self.llm_tpm),
+        ] {
+            if value == Some(0) {
+                anyhow::bail!("{name} must be at least 1");
+            }
+        }
+        for (name, value) in [
+            ("llm_workers (--llm-workers)", self.llm_workers),
+            (
+                "llm_max_in_flight (--llm-max-in-flight)",
+                self.llm_max_in_flight,
+            ),
         ] {
             if value == Some(0) {
                 anyhow::bail!("{name} must be at least 1");
