@@ -42,14 +42,6 @@ impl Later {
     pub fn take(&self) -> Vec<LaterWork> {
         std::mem::take(&mut *self.lock())
     }
-
-    /// Runs every piece of work kept so far, one after the other, and adds what each gives
-    /// to `ex` (see [`Extraction::absorb`]).
-    pub async fn finish(&self, ex: &mut Extraction) {
-        for work in self.take() {
-            ex.absorb(work.await);
-        }
-    }
 }
 
 impl Extraction {

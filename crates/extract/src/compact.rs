@@ -105,12 +105,14 @@ fn window(lines: &[&str], title: Option<&str>, max_chars: usize) -> String {
     let mut out = String::new();
     let mut size = 0;
     for line in &lines[start..] {
-        size += len(line);
-        if size > max_chars {
+        let room = max_chars.saturating_sub(size);
+        if room == 0 {
             break;
         }
-        out.push_str(line);
+        // A line longer than what is left (a page written on one line) is cut, not dropped.
+        out.extend(line.chars().take(room - 1));
         out.push('\n');
+        size += len(line);
     }
     tidy_markdown(&out)
 }
@@ -157,5 +159,13 @@ mod tests {
         // No title: the top of the page.
         let out = compact_markdown(&md, None, 100);
         assert!(out.starts_with("menu entry number 0 "), "{out}");
+        // A page on one line is cut to the window, not dropped.
+        let one_line = "# Alpine Tent 2 Price: 199,00 € ".repeat(1000);
+        let out = compact_markdown(&one_line, Some("Alpine Tent 2"), 4000);
+        assert!(
+            (3900..=4000).contains(&out.chars().count()),
+            "{}",
+            out.len()
+        );
     }
 }

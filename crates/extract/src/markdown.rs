@@ -64,8 +64,9 @@ static CONVERTER: LazyLock<HtmlToMarkdown> = LazyLock::new(|| {
 /// title are kept.
 pub fn page_markdown(page: &Page) -> String {
     let mut html: Html = page.html().clone();
-    let title = main_title(page).map(|t| t.id());
-    let title_text = main_title(page).map(|t| normalize_space(&t.text().collect::<String>()));
+    let main = main_title(page);
+    let title = main.map(|t| t.id());
+    let title_text = main.map(|t| normalize_space(&t.text().collect::<String>()));
     let title_chain: HashSet<NodeId> = title
         .and_then(|t| page.html().tree.get(t))
         .map(|n| {

@@ -267,6 +267,9 @@ impl Crawler {
                 page.error = Some(FailureKind::UnknownSite);
                 let share = SiteReport::new(&task.site);
                 lock(&shares[slot]).in_flight.pop();
+                if frontier.early_links() {
+                    frontier.links(slot, &task, &mut page.links).await?;
+                }
                 frontier.complete(slot, task, &mut page, &share).await?;
                 continue;
             };
