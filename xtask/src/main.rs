@@ -40,7 +40,9 @@ commands:
   bench browser [pool|mixed]  pool: 100 script-rendered pages, browser per URL vs the pool;
                            mixed: haul crawls the realistic mixed shop (always, auto, --no-pool)
   eval prices FILE.jsonl   price parser accuracy on a price-strings corpus
-  eval pages DIR           extraction accuracy on a product-pages corpus
+  eval pages [DIR]         extraction accuracy on a product-pages corpus (default
+                           ../shared/data/product-pages-dev), split in tuning and held-out
+                           halves by shop; the project's own pages count as tuning
   new-site NAME --domain D scaffold sites/NAME (extractor, fixture, test) and link it
   remove-site NAME         remove sites/NAME and its links (undoes new-site)
   record SITE URL...       save pages as fixtures under sites/SITE/tests/fixtures/ (and index.toml)
@@ -68,7 +70,7 @@ fn run() -> Result<()> {
         "check" => check(rest),
         "parse" => release_haul("parse", rest),
         "remove-site" => new_site::remove_site(rest),
-        "eval" => release_haul("eval", rest),
+        "eval" => release_haul("eval", &eval_args(rest)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -131,6 +133,22 @@ fn check(rest: &[String]) -> Result<()> {
 /// `cargo xtask eval ...` and `cargo xtask parse ...` run the release `haul eval ...` /
 /// `haul parse ...` (the evaluation and parsing code lives in the libraries; xtask stays free
 /// of them so that it builds in seconds).
+/// `eval pages` with no folder evaluates the shared development corpus; the project's own
+/// pages (`crates/extract/tests/fixtures/eval`) are always added as tuning pages.
+fn eval_args(rest: &[String]) -> Vec<String> {
+    let mut args = rest.to_vec();
+    if args.first().map(String::as_str) != Some("pages") {
+        return args;
+    }
+    if args.len() == 1 {
+        let shared = util::root().join("../shared/data/product-pages-dev");
+        args.push(shared.display().to_string());
+    }
+    let own = util::root().join("crates/extract/tests/fixtures/eval");
+    args.extend(["--tuning".to_string(), own.display().to_string()]);
+    args
+}
+
 fn release_haul(command: &str, rest: &[String]) -> Result<()> {
     let haul = util::build_haul_release()?;
     let status = std::process::Command::new(&haul)

@@ -88,8 +88,12 @@ pub enum EvalCommand {
     /// Generic extraction accuracy (price, currency, title) on a folder of saved product
     /// pages with a ground-truth.json (laid out like shared/data/product-pages-dev).
     Pages {
-        /// The corpus folder.
+        /// The corpus folder; its pages are split by shop into a tuning and a held-out half.
         dir: PathBuf,
+        /// A further corpus whose pages all count as tuning pages (pages written for the
+        /// project); repeatable.
+        #[arg(long, value_name = "DIR")]
+        tuning: Vec<PathBuf>,
     },
 }
 
@@ -154,6 +158,14 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{s:?} is not a whole number of at least 1")),
+    }
+}
+
+/// A confidence: a number from 0 to 1.
+pub(crate) fn parse_confidence(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(c) if (0.0..=1.0).contains(&c) => Ok(c),
+        _ => Err(format!("{s:?} is not a confidence from 0 to 1 (e.g. 0.5)")),
     }
 }
 
@@ -407,6 +419,12 @@ pub struct EngineArgs {
     #[arg(long, value_parser = choice::<ExtractMode>())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extract: Option<ExtractMode>,
+    /// Give no price (and a warning) rather than one whose confidence is below this, 0 to 1:
+    /// higher trades recall for precision; with --extract auto and an LLM pool such pages go
+    /// to the LLM, whose price must be visible on the page [default: 0.35].
+    #[arg(long, value_name = "C", value_parser = parse_confidence)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f64>,
     /// Write the final statistics as JSON to this file.
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -268,6 +268,7 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         max_retry_after: Duration::from_secs(settings.max_retry_after),
         max_page_bytes: settings.max_page_bytes as u64,
         extract: settings.extract,
+        min_confidence: settings.min_confidence,
         ..CrawlOptions::default()
     }
 }

@@ -69,10 +69,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(args) => cluster::worker(*args).await,
         Command::Collect(args) => cluster::collect(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
-        Command::Eval(EvalCommand::Pages { dir }) => {
-            let report =
-                tokio::task::spawn_blocking(move || haul_extract::eval::evaluate_pages(dir))
-                    .await??;
+        Command::Eval(EvalCommand::Pages { dir, tuning }) => {
+            let report = tokio::task::spawn_blocking(move || {
+                haul_extract::eval::evaluate_corpora(dir, &tuning)
+            })
+            .await??;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }

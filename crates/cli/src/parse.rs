@@ -23,6 +23,10 @@ pub struct ParseArgs {
     /// The original address of a saved file (for relative links and currency hints).
     #[arg(long, value_name = "URL")]
     pub url: Option<Url>,
+    /// Give no price rather than one whose confidence is below this, 0 to 1 (see
+    /// `haul crawl --min-confidence`).
+    #[arg(long, value_name = "C", value_parser = crate::args::parse_confidence)]
+    pub min_confidence: Option<f64>,
     /// Saved pages (files) or URLs to fetch.
     #[arg(required = true, value_name = "FILE|URL")]
     pub inputs: Vec<String>,
@@ -62,7 +66,11 @@ pub(crate) async fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
         pages: None,
         llm: None,
     };
-    let crawler = Crawler::detached(CrawlOptions::default(), services, CancellationToken::new());
+    let opts = CrawlOptions {
+        min_confidence: args.min_confidence,
+        ..CrawlOptions::default()
+    };
+    let crawler = Crawler::detached(opts, services, CancellationToken::new());
     let mut failed = 0;
     for input in &args.inputs {
         let is_url = input.starts_with("http://") || input.starts_with("https://");
@@ -74,7 +82,8 @@ pub(crate) async fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
             let doc = read_file(input, args.url.as_ref()).await?;
             let ext = pick(&registry, args.site.as_deref(), &doc.url)?;
             let url = doc.url.clone();
-            ext.extract(&Context::new(ext, fetcher.clone()), doc)
+            let cx = Context::new(ext, fetcher.clone()).with_min_confidence(args.min_confidence);
+            ext.extract(&cx, doc)
                 .await
                 .map(|ex| Checked::new(ext, &url, ex))
                 .map_err(|e| format!("error ({}): {e}", ext.name()))

@@ -55,6 +55,8 @@ pub(crate) struct Settings {
     pub(crate) llm_burst: Option<u32>,
     pub(crate) llm_tpm: Option<u32>,
     pub(crate) extract: ExtractMode,
+    /// `None`: the extractors' own default.
+    pub(crate) min_confidence: Option<f64>,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             llm_burst: None,
             llm_tpm: None,
             extract: engine.extract,
+            min_confidence: engine.min_confidence,
         }
     }
 }
@@ -158,6 +161,11 @@ impl Settings {
             if value == Some(0) {
                 anyhow::bail!("{name} must be at least 1");
             }
+        }
+        if let Some(c) = self.min_confidence
+            && !(0.0..=1.0).contains(&c)
+        {
+            anyhow::bail!("min_confidence (--min-confidence) must be from 0 to 1, got {c}");
         }
         if self.llm_burst.is_some() && self.llm_rpm.is_none() {
             anyhow::bail!(
@@ -293,6 +301,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("llm_tpm") && e.contains("haul.toml"), "{e}");
+    }
+
+    #[test]
+    fn min_confidence_comes_from_the_flag_or_the_file_and_must_be_0_to_1() {
+        assert_eq!(load(&["haul", "crawl"]).unwrap().min_confidence, None);
+        let s = load(&["haul", "crawl", "--min-confidence", "0.8"]).unwrap();
+        assert_eq!(s.min_confidence, Some(0.8));
+        assert_eq!(crawl_options_of(&s).min_confidence, Some(0.8));
+        for bad in ["1.5", "-0.1", "high"] {
+            let e =
+                crate::Cli::try_parse_from(["haul", "crawl", &format!("--min-confidence={bad}")])
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                e.contains("--min-confidence") && e.contains("0 to 1"),
+                "{bad}: {e}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        let c = cfg.to_str().unwrap();
+        std::fs::write(&cfg, "min_confidence = 0.6\n").unwrap();
+        assert_eq!(
+            load(&["haul", "crawl", "--config", c])
+                .unwrap()
+                .min_confidence,
+            Some(0.6)
+        );
+        std::fs::write(&cfg, "min_confidence = 2\n").unwrap();
+        let e = format!("{:#}", load(&["haul", "crawl", "--config", c]).unwrap_err());
+        assert!(e.contains("min_confidence") && e.contains("0 to 1"), "{e}");
+    }
+
+    fn crawl_options_of(s: &Settings) -> haul_runner::CrawlOptions {
+        crate::crawl::crawl_options(s)
     }
 
     #[test]

@@ -202,6 +202,7 @@ pub struct Context {
     page_timeout: Duration,
     max_page_bytes: u64,
     mode: ExtractMode,
+    min_confidence: Option<f64>,
     later: Option<Later>,
 }
 
@@ -229,6 +230,7 @@ impl Context {
             page_timeout: Duration::from_secs(30),
             max_page_bytes: crate::DEFAULT_MAX_PAGE_BYTES,
             mode: ExtractMode::Auto,
+            min_confidence: None,
             later: None,
         }
     }
@@ -274,6 +276,19 @@ impl Context {
     /// The extraction mode asked for (`--extract`).
     pub fn extract_mode(&self) -> ExtractMode {
         self.mode
+    }
+
+    /// Sets the confidence below which a record gets no price (`--min-confidence`).
+    pub fn with_min_confidence(mut self, min: Option<f64>) -> Self {
+        self.min_confidence = min;
+        self
+    }
+
+    /// The confidence below which an extractor that scores its records gives no price
+    /// instead of a doubtful one (`--min-confidence`, 0..1); `None`: the extractor's own
+    /// default. With [`ExtractMode::Auto`] and an LLM pool, such a page may go to the LLM.
+    pub fn min_confidence(&self) -> Option<f64> {
+        self.min_confidence
     }
 
     /// Sets the page pool that [`page`](Self::page) and [`render`](Self::render) borrow from.

@@ -76,6 +76,11 @@ pub struct Record {
     pub seen_at: DateTime<Utc>,
     /// How the record was extracted.
     pub method: Method,
+    /// How sure the extractor is of `price`, from 0 (a guess) to 1 (the shop's own structured
+    /// data, confirmed by the visible page); `None` when the extractor does not score its
+    /// records (site crates reading a shop's API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
     /// The input this record came from when it differs from `url` (a file for `haul parse`, a
     /// listing page for records found on listings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +117,7 @@ impl Record {
             deal_url: None,
             seen_at: Utc::now(),
             method,
+            confidence: None,
             source: None,
         }
     }

@@ -1,7 +1,8 @@
 //! Evaluates the product extractor on saved product pages: `cargo run --release -p
 //! haul-extract --example eval_pages -- [DIR] [--dump]` (default DIR:
 //! ../shared/data/product-pages-dev). The data is read where it lies, never copied.
-//! `--dump` also prints every page's record as one JSON line.
+//! `--dump` also prints every page's record as one JSON line. The project's own pages
+//! (`tests/fixtures/eval`) are added to the tuning half.
 
 fn main() -> std::process::ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,15 +35,21 @@ fn main() -> std::process::ExitCode {
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let r = haul_extract::eval::extract_saved_page(&html, &key);
+            let ex = haul_extract::eval::extract_saved_extraction(&html, &key);
+            let r = ex.records.first();
             println!(
                 "{key}: {}",
                 r.map(|r| serde_json::to_string(&r).unwrap_or_default())
                     .unwrap_or_else(|| "none".into())
             );
+            for w in &ex.warnings {
+                println!("{key}: warning: {w}");
+            }
         }
     }
-    match haul_extract::eval::evaluate_pages(&dir) {
+    // The pages written for this project count as tuning pages.
+    let own = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval");
+    match haul_extract::eval::evaluate_corpora(&dir, &[own]) {
         Ok(report) => {
             print!("{report}");
             std::process::ExitCode::SUCCESS

@@ -3,13 +3,23 @@
 //! `"<split>/<site>"` with `title_page`, `price` (decimal string), `price_is_range` and
 //! `currency`.
 //!
-//! Scoring rules:
+//! Halves: the pages are split by shop into a tuning half and a held-out half ([`half_of`]);
+//! extra corpora (the pages written for this project) count as tuning pages. The extractor
+//! may be tuned on the tuning half only; the held-out figures are the honest ones.
+//!
+//! Scoring rules, the way product-extraction benchmarks count:
 //! * price: right when the extracted price equals the expected decimal; on a page showing a
 //!   price range, any value inside the range is right (the range is read from the expected
-//!   price text). No price (abstaining) is wrong.
-//! * currency: right when the record's ISO code equals the expected one.
+//!   price text). On a page with a labelled price, abstaining is a miss (a false negative)
+//!   and a wrong price is both a false positive and a false negative; on a page without one
+//!   (`price` null or absent: a product no longer sold, a price on request, a listing), only
+//!   abstaining is right and any price is a false positive. Precision = right / prices
+//!   given, recall = right / pages with a labelled price, F1 their harmonic mean.
+//! * currency: right when the record's ISO code equals the expected one (pages with a
+//!   labelled price only).
 //! * title: right when the extracted title, normalised (case, whitespace, punctuation), is
-//!   contained in the page's `<title>`, or when at least 60% of its words appear in it.
+//!   contained in the page's `<title>`, or when at least 60% of its words appear in it; a
+//!   page without a price that rightly gives no record is not scored on its title.
 //! * Pages listed in the ground truth without a `source.html` are counted in a second
 //!   denominator ("all labelled pages"), where they count as wrong.
 
@@ -64,20 +74,61 @@ pub enum EvalError {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Truth {
     /// The page's `<title>` text.
+    #[serde(default)]
     pub title_page: String,
     /// The price as shown.
     #[serde(default)]
-    pub price_text: String,
-    /// The price as a decimal string.
-    pub price: String,
+    pub price_text: Option<String>,
+    /// The price as a decimal string; absent, `null` or empty when the page shows no price
+    /// (a product no longer sold, a price on request): then only abstaining is right.
+    #[serde(default)]
+    pub price: Option<String>,
     /// Whether the page shows a price range.
     #[serde(default)]
     pub price_is_range: bool,
-    /// ISO-4217 code.
-    pub currency: String,
+    /// ISO-4217 code, when the page has a price.
+    #[serde(default)]
+    pub currency: Option<String>,
     /// Path of the page relative to the corpus directory, when given.
     #[serde(default)]
     pub source_html: Option<String>,
+}
+
+/// Which half of a corpus a page belongs to: tuning (rules may be tuned on it) or held out
+/// (never looked at while tuning; its figures are the honest ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Half {
+    /// Pages the extractor may be tuned on, and every page written in this repository.
+    Tuning,
+    /// Pages kept out of tuning.
+    HeldOut,
+}
+
+impl fmt::Display for Half {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Half::Tuning => "tuning",
+            Half::HeldOut => "held-out",
+        })
+    }
+}
+
+/// The half of the page keyed `"<split>/<shop>"`: fixed by the shop's name alone (the parity
+/// of its 64-bit FNV-1a hash), so a shop never moves between halves when pages are added,
+/// and a corpus's own `training`/`test` folders play no part.
+pub fn half_of(key: &str) -> Half {
+    let shop = key.rsplit('/').next().unwrap_or(key);
+    // FNV-1a by hand: six lines, and the split must never change with a crate's version.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in shop.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    if h % 2 == 0 {
+        Half::Tuning
+    } else {
+        Half::HeldOut
+    }
 }
 
 /// What went wrong on one page.
@@ -85,9 +136,12 @@ pub struct Truth {
 pub struct PageMiss {
     /// `"<split>/<site>"`.
     pub key: String,
+    /// The page's half.
+    pub half: Half,
     /// Whether the page has no `source.html` (then nothing else is filled).
     pub missing_source: bool,
-    /// The price was wrong or absent.
+    /// The price was wrong, absent, or given where the page has none: (got, expected;
+    /// `"none"` when the page has no price).
     pub price: Option<(Option<Decimal>, String)>,
     /// The currency was wrong or absent.
     pub currency: Option<(Option<String>, String)>,
@@ -95,25 +149,106 @@ pub struct PageMiss {
     pub title: Option<(Option<String>, String)>,
     /// The method of the record, if any.
     pub method: Option<String>,
+    /// The record's confidence, if any.
+    pub confidence: Option<f64>,
+}
+
+/// Counts over a set of pages, and the scores product-extraction benchmarks report.
+///
+/// A page with a labelled price is a positive: the extractor's price is a true positive when
+/// right, a false positive and a false negative when wrong, a false negative when it
+/// abstains. A page without a labelled price is right only when the extractor abstains; a
+/// price there is a false positive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scores {
+    /// Pages with a `source.html`.
+    pub pages: usize,
+    /// Of them, pages with a labelled price.
+    pub priced: usize,
+    /// Pages that gave a record.
+    pub with_record: usize,
+    /// Pages where the extractor gave a price.
+    pub predicted: usize,
+    /// Pages whose price was right (true positives).
+    pub price_right: usize,
+    /// Priced pages whose currency was right.
+    pub currency_right: usize,
+    /// Pages without a labelled price where the extractor rightly gave none.
+    pub abstained_right: usize,
+    /// Priced pages where the extractor gave no price.
+    pub abstained_wrong: usize,
+    /// Pages whose title matched.
+    pub title_right: usize,
+}
+
+impl Scores {
+    /// Pages without a labelled price.
+    pub fn unpriced(&self) -> usize {
+        self.pages - self.priced
+    }
+
+    /// Price precision: right prices over prices given.
+    pub fn precision(&self) -> f64 {
+        ratio(self.price_right, self.predicted)
+    }
+
+    /// Price recall: right prices over pages with a labelled price.
+    pub fn recall(&self) -> f64 {
+        ratio(self.price_right, self.priced)
+    }
+
+    /// The harmonic mean of precision and recall.
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+
+    /// Pages right on price: a right price, or no price where the page has none.
+    pub fn price_accuracy(&self) -> f64 {
+        ratio(self.price_right + self.abstained_right, self.pages)
+    }
+
+    /// Currency accuracy over pages with a labelled price.
+    pub fn currency_accuracy(&self) -> f64 {
+        ratio(self.currency_right, self.priced)
+    }
+
+    fn add(&mut self, o: &Scores) {
+        self.pages += o.pages;
+        self.priced += o.priced;
+        self.with_record += o.with_record;
+        self.predicted += o.predicted;
+        self.price_right += o.price_right;
+        self.currency_right += o.currency_right;
+        self.abstained_right += o.abstained_right;
+        self.abstained_wrong += o.abstained_wrong;
+        self.title_right += o.title_right;
+    }
+}
+
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 /// The outcome of an evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// The corpus directory.
-    pub dir: PathBuf,
-    /// Pages in the ground truth.
+    /// The corpus directories (the first one split in halves, the others tuning only).
+    pub dirs: Vec<PathBuf>,
+    /// Pages in the ground truths.
     pub labelled: usize,
-    /// Labelled pages with a `source.html`.
-    pub with_source: usize,
-    /// Pages that gave a record.
-    pub with_record: usize,
-    /// Pages whose price was right.
-    pub price_right: usize,
-    /// Pages whose currency was right.
-    pub currency_right: usize,
-    /// Pages whose title matched.
-    pub title_right: usize,
+    /// Scores of the tuning half (with every page of the extra tuning corpora).
+    pub tuning: Scores,
+    /// Scores of the held-out half.
+    pub held_out: Scores,
     /// Records by method (`json_ld`, `heuristic`...).
     pub methods: BTreeMap<String, usize>,
     /// Every page with at least one miss, by key.
@@ -124,60 +259,103 @@ pub struct Report {
     pub llm_prompt_tokens: u64,
     /// LLM tasks (chunks) those pages would need.
     pub llm_tasks: usize,
-    /// Pages whose LLM prompt holds the labelled price (its digits as written with `.` or
-    /// `,` decimals, with or without grouping): what the model cannot answer otherwise.
+    /// Priced pages whose LLM prompt holds the labelled price (its digits as written with
+    /// `.` or `,` decimals, with or without grouping): what the model cannot answer otherwise.
     pub llm_price_shown: usize,
 }
 
 fn pct(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
+    ratio(part, whole) * 100.0
 }
 
 impl Report {
-    /// Price accuracy over the pages that have a `source.html`, in percent.
+    /// Both halves together.
+    pub fn all(&self) -> Scores {
+        let mut s = self.tuning;
+        s.add(&self.held_out);
+        s
+    }
+
+    /// Price accuracy over all pages that have a `source.html`, in percent.
     pub fn price_accuracy(&self) -> f64 {
-        pct(self.price_right, self.with_source)
+        self.all().price_accuracy() * 100.0
     }
 
-    /// Title match rate over the pages that have a `source.html`, in percent.
+    /// Title match rate over all pages that have a `source.html`, in percent.
     pub fn title_accuracy(&self) -> f64 {
-        pct(self.title_right, self.with_source)
+        let a = self.all();
+        pct(a.title_right, a.pages)
     }
 
-    /// Currency accuracy over the pages that have a `source.html`, in percent.
+    /// Currency accuracy over all priced pages that have a `source.html`, in percent.
     pub fn currency_accuracy(&self) -> f64 {
-        pct(self.currency_right, self.with_source)
+        self.all().currency_accuracy() * 100.0
     }
+
+    fn half(&mut self, h: Half) -> &mut Scores {
+        match h {
+            Half::Tuning => &mut self.tuning,
+            Half::HeldOut => &mut self.held_out,
+        }
+    }
+}
+
+/// One block of figures: a half or the whole.
+fn write_scores(f: &mut fmt::Formatter<'_>, name: &str, s: &Scores) -> fmt::Result {
+    writeln!(
+        f,
+        "  {name}: {} pages ({} with a price, {} without)",
+        s.pages,
+        s.priced,
+        s.unpriced()
+    )?;
+    writeln!(
+        f,
+        "    price     P {:.3}  R {:.3}  F1 {:.3}   right {}/{} priced, {} given, {} missed",
+        s.precision(),
+        s.recall(),
+        s.f1(),
+        s.price_right,
+        s.priced,
+        s.predicted,
+        s.abstained_wrong
+    )?;
+    writeln!(
+        f,
+        "    abstain   {}/{} pages without a price",
+        s.abstained_right,
+        s.unpriced()
+    )?;
+    let line = |f: &mut fmt::Formatter<'_>, label: &str, n: usize, of: usize| {
+        writeln!(f, "    {label:<9} {n:>3}/{of} = {:5.1}%", pct(n, of))
+    };
+    line(f, "currency", s.currency_right, s.priced)?;
+    line(f, "title", s.title_right, s.pages)?;
+    line(f, "coverage", s.with_record, s.pages)
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "product pages: {}", self.dir.display())?;
+        let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        writeln!(f, "product pages: {}", dirs.join(" + "))?;
+        let all = self.all();
         writeln!(
             f,
             "  pages: {} labelled, {} with source.html ({} without)",
             self.labelled,
-            self.with_source,
-            self.labelled - self.with_source
+            all.pages,
+            self.labelled - all.pages
         )?;
-        let line = |f: &mut fmt::Formatter<'_>, name: &str, n: usize| {
-            writeln!(
-                f,
-                "  {name:<9} {n:>3}/{} = {:5.1}%   (of all labelled: {n}/{} = {:5.1}%)",
-                self.with_source,
-                pct(n, self.with_source),
-                self.labelled,
-                pct(n, self.labelled)
-            )
-        };
-        line(f, "price", self.price_right)?;
-        line(f, "currency", self.currency_right)?;
-        line(f, "title", self.title_right)?;
-        line(f, "coverage", self.with_record)?;
+        write_scores(f, "held-out", &self.held_out)?;
+        write_scores(f, "tuning", &self.tuning)?;
+        write_scores(f, "all", &all)?;
+        writeln!(
+            f,
+            "  price right on {}/{} = {:5.1}% of all labelled pages",
+            all.price_right + all.abstained_right,
+            self.labelled,
+            pct(all.price_right + all.abstained_right, self.labelled)
+        )?;
         let methods: Vec<String> = self
             .methods
             .iter()
@@ -186,41 +364,47 @@ impl fmt::Display for Report {
         writeln!(f, "  methods: {}", methods.join(", "))?;
         writeln!(
             f,
-            "  llm prompt: {} tokens in {} tasks, {:.0} per page (chars/4; if every page went to the LLM); price shown on {}/{} pages",
+            "  llm prompt: {} tokens in {} tasks, {:.0} per page (chars/4; if every page went to the LLM); price shown on {}/{} priced pages",
             self.llm_prompt_tokens,
             self.llm_tasks,
-            self.llm_prompt_tokens as f64 / self.with_source.max(1) as f64,
+            self.llm_prompt_tokens as f64 / all.pages.max(1) as f64,
             self.llm_price_shown,
-            self.with_source
+            all.priced
         )?;
-        if !self.misses.is_empty() {
-            writeln!(f, "  misses:")?;
-        }
-        for m in &self.misses {
-            if m.missing_source {
-                writeln!(f, "    {}: no source.html", m.key)?;
-                continue;
-            }
-            let miss = format!(
-                "    {} [{}]:",
-                m.key,
-                m.method.as_deref().unwrap_or("no record")
-            );
-            if let Some((got, want)) = &m.price {
-                let got = got.map(|d| d.to_string()).unwrap_or_else(|| "none".into());
-                writeln!(f, "{miss} price {got}, expected {want}")?;
-            }
-            if let Some((got, want)) = &m.currency {
-                let got = got.as_deref().unwrap_or("none");
-                writeln!(f, "{miss} currency {got}, expected {want}")?;
-            }
-            if let Some((got, want)) = &m.title {
-                let got = got.as_deref().unwrap_or("none");
-                writeln!(f, "{miss} title {got:?}, page title {want:?}")?;
-            }
-        }
-        Ok(())
+        write_misses(f, &self.misses)
     }
+}
+
+fn write_misses(f: &mut fmt::Formatter<'_>, misses: &[PageMiss]) -> fmt::Result {
+    if !misses.is_empty() {
+        writeln!(f, "  misses:")?;
+    }
+    for m in misses {
+        if m.missing_source {
+            writeln!(f, "    {} ({}): no source.html", m.key, m.half)?;
+            continue;
+        }
+        let confidence = m.confidence.map(|c| format!(" {c:.2}")).unwrap_or_default();
+        let miss = format!(
+            "    {} ({}) [{}{confidence}]:",
+            m.key,
+            m.half,
+            m.method.as_deref().unwrap_or("no record")
+        );
+        if let Some((got, want)) = &m.price {
+            let got = got.map(|d| d.to_string()).unwrap_or_else(|| "none".into());
+            writeln!(f, "{miss} price {got}, expected {want}")?;
+        }
+        if let Some((got, want)) = &m.currency {
+            let got = got.as_deref().unwrap_or("none");
+            writeln!(f, "{miss} currency {got}, expected {want}")?;
+        }
+        if let Some((got, want)) = &m.title {
+            let got = got.as_deref().unwrap_or("none");
+            writeln!(f, "{miss} title {got:?}, page title {want:?}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether an extracted title matches the page's `<title>` (see the module docs).
@@ -235,7 +419,8 @@ pub fn title_matches(extracted: &str, title_page: &str) -> bool {
 
 /// The range of prices a page shows, read from its expected price text (`"$19.95 – $24.95"`).
 fn range_of(truth: &Truth) -> Option<(Decimal, Decimal)> {
-    let prices = haul_price::find_prices(&truth.price_text, &haul_price::Hints::default());
+    let text = truth.price_text.as_deref()?;
+    let prices = haul_price::find_prices(text, &haul_price::Hints::default());
     let amounts: Vec<Decimal> = prices.iter().filter_map(|p| p.amount).collect();
     Some((*amounts.iter().min()?, *amounts.iter().max()?))
 }
@@ -285,9 +470,17 @@ fn page_url(html: &str, key: &str) -> Url {
 
 /// Extracts the product of one saved page (the record the evaluation scores).
 pub fn extract_saved_page(html: &str, key: &str) -> Option<Record> {
+    extract_saved_extraction(html, key)
+        .records
+        .into_iter()
+        .next()
+}
+
+/// The whole extraction of one saved page, warnings included.
+pub fn extract_saved_extraction(html: &str, key: &str) -> haul_core::Extraction {
     let url = page_url(html, key);
     let page = Page::parse(html, &url);
-    extract_page(&page, "generic").records.into_iter().next()
+    extract_page(&page, "generic")
 }
 
 /// What the LLM path would send for one saved page.
@@ -335,19 +528,22 @@ pub fn llm_prompt_cost(html: &str, key: &str, want: Decimal) -> PromptCost {
     }
 }
 
+/// Scores one page: its record and what was wrong with it.
 fn score_page(
     key: &str,
     truth: &Truth,
     html: Option<&str>,
-    want: Decimal,
+    want: Option<Decimal>,
 ) -> (Option<Record>, PageMiss) {
     let mut miss = PageMiss {
         key: key.to_string(),
+        half: half_of(key),
         missing_source: html.is_none(),
         price: None,
         currency: None,
         title: None,
         method: None,
+        confidence: None,
     };
     let Some(html) = html else {
         return (None, miss);
@@ -355,31 +551,44 @@ fn score_page(
     let record = extract_saved_page(html, key);
     let r = record.as_ref();
     miss.method = r.map(|r| r.method.to_string());
+    miss.confidence = r.and_then(|r| r.confidence);
     let price = r.and_then(|r| r.price);
-    if !price_is_right(price, want, truth) {
-        miss.price = Some((price, truth.price.clone()));
-    }
-    let currency = r.and_then(|r| r.currency).map(|c| c.to_string());
-    if currency.as_deref() != Some(truth.currency.as_str()) {
-        miss.currency = Some((currency, truth.currency.clone()));
+    match want {
+        Some(want) => {
+            if !price_is_right(price, want, truth) {
+                miss.price = Some((price, want.to_string()));
+            }
+            let currency = r.and_then(|r| r.currency).map(|c| c.to_string());
+            let expected = truth.currency.clone().unwrap_or_default();
+            if currency.as_deref() != Some(expected.as_str()) {
+                miss.currency = Some((currency, expected));
+            }
+        }
+        None if price.is_some() => miss.price = Some((price, "none".into())),
+        None => {}
     }
     let title = r.map(|r| r.title.clone());
-    if !title
-        .as_deref()
-        .is_some_and(|t| title_matches(t, &truth.title_page))
+    // A page without a price rightly gives no record at all (a listing, a price on request).
+    let scored = want.is_some() || r.is_some();
+    if scored
+        && !truth.title_page.trim().is_empty()
+        && !title
+            .as_deref()
+            .is_some_and(|t| title_matches(t, &truth.title_page))
     {
         miss.title = Some((title, truth.title_page.clone()));
     }
     (record, miss)
 }
 
-/// One page's place in the corpus, its record, misses and LLM prompt cost.
-type Scored = (usize, Option<Record>, PageMiss, PromptCost);
+/// One page to evaluate: its key, labels, file and expected price.
+type Job = (String, Truth, PathBuf, Option<Decimal>, Half);
 
-/// Evaluates the extractor on the corpus in `dir` (see the module docs), parsing pages on two
-/// threads.
-pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
-    let dir = dir.as_ref();
+/// One page's place in the corpus, its record, misses and LLM prompt cost.
+type Scored = (usize, Option<Record>, PageMiss, PromptCost, Option<Decimal>);
+
+/// Reads a corpus's ground truth into jobs; pages of an extra tuning corpus are all tuning.
+fn corpus_jobs(dir: &Path, all_tuning: bool) -> Result<Vec<Job>, EvalError> {
     let gt_path = dir.join("ground-truth.json");
     let text = std::fs::read_to_string(&gt_path).map_err(|source| EvalError::Read {
         path: gt_path.clone(),
@@ -391,19 +600,31 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
             source,
         })?;
     let mut jobs = Vec::new();
-    for (key, t) in &truth {
-        let want = Decimal::from_str(t.price.trim()).map_err(|_| EvalError::BadPrice {
-            path: gt_path.clone(),
-            key: key.clone(),
-            value: t.price.clone(),
-        })?;
+    for (key, t) in truth {
+        let want = match t.price.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => Some(Decimal::from_str(p).map_err(|_| EvalError::BadPrice {
+                path: gt_path.clone(),
+                key: key.clone(),
+                value: p.to_string(),
+            })?),
+        };
         let rel = t
             .source_html
             .clone()
             .unwrap_or_else(|| format!("pages/{key}/source.html"));
-        jobs.push((key.clone(), t.clone(), dir.join(rel), want));
+        let half = if all_tuning {
+            Half::Tuning
+        } else {
+            half_of(&key)
+        };
+        jobs.push((key, t, dir.join(rel), want, half));
     }
+    Ok(jobs)
+}
 
+/// Extracts and scores every job on two threads, in job order.
+fn run_jobs(jobs: &[Job]) -> Result<Vec<Scored>, EvalError> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Scored>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<EvalError>> = Mutex::new(None);
@@ -412,7 +633,7 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((key, t, path, want)) = jobs.get(i) else {
+                    let Some((key, t, path, want, half)) = jobs.get(i) else {
                         break;
                     };
                     let html = match std::fs::read(path) {
@@ -428,12 +649,14 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
                             break;
                         }
                     };
-                    let (record, miss) = score_page(key, t, html.as_deref(), *want);
-                    let cost = html
-                        .as_deref()
-                        .map_or(PromptCost::default(), |h| llm_prompt_cost(h, key, *want));
+                    let (record, mut miss) = score_page(key, t, html.as_deref(), *want);
+                    miss.half = *half;
+                    let cost = match (html.as_deref(), want) {
+                        (Some(h), Some(w)) => llm_prompt_cost(h, key, *w),
+                        _ => PromptCost::default(),
+                    };
                     if let Ok(mut r) = results.lock() {
-                        r.push((i, record, miss, cost));
+                        r.push((i, record, miss, cost, *want));
                     }
                 }
             });
@@ -444,13 +667,34 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
     }
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, ..)| *i);
+    Ok(results)
+}
 
+/// Evaluates the extractor on the corpus in `dir` (see the module docs), split in halves by
+/// [`half_of`], parsing pages on two threads.
+pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
+    evaluate_corpora(dir, &[] as &[PathBuf])
+}
+
+/// Evaluates the extractor on the corpus in `dir`, split in halves by [`half_of`], plus the
+/// corpora in `tuning`, whose pages all count as tuning pages (pages written for this
+/// project go there, never into the held-out half).
+pub fn evaluate_corpora(
+    dir: impl AsRef<Path>,
+    tuning: &[impl AsRef<Path>],
+) -> Result<Report, EvalError> {
+    let dir = dir.as_ref();
+    let mut jobs = corpus_jobs(dir, false)?;
     let mut report = Report {
-        dir: dir.to_path_buf(),
-        labelled: truth.len(),
+        dirs: vec![dir.to_path_buf()],
         ..Default::default()
     };
-    for (_, record, miss, cost) in results {
+    for extra in tuning {
+        jobs.extend(corpus_jobs(extra.as_ref(), true)?);
+        report.dirs.push(extra.as_ref().to_path_buf());
+    }
+    report.labelled = jobs.len();
+    for (_, record, miss, cost, want) in run_jobs(&jobs)? {
         report.llm_prompt_tokens += cost.tokens;
         report.llm_tasks += cost.tasks;
         report.llm_price_shown += usize::from(cost.price_shown);
@@ -458,14 +702,24 @@ pub fn evaluate_pages(dir: impl AsRef<Path>) -> Result<Report, EvalError> {
             report.misses.push(miss);
             continue;
         }
-        report.with_source += 1;
+        let s = report.half(miss.half);
+        s.pages += 1;
+        s.priced += usize::from(want.is_some());
+        let given = record.as_ref().is_some_and(|r| r.price.is_some());
+        s.with_record += usize::from(record.is_some());
+        s.predicted += usize::from(given);
+        match want {
+            Some(_) => {
+                s.price_right += usize::from(miss.price.is_none());
+                s.currency_right += usize::from(miss.currency.is_none());
+                s.abstained_wrong += usize::from(!given);
+            }
+            None => s.abstained_right += usize::from(!given),
+        }
+        s.title_right += usize::from(miss.title.is_none());
         if let Some(r) = &record {
-            report.with_record += 1;
             *report.methods.entry(r.method.to_string()).or_default() += 1;
         }
-        report.price_right += usize::from(miss.price.is_none());
-        report.currency_right += usize::from(miss.currency.is_none());
-        report.title_right += usize::from(miss.title.is_none());
         if miss.price.is_some() || miss.currency.is_some() || miss.title.is_some() {
             report.misses.push(miss);
         }

@@ -41,6 +41,7 @@ mod product;
 mod schema;
 pub mod store;
 mod text;
+pub mod verdict;
 
 pub use budget::MAX_HTML_NODES;
 pub use compact::PRODUCT_MARKDOWN_CHARS;
@@ -57,8 +58,10 @@ pub use microdata::{microdata, microdata_items};
 pub use opengraph::{og_type_is_product, open_graph};
 pub use page::{Page, locale_currency};
 pub use product::{
-    Layers, extract_page, extract_product, has_buy_button, layers, looks_like_product_page, merge,
+    Judged, Layers, extract_page, extract_page_at, extract_page_judged, extract_product,
+    has_buy_button, layers, looks_like_product_page, merge, merge_at,
 };
 pub use text::{
     decode_entities, element_text, normalize_space, price_text, title_tokens, token_overlap,
 };
+pub use verdict::{Abstain, DEFAULT_MIN_CONFIDENCE, ShownPrices};

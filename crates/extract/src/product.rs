@@ -11,6 +11,9 @@ use crate::microdata::microdata;
 use crate::opengraph::{og_type_is_product, open_graph};
 use crate::page::Page;
 use crate::text::{element_text, sel, token_overlap};
+use crate::verdict::{
+    Abstain, DEFAULT_MIN_CONFIDENCE, Vote, abstention, confidence, visibly_priced,
+};
 
 /// Extracts the product of a product page: parses `html` and runs
 /// [`extract_page`]. Never panics; a page with no product gives an empty extraction.
@@ -136,16 +139,28 @@ fn fill(r: &mut Record, other: &Record) {
 /// several products none of which is the page's own (a listing) gives one record per product
 /// that has its own URL, with `source` set to the page.
 pub fn extract_page(page: &Page, site: &str) -> Extraction {
-    let l = layers(page, site);
-    merge(page, l)
+    extract_page_at(page, site, DEFAULT_MIN_CONFIDENCE)
 }
 
-/// Whether the page visibly shows `price` as a product price (a price candidate outside site
-/// chrome and recommendation blocks).
-fn visibly_priced(cands: &[PriceCandidate], price: haul_core::Decimal) -> bool {
-    cands
-        .iter()
-        .any(|c| !c.noise && c.score > -4.0 && (c.amount == price))
+/// [`extract_page`] with the confidence below which the record gets no price (and a
+/// warning) instead of a doubtful one: higher trades recall for precision.
+pub fn extract_page_at(page: &Page, site: &str, min_confidence: f64) -> Extraction {
+    extract_page_judged(page, site, min_confidence).extraction
+}
+
+/// A product extraction and why its record's price was withheld, if it was.
+#[derive(Debug, Clone, Default)]
+pub struct Judged {
+    /// The extraction.
+    pub extraction: Extraction,
+    /// Why the record gives no price although the page had one.
+    pub withheld: Option<Abstain>,
+}
+
+/// [`extract_page_at`], saying why a price was withheld (a caller may then ask an LLM).
+pub fn extract_page_judged(page: &Page, site: &str, min_confidence: f64) -> Judged {
+    let l = layers(page, site);
+    judged_merge(page, l, min_confidence)
 }
 
 /// Minimum score of the heuristic's best price for it to stand on its own (a currency or a
@@ -158,6 +173,17 @@ const STRONG_PRICE: f64 = 4.0;
 /// recommendation blocks (a stale or default variant's price) gives way to the heuristic's
 /// visible price; the record's `method` is then `heuristic`.
 pub fn merge(page: &Page, l: Layers) -> Extraction {
+    merge_at(page, l, DEFAULT_MIN_CONFIDENCE)
+}
+
+/// [`merge`], then the verdict: the record's `confidence`, and no price (with a warning)
+/// when the page says the product is no longer sold or the confidence is under
+/// `min_confidence`.
+pub fn merge_at(page: &Page, l: Layers, min_confidence: f64) -> Extraction {
+    judged_merge(page, l, min_confidence).extraction
+}
+
+fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
     let mut out = Extraction::default();
     let reference = page_title_reference(page);
     let main_ld = pick_main(&l.json_ld, &reference).cloned();
@@ -185,7 +211,7 @@ pub fn merge(page: &Page, l: Layers) -> Extraction {
         .or_else(|| og.clone().filter(|_| og_product));
     let Some(mut record) = primary else {
         out.records = listing_records(page, &l);
-        return out;
+        return Judged::of(out);
     };
     if record.method == Method::Heuristic && !structured && !og_product {
         // A title and a price found by the heuristics alone: a product page only if the price
@@ -195,7 +221,7 @@ pub fn merge(page: &Page, l: Layers) -> Extraction {
         let weak = !has_buy_button(page) && best.is_none_or(|b| b.score < STRONG_PRICE);
         if listing || weak {
             out.records = listing_records(page, &l);
-            return out;
+            return Judged::of(out);
         }
     }
     // Cross-check a structured price against what the page shows.
@@ -235,11 +261,75 @@ pub fn merge(page: &Page, l: Layers) -> Extraction {
         record.currency = page.stated_currency();
     }
     record.url = page.canonical_url().to_string();
+    let votes = votes(&order, best);
+    let withheld = judge(
+        page,
+        &mut record,
+        &votes,
+        &l.candidates,
+        min_confidence,
+        &mut out,
+    );
+    out.records.push(record);
+    Judged {
+        extraction: out,
+        withheld,
+    }
+}
+
+impl Judged {
+    fn of(extraction: Extraction) -> Self {
+        Self {
+            extraction,
+            withheld: None,
+        }
+    }
+}
+
+/// The prices the layers give, each with what its source is worth alone.
+fn votes(order: &[Record], best: Option<&PriceCandidate>) -> Vec<Vote> {
+    order
+        .iter()
+        .filter_map(|r| {
+            Some(Vote {
+                method: r.method,
+                price: r.price?,
+                weight: crate::verdict::base_weight(r.method, best),
+            })
+        })
+        .collect()
+}
+
+/// Sets the record's confidence and withholds its price when the verdict says so.
+fn judge(
+    page: &Page,
+    record: &mut Record,
+    votes: &[Vote],
+    cands: &[PriceCandidate],
+    min_confidence: f64,
+    out: &mut Extraction,
+) -> Option<Abstain> {
     if record.price.is_none() {
         out.warn(format!("{}: no price found", page.url()));
+        return None;
     }
-    out.records.push(record);
-    out
+    record.confidence = Some(confidence(record, votes, cands));
+    if let Some(why) = abstention(page, record, cands, min_confidence) {
+        let price = record.price.take();
+        record.list_price = None;
+        record.currency = None;
+        record.confidence = None;
+        if matches!(why, Abstain::Discontinued) {
+            record.availability = Some(haul_core::Availability::Discontinued);
+        }
+        let price = price.map(|p| p.to_string()).unwrap_or_default();
+        out.warn(format!(
+            "{}: no price given ({price} withheld: {why})",
+            page.url()
+        ));
+        return Some(why);
+    }
+    None
 }
 
 /// The title to keep: `current`, unless another layer's title (the visible `<h1>`, the

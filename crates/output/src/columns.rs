@@ -33,11 +33,16 @@ pub const COLUMNS: &[&str] = &[
     "deal_url",
     "seen_at",
     "method",
+    "confidence",
     "source",
 ];
 
 /// Columns holding integers (everything else is text; prices are text to stay exact).
 const INTEGER_COLUMNS: &[&str] = &["rating_count", "votes"];
+
+/// Columns holding fractional numbers, kept as their JSON text (`0.85`) and read back as
+/// numbers.
+const NUMBER_COLUMNS: &[&str] = &["confidence"];
 
 /// Text columns a record always has; an empty CSV cell there is the empty string, not absent.
 const REQUIRED_TEXT_COLUMNS: &[&str] = &["kind", "site", "url", "title", "seen_at", "method"];
@@ -143,6 +148,10 @@ pub(crate) fn record_from_cells<'a>(
                     return Err(format!("column {name}: {s:?} is not an integer"));
                 }
             }
+            Cell::Text(s) if NUMBER_COLUMNS.contains(&name) => match s.parse::<f64>() {
+                Ok(f) => Value::from(f),
+                Err(_) => return Err(format!("column {name}: {s:?} is not a number")),
+            },
             Cell::Text(s) => Value::String(s),
         };
         map.insert(name.to_owned(), value);
@@ -173,6 +182,7 @@ mod tests {
         r.posted_at = Some("2024-01-01T00:00:00Z".into());
         r.deal_url = Some("http://shop/x".into());
         r.source = Some("http://x/list".into());
+        r.confidence = Some(0.85);
         r
     }
 

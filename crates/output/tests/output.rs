@@ -484,7 +484,7 @@ fn resume_rejects_files_haul_did_not_write_with_the_line_number() {
     let csv = dir.path().join("bad.csv");
     assert_corrupt(&csv, "a,b,c\n1,2,3\n", 1);
     let header = COLUMNS.join(",");
-    let row = "product,s,http://x/1,T,,,,,,,,,,,,,,,2024-01-01T00:00:00Z,css,";
+    let row = "product,s,http://x/1,T,,,,,,,,,,,,,,,2024-01-01T00:00:00Z,css,,";
     assert_corrupt(&csv, &format!("{header}\n{row}\nshort,row\n{row}\n"), 3);
 }
 

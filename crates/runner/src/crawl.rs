@@ -87,6 +87,9 @@ pub struct CrawlOptions {
     pub global_concurrency: Option<usize>,
     /// Which extraction path sites take.
     pub extract: haul_core::ExtractMode,
+    /// The confidence below which records get no price (`--min-confidence`); `None`: each
+    /// extractor's default.
+    pub min_confidence: Option<f64>,
     /// After cancellation, how long pages in flight may take to finish before they are
     /// aborted.
     pub grace: Duration,
@@ -109,6 +112,7 @@ impl Default for CrawlOptions {
             retry_base: Duration::from_millis(250),
             global_concurrency: None,
             extract: haul_core::ExtractMode::Auto,
+            min_confidence: None,
             grace: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(crate::MAX_RETRY_AFTER_SECS),
             max_page_bytes: haul_core::DEFAULT_MAX_PAGE_BYTES,
@@ -366,6 +370,7 @@ impl Crawler {
             .with_max_page_bytes(self.opts.max_page_bytes)
             .with_max_level(self.opts.max_level)
             .with_extract_mode(self.opts.extract)
+            .with_min_confidence(self.opts.min_confidence)
     }
 
     /// Processes one URL of `job` at `level` outside [`run`](Self::run)'s level loop, for

@@ -87,3 +87,54 @@ async fn without_an_llm_or_when_it_fails_the_page_still_gives_its_links() {
         ex.warnings
     );
 }
+
+#[tokio::test]
+async fn with_auto_an_llm_price_the_page_does_not_show_is_not_taken() {
+    let made_up = WALNUT_ANSWER.replace("$64.00", "$99.00");
+    let llm = Arc::new(FakeLlm::answering(&made_up));
+    let cx = context(Some(llm.clone()));
+    let ex = extract(&cx, "llm-only.html", WALNUT).await;
+    assert_eq!(llm.prompts().len(), 1);
+    assert!(ex.records.is_empty(), "{:?}", ex.records);
+    assert!(
+        ex.warnings
+            .iter()
+            .any(|w| w.0.contains("price 99.00 is not shown on the page")),
+        "{:?}",
+        ex.warnings
+    );
+    // The price the page shows is taken, with the confidence of a checked answer.
+    let llm = Arc::new(FakeLlm::answering(WALNUT_ANSWER));
+    let ex = extract(&context(Some(llm)), "llm-only.html", WALNUT).await;
+    assert_eq!(ex.records[0].confidence, Some(0.7));
+}
+
+#[tokio::test]
+async fn a_price_under_min_confidence_goes_to_the_llm_and_is_checked_against_the_page() {
+    const LAMP: &str = "https://lumen.example.co.uk/p/brass-desk-lamp";
+    let answer =
+        r#"{"products": [{"title": "Brass Desk Lamp", "price": "£64.50", "currency": "GBP"}]}"#;
+    // A floor no markup price reaches: the markup's price is withheld and the LLM asked.
+    let llm = Arc::new(FakeLlm::answering(answer));
+    let cx = context(Some(llm.clone())).with_min_confidence(Some(1.0));
+    let ex = extract(&cx, "microdata.html", LAMP).await;
+    assert_eq!(llm.prompts().len(), 1);
+    let r = &ex.records[0];
+    assert_eq!(r.method, Method::Llm);
+    assert_eq!(r.price.map(|d| d.to_string()).as_deref(), Some("64.50"));
+    // Without an LLM the same floor gives the record without a price, and says why.
+    let cx = context(None).with_min_confidence(Some(1.0));
+    let ex = extract(&cx, "microdata.html", LAMP).await;
+    assert_eq!(ex.records[0].price, None);
+    assert!(
+        ex.warnings
+            .iter()
+            .any(|w| w.0.contains("64.50 withheld: the evidence is weak")),
+        "{:?}",
+        ex.warnings
+    );
+    // The default floor keeps it, with its confidence.
+    let ex = extract(&context(None), "microdata.html", LAMP).await;
+    let c = ex.records[0].confidence.expect("a confidence");
+    assert!(c >= 0.8, "{c}");
+}
