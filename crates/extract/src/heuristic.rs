@@ -777,7 +777,7 @@ pub fn best_candidate(cands: &[PriceCandidate]) -> Option<&PriceCandidate> {
 /// `<title>`.
 pub fn heuristic_title(page: &Page) -> Option<String> {
     match main_title(page) {
-        Some(el) => Some(title_text(el)).filter(|t| !t.is_empty()),
+        Some(el) => Some(title_text(page, el)).filter(|t| !t.is_empty()),
         None => None,
     }
     .or_else(|| page.meta("og:title"))
@@ -812,13 +812,13 @@ pub fn heuristic_with(page: &Page, site: &str, cands: &[PriceCandidate]) -> Opti
 
 /// The text of a title element without the parts that are prices or ratings (some shops put
 /// the price inside the `<h1>`).
-fn title_text(el: ElementRef<'_>) -> String {
+fn title_text(page: &Page, el: ElementRef<'_>) -> String {
     let mut parts: Vec<String> = Vec::new();
-    collect_title(el, 0, &mut parts);
+    collect_title(page, el, 0, &mut parts);
     crate::text::normalize_space(&parts.join(" "))
 }
 
-fn collect_title(el: ElementRef<'_>, depth: usize, out: &mut Vec<String>) {
+fn collect_title(page: &Page, el: ElementRef<'_>, depth: usize, out: &mut Vec<String>) {
     if depth > crate::text::MAX_DEPTH {
         return;
     }
@@ -839,13 +839,11 @@ fn collect_title(el: ElementRef<'_>, depth: usize, out: &mut Vec<String>) {
                 let text = element_text(c);
                 let looks_price = text.len() <= 30
                     && text.bytes().any(|b| b.is_ascii_digit())
-                    && haul_price::parse_price(&text, &haul_price::Hints::default())
-                        .currency_text
-                        .is_some();
+                    && page.parse_price(&text, None).currency_text.is_some();
                 if priceish || looks_price {
                     continue;
                 }
-                collect_title(c, depth + 1, out);
+                collect_title(page, c, depth + 1, out);
             }
             _ => {}
         }

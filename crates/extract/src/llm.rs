@@ -13,7 +13,7 @@ use haul_core::{
     Availability, Currency, Decimal, ExtractError, Extraction, LlmAnswer, LlmError, LlmPool,
     LlmTask, Method, Record, Url,
 };
-use haul_price::{Hints, currency_to_iso, parse_price};
+use haul_price::{Hints, Locale, currency_to_iso, parse_price};
 use serde_json::Value;
 
 use crate::text::normalize_space;
@@ -210,6 +210,8 @@ pub fn parse_llm_answer(answer: &LlmAnswer, url: &Url, site: &str) -> Result<Ext
         }
     };
     let host = url.host_str().unwrap_or("").to_string();
+    // Without the page here, the country domain is the locale: `$ 12.990` on a .cl shop.
+    let locale_from_domain = Locale::from_domain(&host);
     let mut out = Extraction::default();
     for (i, item) in items.iter().enumerate() {
         if !item.is_object() {
@@ -226,6 +228,7 @@ pub fn parse_llm_answer(answer: &LlmAnswer, url: &Url, site: &str) -> Result<Ext
             decimal_separator: None,
             domain: Some(&host),
             default_currency: None,
+            locale: locale_from_domain,
         };
         let currency = written_currency.as_deref().and_then(|c| {
             let iso = currency_to_iso(c, &hints);

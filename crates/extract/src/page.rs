@@ -1,11 +1,12 @@
 //! A parsed page with what every layer needs: the DOM, its URL, its canonical URL and the
-//! currency evidence of the page (declared codes, language and region, domain).
+//! currency evidence of the page (declared codes, language and region, domain), gathered into
+//! the page's [`Locale`], which every price parsed through the page gets as a hint.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use haul_core::{Currency, Url};
-use haul_price::{Hints, Price, currency_to_iso, parse_price};
+use haul_price::{Hints, Locale, Price, currency_to_iso, parse_price};
 use scraper::Html;
 
 use crate::text::{normalize_space, sel};
@@ -20,7 +21,8 @@ pub struct Page {
     host: String,
     lang: Option<String>,
     declared_currency: Option<Currency>,
-    locale_currency: Option<Currency>,
+    /// Language, region and declared currency (see [`Page::locale`]).
+    locale: Locale,
     assumed_currency: Option<Currency>,
     /// Ancestor facts of every element, computed on first use.
     facts: OnceCell<crate::dom::DomFacts>,
@@ -33,62 +35,21 @@ impl std::fmt::Debug for Page {
             .field("canonical", &self.canonical.as_str())
             .field("lang", &self.lang)
             .field("declared_currency", &self.declared_currency)
-            .field("locale_currency", &self.locale_currency)
+            .field("locale", &self.locale)
             .field("assumed_currency", &self.assumed_currency)
             .finish()
     }
 }
-
-/// Region subtags (`en-US`, `de_AT`, URL segments such as `/us/`) and the currency shops there
-/// price in.
-#[rustfmt::skip]
-const REGION_CURRENCY: &[(&str, &str)] = &[
-    ("us", "USD"), ("ca", "CAD"), ("gb", "GBP"), ("uk", "GBP"), ("au", "AUD"), ("nz", "NZD"),
-    ("ie", "EUR"), ("de", "EUR"), ("at", "EUR"), ("fr", "EUR"), ("es", "EUR"), ("it", "EUR"),
-    ("nl", "EUR"), ("be", "EUR"), ("pt", "EUR"), ("fi", "EUR"), ("gr", "EUR"), ("lu", "EUR"),
-    ("sk", "EUR"), ("si", "EUR"), ("ee", "EUR"), ("lv", "EUR"), ("lt", "EUR"), ("mt", "EUR"),
-    ("cy", "EUR"), ("hr", "EUR"), ("ch", "CHF"), ("se", "SEK"), ("no", "NOK"), ("dk", "DKK"),
-    ("pl", "PLN"), ("cz", "CZK"), ("hu", "HUF"), ("ro", "RON"), ("bg", "BGN"), ("ru", "RUB"),
-    ("ua", "UAH"), ("tr", "TRY"), ("jp", "JPY"), ("cn", "CNY"), ("hk", "HKD"), ("tw", "TWD"),
-    ("kr", "KRW"), ("in", "INR"), ("sg", "SGD"), ("my", "MYR"), ("th", "THB"), ("id", "IDR"),
-    ("ph", "PHP"), ("vn", "VND"), ("mx", "MXN"), ("br", "BRL"), ("ar", "ARS"), ("cl", "CLP"),
-    ("co", "COP"), ("pe", "PEN"), ("za", "ZAR"), ("il", "ILS"), ("ae", "AED"), ("sa", "SAR"),
-    ("eg", "EGP"), ("is", "ISK"),
-];
-
-/// Languages spoken (for shopping purposes) in one currency area only.
-#[rustfmt::skip]
-const LANGUAGE_CURRENCY: &[(&str, &str)] = &[
-    ("ja", "JPY"), ("ko", "KRW"), ("pl", "PLN"), ("cs", "CZK"), ("hu", "HUF"), ("sv", "SEK"),
-    ("da", "DKK"), ("nb", "NOK"), ("nn", "NOK"), ("no", "NOK"), ("uk", "UAH"), ("ro", "RON"),
-    ("bg", "BGN"), ("tr", "TRY"), ("he", "ILS"), ("th", "THB"), ("is", "ISK"), ("fi", "EUR"),
-    ("et", "EUR"), ("lv", "EUR"), ("lt", "EUR"), ("sk", "EUR"), ("sl", "EUR"), ("el", "EUR"),
-];
 
 /// Generic top-level domains, which say nothing about a country.
 const GENERIC_TLDS: &[&str] = &[
     "com", "net", "org", "shop", "store", "biz", "info", "co", "io", "online", "site",
 ];
 
-fn region_currency(region: &str) -> Option<Currency> {
-    let r = region.to_ascii_lowercase();
-    REGION_CURRENCY
-        .iter()
-        .find(|(k, _)| *k == r)
-        .and_then(|(_, c)| Currency::new(c).ok())
-}
-
-/// The currency a locale such as `en-US`, `de_AT` or `ja` implies, if any.
+/// The currency a locale such as `en-US`, `de_AT` or `ja` implies, if any: its region's, else
+/// its language's when the language is spoken in one currency area only (`de` gives none).
 pub fn locale_currency(locale: &str) -> Option<Currency> {
-    let mut parts = locale.trim().split(['-', '_']);
-    let language = parts.next()?.to_ascii_lowercase();
-    if let Some(region) = parts.find(|p| p.len() == 2) {
-        return region_currency(region);
-    }
-    LANGUAGE_CURRENCY
-        .iter()
-        .find(|(k, _)| *k == language)
-        .and_then(|(_, c)| Currency::new(c).ok())
+    Locale::parse(locale)?.implied_currency()
 }
 
 impl Page {
@@ -110,14 +71,18 @@ impl Page {
             .filter(|l| !l.is_empty())
             .map(str::to_string);
         let declared_currency = declared_currency(&doc, raw);
-        let locale_currency = page_locale_currency(&doc, lang.as_deref(), url);
-        let english_or_unknown = lang
-            .as_deref()
-            .is_none_or(|l| l.to_ascii_lowercase().starts_with("en"));
+        let locale =
+            page_locale(&doc, raw, lang.as_deref(), url, &host).with_currency(declared_currency);
+        let english = match locale.language() {
+            Some(l) => l == "en",
+            None => !looks_foreign(&doc),
+        };
         let tld = host.rsplit('.').next().unwrap_or("");
-        // A bare `$` on an English page of a generic domain (.com, .net...) with nothing else
-        // to go by: US dollars, by an overwhelming convention of such shops.
-        let assumed_currency = (english_or_unknown && GENERIC_TLDS.contains(&tld))
+        // A bare `$` on an English page of a generic domain (.com, .net, .us...) with nothing
+        // else to go by: US dollars, by an overwhelming convention of such shops. A page in
+        // another language (`es` on a .com) gets no such assumption: its `$` stays undecided.
+        let generic = GENERIC_TLDS.contains(&tld) || tld == "us";
+        let assumed_currency = (english && generic)
             .then(|| Currency::new("USD").ok())
             .flatten();
         Self {
@@ -127,7 +92,7 @@ impl Page {
             host,
             lang,
             declared_currency,
-            locale_currency,
+            locale,
             assumed_currency,
             facts: OnceCell::new(),
         }
@@ -160,22 +125,51 @@ impl Page {
         self.lang.as_deref()
     }
 
-    /// The page's currency as the page states it without a price: an ISO code declared in
-    /// markup (`priceCurrency`, `og:price:currency`), else the currency of the page's locale
-    /// (`lang`, `og:locale`, a region in the URL path).
-    pub fn stated_currency(&self) -> Option<Currency> {
-        self.declared_currency.or(self.locale_currency)
+    /// The page's locale, from its own evidence in order of trust: the language and an explicit
+    /// region of `<html lang>`, `og:locale`, `content-language` or JSON-LD `inLanguage` (a
+    /// region written with another language than the page's, or an English template's region
+    /// on a country domain, does not count); a locale in the URL path (`/en-gb/`, `/us/`); the
+    /// country-code domain (`.cl`, `.com.ar`, `.co.uk`). Its currency is the one the page
+    /// declares (`priceCurrency`, `og:price:currency`), else the region's, else the language's.
+    pub fn locale(&self) -> Locale {
+        self.locale
     }
 
-    /// Hints for the price parser: the page's domain and its stated currency (or, for an
-    /// English page on a generic domain, USD, which only decides what a bare `$` means).
+    /// The page's currency as the page states it without a price: an ISO code declared in
+    /// markup (`priceCurrency`, `og:price:currency`), else the currency of the page's locale
+    /// (its region from `lang`, `og:locale`, the URL path or the country domain, else its
+    /// language when that is spoken in one currency area only).
+    pub fn stated_currency(&self) -> Option<Currency> {
+        self.declared_currency.or(self.locale.currency())
+    }
+
+    /// Hints for the price parser: the page's domain, its locale (deciding `1.299` and a `$`)
+    /// and its stated currency (or, for an English page on a generic domain, USD, which only
+    /// decides what a bare `$` means).
     pub fn hints(&self) -> Hints<'_> {
         Hints {
             currency_hint: None,
             decimal_separator: None,
             domain: Some(&self.host),
             default_currency: self.stated_currency().or(self.assumed_currency),
+            locale: (!self.locale.is_empty()).then_some(self.locale),
         }
+    }
+
+    /// Why a price read through this page has an amount but no currency, as a warning for the
+    /// record (`currency undecided: `$` could be USD, CAD, AUD, NZD or 28 more on
+    /// shop.example.com (locale es)`); `None` when the currency is known or there is no amount.
+    pub fn undecided_currency(&self, price: &Price) -> Option<String> {
+        let why = price.undecided_currency()?;
+        let locale = if self.locale.is_empty() {
+            "no locale".to_string()
+        } else {
+            format!("locale {}", self.locale)
+        };
+        Some(format!(
+            "currency undecided: {why} on {} ({locale})",
+            self.host
+        ))
     }
 
     /// Parses a price string with the page's hints; `currency_hint` is another string from
@@ -207,7 +201,7 @@ impl Page {
         hints.currency_hint = currency_hint;
         [
             self.declared_currency,
-            self.locale_currency,
+            self.locale.currency(),
             self.assumed_currency,
         ]
         .into_iter()
@@ -371,39 +365,109 @@ fn meta_content(doc: &Html, attr: &str, value: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn page_locale_currency(doc: &Html, lang: Option<&str>, url: &Url) -> Option<Currency> {
+/// The page's locale without its declared currency (see [`Page::locale`]).
+fn page_locale(doc: &Html, raw: &str, lang: Option<&str>, url: &Url, host: &str) -> Locale {
     let og_locale = meta_content(doc, "property", "og:locale");
     let content_language = meta_content(doc, "http-equiv", "content-language");
-    for locale in [lang, og_locale.as_deref(), content_language.as_deref()]
-        .into_iter()
-        .flatten()
-    {
-        // Only a locale with a region is specific enough here; a bare language is used below.
-        if locale.contains(['-', '_'])
-            && let Some(c) = locale_currency(locale)
+    let in_language = json_string_after(raw, "\"inLanguage\"");
+    let tags: Vec<Locale> = [
+        lang,
+        og_locale.as_deref(),
+        content_language.as_deref(),
+        in_language.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(Locale::parse)
+    .collect();
+    let language = tags.iter().find_map(|l| l.language());
+    // A region counts when written with the page's language: `lang="es"` with a theme's
+    // default `og:locale="en_US"` says nothing about the United States.
+    let tagged = tags
+        .iter()
+        .find(|l| l.region().is_some() && l.language() == language);
+    let domain_region = Locale::from_domain(host).and_then(|d| d.region().map(str::to_string));
+    let region = match (tagged, domain_region.as_deref()) {
+        // An English template (`en-US` boilerplate) does not outweigh a country domain.
+        (Some(t), Some(d)) if t.language() == Some("en") && t.region() != Some(d) => {
+            Some(d.to_string())
+        }
+        (Some(t), _) => t.region().map(str::to_string),
+        (None, d) => path_region(url).or(d.map(str::to_string)),
+    };
+    let mut locale = Locale::default();
+    if let Some(l) = language {
+        locale = locale.with_language(l);
+    }
+    if let Some(r) = region {
+        locale = locale.with_region(&r);
+    }
+    locale
+}
+
+/// A region or locale in the URL path: `/us/`, `/en-us/`, `/en_gb/`, `/de-at/`.
+fn path_region(url: &Url) -> Option<String> {
+    for seg in url.path_segments()?.take(3) {
+        let s = seg.to_ascii_lowercase();
+        let locale = if s.len() == 5 && matches!(s.as_bytes()[2], b'-' | b'_') {
+            Locale::parse(&s)
+        } else if s.len() == 2 {
+            Locale::from_region(&s)
+        } else {
+            None
+        };
+        if let Some(l) = locale.filter(|l| l.implied_currency().is_some())
+            && let Some(r) = l.region()
         {
-            return Some(c);
+            return Some(r.to_string());
         }
     }
-    // A region or locale in the URL path: /us/, /en-us/, /en_gb/, /de-at/.
-    if let Some(segments) = url.path_segments() {
-        for seg in segments.take(3) {
-            let s = seg.to_ascii_lowercase();
-            if s.len() == 5 && (s.as_bytes()[2] == b'-' || s.as_bytes()[2] == b'_') {
-                if let Some(c) = locale_currency(&s) {
-                    return Some(c);
-                }
-            } else if s.len() == 2
-                && let Some(c) = region_currency(&s)
-            {
-                return Some(c);
-            }
+    None
+}
+
+/// The string value after the first `"key"` in raw page text (`"inLanguage": "es-CL"`).
+fn json_string_after(raw: &str, key: &str) -> Option<String> {
+    let i = raw.find(key)?;
+    let rest = raw[i + key.len()..].trim_start().strip_prefix(':')?;
+    let rest = rest.trim_start().strip_prefix('"')?;
+    let value: String = rest.chars().take_while(|c| *c != '"').take(20).collect();
+    Some(value).filter(|v| !v.trim().is_empty())
+}
+
+/// Words frequent in shop titles, English and not.
+const ENGLISH_WORDS: &[&str] = &[
+    "the", "and", "for", "with", "of", "to", "your", "our", "new", "buy", "free", "shipping",
+    "shop", "online", "sale", "in",
+];
+#[rustfmt::skip]
+const FOREIGN_WORDS: &[&str] = &[
+    "de", "la", "el", "los", "las", "y", "para", "con", "del", "por", "le", "les", "des", "et",
+    "pour", "avec", "und", "der", "das", "für", "mit", "da", "dos", "em", "il", "di", "och",
+    "og", "med", "til", "dla", "comprar", "envío",
+    "frete", "grátis", "oferta", "tienda", "loja", "kaufen", "acheter",
+];
+
+/// Whether a page without a declared language reads as not English: its title, description
+/// and first heading use clearly more words of other languages than English ones.
+fn looks_foreign(doc: &Html) -> bool {
+    let mut text = String::new();
+    for css in ["title", "h1"] {
+        if let Some(e) = doc.select(&sel(css)).next() {
+            text.extend(e.text());
+            text.push(' ');
         }
     }
-    [lang, og_locale.as_deref()]
-        .into_iter()
-        .flatten()
-        .find_map(locale_currency)
+    if let Some(d) = meta_content(doc, "name", "description") {
+        text.push_str(&d);
+    }
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let count = |list: &[&str]| words.iter().filter(|w| list.contains(w)).count();
+    let (english, foreign) = (count(ENGLISH_WORDS), count(FOREIGN_WORDS));
+    foreign >= 2 && foreign > english
 }
 
 #[cfg(test)]

@@ -177,7 +177,17 @@ fn price_value(
         Value::Object(m) => m.get("@value")?,
         other => other,
     };
-    let (amount, cur) = match plain_decimal(v) {
+    // `"12.990"` with CLP (a currency without minor units) is twelve thousand: such strings go
+    // through the price parser, which knows that; so does a signed one (`"-3.00"`, rejected).
+    let currency_code = currency
+        .and_then(|c| page.currency(c))
+        .or(page.stated_currency());
+    let whole_units = currency_code.is_some_and(|c| !haul_price::has_minor_units(c));
+    let plain = match v {
+        Value::String(_) if whole_units => None,
+        _ => plain_decimal(v),
+    };
+    let (amount, cur) = match plain {
         Some(d) => (d, None),
         None => {
             let s = v.as_str()?;

@@ -415,13 +415,22 @@ fn lookup(written: &str) -> Option<&'static Entry> {
         .find(|e| e.chars == chars)
 }
 
-/// The currency a domain's country-code TLD prices in, if known.
-pub(crate) fn tld_currency(domain: &str) -> Option<&'static str> {
+/// The host of a domain or URL, lower case, without scheme, user, port, path or final dot.
+pub(crate) fn host_of(domain: &str) -> String {
     let d = domain.trim().to_ascii_lowercase();
     let d = d.split("://").last().unwrap_or(&d);
     let host = d.split(['/', '?', '#']).next().unwrap_or(d);
     let host = host.rsplit('@').next().unwrap_or(host);
-    let host = host.split(':').next().unwrap_or(host).trim_end_matches('.');
+    host.split(':')
+        .next()
+        .unwrap_or(host)
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// The currency a domain's country-code TLD prices in, if known.
+pub(crate) fn tld_currency(domain: &str) -> Option<&'static str> {
+    let host = host_of(domain);
     TLD_CURRENCY
         .iter()
         .filter(|(tld, _)| {
@@ -430,6 +439,20 @@ pub(crate) fn tld_currency(domain: &str) -> Option<&'static str> {
         })
         .max_by_key(|(tld, _)| tld.len())
         .map(|(_, code)| *code)
+}
+
+/// The currency of a two-letter country-code TLD given exactly (`"cl"`), if known.
+pub(crate) fn region_tld_currency(tld: &str) -> Option<&'static str> {
+    TLD_CURRENCY
+        .iter()
+        .find(|(t, _)| *t == tld)
+        .map(|(_, code)| *code)
+}
+
+/// Every ISO meaning of a written form (`"$"` gives USD, CAD, AUD...), empty when it is not a
+/// known currency or has no ISO code.
+pub(crate) fn meanings(written: &str) -> &'static [&'static str] {
+    lookup(written).map_or(&[], |e| e.iso)
 }
 
 fn to_currency(code: &str) -> Option<Currency> {
@@ -452,6 +475,13 @@ pub(crate) fn resolve(entry: &Entry, context: &[&Entry], hints: &Hints<'_>) -> O
         {
             return to_currency(one);
         }
+    }
+    // The page's locale (its declared currency, region or language) wins over the domain and
+    // over the symbol's usual meaning: `$` on an `es-CL` page is CLP.
+    if let Some(c) = hints.locale.and_then(|l| l.currency())
+        && candidates.contains(&c.as_str())
+    {
+        return Some(c);
     }
     if let Some(code) = hints.domain.and_then(tld_currency)
         && candidates.contains(&code)

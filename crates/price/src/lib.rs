@@ -8,6 +8,45 @@
 //! resolved from the currency hint, the domain's TLD or a caller-supplied default.
 //!
 //! Amounts are [`Decimal`]s read from the digits as written; floating point is never involved.
+//! A minus sign directly before the digits (`-3.00`, `−3,00 €`, not `10-15`) keeps the sign,
+//! so a negative price is never read as a positive one.
+//!
+//! # Locales
+//!
+//! A page's [`Locale`] (language, region, the currency the page declares; built from tags such
+//! as `es-CL`, `pt_BR`, `de`, or from a country-code domain with [`Locale::from_domain`]) is a
+//! hint in [`Hints::locale`]. It decides only what the written text leaves open:
+//!
+//! * Separators. The digits decide when they can: mixed separators (`1.234,56`), a repeated
+//!   one (`1.299.000`), a separator not followed by exactly three digits (`12,99`), grouping
+//!   that is impossible (`0.750`), spaces and apostrophes. A lone `.` or `,` followed by exactly
+//!   three digits is ambiguous: comma-decimal locales (de, fr, es-ES/CL/AR/CO/UY, pt, it, nl,
+//!   pl, ru, cs, sk, da, nb, sv, fi, tr, id, vi, ro, hu, el, uk, bg, hr, sl, sr, the Baltic
+//!   languages...) read `1,299` as 1.299 and `1.299` as 1299; dot-decimal locales (en-US/GB/
+//!   AU/CA/IN, es-MX/US/419, zh, ja, ko, th, he, ms, de-CH and every Swiss locale) read
+//!   `1.299` as 1.299 and `1,299` as 1299. Without a locale (or with one whose convention is
+//!   mixed, such as a region `CA` alone or `en-ZA`) three digits read as grouping. An explicit
+//!   [`Hints::decimal_separator`] overrides the locale.
+//! * Currencies without minor units in practice (CLP, JPY, KRW, VND, ISK, HUF, COP, IDR, PYG,
+//!   UGX, IQD..., see [`has_minor_units`]): a lone separator followed by three digits is
+//!   grouping whatever the locale (`$12,990` on an English-templated .cl page is 12990 CLP).
+//!   The currency is the one written (when it resolves), else the locale's, else the default.
+//! * Ambiguous symbols (`$`, `kr`, `¥`, `£`): an ISO code written in the price or the currency
+//!   hint wins (`$1.299 USD`), then the locale's currency ([`Locale::currency`]: the declared
+//!   one, else the region's, else the language's when spoken in one currency area only: `sv`
+//!   gives SEK), then the domain's country code, then [`Hints::default_currency`]. So `$` on an
+//!   `es-CL` page is CLP even when USD is the default, and `$` on an `es` page of a `.com` with
+//!   no default stays undecided: [`Price::undecided_currency`] says why.
+//!
+//! ```
+//! use haul_price::{Hints, Locale, parse_price};
+//! let cl = Hints { locale: Locale::from_domain("tienda.example.cl"), ..Hints::default() };
+//! let p = parse_price("$1.299", &cl);
+//! assert_eq!(p.amount.unwrap().to_string(), "1299");
+//! assert_eq!(p.currency.unwrap().as_str(), "CLP");
+//! let us = Hints { locale: Locale::parse("en-US"), ..Hints::default() };
+//! assert_eq!(parse_price("$1.299", &us).amount.unwrap().to_string(), "1.299");
+//! ```
 //!
 //! ```
 //! use haul_price::{Hints, parse_price};
@@ -19,12 +58,17 @@
 
 mod currency;
 pub mod eval;
+mod locale;
 mod number;
+
+use std::fmt;
 
 use haul_core::{Currency, Decimal};
 
+pub use crate::locale::{Locale, has_minor_units};
+
 use crate::currency::{CurrencyMatch, Tier};
-use crate::number::NumToken;
+use crate::number::{Conventions, NumToken};
 
 /// A parsed price string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,6 +98,76 @@ pub struct Hints<'a> {
     /// The currency to assume when no currency is written at all, or when an ambiguous symbol
     /// such as `$` has this currency among its meanings and nothing else decides.
     pub default_currency: Option<Currency>,
+    /// The page's locale (language, region, declared currency). Its decimal convention decides
+    /// a lone separator followed by three digits (`1.299` is 1299 in `de`, 1.299 in `en-US`),
+    /// and its currency the meaning of an ambiguous symbol, before the domain and the default
+    /// (`$` on an `es-CL` page is CLP). See the crate docs.
+    pub locale: Option<Locale>,
+}
+
+/// Why the currency of a price with an amount could not be decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undecided {
+    /// A symbol with several meanings (`$`, `kr`, `¥`) and no evidence choosing one.
+    Ambiguous {
+        /// The currency as written.
+        written: String,
+        /// Its possible ISO codes.
+        meanings: Vec<Currency>,
+    },
+    /// A written currency without an ISO-4217 code (`₿`, `تومان`).
+    NoIsoCode {
+        /// The currency as written.
+        written: String,
+    },
+    /// No currency written with the amount, and none given by the hints.
+    Unwritten,
+}
+
+impl fmt::Display for Undecided {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Undecided::Ambiguous { written, meanings } => {
+                let shown: Vec<&str> = meanings.iter().take(4).map(Currency::as_str).collect();
+                write!(f, "`{written}` could be {}", shown.join(", "))?;
+                if meanings.len() > shown.len() {
+                    write!(f, " or {} more", meanings.len() - shown.len())?;
+                }
+                Ok(())
+            }
+            Undecided::NoIsoCode { written } => write!(f, "`{written}` has no ISO-4217 code"),
+            Undecided::Unwritten => f.write_str("no currency written"),
+        }
+    }
+}
+
+impl Price {
+    /// Why the currency is unknown although there is an amount; `None` when the currency is
+    /// known or there is no amount. Lets a caller say "currency undecided" instead of guessing.
+    pub fn undecided_currency(&self) -> Option<Undecided> {
+        if self.amount.is_none() || self.currency.is_some() {
+            return None;
+        }
+        Some(match &self.currency_text {
+            None => Undecided::Unwritten,
+            Some(written) => {
+                let meanings: Vec<Currency> = currency::meanings(written)
+                    .iter()
+                    .filter_map(|c| Currency::new(c).ok())
+                    .collect();
+                if meanings.is_empty() {
+                    Undecided::NoIsoCode {
+                        written: written.clone(),
+                    }
+                } else {
+                    Undecided::Ambiguous {
+                        written: written.clone(),
+                        meanings,
+                    }
+                }
+            }
+        })
+    }
 }
 
 /// Parses one price string: the first number that is a price (preferring one written next to a
@@ -249,12 +363,8 @@ impl Analysis {
             symbol_decimal.push(h);
         }
         let is_currency_start = |i: usize| matches.iter().any(|m| m.start == i);
-        let tokens = number::scan(
-            &chars,
-            hints.decimal_separator,
-            &symbol_decimal,
-            &is_currency_start,
-        );
+        let conv = conventions(&matches, &hint_matches, hints);
+        let tokens = number::scan(&chars, conv, &symbol_decimal, &is_currency_start);
         let mut a = Analysis {
             orig,
             chars,
@@ -499,6 +609,36 @@ impl Analysis {
             .map(|o| o.entry)
             .collect();
         currency::resolve(m.entry, &context, hints)
+    }
+}
+
+/// The separator conventions for a string: the hint, the locale's decimal separator, and
+/// whether the string's currency (the first trustworthy one written, else the locale's, else
+/// the default) is written without minor units.
+fn conventions(
+    matches: &[CurrencyMatch],
+    hint_matches: &[CurrencyMatch],
+    hints: &Hints<'_>,
+) -> Conventions {
+    let strong = |m: &&CurrencyMatch| m.entry.tier > Tier::Weak;
+    let context: Vec<&currency::Entry> = matches
+        .iter()
+        .chain(hint_matches)
+        .filter(strong)
+        .map(|m| m.entry)
+        .collect();
+    let written = matches
+        .iter()
+        .chain(hint_matches)
+        .find(strong)
+        .and_then(|m| currency::resolve(m.entry, &context, hints));
+    let currency = written
+        .or_else(|| hints.locale.and_then(|l| l.currency()))
+        .or(hints.default_currency);
+    Conventions {
+        hint: hints.decimal_separator,
+        whole_units: currency.is_some_and(|c| !has_minor_units(c)),
+        locale: hints.locale.and_then(|l| l.decimal_separator()),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Finding number-like runs in a price string and reading them as exact decimals: which
 //! separator is the decimal point (`1.234,56` / `1,234.56` / `1 234`), digit grouping with
 //! spaces or apostrophes (`2 660`, `1'234.50`), trailing dashes (`12,-`), a euro sign used as
-//! the decimal point (`35€99`), and a decimal-separator hint.
+//! the decimal point (`35€99`), a decimal-separator hint, the page locale's convention for a
+//! lone separator followed by three digits (`1.299`), and a leading minus (`-3.00`).
 //!
 //! Hand-rolled scanner: each decision needs look-ahead over the following characters (is this
 //! space followed by exactly three digits? is this `,` followed by a space and two digits?) that
@@ -26,17 +27,45 @@ pub(crate) enum Sep {
     Symbol(char),
 }
 
+/// What decides which separator is the decimal point, strongest first.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Conventions {
+    /// The decimal separator stated for this text (`'.'`, `','`, or a sign such as `'€'`):
+    /// decides every separator.
+    pub(crate) hint: Option<char>,
+    /// The prices are in a currency without minor units in practice (CLP, JPY...): a lone `.`
+    /// or `,` followed by three digits is grouping whatever the locale.
+    pub(crate) whole_units: bool,
+    /// The decimal separator of the page's locale: decides only a lone `.` or `,` followed by
+    /// exactly three digits (`1.299` is 1299 in `de`, 1.299 in `en-US`).
+    pub(crate) locale: Option<char>,
+}
+
 /// A number-like run found in a text.
 #[derive(Debug, Clone)]
 pub(crate) struct NumToken {
-    /// Char index of the first character (digit or leading separator).
+    /// Char index of the first character (minus sign, digit or leading separator).
     pub(crate) start: usize,
     /// Char index just past the amount (trailing separators and dashes excluded).
     pub(crate) end: usize,
     /// Char index just past everything consumed (including a trailing `,-`).
     pub(crate) consumed_end: usize,
-    /// The value, or `None` when the run is not a well-formed amount (`15.08.2017`).
+    /// The value, or `None` when the run is not a well-formed amount (`15.08.2017`). Negative
+    /// when a minus sign is written directly before the digits (`-3.00`).
     pub(crate) value: Option<Decimal>,
+}
+
+/// Whether a minus sign sits directly before position `i` as the sign of the number starting
+/// there: at the start of the text or after a space, an opening bracket or a currency sign, not
+/// after a digit or letter (`10-15`, `25-09`, `art-12` are not negative numbers).
+fn minus_before(chars: &[char], i: usize) -> bool {
+    if i == 0 || !matches!(chars[i - 1], '-' | '−') {
+        return false;
+    }
+    match i.checked_sub(2).map(|k| chars[k]) {
+        None => true,
+        Some(c) => !(c.is_alphanumeric() || matches!(c, '.' | ',' | ':' | '-' | '−' | '/' | '_')),
+    }
 }
 
 fn is_space(c: char) -> bool {
@@ -60,8 +89,9 @@ fn interpret(
     leading: Option<char>,
     groups: &[String],
     seps: &[Sep],
-    hint: Option<char>,
+    conv: Conventions,
 ) -> Option<(Decimal, bool)> {
+    let hint = conv.hint;
     let mark_char = |s: &Sep| match s {
         Sep::Mark(c) => Some(*c),
         _ => None,
@@ -113,7 +143,8 @@ fn interpret(
                     let after = groups[last + 1].len();
                     let before_all_zero = last == 0 && groups[0].chars().all(|d| d == '0');
                     let grouping_possible = groups[0].len() <= 3 && !before_all_zero;
-                    if after != 3 || !grouping_possible {
+                    let locale_decimal = !conv.whole_units && conv.locale == c;
+                    if after != 3 || !grouping_possible || locale_decimal {
                         decimal = Some(last);
                     }
                 }
@@ -165,13 +196,15 @@ fn grouping_ok(groups: &[String], seps: &[Sep]) -> bool {
 /// hint when it is not `.`/`,`).
 pub(crate) fn scan(
     chars: &[char],
-    hint: Option<char>,
+    conv: Conventions,
     symbol_decimal: &[char],
     is_currency_start: &dyn Fn(usize) -> bool,
 ) -> Vec<NumToken> {
     let mut out = Vec::new();
     let n = chars.len();
     let mut i = 0;
+    // Where the previous number's consumed characters end (a minus there is not a sign).
+    let mut prev_end = 0;
     while i < n {
         // Where does a number start here?
         let c = chars[i];
@@ -265,8 +298,9 @@ pub(crate) fn scan(
                 continue;
             }
             // A currency sign as the decimal point: `35€99`, `35€ 99`, `1250€600` (with hint).
-            if let Some(tok) = symbol_fraction(chars, j, symbol_decimal, hint, is_currency_start)
-                && interpret(leading, &groups, &seps, hint).is_some_and(|(_, dec)| !dec)
+            if let Some(tok) =
+                symbol_fraction(chars, j, symbol_decimal, conv.hint, is_currency_start)
+                && interpret(leading, &groups, &seps, conv).is_some_and(|(_, dec)| !dec)
             {
                 let (sym, frac_start, frac_len) = tok;
                 seps.push(Sep::Symbol(sym));
@@ -277,13 +311,19 @@ pub(crate) fn scan(
             }
             break;
         }
-        let value = interpret(leading, &groups, &seps, hint).map(|(d, _)| d);
+        let mut value = interpret(leading, &groups, &seps, conv).map(|(d, _)| d);
+        let mut start = start;
+        if leading.is_none() && start > prev_end && minus_before(chars, start) {
+            start -= 1;
+            value = value.map(|d| -d);
+        }
         out.push(NumToken {
             start,
             end,
             consumed_end,
             value,
         });
+        prev_end = consumed_end;
         i = consumed_end.max(start + 1);
     }
     out
@@ -343,7 +383,11 @@ mod tests {
 
     fn read(text: &str, hint: Option<char>) -> Option<String> {
         let chars: Vec<char> = text.chars().collect();
-        let toks = scan(&chars, hint, &['€'], &|i| {
+        let conv = Conventions {
+            hint,
+            ..Conventions::default()
+        };
+        let toks = scan(&chars, conv, &['€'], &|i| {
             chars[i] == '€' || chars[i] == '$'
         });
         toks.first()

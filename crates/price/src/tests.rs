@@ -483,3 +483,231 @@ fn eval_errors_name_the_file_and_line() {
     assert!(err.to_string().contains("amount.jsonl:1"), "{err}");
     assert!(err.to_string().contains("\"one\""), "{err}");
 }
+
+/// Hints for a page with locale tag `tag` (`""` for none) on `domain`.
+fn page_hints(tag: &str, domain: Option<&'static str>) -> Hints<'static> {
+    let mut locale = Locale::parse(tag);
+    if let Some(d) = domain.and_then(Locale::from_domain) {
+        let mut l = locale.unwrap_or_default();
+        if l.region().is_none()
+            && let Some(r) = d.region()
+        {
+            l = l.with_region(r);
+        }
+        locale = Some(l);
+    }
+    Hints {
+        domain,
+        locale,
+        ..Hints::default()
+    }
+}
+
+/// (price text, locale tag, domain, amount, ISO code)
+type LocaleCase = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+);
+
+#[rustfmt::skip]
+const LOCALE_CASES: &[LocaleCase] = &[
+    // The three examples of the issue.
+    ("$1.299", "", Some("tienda.example.cl"), "1299", Some("CLP")),
+    ("R$ 1.299,90", "pt-BR", None, "1299.90", Some("BRL")),
+    ("1 299,00 zł", "pl", None, "1299.00", Some("PLN")),
+    // A lone separator followed by three digits, decided by the locale.
+    ("1.299 €", "de", None, "1299", Some("EUR")),
+    ("1.299", "en-US", None, "1.299", None),
+    ("1,299", "en", None, "1299", None),
+    ("1,299 €", "de", None, "1.299", Some("EUR")),
+    ("1,299", "de-DE", None, "1.299", None),
+    // A bare number takes the default currency only (`Page` passes its stated one), but the
+    // locale's currency still tells that it has no minor units.
+    ("12.990", "es-CL", None, "12990", None),
+    ("$12.990", "es-CL", None, "12990", Some("CLP")),
+    ("$ 1.299", "es-AR", None, "1299", Some("ARS")),
+    ("$ 1.299", "es", Some("www.example.com.ar"), "1299", Some("ARS")),
+    ("$1,299.99", "en-CA", Some("shop.example.ca"), "1299.99", Some("CAD")),
+    ("$1,299.99", "", Some("shop.example.ca"), "1299.99", Some("CAD")),
+    ("$1,299", "es-MX", None, "1299", Some("MXN")),
+    ("$1.299", "es-MX", None, "1.299", Some("MXN")),
+    ("1.299,90 €", "fr", None, "1299.90", Some("EUR")),
+    ("1.299 kr", "sv", None, "1299", Some("SEK")),
+    ("kr 1.299,-", "nb-NO", None, "1299", Some("NOK")),
+    ("1.299 kr.", "da", None, "1299", Some("DKK")),
+    // Currencies without minor units: grouping whatever the locale says.
+    ("Rp 1.299.000", "id", None, "1299000", Some("IDR")),
+    ("¥1,299", "ja", None, "1299", Some("JPY")),
+    ("¥1.299", "ja-JP", None, "1299", Some("JPY")),
+    ("$12,990", "en", Some("tienda.example.cl"), "12990", Some("CLP")),
+    ("1,299 Ft", "hu", None, "1299", Some("HUF")),
+    ("₩1.299", "en-US", None, "1299", Some("KRW")),
+    ("$ 12.990", "es-CO", None, "12990", Some("COP")),
+    // Swiss: the point, apostrophe grouping.
+    ("CHF 1'299.90", "de-CH", None, "1299.90", Some("CHF")),
+    ("CHF 1.299", "fr-CH", None, "1.299", Some("CHF")),
+    // An explicit ISO code written in the price wins over the locale.
+    ("$1.299 USD", "es-CL", None, "1299", Some("USD")),
+    ("US$ 12.99", "es-AR", None, "12.99", Some("USD")),
+    // Unambiguous forms keep their usual reading.
+    ("1.234,56 €", "en-US", None, "1234.56", Some("EUR")),
+    ("1,234.56", "de", None, "1234.56", None),
+    ("12,99 €", "en", None, "12.99", Some("EUR")),
+    ("0.750", "de", None, "0.750", None),
+];
+
+#[test]
+fn locale_decides_separators_and_currency() {
+    let mut failures = Vec::new();
+    for &(text, tag, domain, want_amount, want_iso) in LOCALE_CASES {
+        let hints = page_hints(tag, domain);
+        let p = parse_price(text, &hints);
+        let want_amount = Decimal::from_str(want_amount).unwrap();
+        let want_iso = want_iso.map(cur);
+        // Compare the scale too: `1299.90` keeps its cents.
+        if p.amount.map(|a| a.to_string()) != Some(want_amount.to_string())
+            || p.currency != want_iso
+        {
+            failures.push(format!(
+                "{text:?} ({tag:?} on {domain:?}): want {want_amount} {want_iso:?}, got {:?} {:?}",
+                p.amount, p.currency
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn dollar_on_a_non_english_generic_page_is_not_usd() {
+    // `es` without a region on a .com: the `$` could be any peso or the dollar.
+    let hints = page_hints("es", Some("tienda.example.com"));
+    let p = parse_price("$ 1.299", &hints);
+    assert_eq!(p.amount, Some(Decimal::from(1299)));
+    assert_eq!(p.currency, None);
+    let why = p.undecided_currency().unwrap();
+    assert!(
+        matches!(&why, Undecided::Ambiguous { written, meanings }
+            if written == "$" && meanings.contains(&cur("USD")) && meanings.contains(&cur("CLP"))),
+        "{why:?}"
+    );
+    assert!(
+        why.to_string().starts_with("`$` could be USD, CAD"),
+        "{why}"
+    );
+    // fr-CA: the region decides.
+    let p = parse_price("1 299,99 $", &page_hints("fr-CA", None));
+    assert_eq!(p.amount.unwrap().to_string(), "1299.99");
+    assert_eq!(p.currency, Some(cur("CAD")));
+    // pt without a region: a `$` stays undecided too.
+    assert_eq!(parse_price("$10", &page_hints("pt", None)).currency, None);
+}
+
+#[test]
+fn undecided_currency_says_why() {
+    let none = Hints::default();
+    assert_eq!(
+        parse_price("12.99", &none).undecided_currency(),
+        Some(Undecided::Unwritten)
+    );
+    assert_eq!(
+        parse_price("5 ₿", &none).undecided_currency(),
+        Some(Undecided::NoIsoCode {
+            written: "₿".to_string()
+        })
+    );
+    assert_eq!(parse_price("12,99 €", &none).undecided_currency(), None);
+    assert_eq!(
+        parse_price("Out of stock", &none).undecided_currency(),
+        None
+    );
+    let kr = parse_price("199 kr", &none).undecided_currency().unwrap();
+    assert_eq!(kr.to_string(), "`kr` could be SEK, NOK, DKK, ISK");
+}
+
+#[test]
+fn a_leading_minus_keeps_the_sign() {
+    let none = Hints::default();
+    let amount = |text: &str| parse_price(text, &none).amount.map(|a| a.to_string());
+    assert_eq!(amount("-3.00").as_deref(), Some("-3.00"));
+    assert_eq!(amount("−3,00 €").as_deref(), Some("-3.00"));
+    assert_eq!(amount("$-5.00").as_deref(), Some("-5.00"));
+    assert_eq!(amount("Rabatt: -20,00 €").as_deref(), Some("-20.00"));
+    assert_eq!(
+        parse_price("-3.00", &none).amount_text.as_deref(),
+        Some("-3.00")
+    );
+    // A dash between numbers is not a sign.
+    assert_eq!(amount("10-15 €").as_deref(), Some("10"));
+    assert_eq!(amount("199:-").as_deref(), Some("199"));
+    assert_eq!(amount("12,-").as_deref(), Some("12"));
+    assert_eq!(amount("art-12 9,99 €").as_deref(), Some("9.99"));
+    assert_eq!(amount("- 20 €").as_deref(), Some("20"));
+}
+
+#[test]
+fn locale_tags_regions_and_domains() {
+    let l = Locale::parse("pt_BR").unwrap();
+    assert_eq!((l.language(), l.region()), (Some("pt"), Some("BR")));
+    assert_eq!(l.to_string(), "pt-BR");
+    let l = Locale::parse("zh-Hant-TW").unwrap();
+    assert_eq!((l.language(), l.region()), (Some("zh"), Some("TW")));
+    let l = Locale::parse("es-419").unwrap();
+    assert_eq!(l.region(), Some("419"));
+    assert_eq!(l.decimal_separator(), Some('.'));
+    assert_eq!(Locale::parse("de").unwrap().region(), None);
+    assert_eq!(Locale::parse("123"), None);
+    assert_eq!(Locale::parse(""), None);
+
+    let region = |d: &str| Locale::from_domain(d).and_then(|l| l.region().map(str::to_string));
+    assert_eq!(
+        region("https://www.example.com.ar/p/1").as_deref(),
+        Some("AR")
+    );
+    assert_eq!(region("example.co.uk").as_deref(), Some("GB"));
+    assert_eq!(region("tienda.example.com.co").as_deref(), Some("CO"));
+    assert_eq!(region("example.cl").as_deref(), Some("CL"));
+    assert_eq!(region("example.com"), None);
+    assert_eq!(region("example.co"), None, "a vanity .co");
+    assert_eq!(region("example.io"), None);
+
+    let sep = |t: &str| Locale::parse(t).unwrap().decimal_separator();
+    for comma in [
+        "de", "es", "es-ES", "es-CL", "es-AR", "pt-BR", "pl", "ru", "tr", "id", "fr-CA",
+    ] {
+        assert_eq!(sep(comma), Some(','), "{comma}");
+    }
+    for dot in [
+        "en", "en-US", "en-GB", "es-MX", "ja", "zh-CN", "de-CH", "fr-CH", "he",
+    ] {
+        assert_eq!(sep(dot), Some('.'), "{dot}");
+    }
+    assert_eq!(sep("en-ZA"), None);
+    assert_eq!(sep("en-DE"), Some(','));
+    assert_eq!(Locale::from_region("CA").unwrap().decimal_separator(), None);
+    assert_eq!(
+        Locale::from_region("CL").unwrap().decimal_separator(),
+        Some(',')
+    );
+
+    let currency = |t: &str| Locale::parse(t).unwrap().currency().map(|c| c.to_string());
+    assert_eq!(currency("es-CL").as_deref(), Some("CLP"));
+    assert_eq!(currency("es-CO").as_deref(), Some("COP"));
+    assert_eq!(currency("en-GB").as_deref(), Some("GBP"));
+    assert_eq!(currency("sv").as_deref(), Some("SEK"));
+    assert_eq!(currency("es"), None);
+    assert_eq!(currency("en"), None);
+    let declared = Locale::parse("en-US")
+        .unwrap()
+        .with_currency(Some(cur("CLP")));
+    assert_eq!(declared.currency(), Some(cur("CLP")));
+    assert_eq!(declared.implied_currency(), Some(cur("USD")));
+    assert_eq!(declared.to_string(), "en-US (CLP)");
+
+    assert!(!has_minor_units(cur("CLP")));
+    assert!(!has_minor_units(cur("JPY")));
+    assert!(has_minor_units(cur("EUR")));
+    assert!(has_minor_units(cur("ARS")));
+}
