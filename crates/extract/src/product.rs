@@ -329,7 +329,20 @@ fn judge(
         ));
         return Some(why);
     }
+    if record.currency.is_none() {
+        out.warn(format!("{}: {}", page.url(), undecided_currency(page, record, cands)));
+    }
     None
+}
+
+/// Why a priced record has no currency: what the price as shown could mean, else that the
+/// page names none.
+fn undecided_currency(page: &Page, record: &Record, cands: &[PriceCandidate]) -> String {
+    cands
+        .iter()
+        .filter(|c| Some(c.amount) == record.price)
+        .find_map(|c| page.undecided_currency(&page.parse_price(&c.text, None)))
+        .unwrap_or_else(|| "currency undecided: the page names no currency".to_string())
 }
 
 /// The title to keep: `current`, unless another layer's title (the visible `<h1>`, the

@@ -133,3 +133,21 @@ fn structured_data_contradicted_by_the_page_loses_confidence() {
     assert_eq!(b.price.map(|p| p.to_string()).as_deref(), Some("39.99"));
     assert!(b.confidence < a.confidence, "{b:?} vs {a:?}");
 }
+
+#[test]
+fn a_price_whose_currency_cannot_be_decided_says_so_instead_of_guessing_usd() {
+    // A `$` on a Spanish page of a generic domain: MXN, ARS, CLP, COP... not USD.
+    let html = r#"<!DOCTYPE html><html lang="es"><head><title>Zapatillas Pampa | Deportes</title></head>
+<body><header><a href="/">Deportes</a></header><main><h1>Zapatillas Pampa</h1>
+<span class="price">$ 89.999</span><button>Agregar al carrito</button></main></body></html>"#;
+    let ex = extract(html, "https://www.deportes.example.com/p/pampa", None);
+    let r = &ex.records[0];
+    assert_eq!(r.currency, None, "{r:?}");
+    assert!(
+        ex.warnings
+            .iter()
+            .any(|w| w.0.contains("currency undecided: `$` could be")),
+        "{:?}",
+        ex.warnings
+    );
+}
