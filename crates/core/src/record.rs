@@ -212,6 +212,13 @@ pub enum Method {
     Microdata,
     /// OpenGraph / product meta tags.
     OpenGraph,
+    /// Inline script state: `__NEXT_DATA__`, `window.__INITIAL_STATE__`, analytics
+    /// `dataLayer` events, a shop platform's product JSON.
+    Script,
+    /// Price `data-*` attributes (`data-price-amount`, `data-product-price`...).
+    Attribute,
+    /// A shop platform's own product-price markup (Shopify, WooCommerce, Magento...).
+    Platform,
     /// Site-specific CSS selectors.
     Css,
     /// Generic heuristics on plain HTML.
@@ -347,6 +354,9 @@ mod tests {
         assert_eq!(v["price"], "19.99");
         assert_eq!(v["title"], "A thing");
         assert_eq!(v["method"], "json_ld");
+        assert_eq!(Method::Script.to_string(), "script");
+        assert_eq!(Method::Attribute.to_string(), "attribute");
+        assert_eq!(Method::Platform.to_string(), "platform");
         assert!(v.get("brand").is_none());
         let back: Record = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);

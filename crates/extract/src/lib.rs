@@ -4,6 +4,8 @@
 //!
 //! The entry point is [`extract_product`]; the layers are public too ([`json_ld`],
 //! [`microdata`], [`open_graph`], [`heuristic`]) and all work on one parsed [`Page`].
+//! [`evidence::evidence`] proposes further price candidates (inline script state, `data-*`
+//! price attributes, loose itemprops, shop platforms' markup), each with a strength.
 //!
 //! ```
 //! use haul_core::{Method, Url};
@@ -27,6 +29,7 @@ mod budget;
 mod compact;
 mod dom;
 pub mod eval;
+pub mod evidence;
 mod heuristic;
 mod html;
 mod jsonld;

@@ -61,6 +61,7 @@ fn hammer(body: &str) {
     timed("extract_page", body, || {
         haul_extract::extract_page(&page, "generic")
     });
+    timed("evidence", body, || haul_extract::evidence::evidence(&page));
     timed("page_markdown", body, || haul_extract::page_markdown(&page));
     timed("page_links", body, || haul_extract::page_links(&page));
     let registry = haul_sites::registry().expect("a valid registry");
@@ -158,10 +159,37 @@ fn random_markup() -> impl Strategy<Value = String> {
         ),
         Just(r#"<span itemprop="price offers name" content="9.99"></span>"#.to_string()),
         json_ld().prop_map(|j| format!(r#"<script type="application/ld+json">{j}</script>"#)),
+        state_script(),
+        Just(r#"<span data-price-amount="-1" data-price-type="finalPrice" data-price="9.99">"#.to_string()),
+        Just(r#"<meta itemprop="price" content="1e400"><div class="shopify-section woocommerce price-box" data-product-id="1">"#.to_string()),
         Just("<!-- <div> -->".to_string()),
         Just("<![CDATA[".to_string()),
     ];
     proptest::collection::vec(piece, 0..80).prop_map(|v| v.concat())
+}
+
+/// Inline script state and price attributes for the evidence sources: JSON-LD-like values
+/// (deep, self-referencing, not JSON) after every state marker they read.
+fn state_script() -> impl Strategy<Value = String> {
+    let marker = proptest::sample::select(vec![
+        "<script>window.__INITIAL_STATE__ = ",
+        "<script>dataLayer.push(",
+        "<script>gtag('event','view_item',",
+        "<script>var utag_data = JSON.parse(\"",
+        "<script>ShopifyAnalytics.meta = ",
+        r#"<script id="__NEXT_DATA__" type="application/json">"#,
+        r#"<script type="text/x-magento-init">"#,
+        r#"<script type="application/json" data-product-json>"#,
+        "<script>var BCData = ",
+        "<script>var prestashop = ",
+    ]);
+    (marker, json_ld()).prop_map(|(m, j)| {
+        let attr = j.replace('\'', "&#39;");
+        format!(
+            "{m}{j}</script><div data-mage-init='{attr}' data-gtm='{attr}' data-price='{}'>",
+            j.chars().take(30).collect::<String>()
+        )
+    })
 }
 
 /// JSON-LD that nests deep, references itself, fans out, or is not JSON at all.
