@@ -55,7 +55,27 @@ const BAD_TEXT: &[&str] = &[
     "earn", "credit", "/mo", "per month", "month", "financ", "gift card", "coupon", "bonus",
     "cash back", "deposit", "fee", "tax", "bought", "sold", "review", "rating", "qty", "quantity",
     "items", "subtotal", "cart", "spend", "minimum", "or more", "and up", "delivery", "free",
+    // Instalments ("12x de R$ 108,33", "6 cuotas de $ 14.999", "3 rate da") and per-unit
+    // prices ("€ 24,95 per kg").
+    "x de ", "cuota", "parcela", "sem juros", "sin interés", "installment", "instalment",
+    "ratenzahlung", "monatlich", "/mes", "al mes", "por mes", " rate da", "per kg", "/kg",
+    "per l", "/100", "pro kg", "par mois",
 ];
+
+/// Words in a price's own text that make it a net price (before VAT), shown beside the gross
+/// price a consumer pays.
+#[rustfmt::skip]
+pub(crate) const NET_TEXT: &[&str] = &[
+    "zzgl", "excl. vat", "excl vat", "ex vat", "ex. vat", "exkl", "excl. tax", "ex tax",
+    "netto", "hors tax", " ht", "sans tva", "sin iva", "bez dph", "bez vat", "ex. btw",
+    "excl. btw", "exkl. moms", "ekskl. moms",
+];
+
+/// Whether a price's text marks it as a net price.
+pub(crate) fn is_net(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    NET_TEXT.iter().any(|k| lower.contains(k))
+}
 /// Words before a price that make it a former price.
 #[rustfmt::skip]
 const OLD_TEXT: &[&str] = &[
@@ -615,6 +635,7 @@ fn penalize_text(reading: &Reading, label: &str, score: &mut f64, why: &mut Vec<
         .iter()
         .any(|k| label.contains(k));
     if BAD_TEXT.iter().any(|k| lower.contains(k))
+        || NET_TEXT.iter().any(|k| lower.contains(k))
         || discount_label
         || lower.contains("-$")
         || lower.contains("- $")

@@ -3,6 +3,7 @@
 
 use haul_core::{Extraction, Method, Record, Url};
 
+use crate::evidence::{Evidence, evidence};
 use crate::heuristic::{
     PriceCandidate, best_candidate, heuristic_title, heuristic_with, price_candidates,
 };
@@ -24,6 +25,8 @@ pub fn extract_product(html: &str, url: &Url, site: &str) -> Extraction {
 /// What the page's layers found, before merging (for diagnostics and custom merges).
 #[derive(Debug, Clone, Default)]
 pub struct Layers {
+    /// The site the records are for.
+    pub site: String,
     /// Records from JSON-LD.
     pub json_ld: Vec<Record>,
     /// Records from microdata.
@@ -34,6 +37,9 @@ pub struct Layers {
     pub heuristic: Option<Record>,
     /// The heuristic price candidates, best first.
     pub candidates: Vec<PriceCandidate>,
+    /// Price evidence from inline script state, `data-*` attributes, loose `itemprop`s and
+    /// platform markup, strongest first.
+    pub evidence: Vec<Evidence>,
 }
 
 /// Runs every layer on `page`.
@@ -45,6 +51,7 @@ pub fn layers(page: &Page, site: &str) -> Layers {
     let stop = crate::budget::stop;
     let candidates = price_candidates(page);
     Layers {
+        site: site.to_string(),
         json_ld: if stop() {
             Vec::new()
         } else {
@@ -57,6 +64,7 @@ pub fn layers(page: &Page, site: &str) -> Layers {
         },
         open_graph: if stop() { None } else { open_graph(page, site) },
         heuristic: heuristic_with(page, site, &candidates),
+        evidence: if stop() { Vec::new() } else { evidence(page) },
         candidates,
     }
 }
@@ -194,7 +202,16 @@ fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
     let best = best_candidate(&l.candidates);
 
     let structured = main_ld.is_some() || main_md.is_some();
-    let order: Vec<Record> = [main_ld, main_md, og.clone(), he.clone()]
+    let ev = evidence_record(page, &l, best);
+    // Evidence from the page's own state goes before the heuristic's guess unless the page
+    // visibly shows the heuristic's price strongly and the evidence's price nowhere.
+    let (ev_first, ev_last) = match ev {
+        Some((r, shown)) if shown || best.is_none_or(|b| b.score < STRONG_PRICE) => (Some(r), None),
+        Some((r, _)) => (None, Some(r)),
+        None => (None, None),
+    };
+    let evidence_found = ev_first.is_some() || ev_last.is_some();
+    let order: Vec<Record> = [main_ld, main_md, og.clone(), ev_first, he.clone(), ev_last]
         .into_iter()
         .flatten()
         .collect();
@@ -213,7 +230,7 @@ fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
         out.records = listing_records(page, &l);
         return Judged::of(out);
     };
-    if record.method == Method::Heuristic && !structured && !og_product {
+    if record.method == Method::Heuristic && !structured && !og_product && !evidence_found {
         // A title and a price found by the heuristics alone: a product page only if the price
         // is not one of many alike (product cards of a listing) and the page has something
         // to buy with or the price is clearly the page's.
@@ -261,7 +278,12 @@ fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
         record.currency = page.stated_currency();
     }
     record.url = page.canonical_url().to_string();
-    let votes = votes(&order, best);
+    let mut votes = votes(&order, best);
+    votes.extend(l.evidence.iter().skip(1).map(|e| Vote {
+        method: e.source.method(),
+        price: e.price,
+        weight: e.strength,
+    }));
     let withheld = judge(
         page,
         &mut record,
@@ -284,6 +306,41 @@ impl Judged {
             withheld: None,
         }
     }
+}
+
+/// Evidence weaker than this does not make a record on its own (it still votes).
+const EVIDENCE_ALONE: f64 = 0.6;
+
+/// The record of the page's strongest price evidence, and whether the page visibly shows
+/// its price; `None` when there is no evidence strong enough to stand alone.
+fn evidence_record(
+    page: &Page,
+    l: &Layers,
+    best: Option<&PriceCandidate>,
+) -> Option<(Record, bool)> {
+    let e = l
+        .evidence
+        .first()
+        .filter(|e| e.strength >= EVIDENCE_ALONE)?;
+    let title = e
+        .title
+        .clone()
+        .or_else(|| l.heuristic.as_ref().map(|h| h.title.clone()))
+        .or_else(|| page.meta("og:title"))
+        .or_else(|| page.title_tag())?;
+    let mut r = Record::product(
+        &l.site,
+        page.canonical_url().as_str(),
+        title,
+        e.source.method(),
+    );
+    r.price = Some(e.price);
+    r.list_price = e.list_price;
+    r.currency = e.currency;
+    r.availability = e.availability;
+    let shown = visibly_priced(&l.candidates, e.price)
+        || best.is_some_and(|b| b.high == Some(e.price) || b.amount == e.price);
+    Some((r, shown))
 }
 
 /// The prices the layers give, each with what its source is worth alone.
@@ -330,7 +387,11 @@ fn judge(
         return Some(why);
     }
     if record.currency.is_none() {
-        out.warn(format!("{}: {}", page.url(), undecided_currency(page, record, cands)));
+        out.warn(format!(
+            "{}: {}",
+            page.url(),
+            undecided_currency(page, record, cands)
+        ));
     }
     None
 }
@@ -404,6 +465,38 @@ pub fn has_buy_button(page: &Page) -> bool {
         "notify me",
         "sold out",
         "out of stock",
+        // Other languages' buy buttons, and auctions' bid buttons.
+        "comprar",
+        "adicionar ao carrinho",
+        "agregar al carr",
+        "añadir a la cesta",
+        "kaufen",
+        "acheter",
+        "ajouter au",
+        "acquista",
+        "dodaj do koszyka",
+        "kup teraz",
+        "do košíku",
+        "kosárba",
+        "lägg i varukorg",
+        "köp",
+        "læg i kurv",
+        "legg i handlekurv",
+        "lisää ostoskoriin",
+        "sepete ekle",
+        "в корзину",
+        "купить",
+        "カートに入れる",
+        "購入",
+        "장바구니",
+        "구매",
+        "加入购物车",
+        "立即购买",
+        "place bid",
+        "bid now",
+        "lägg bud",
+        "bieten",
+        "enchérir",
     ];
     for el in page
         .html()
@@ -431,11 +524,13 @@ pub fn has_buy_button(page: &Page) -> bool {
 /// product, or a title with a price near it and a buy button.
 pub fn looks_like_product_page(page: &Page) -> bool {
     let l = Layers {
+        site: "probe".to_string(),
         json_ld: json_ld(page, "probe"),
         microdata: microdata(page, "probe"),
         open_graph: None,
         heuristic: None,
         candidates: Vec::new(),
+        evidence: Vec::new(),
     };
     if !l.json_ld.is_empty() || !l.microdata.is_empty() || og_type_is_product(page) {
         return true;

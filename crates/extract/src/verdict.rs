@@ -63,9 +63,9 @@ fn heuristic_weight(best: Option<&PriceCandidate>) -> f64 {
 /// Whether the page visibly shows `price` as a product price (a candidate outside site
 /// chrome and recommendation blocks).
 pub(crate) fn visibly_priced(cands: &[PriceCandidate], price: Decimal) -> bool {
-    cands
-        .iter()
-        .any(|c| !c.noise && c.score > -4.0 && c.amount == price)
+    cands.iter().any(|c| {
+        !c.noise && c.score > -4.0 && c.amount == price && !crate::heuristic::is_net(&c.text)
+    })
 }
 
 /// The confidence of `record`'s price given every source's vote and the page's visible
