@@ -41,6 +41,7 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 mod config;
+mod gate;
 mod hops;
 mod instance;
 mod own;
@@ -49,7 +50,10 @@ mod pool;
 mod stats;
 pub mod sys;
 
-pub use config::{BrowserConfig, BrowserError, CHROME_NAMES, CHROME_USER_AGENT, resolve_chrome};
+pub use config::{
+    BrowserConfig, BrowserError, CHROME_NAMES, CHROME_USER_AGENT, PrivateNetwork, Resolution,
+    Resolver, resolve_chrome,
+};
 pub use haul_core::PagePool;
 pub use own::OwnBrowser;
 pub use pool::BrowserPool;
