@@ -29,6 +29,12 @@
 //! Chromium sends them; a refused one fails the render as
 //! [`PageError::Refused`](haul_core::PageError::Refused) (see the `hops` module).
 //!
+//! Network: every browser of a pool connects through the pool's network gate, an
+//! in-process SOCKS5 proxy that resolves names itself and refuses private-network addresses
+//! other than those [`BrowserConfig::private_network`] allows, on the address it connects to
+//! (see the `gate` module): a public page's scripts, images and frames cannot reach
+//! 169.254.169.254 or 10.x, and a DNS-rebinding name finds no second lookup to race.
+//!
 //! Clean shutdown: [`PagePool::close`] kills and reaps every browser and removes its temporary
 //! profile; dropping the pool does the same without waiting.
 //!
