@@ -3,9 +3,19 @@
 //! every good record, never reaches the "internal" service it is redirected to (nor the shop
 //! under the host name `localhost`), writes the formula title as text, and stays within a
 //! memory bound (peak RSS read from /proc while it runs). The same redirects in pages that
-//! Chromium renders are refused the same way, before Chromium sends them.
+//! Chromium renders are refused the same way, before Chromium sends them; rendered hops to
+//! another domain take that domain's per-domain slot and obey its robots.txt, and a rendered
+//! page's sub-resources cannot reach an internal service on another loopback address.
 
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use haul_core::Url;
 
 use haul_e2e::{assert_no_chromium_left, haul_bin, read_records, stderr};
 use haul_testkit::{
@@ -206,5 +216,154 @@ async fn rendered_redirects_off_the_site_are_refused_before_chromium_sends_them(
         "{records:?}"
     );
     assert_eq!(records.len(), 1, "{records:?}");
+    assert_no_chromium_left(&[dir.path()]).await;
+}
+
+/// A product page for the hop test, named by its path.
+fn hop_product(name: &str) -> String {
+    format!(
+        r#"<html><head><title>{name}</title></head><body><h1 class="product">{name}</h1><span class="price">$12.50</span></body></html>"#
+    )
+}
+
+/// The "other domain" of the site (a second start URL on its own port): its robots.txt
+/// disallows `/private`; every document takes 800 ms (its own pages keep it busy while
+/// the first domain's pages hop to it), counted in flight (robots.txt and the
+/// favicon Chromium asks for aside: neither is a page).
+fn other_domain(in_flight: Arc<AtomicUsize>, peak: Arc<AtomicUsize>) -> Router {
+    let listing = (1..=4)
+        .map(|n| format!(r#"<a href="/q{n}">q{n}</a>"#))
+        .collect::<String>();
+    Router::new()
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /private\n" }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NOT_FOUND }),
+        )
+        .fallback(move |uri: axum::http::Uri| {
+            let (in_flight, peak, listing) = (in_flight.clone(), peak.clone(), listing.clone());
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                match uri.path() {
+                    "/" => Html(format!("<html><body>{listing}</body></html>")),
+                    path => Html(hop_product(path)),
+                }
+            }
+        })
+}
+
+/// The site's first domain: `/` links to pages that navigate by script to the other domain
+/// (`/pN` to its `/rN`, `/to-private` to its disallowed `/private`), and reaches for the
+/// internal service with an image, `fetch` and XHR.
+fn first_domain(other: &Url, internal: &Url) -> Router {
+    let i = internal.as_str().trim_end_matches('/');
+    let home = format!(
+        r#"<html><body><a href="/p1">1</a><a href="/p2">2</a><a href="/p3">3</a><a href="/to-private">x</a>
+<img src="{i}/img.png"><script>
+fetch('{i}/fetch', {{ mode: 'no-cors' }}).catch(() => {{}});
+const x = new XMLHttpRequest(); x.open('GET', '{i}/xhr'); x.send();
+</script></body></html>"#
+    );
+    let go = |to: String| {
+        format!(
+            r#"<html><body><p>Moving...</p><script>
+window.addEventListener('load', () => setTimeout(() => {{ location.href = {to:?}; }}, 0));
+</script></body></html>"#
+        )
+    };
+    let other = other.clone();
+    Router::new()
+        .route("/", get(move || async move { Html(home) }))
+        .route(
+            "/robots.txt",
+            get(|| async { axum::http::StatusCode::NOT_FOUND }),
+        )
+        .route(
+            "/to-private",
+            get({
+                let page = go(other.join("/private").unwrap().to_string());
+                move || async move { Html(page) }
+            }),
+        )
+        .route(
+            "/{page}",
+            get(
+                move |axum::extract::Path(page): axum::extract::Path<String>| {
+                    let to = other.join(&page.replacen('p', "r", 1)).unwrap().to_string();
+                    let page = go(to);
+                    async move { Html(page) }
+                },
+            ),
+        )
+}
+
+/// `--render always` over a site on two domains (two start URLs, two ports) with
+/// `--per-domain-concurrency 1`: the first domain's pages navigate by script to the second,
+/// whose own pages render meanwhile; every hop waits for the second domain's slot, so it
+/// never serves two documents at once. A script's navigation to a path the second domain's
+/// robots.txt disallows is refused (`robots`). The first domain's home page reaches for an
+/// internal service on another loopback address (127.0.0.2) with an image, `fetch` and XHR:
+/// the browser's network gate allows the site's own address only, so nothing arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn rendered_hops_hold_the_per_domain_limits_and_robots_of_where_they_go() {
+    let internal = TestServer::bind_on(internal_router(), Ipv4Addr::new(127, 0, 0, 2), 0)
+        .await
+        .unwrap();
+    let (in_flight, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let other = TestServer::start(other_domain(in_flight, peak.clone()))
+        .await
+        .unwrap();
+    let first = TestServer::start(first_domain(&other.url("/"), &internal.url("/")))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stats_path = dir.path().join("stats.json");
+    let out = tokio::process::Command::new(haul_bin())
+        .args(["crawl", "generic"])
+        .args(["--start-url", first.url("/").as_str()])
+        .args(["--start-url", other.url("/").as_str()])
+        .args(["--max-level", "1", "--render", "always", "--retries", "0"])
+        .args(["--per-domain-concurrency", "1", "--load-resources"])
+        .arg("-o")
+        .arg(dir.path().join("out.jsonl"))
+        .arg("--stats")
+        .arg(&stats_path)
+        .env("RUST_LOG", "warn")
+        .env("TMPDIR", dir.path())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "haul failed: {}", stderr(&out));
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    let site = &stats["sites"][0];
+    for n in 1..=3 {
+        assert_eq!(other.stats().hits(&format!("/r{n}")), 1, "/r{n}: {site}");
+    }
+    for n in 1..=4 {
+        assert_eq!(other.stats().hits(&format!("/q{n}")), 1, "/q{n}: {site}");
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        1,
+        "two documents at once on the second domain: {:?}",
+        other.stats().all_hits()
+    );
+    assert_eq!(other.stats().hits("/private"), 0, "robots.txt ignored");
+    assert_eq!(site["errors"]["robots"], 1, "{site}");
+    assert_eq!(site["errors"].as_object().unwrap().len(), 1, "{site}");
+    assert_eq!(first.stats().hits("/"), 1, "the home page rendered");
+    assert_eq!(
+        internal.stats().requests(),
+        0,
+        "the internal service was reached"
+    );
     assert_no_chromium_left(&[dir.path()]).await;
 }

@@ -36,7 +36,7 @@ impl Default for BenchOptions {
         Self {
             pages: 100,
             latency: Duration::from_millis(30),
-            browser: BrowserConfig::default(),
+            browser: BrowserConfig::local(),
             include_original: true,
         }
     }

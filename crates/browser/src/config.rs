@@ -1,7 +1,11 @@
 //! Pool configuration, its machine-sized defaults, and finding the Chrome/Chromium executable.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use thiserror::Error;
 
@@ -80,6 +84,77 @@ pub struct BrowserConfig {
     /// Navigate kept tabs to the next URL instead of opening a new tab per URL (faster, see
     /// the crate docs); a tab that failed or timed out is always closed.
     pub reuse_pages: bool,
+    /// Which private-network addresses (loopback, private, link-local, cloud metadata; see
+    /// [`haul_core::net::is_private`]) pages may connect to, checked on every connection of
+    /// every tab on the address connected to (the pool's network gate). Default:
+    /// [`PrivateNetwork::Refuse`].
+    pub private_network: PrivateNetwork,
+    /// How the network gate resolves host names (the system resolver by default; tests
+    /// replace it to serve a public-looking name from 127.0.0.1).
+    pub resolver: Resolver,
+}
+
+/// Which private-network addresses a pool's pages may connect to. Public addresses are
+/// always allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivateNetwork {
+    /// None (a crawl of public shops): a public page's scripts, images or frames cannot reach
+    /// 127.0.0.1, 10.x, 169.254.169.254...
+    Refuse,
+    /// Only these addresses: those of a shop on this machine or network that is crawled
+    /// itself, so that its pages still cannot reach the rest of the private network.
+    Only(Vec<IpAddr>),
+    /// Every address (`--allow-private-network`).
+    Allow,
+}
+
+/// What a custom [`Resolver`] returns.
+pub type Resolution = BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
+
+type ResolveFn = dyn Fn(&str, u16) -> Resolution + Send + Sync;
+
+/// Resolves the host names pages connect to: the system's resolver, or a function.
+#[derive(Clone, Default)]
+pub struct Resolver(Option<Arc<ResolveFn>>);
+
+impl Resolver {
+    /// The system's resolver (`getaddrinfo` on a blocking thread).
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// Resolves with `f(host, port)`.
+    pub fn custom(f: impl Fn(&str, u16) -> Resolution + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(f)))
+    }
+
+    /// The addresses of `host`.
+    pub(crate) async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match &self.0 {
+            Some(f) => f(host, port).await,
+            None => Ok(tokio::net::lookup_host((host, port)).await?.collect()),
+        }
+    }
+}
+
+impl PartialEq for Resolver {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Resolver(custom)"
+        } else {
+            "Resolver(system)"
+        })
+    }
 }
 
 impl Default for BrowserConfig {
@@ -99,6 +174,19 @@ impl Default for BrowserConfig {
             block_resources: true,
             retire_after: 100,
             reuse_pages: true,
+            private_network: PrivateNetwork::Refuse,
+            resolver: Resolver::system(),
+        }
+    }
+}
+
+impl BrowserConfig {
+    /// The defaults with every private-network address allowed: for pages of shops on this
+    /// machine (tests, benchmarks).
+    pub fn local() -> Self {
+        Self {
+            private_network: PrivateNetwork::Allow,
+            ..Self::default()
         }
     }
 }

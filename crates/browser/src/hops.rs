@@ -13,17 +13,23 @@
 //! * a main-frame document request (the first, each redirect hop, a script's navigation):
 //!   [`NavGuard::document`] (scope, private network, robots.txt), from the previous hop; a
 //!   refusal is kept and fails the render ([`PageError::Refused`](haul_core::PageError));
+//! * a main-frame document request to a domain (scheme, host, port) the render holds no slot
+//!   of: [`NavGuard::enter`] takes that domain's per-domain slot (and its turn, with
+//!   `--delay-ms`) before Chromium sends it, held until the render ends, as the slot of the
+//!   domain the render was admitted on is. Two renders hopping into each other's domains
+//!   with `--per-domain-concurrency 1` wait on each other until their render timeout: a
+//!   failure, never a hang.
 //! * a frame's document: [`NavGuard::frame`] (the private-network rule only: a shop embeds
 //!   frames from other hosts); a refused frame stays empty, the page renders on.
 //!
-//! Sub-resources (scripts, XHR, `fetch`, images) are not checked: pausing them would cost a
-//! round trip per request on every page. A public page's script can therefore still make the
-//! browser request a private address (its answer only reaches that page's own DOM).
+//! Sub-resources (scripts, XHR, `fetch`, images, WebSockets) are not paused: the pool's
+//! network gate (`gate.rs`) checks the address of every connection the browser makes, so a
+//! public page's script cannot reach a private address, without a CDP round trip per request.
 //!
 //! Between renders (and while an extractor evaluates scripts in a borrowed page) no guard is
 //! installed and documents are continued as they come: a pooled tab carries nothing of one
-//! render into the next ([`Watching`] removes the guard when the render ends, also when it is
-//! cancelled).
+//! render into the next ([`Watching`] removes the guard, and the slots it took, when the
+//! render ends, also when it is cancelled).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,7 +43,7 @@ use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::FrameId;
 use chromiumoxide::error::CdpError;
 use futures::StreamExt;
-use haul_core::{FetchError, NavGuard, Url};
+use haul_core::{Admission, FetchError, NavGuard, Url};
 
 /// The resource types failed when a tab blocks resources.
 const BLOCKED: [ResourceType; 3] = [ResourceType::Image, ResourceType::Media, ResourceType::Font];
@@ -62,6 +68,21 @@ struct Watch {
     last: Option<Url>,
     /// The first main-frame request refused.
     refused: Option<FetchError>,
+    /// The domains whose per-domain slot the render holds: the one it was admitted on (by
+    /// its caller), then each one a hop took ([`NavGuard::enter`]).
+    domains: Vec<String>,
+    /// The slots taken for hops, given back when the render ends.
+    admissions: Vec<Admission>,
+}
+
+/// A URL's domain as the per-domain limits count it: scheme, host and port.
+fn domain(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 /// Removes the render's guard from its tab when dropped.
@@ -93,8 +114,8 @@ impl Hops {
     }
 
     /// Checks the tab's document requests with `guard` until the returned value is dropped
-    /// (nothing is checked without a guard).
-    pub(crate) fn watch(&self, guard: Option<NavGuard>) -> Watching<'_> {
+    /// (nothing is checked without a guard); the render was admitted on `admitted`'s domain.
+    pub(crate) fn watch(&self, guard: Option<NavGuard>, admitted: &Url) -> Watching<'_> {
         let render = self.renders.fetch_add(1, Ordering::Relaxed);
         *self.lock() = guard.map(|guard| Watch {
             render,
@@ -102,23 +123,26 @@ impl Hops {
             main_frame: None,
             last: None,
             refused: None,
+            domains: vec![domain(admitted)],
+            admissions: Vec::new(),
         });
         Watching(self)
     }
 
     /// Whether the paused document request may go on.
     async fn allow(&self, event: &EventRequestPaused) -> bool {
-        let (render, guard, main, from) = {
+        let Ok(url) = Url::parse(&event.request.url) else {
+            // Chromium only sends what it could parse; nothing to check against.
+            return true;
+        };
+        let (render, guard, main, from, held) = {
             let current = self.lock();
             let Some(w) = current.as_ref() else {
                 return true;
             };
             let main = w.main_frame.as_ref().is_none_or(|f| *f == event.frame_id);
-            (w.render, w.guard.clone(), main, w.last.clone())
-        };
-        let Ok(url) = Url::parse(&event.request.url) else {
-            // Chromium only sends what it could parse; nothing to check against.
-            return true;
+            let held = w.domains.contains(&domain(&url));
+            (w.render, w.guard.clone(), main, w.last.clone(), held)
         };
         if !main {
             return match guard.frame(&url).await {
@@ -130,15 +154,24 @@ impl Hops {
             };
         }
         let from = from.unwrap_or_else(|| url.clone());
-        let verdict = guard.document(&url, &from).await;
+        let verdict = match guard.document(&url, &from).await {
+            // A hop to another domain waits for a slot of that domain, as a fetch's hop does.
+            Ok(()) if !held => guard.enter(&url).await.map(Some),
+            Ok(()) => Ok(None),
+            Err(e) => Err(e),
+        };
         let mut current = self.lock();
         let Some(w) = current.as_mut().filter(|w| w.render == render) else {
             // The render ended meanwhile (its tab is idle or renders another page): answer
-            // the request, record nothing.
+            // the request, record nothing (a slot just taken is given back here).
             return verdict.is_ok();
         };
         match verdict {
-            Ok(()) => {
+            Ok(admission) => {
+                if let Some(admission) = admission {
+                    w.domains.push(domain(&url));
+                    w.admissions.push(admission);
+                }
                 w.last = Some(url);
                 true
             }

@@ -16,6 +16,7 @@ use tempfile::TempDir;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, RwLock, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::gate::{Gate, Rules};
 use crate::hops::Hops;
 use crate::{BrowserConfig, BrowserError};
 
@@ -47,6 +48,9 @@ const PROFILE_RELEASE_WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct Settings {
     pub(crate) chrome: PathBuf,
     pub(crate) cfg: BrowserConfig,
+    /// The network gate every browser of the pool connects through, started with the first
+    /// launch (it needs the runtime) and stopped when the pool's settings drop.
+    gate: OnceCell<Gate>,
 }
 
 impl Settings {
@@ -57,7 +61,31 @@ impl Settings {
         cfg.validate()?;
         let chrome = cfg.resolve_chrome()?;
         crate::sys::sweep_in_background();
-        Ok(Arc::new(Self { chrome, cfg }))
+        Ok(Arc::new(Self {
+            chrome,
+            cfg,
+            gate: OnceCell::new(),
+        }))
+    }
+
+    /// Why the pool's network gate last failed a connection to `url`'s host and port.
+    pub(crate) fn gate_failure(&self, url: &str) -> Option<String> {
+        let url = url::Url::parse(url).ok()?;
+        self.gate
+            .get()?
+            .why(url.host_str()?, url.port_or_known_default()?)
+    }
+
+    /// The pool's network gate, started on first use.
+    async fn gate(&self) -> std::io::Result<&Gate> {
+        self.gate
+            .get_or_try_init(|| {
+                Gate::start(Rules {
+                    private: self.cfg.private_network.clone(),
+                    resolver: self.cfg.resolver.clone(),
+                })
+            })
+            .await
     }
 }
 
@@ -68,7 +96,7 @@ pub(crate) type OnExit = Box<dyn FnOnce(u64) + Send + 'static>;
 /// One browser process (possibly still launching).
 pub(crate) struct Instance {
     pub(crate) id: u64,
-    settings: Arc<Settings>,
+    pub(crate) settings: Arc<Settings>,
     live: OnceCell<Live>,
     failed: Mutex<Option<String>>,
     dead: AtomicBool,
@@ -205,12 +233,21 @@ impl Instance {
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
         .map_err(|e| format!("creating a temporary Chromium profile: {e}"))?;
-        let config = chromiumoxide::BrowserConfig::builder()
+        // Every connection of the browser goes through the gate (see `gate`).
+        let gate = s
+            .gate()
+            .await
+            .map_err(|e| format!("starting the browser's network gate: {e}"))?;
+        let mut config = chromiumoxide::BrowserConfig::builder()
             .chrome_executable(launcher.as_deref().unwrap_or(&s.chrome))
             .no_sandbox()
             .user_data_dir(profile.path())
             .args(ARGS.iter().copied())
-            .arg(("user-agent", s.cfg.user_agent.as_str()))
+            .arg(("user-agent", s.cfg.user_agent.as_str()));
+        for (name, value) in gate.switches() {
+            config = config.arg((name, value.as_str()));
+        }
+        let config = config
             .viewport(None)
             .window_size(1366, 900)
             .launch_timeout(s.cfg.launch_timeout)

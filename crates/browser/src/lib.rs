@@ -29,6 +29,12 @@
 //! Chromium sends them; a refused one fails the render as
 //! [`PageError::Refused`](haul_core::PageError::Refused) (see the `hops` module).
 //!
+//! Network: every browser of a pool connects through the pool's network gate, an
+//! in-process SOCKS5 proxy that resolves names itself and refuses private-network addresses
+//! other than those [`BrowserConfig::private_network`] allows, on the address it connects to
+//! (see the `gate` module): a public page's scripts, images and frames cannot reach
+//! 169.254.169.254 or 10.x, and a DNS-rebinding name finds no second lookup to race.
+//!
 //! Clean shutdown: [`PagePool::close`] kills and reaps every browser and removes its temporary
 //! profile; dropping the pool does the same without waiting.
 //!
@@ -41,6 +47,7 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 mod config;
+mod gate;
 mod hops;
 mod instance;
 mod own;
@@ -49,7 +56,10 @@ mod pool;
 mod stats;
 pub mod sys;
 
-pub use config::{BrowserConfig, BrowserError, CHROME_NAMES, CHROME_USER_AGENT, resolve_chrome};
+pub use config::{
+    BrowserConfig, BrowserError, CHROME_NAMES, CHROME_USER_AGENT, PrivateNetwork, Resolution,
+    Resolver, resolve_chrome,
+};
 pub use haul_core::PagePool;
 pub use own::OwnBrowser;
 pub use pool::BrowserPool;

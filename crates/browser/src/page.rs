@@ -394,7 +394,7 @@ impl Page for ChromePage {
         // Every document request of the navigation is checked with the render's guard until
         // `hops` drops (at the end of this render, also when it is cancelled).
         let hops = self.hops.clone();
-        let hops = hops.watch(opts.guard.clone());
+        let hops = hops.watch(opts.guard.clone(), url);
         let loaded = tokio::time::timeout(opts.timeout, self.load(url, opts, &hops)).await;
         if let Some(refused) = hops.take_refused() {
             // Chromium never sent the refused request: the tab shows its error page, or the
@@ -410,9 +410,15 @@ impl Page for ChromePage {
                 self.poisoned = false;
                 Ok(doc)
             }
-            Ok(Err(Step::Navigation(message))) => {
+            Ok(Err(Step::Navigation(mut message))) => {
                 // The tab shows Chromium's error page and is fine to reuse.
                 self.poisoned = false;
+                // Every failure through the network gate reads the same in Chromium: say why.
+                if message.contains("ERR_SOCKS_CONNECTION_FAILED")
+                    && let Some(why) = self.inst.settings.gate_failure(u)
+                {
+                    message = format!("{message} ({why})");
+                }
                 if self.inst.is_gone() {
                     return Err(PageError::Crashed { url: u.into() });
                 }

@@ -13,7 +13,7 @@ async fn bench_runs_every_setup() {
         browser: BrowserConfig {
             browsers: 1,
             pages_per_browser: 2,
-            ..BrowserConfig::default()
+            ..BrowserConfig::local()
         },
         include_original: false,
     };

@@ -139,7 +139,7 @@ async fn redirects_in_the_browser_are_checked_hop_by_hop_before_chromium_sends_t
     let pool = BrowserPool::new(BrowserConfig {
         browsers: 1,
         pages_per_browser: 1,
-        ..BrowserConfig::default()
+        ..BrowserConfig::local()
     })
     .unwrap();
     let mut page = pool.acquire().await.unwrap();

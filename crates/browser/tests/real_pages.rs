@@ -172,7 +172,7 @@ async fn start(tabs: usize) -> (Url, std::sync::Arc<BrowserPool>) {
     let pool = BrowserPool::new(BrowserConfig {
         browsers: 1,
         pages_per_browser: tabs,
-        ..BrowserConfig::default()
+        ..BrowserConfig::local()
     })
     .unwrap();
     (base, pool)

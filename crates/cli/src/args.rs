@@ -339,7 +339,8 @@ pub struct EngineArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retry_after: Option<u64>,
     /// Allow hosts on loopback, private, link-local or cloud-metadata addresses (allowed
-    /// anyway when a start URL is on one, such as a shop on localhost).
+    /// anyway when a start URL is on one, such as a shop on localhost; browser pages then
+    /// reach only the start URLs' own addresses).
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_private_network: bool,

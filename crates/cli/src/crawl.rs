@@ -204,27 +204,63 @@ pub(crate) type Built = (
     Option<Arc<dyn haul_core::PagePool>>,
 );
 
-/// Whether the crawl may fetch private-network hosts: `--allow-private-network`, or a start URL
-/// on such an address (a shop on this machine or the local network).
+/// Which private-network addresses a crawl may reach.
+#[derive(Debug, Clone)]
+pub(crate) struct PrivateAccess {
+    /// The fetcher: any, with `--allow-private-network` or when a start URL is on one (a shop
+    /// on this machine or the local network).
+    pub(crate) fetcher: bool,
+    /// Browser pages: every address with `--allow-private-network`, else only the private
+    /// addresses the start URLs are on, so that a local shop's pages (its scripts, images,
+    /// frames) still cannot reach the rest of the private network, and a public shop's reach
+    /// none of it.
+    pub(crate) browser: haul_browser::PrivateNetwork,
+}
+
+/// What the crawl of `start_urls` may reach of the private network.
 pub(crate) fn private_network_allowed<'a>(
     settings: &Settings,
     start_urls: impl IntoIterator<Item = &'a Url>,
-) -> bool {
-    settings.allow_private_network
-        || start_urls
-            .into_iter()
-            .any(|u| haul_runner::private_literal(u).is_some())
+) -> PrivateAccess {
+    use std::net::{IpAddr, Ipv6Addr};
+    if settings.allow_private_network {
+        return PrivateAccess {
+            fetcher: true,
+            browser: haul_browser::PrivateNetwork::Allow,
+        };
+    }
+    let mut own: Vec<IpAddr> = Vec::new();
+    for ip in start_urls
+        .into_iter()
+        .filter_map(haul_runner::private_literal)
+    {
+        // `localhost` is 127.0.0.1 and ::1 alike.
+        let also = ip.is_loopback().then_some(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        for ip in std::iter::once(ip).chain(also) {
+            if !own.contains(&ip) {
+                own.push(ip);
+            }
+        }
+    }
+    PrivateAccess {
+        fetcher: !own.is_empty(),
+        browser: if own.is_empty() {
+            haul_browser::PrivateNetwork::Refuse
+        } else {
+            haul_browser::PrivateNetwork::Only(own)
+        },
+    }
 }
 
 pub(crate) fn build_services(
     settings: &Settings,
     cluster: Option<&haul_redis::Redis>,
-    allow_private_network: bool,
+    private: PrivateAccess,
 ) -> anyhow::Result<Built> {
     let http = HttpOptions {
         user_agent: settings.user_agent.clone(),
         timeout: Duration::from_secs(settings.page_timeout),
-        allow_private_network,
+        allow_private_network: private.fetcher,
         max_body: settings.max_page_bytes as u64,
         ..HttpOptions::default()
     };
@@ -245,7 +281,7 @@ pub(crate) fn build_services(
         fetcher = fetcher.with_gate(Arc::new(haul_cluster::RedisDomainGate::new(redis, lease)));
     }
     let llm = start_llm(settings, cluster)?;
-    let pages = start_pages(settings)?;
+    let pages = start_pages(settings, private.browser)?;
     let services = Services {
         fetcher: Arc::new(fetcher),
         pages: pages.clone(),
@@ -276,7 +312,10 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
 /// The browser pages: a shared pool (or, with --no-pool, a browser per page) unless
 /// --render never. Browsers launch lazily, on the first page that needs one. Without a
 /// Chromium, `auto` goes on over plain HTTP with a warning and `always` is an error.
-fn start_pages(settings: &Settings) -> anyhow::Result<Option<Arc<dyn haul_core::PagePool>>> {
+fn start_pages(
+    settings: &Settings,
+    private_network: haul_browser::PrivateNetwork,
+) -> anyhow::Result<Option<Arc<dyn haul_core::PagePool>>> {
     if settings.render == RenderMode::Never {
         return Ok(None);
     }
@@ -291,6 +330,7 @@ fn start_pages(settings: &Settings) -> anyhow::Result<Option<Arc<dyn haul_core::
     cfg.retire_after = settings.retire_after;
     cfg.block_resources = !settings.load_resources;
     cfg.page_timeout = Duration::from_secs(settings.page_timeout);
+    cfg.private_network = private_network;
     if let Some(ua) = &settings.browser_user_agent {
         cfg.user_agent = ua.clone();
     }

@@ -26,6 +26,7 @@ mod extractor;
 mod failure;
 mod later;
 mod llm;
+pub mod net;
 mod pool;
 mod record;
 mod registry;

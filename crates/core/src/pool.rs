@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
-use crate::{Document, FetchError, Fetcher, PageError};
+use crate::{Admission, Document, FetchError, Fetcher, PageError};
 
 /// How to navigate a page.
 #[derive(Debug, Clone)]
@@ -46,6 +46,13 @@ impl NavGuard {
     /// Whether the navigation may request `url` (its first request, or a hop from `from`).
     pub async fn document(&self, url: &Url, from: &Url) -> Result<(), FetchError> {
         self.0.check_hop(url, from).await
+    }
+
+    /// Takes `url`'s per-domain slot (and its turn, and checks robots.txt) for a navigation
+    /// that moved on to a domain other than the one it was admitted on ([`Fetcher::admit`]);
+    /// the slot is held until the returned [`Admission`] drops.
+    pub async fn enter(&self, url: &Url) -> Result<Admission, FetchError> {
+        self.0.admit(url).await
     }
 
     /// Whether a frame of the page may request `url`.

@@ -126,7 +126,23 @@ impl TestServer {
 
     /// Serves `router` on 127.0.0.1:`port` (0 = a free port).
     pub async fn bind(router: Router, port: u16) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        Self::bind_on(router, std::net::Ipv4Addr::LOCALHOST, port).await
+    }
+
+    /// Serves `router` on another loopback address (`127.0.0.2` standing for an internal
+    /// service that is not the shop's address); anything but loopback is refused.
+    pub async fn bind_on(
+        router: Router,
+        ip: std::net::Ipv4Addr,
+        port: u16,
+    ) -> std::io::Result<Self> {
+        if !ip.is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("test servers bind loopback addresses only, not {ip}"),
+            ));
+        }
+        let listener = TcpListener::bind((ip, port)).await?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(ServerStats::default());
         let app = router.layer(middleware::from_fn_with_state(stats.clone(), count));
@@ -150,7 +166,7 @@ impl TestServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` + `path`.
+    /// `http://ADDRESS:PORT` + `path` (127.0.0.1 unless bound elsewhere).
     pub fn url(&self, path: &str) -> Url {
         Url::parse(&format!("http://{}{}", self.addr, path)).expect("valid test URL")
     }

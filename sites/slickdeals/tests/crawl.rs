@@ -237,7 +237,7 @@ async fn script_built_front_page_in_real_chromium_gives_the_cards_its_script_bui
     let cfg = haul_browser::BrowserConfig {
         browsers: 1,
         pages_per_browser: 2,
-        ..haul_browser::BrowserConfig::default()
+        ..haul_browser::BrowserConfig::local()
     };
     let pool = haul_browser::BrowserPool::new(cfg).expect("Chromium is installed (CI installs it)");
     let pages: Arc<dyn PagePool> = pool.clone();
