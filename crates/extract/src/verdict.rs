@@ -43,8 +43,9 @@ pub(crate) fn base_weight(method: Method, best: Option<&PriceCandidate>) -> f64 
         Method::OpenGraph => 0.55,
         Method::Llm => 0.5,
         Method::Heuristic => heuristic_weight(best),
-        #[allow(unreachable_patterns)]
-        _ => 0.6,
+        Method::Platform => 0.75,
+        Method::Script => 0.6,
+        Method::Attribute => 0.55,
     }
 }
 
