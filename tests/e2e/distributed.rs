@@ -780,3 +780,139 @@ async fn flushall_mid_crawl_is_a_clear_error_from_workers_and_coordinator_within
         flushed.elapsed().as_secs_f64()
     );
 }
+
+/// The links of a page of the slow-extraction shop (`/product/{name}`): levels 0
+/// (`root`), 1 (`slow`, `quick`) and 2 (`after-slow`, `after-quick`).
+fn kettle_links(name: &str) -> &'static [&'static str] {
+    match name {
+        "root" => &["slow", "quick"],
+        "slow" => &["after-slow"],
+        "quick" => &["after-quick"],
+        _ => &[],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_extraction_on_one_worker_does_not_hold_the_next_level_of_any() {
+    use haul_llm::fake::{FakeReply, FakeServer};
+    // The LLM answers at once, except for the page `slow`: 10 s.
+    const SLOW: Duration = Duration::from_secs(10);
+    let llm = FakeServer::builder()
+        .respond(|req| {
+            let name: String = req
+                .prompt()
+                .split("Kettle ")
+                .nth(1)
+                .unwrap_or_default()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            let answer = FakeReply::Answer(format!(
+                r#"{{"products": [{{"title": "Kettle {name}", "price": "$12.00", "currency": "USD"}}]}}"#
+            ));
+            if name == "slow" {
+                FakeReply::Delay(SLOW, Box::new(answer))
+            } else {
+                answer
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    async fn page(Path(name): Path<String>) -> Html<String> {
+        let links: String = kettle_links(&name)
+            .iter()
+            .map(|l| format!(r#"<li><a href="/product/{l}">More kettles</a></li>"#))
+            .collect();
+        Html(format!(
+            r#"<html><head><title>Kettle</title></head><body><main><h1>Kettle {name}</h1>
+<div class="buy"><b>Our price today:</b> twelve dollars flat</div>
+<button class="add-to-cart">Add to cart</button><ul>{links}</ul></main></body></html>"#
+        ))
+    }
+    // When the server got each page.
+    let fetched: Arc<Mutex<BTreeMap<String, Instant>>> = Arc::default();
+    let seen = fetched.clone();
+    let router =
+        Router::new()
+            .route("/product/{name}", get(page))
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let path = req.uri().path().to_string();
+                    seen.lock()
+                        .unwrap()
+                        .entry(path)
+                        .or_insert_with(Instant::now);
+                    next.run(req)
+                },
+            ));
+    let shop = TestServer::start(router).await.unwrap();
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let base = llm.base_url().to_string();
+    // A 4 s visibility timeout: the slow page's claim is kept alive while its answer is
+    // awaited, else another worker would take it over and ask the LLM again.
+    let spawn = |name: &str| {
+        worker_command(&url, "slow", name)
+            .args(["--extract", "llm", "--visibility-timeout", "4"])
+            .args(["--llm-provider", "openai", "--llm-base-url", &base])
+            .env("HAUL_LLM_KEYS", "sk-test")
+            .spawn()
+            .expect("haul worker starts")
+    };
+    let workers = [spawn("a"), spawn("b")];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let start = shop.url("/product/root").to_string();
+    let crawl = [
+        "crawl",
+        "--redis",
+        &url,
+        "--crawl-id",
+        "slow",
+        "--max-level",
+        "2",
+        "--start-url",
+        &start,
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let res = haul_ok(&crawl).await;
+    let ended = Instant::now();
+    for w in workers {
+        let (ok, report) = finished(w).await;
+        assert!(ok, "{report}");
+    }
+
+    // Every record, the slow one included, once.
+    let records = read_records(&out);
+    let titles: BTreeSet<String> = records.iter().map(|r| r.title.clone()).collect();
+    let want: BTreeSet<String> = ["root", "slow", "quick", "after-slow", "after-quick"]
+        .iter()
+        .map(|n| format!("Kettle {n}"))
+        .collect();
+    assert_eq!(titles, want, "{}", stderr(&res));
+    assert_eq!(records.len(), want.len(), "no record twice");
+    // One LLM call per page: no page was processed twice.
+    let log = llm.log();
+    assert_eq!(log.len(), want.len(), "{log:?}");
+    let asked = log
+        .iter()
+        .find(|l| l.prompt.contains("Kettle slow"))
+        .expect("the slow page went to the LLM")
+        .at
+        .into_std();
+    let answered = asked + SLOW;
+    // Level 2 was fetched (both pages, also the slow page's own link) before the slow
+    // answer came, and the crawl waited for it.
+    let fetched = fetched.lock().unwrap().clone();
+    for path in ["/product/after-slow", "/product/after-quick"] {
+        let at = fetched[path];
+        assert!(
+            at < answered,
+            "{path} fetched {:?} after the slow page went to the LLM (answer after {SLOW:?})",
+            at - asked
+        );
+    }
+    assert!(ended > answered, "the crawl ended before the slow record");
+}

@@ -97,8 +97,10 @@ pub async fn wait_for_spec(
 
 /// The crawl's Redis frontier as the page pipeline's [`haul_runner::Frontier`]: slot `i` is
 /// consumer `{name}-{i}`; the `--max-pages` budget is one counter per site shared by every
-/// worker; a completed page's records, links, the slot's share of the counters and the
-/// acknowledgement go to Redis in one pipeline.
+/// worker; a page's links go to the next level as soon as they are known
+/// ([`Frontier::take_links`]), so a slow extraction does not hold the next level; a
+/// completed page's records, the slot's share of the counters and the acknowledgement go to
+/// Redis in one pipeline.
 struct RedisTasks {
     meta: CrawlMeta,
     crawl: String,
@@ -111,6 +113,10 @@ struct RedisTasks {
     consumers: Vec<String>,
     /// Tasks a slot was given beyond the one it processes (a reclaimed batch), in order.
     queued: Vec<Mutex<VecDeque<Task>>>,
+    /// Ids of the tasks handed to the pipeline and not yet completed (some still finishing
+    /// after their links were taken): never taken again from this worker's own pending
+    /// entries.
+    held: Mutex<HashSet<String>>,
     /// Tells this process's shares of the counters from those of an earlier worker with the
     /// same name (`{consumer}#{instance}`).
     instance: String,
@@ -161,6 +167,7 @@ pub async fn run_worker(
         visibility: opts.visibility_timeout,
         consumers: (0..slots).map(|i| format!("{}-{i}", opts.name)).collect(),
         queued: (0..slots).map(|_| Mutex::default()).collect(),
+        held: Mutex::default(),
         instance: format!("{:016x}", fastrand::u64(..)),
         alive: Liveness::new(redis, &opts.crawl)?,
     };
@@ -239,6 +246,22 @@ impl RedisTasks {
     fn queued(&self, slot: usize) -> std::sync::MutexGuard<'_, VecDeque<Task>> {
         self.queued[slot].lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `tasks` for `slot`, leaving out those this worker already processes (a
+    /// consumer's own pending entries include its pages still finishing) or has queued.
+    fn queue(&self, slot: usize, tasks: Vec<Task>) {
+        let held = self.held();
+        let mut queued = self.queued(slot);
+        for task in tasks {
+            if !held.contains(&task.id) && !queued.iter().any(|q| q.id == task.id) {
+                queued.push_back(task);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -251,7 +274,10 @@ impl haul_runner::Frontier for RedisTasks {
             let queued = self.queued(slot).pop_front();
             if let Some(task) = queued {
                 match self.admit(task).await? {
-                    Some(page) => return Ok(Some(page)),
+                    Some(page) => {
+                        self.held().insert(page.ticket.id.clone());
+                        return Ok(Some(page));
+                    }
                     None => continue,
                 }
             }
@@ -270,7 +296,7 @@ impl haul_runner::Frontier for RedisTasks {
                 Work::Finished => return Ok(None),
                 // Keys that vanished look like a level with nothing to take: say so instead.
                 Work::Idle => self.alive.check().await?,
-                Work::Tasks(tasks) => self.queued(slot).extend(tasks),
+                Work::Tasks(tasks) => self.queue(slot, tasks),
             }
         }
     }
@@ -283,10 +309,12 @@ impl haul_runner::Frontier for RedisTasks {
         share: &SiteReport,
     ) -> Result<(), ClusterError> {
         let records = std::mem::take(&mut page.records);
+        // None when they went to the next level early (`links`).
         let links: Vec<&str> = page.links.iter().map(Url::as_str).collect();
         let field = format!("{}#{}", self.consumers[slot], self.instance);
         let counters = stats::store_share(&self.crawl, &task.site, &field, share);
-        self.frontier
+        let completed = self
+            .frontier
             .complete(
                 &task.ticket,
                 &self.records,
@@ -294,8 +322,44 @@ impl haul_runner::Frontier for RedisTasks {
                 &links,
                 Some(counters),
             )
-            .await?;
+            .await;
+        self.held().remove(&task.ticket.id);
+        if let Err(e) = completed {
+            return Err(self.explain(e).await);
+        }
         debug!(url = %task.url, records = records.len(), "task done");
+        Ok(())
+    }
+
+    fn early_links(&self) -> bool {
+        true
+    }
+
+    /// Queues the links of a page still `finishing` (waiting for slow extraction work) on
+    /// the next level and marks them taken, in one step: once every page of a level has its
+    /// links taken (or is acknowledged) the next level starts, while such pages finish. A
+    /// page processed again after its worker died queues nothing: its links were taken by
+    /// the first delivery. The links of a page that completes at once go in its completing
+    /// pipeline instead (one round trip).
+    async fn links(
+        &self,
+        _slot: usize,
+        task: &PageTask<Task>,
+        links: &mut Vec<Url>,
+        finishing: bool,
+    ) -> Result<(), ClusterError> {
+        if !finishing {
+            return Ok(());
+        }
+        let urls: Vec<&str> = links.iter().map(Url::as_str).collect();
+        let taken = match self.frontier.take_links(&task.ticket, &urls).await {
+            Ok(t) => t,
+            Err(e) => return Err(self.explain(e).await),
+        };
+        if taken.is_none() {
+            debug!(url = %task.url, "links taken before (a task processed again)");
+        }
+        links.clear();
         Ok(())
     }
 

@@ -16,12 +16,15 @@ use crate::{keys, stream};
 /// The consumer group of crawl workers on every level stream.
 pub const WORKERS_GROUP: &str = "workers";
 
-/// Lua that tells whether a level stream (KEYS[1]) is done for group ARGV[1]: it does not
-/// exist or is empty, or every entry was delivered (the group's last delivered id is the
-/// stream's last id) and none is pending.
+/// Lua that tells whether level stream `stream` is done for `group`,
+/// `linked` being the set of its entry ids whose links are queued ([`Frontier::take_links`]):
+/// it does not exist or is empty, or every entry was delivered (the group's last delivered id
+/// is the stream's last id) and each entry still pending has its links queued. Returns
+/// whether it is done and how many entries are pending (stragglers still finishing, when
+/// done).
 const LEVEL_DONE_LUA: &str = r"
-local function level_done(stream, group)
-  if redis.call('EXISTS', stream) == 0 then return true end
+local function level_state(stream, group, linked)
+  if redis.call('EXISTS', stream) == 0 then return true, 0 end
   local info = redis.call('XINFO', 'STREAM', stream)
   local s = {}
   for i = 1, #info, 2 do s[info[i]] = info[i + 1] end
@@ -30,10 +33,18 @@ local function level_done(stream, group)
     local t = {}
     for i = 1, #g, 2 do t[g[i]] = g[i + 1] end
     if t['name'] == group then
-      return t['pending'] == 0 and t['last-delivered-id'] == s['last-generated-id']
+      local pending = t['pending']
+      if t['last-delivered-id'] ~= s['last-generated-id'] then return false, pending end
+      if pending == 0 then return true, 0 end
+      if pending > redis.call('SCARD', linked) then return false, pending end
+      local p = redis.call('XPENDING', stream, group, '-', '+', pending)
+      for _, e in ipairs(p) do
+        if redis.call('SISMEMBER', linked, e[1]) == 0 then return false, pending end
+      end
+      return true, pending
     end
   end
-  return s['length'] == 0
+  return s['length'] == 0, 0
 end
 ";
 
@@ -52,30 +63,82 @@ return added
 
 static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(ENQUEUE_LUA));
 
-/// KEYS: level stream. ARGV: group. Returns 1 when the level is done.
+/// KEYS: visited set, next level's stream, the task's level's links-done set, the task's
+/// level stream. ARGV: group, site, next level, task id, urls... When the task is still
+/// pending and its links were not taken before, marks them taken and queues the URLs on the
+/// next level (through the visited set, as ENQUEUE), in one step; returns how many were new,
+/// or -1 when nothing was done (taken before, or the task is no longer pending, also when its
+/// stream vanished).
+const TAKE_LINKS_LUA: &str = r"
+local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[1], ARGV[4], ARGV[4], 1)
+if not ok or #p == 0 then return -1 end
+if redis.call('SADD', KEYS[3], ARGV[4]) == 0 then return -1 end
+if #ARGV < 5 then return 0 end
+redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
+local added = 0
+for i = 5, #ARGV do
+  if redis.call('SADD', KEYS[1], ARGV[2] .. ' ' .. ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'site', ARGV[2], 'url', ARGV[i], 'level', ARGV[3])
+    added = added + 1
+  end
+end
+return added
+";
+
+static TAKE_LINKS: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_LINKS_LUA));
+
+/// KEYS: level stream, its links-done set. ARGV: group. Returns 1 when the level is done.
 static LEVEL_DONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{LEVEL_DONE_LUA}\nif level_done(KEYS[1], ARGV[1]) then return 1 end\nreturn 0"
+        "{LEVEL_DONE_LUA}\nif level_state(KEYS[1], ARGV[1], KEYS[2]) then return 1 end\nreturn 0"
     ))
 });
 
-/// KEYS: current-level key, level stream of ARGV[2]. ARGV: group, level. Moves the current
-/// level from ARGV[2] to ARGV[2] + 1 when that level is done, and trims the done level's
-/// entries (all acknowledged: the stream and its group stay, so `level_done` still holds);
-/// returns the current level.
+/// KEYS: current-level key, level stream of ARGV[2], its links-done set, the stragglers set.
+/// ARGV: group, level. Moves the current level from ARGV[2] to ARGV[2] + 1 when that level is
+/// done and returns the current level. The done level's acknowledged entries are trimmed
+/// (the stream and its group stay, so `level_state` still holds): all of them, with its
+/// links-done set, when none is pending; else those before the first pending entry (every
+/// earlier one was delivered and is not pending, so acknowledged), and the level joins the
+/// stragglers set until its last pending entry is acknowledged (see SETTLE).
 static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LEVEL_DONE_LUA}
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local lvl = tonumber(ARGV[2])
-if cur == lvl and level_done(KEYS[2], ARGV[1]) then
-  redis.call('SET', KEYS[1], cur + 1)
+if cur ~= lvl then return cur end
+local done, pending = level_state(KEYS[2], ARGV[1], KEYS[3])
+if not done then return cur end
+redis.call('SET', KEYS[1], cur + 1)
+if pending == 0 then
   redis.call('XTRIM', KEYS[2], 'MAXLEN', 0)
-  return cur + 1
+  redis.call('DEL', KEYS[3])
+else
+  local first = redis.call('XPENDING', KEYS[2], ARGV[1])[2]
+  redis.call('XTRIM', KEYS[2], 'MINID', first)
+  redis.call('SADD', KEYS[4], lvl)
 end
-return cur
+return cur + 1
 "
     ))
+});
+
+/// KEYS: level stream, its links-done set, the stragglers set. ARGV: group, level. When no
+/// entry of the level is pending: trims its entries (all acknowledged), deletes its
+/// links-done set and takes it off the stragglers set; returns 1. Else 0.
+static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
+  if ok and p[1] > 0 then return 0 end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
+end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1
+",
+    )
 });
 
 /// KEYS: level stream. ARGV: group, consumer, id. Resets the idle time of the entry when it
@@ -160,9 +223,10 @@ pub enum Work {
 /// The frontier of one crawl shared by all workers, at-least-once.
 ///
 /// Keys (see [`crate::keys`]): `haul:{crawl}:level:{n}` (a stream per level, consumer group
-/// [`WORKERS_GROUP`]), `haul:{crawl}:visited` (a set of `"{site} {url}"`),
-/// `haul:{crawl}:current_level`, `haul:{crawl}:dead` (dead-letter stream),
-/// `haul:{crawl}:finished`.
+/// [`WORKERS_GROUP`]), `haul:{crawl}:linked:{n}` (ids of level `n`'s tasks whose links are
+/// queued), `haul:{crawl}:stragglers` (levels passed with tasks still pending),
+/// `haul:{crawl}:visited` (a set of `"{site} {url}"`), `haul:{crawl}:current_level`,
+/// `haul:{crawl}:dead` (dead-letter stream), `haul:{crawl}:finished`.
 ///
 /// The crawl id is checked with [`keys::check_crawl_id`](crate::keys::check_crawl_id): with
 /// an invalid one (such as `rate`, which would reach into the shared limits) every operation
@@ -172,18 +236,23 @@ pub enum Work {
 ///
 /// Protocol of a worker, which keeps levels in order and loses nothing:
 /// 1. [`next`](Self::next) claims a task of the current level;
-/// 2. process it; [`enqueue`](Self::enqueue) its links on `level + 1`; write (publish) its
-///    records;
-/// 3. only then [`ack`](Self::ack) it. A worker killed before the ack leaves the task pending;
+/// 2. process it; queue its links on `level + 1`, either early, as soon as they are known,
+///    with [`take_links`](Self::take_links) (which also marks them taken), or with
+///    [`enqueue`](Self::enqueue); write (publish) its records;
+/// 3. only then [`ack`](Self::ack) it (or [`complete`](Self::complete) it: records, links,
+///    ack in one round trip). A worker killed before the ack leaves the task pending;
 ///    another worker's periodic [`reclaim`](Self::reclaim) takes it over after `min_idle`.
 /// 4. When `next` finds nothing, [`try_advance`](Self::try_advance) moves the crawl to the next
-///    level once the current one is [done](Self::level_done) (no undelivered and no pending
-///    task). Because links are enqueued before the ack, a done level has queued all of the
-///    next level.
+///    level once the current one is [done](Self::level_done): no task undelivered, and each
+///    task either acknowledged or with its links taken. Because links are queued before the
+///    ack, a done level has queued all of the next level; tasks whose links were taken early
+///    may still be finishing (stragglers, kept until acknowledged and reclaimed like any
+///    other: see [`stragglers`](Self::stragglers)).
 ///
 /// [`work`](Self::work) does steps 1 and 4 plus the periodic reclaim in one call; a worker
-/// loops on it until [`Work::Finished`]. A task's links must not be enqueued beyond the
-/// crawl's maximum level (the caller filters them, as the local crawler does).
+/// loops on it until [`Work::Finished`], which comes once the last level is done and no task
+/// of any level is pending. A task's links must not be enqueued beyond the crawl's maximum
+/// level (the caller filters them, as the local crawler does).
 #[derive(Debug, Clone)]
 pub struct Frontier {
     redis: Redis,
@@ -351,8 +420,9 @@ impl Frontier {
 
     /// Finishes `task` in one round trip: publishes `records` on `records_stream`, queues
     /// `links` (canonical URLs of the task's site) on the next level as
-    /// [`enqueue`](Self::enqueue) does, runs the commands of `extra` (such as counters), and
-    /// only then acknowledges the task. Redis runs a pipeline's commands in order, so the ack
+    /// [`take_links`](Self::take_links) does (nothing when the task's links were taken
+    /// before), runs the commands of `extra` (such as counters), and only then acknowledges
+    /// the task. Redis runs a pipeline's commands in order, so the ack
     /// comes last; when the connection breaks midway the whole pipeline is sent again, which
     /// is safe: records are de-duplicated downstream, links go through the visited set, the
     /// ack is idempotent (only `extra` counters may count twice). Returns whether the task
@@ -371,13 +441,16 @@ impl Frontier {
         if !links.is_empty() {
             let eval = pipe
                 .cmd("EVAL")
-                .arg(ENQUEUE_LUA)
-                .arg(2)
+                .arg(TAKE_LINKS_LUA)
+                .arg(4)
                 .arg(keys::visited(&self.crawl))
                 .arg(self.level_key(task.level + 1))
+                .arg(keys::linked(&self.crawl, task.level))
+                .arg(self.level_key(task.level))
                 .arg(WORKERS_GROUP)
                 .arg(&task.site)
-                .arg(task.level + 1);
+                .arg(task.level + 1)
+                .arg(&task.id);
             for l in links {
                 eval.arg(l.as_ref());
             }
@@ -499,15 +572,17 @@ impl Frontier {
             .collect()
     }
 
-    /// Whether `level` is complete: no task undelivered and none delivered but unacknowledged
-    /// (a level nothing was queued on is done).
+    /// Whether `level` is done, so that the next level may start: no task undelivered, and
+    /// every task delivered but unacknowledged has its links queued
+    /// ([`take_links`](Self::take_links)); such stragglers may still be finishing (a level
+    /// nothing was queued on is done).
     pub async fn level_done(&self, level: u32) -> Result<bool, RedisError> {
         let n: u64 = self
             .redis
             .script(
                 "level done (XINFO)",
                 &LEVEL_DONE,
-                &[self.level_key(level)],
+                &[self.level_key(level), keys::linked(&self.crawl, level)],
                 &[WORKERS_GROUP.to_string()],
             )
             .await?;
@@ -516,23 +591,113 @@ impl Frontier {
 
     /// Moves the crawl from `level` to `level + 1` if `level` is the current level and is done
     /// (atomically, so concurrent workers advance it once); returns the current level after.
+    /// The done level's acknowledged entries are trimmed; a level left with stragglers (tasks
+    /// pending whose links are in) keeps them, and is [settled](Self::settle) once they are
+    /// acknowledged.
     pub async fn try_advance(&self, level: u32) -> Result<u32, RedisError> {
+        let keys = [
+            keys::current_level(&self.crawl),
+            self.level_key(level),
+            keys::linked(&self.crawl, level),
+            keys::stragglers(&self.crawl),
+        ];
         self.redis
             .script(
                 "advance level",
                 &ADVANCE,
-                &[keys::current_level(&self.crawl), self.level_key(level)],
+                &keys,
                 &[WORKERS_GROUP.to_string(), level.to_string()],
             )
             .await
     }
 
+    /// Queues the `links` of `task` (canonical URLs of its site) on the next level, as
+    /// [`enqueue`](Self::enqueue) does, and marks the task's links as taken, in one atomic
+    /// step: once every task of a level is acknowledged or has its links taken, the level is
+    /// [done](Self::level_done) and the next one starts while the stragglers finish (slow
+    /// extraction work, such as an LLM answer). Call it once the page's links are known,
+    /// before [`complete`](Self::complete) (then with no links). A task's links are taken
+    /// once: when they were taken before (a task reclaimed from a dead worker and processed
+    /// again) or the task is no longer pending, nothing is queued or marked and `None` comes
+    /// back; else how many URLs were new.
+    pub async fn take_links<S: AsRef<str>>(
+        &self,
+        task: &Task,
+        links: &[S],
+    ) -> Result<Option<u64>, RedisError> {
+        self.checked()?;
+        let keys = [
+            keys::visited(&self.crawl),
+            self.level_key(task.level + 1),
+            keys::linked(&self.crawl, task.level),
+            self.level_key(task.level),
+        ];
+        let mut args = vec![
+            WORKERS_GROUP.to_string(),
+            task.site.clone(),
+            (task.level + 1).to_string(),
+            task.id.clone(),
+        ];
+        args.extend(links.iter().map(|u| u.as_ref().to_string()));
+        let added: i64 = self
+            .redis
+            .script("take links (SADD + XADD)", &TAKE_LINKS, &keys, &args)
+            .await?;
+        Ok(u64::try_from(added).ok())
+    }
+
+    /// Settles `level` when none of its tasks is pending any more: trims its entries, deletes
+    /// its links-done set and takes it off the stragglers (levels passed with tasks still
+    /// pending). Returns whether it is settled.
+    pub async fn settle(&self, level: u32) -> Result<bool, RedisError> {
+        let keys = [
+            self.level_key(level),
+            keys::linked(&self.crawl, level),
+            keys::stragglers(&self.crawl),
+        ];
+        let n: u64 = self
+            .redis
+            .script(
+                "settle level",
+                &SETTLE,
+                &keys,
+                &[WORKERS_GROUP.to_string(), level.to_string()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The levels passed with tasks still pending (stragglers finishing, or waiting to be
+    /// reclaimed from a dead worker), oldest first, after [settling](Self::settle) those whose
+    /// last task was acknowledged meanwhile.
+    pub async fn stragglers(&self) -> Result<Vec<u32>, RedisError> {
+        let levels: Vec<u32> = self
+            .redis
+            .query(
+                "SMEMBERS stragglers",
+                redis::cmd("SMEMBERS")
+                    .arg(keys::stragglers(&self.crawl))
+                    .clone(),
+                None,
+            )
+            .await?;
+        let mut open = Vec::new();
+        for level in levels {
+            if !self.settle(level).await? {
+                open.push(level);
+            }
+        }
+        open.sort_unstable();
+        Ok(open)
+    }
+
     /// One step of a worker's loop: tasks of dead workers idle for `min_idle` first
-    /// ([`reclaim`](Self::reclaim), at most every `min_idle / 4` per handle), then the
+    /// ([`reclaim`](Self::reclaim) on the levels with [`stragglers`](Self::stragglers) and
+    /// the current level, at most every `min_idle / 4` per handle), then the
     /// consumer's own lost deliveries ([`own_pending`](Self::own_pending), at most every
     /// second), else a new task of the current level (waiting up to `block`), else advance the
     /// level when it is done, or report the crawl finished when the done level queued nothing
-    /// further. The recovery checks are rate-limited so that a busy worker spends its round
+    /// further and no task of any level is pending. The recovery checks are rate-limited so that a busy worker spends its round
     /// trips on new tasks.
     pub async fn work(
         &self,
@@ -562,9 +727,15 @@ impl Frontier {
             reclaim_every,
         );
         if reclaim_due {
-            let reclaimed = self.reclaim_at(level, consumer, min_idle).await?;
-            if !reclaimed.tasks.is_empty() {
-                return Ok(Work::Tasks(reclaimed.tasks));
+            // Levels passed with stragglers first: their tasks' links are in, but a dead
+            // worker's records are not.
+            let mut levels = self.stragglers().await?;
+            levels.push(level);
+            for l in levels {
+                let reclaimed = self.reclaim_at(l, consumer, min_idle).await?;
+                if !reclaimed.tasks.is_empty() {
+                    return Ok(Work::Tasks(reclaimed.tasks));
+                }
             }
         }
         let own_due = {
@@ -598,15 +769,14 @@ impl Frontier {
             return Ok(Work::Idle);
         }
         if !self.level_exists(level + 1).await? {
-            // The last level is done: its entries are all acknowledged.
-            let trim = redis::cmd("XTRIM")
-                .arg(self.level_key(level))
-                .arg("MAXLEN")
-                .arg(0)
-                .clone();
-            self.redis
-                .query::<u64>("XTRIM done level", trim, None)
-                .await?;
+            // The last level is done; the crawl is over once no task of any level is still
+            // pending (stragglers finish their records, or are reclaimed from a dead worker).
+            if !self.settle(level).await? || !self.stragglers().await?.is_empty() {
+                if block.is_zero() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                return Ok(Work::Idle);
+            }
             self.finish().await?;
             return Ok(Work::Finished);
         }
@@ -614,10 +784,11 @@ impl Frontier {
         Ok(Work::Idle)
     }
 
-    /// Tasks of `level` delivered to `consumer` and not acknowledged. A worker that asks for
-    /// work has finished its earlier tasks, so these are deliveries whose reply it never got
-    /// (Redis executed the read, then the connection broke or timed out): without this they
-    /// would wait for the visibility timeout.
+    /// Tasks of `level` delivered to `consumer` and not acknowledged: deliveries whose reply
+    /// it never got (Redis executed the read, then the connection broke or timed out), which
+    /// would otherwise wait for the visibility timeout. A worker that asks for work while
+    /// some of its tasks still finish (their links taken early) gets those too and must leave
+    /// them out.
     pub async fn own_pending(&self, level: u32, consumer: &str) -> Result<Vec<Task>, RedisError> {
         let key = self.level_key(level);
         let read = GroupRead::pending(WORKERS_GROUP, consumer, self.opts.reclaim_batch);

@@ -10,6 +10,8 @@
 //! | --- | --- | --- | --- |
 //! | `haul:{crawl}:spec` | string | the crawl's description (JSON) | coordinator |
 //! | `haul:{crawl}:level:{n}` | stream | level `n`'s tasks (group `workers`) | coordinator, workers |
+//! | `haul:{crawl}:linked:{n}` | set | ids of level `n`'s tasks whose links are queued (until the level settles) | `Frontier` |
+//! | `haul:{crawl}:stragglers` | set | levels passed with tasks still pending | `Frontier` |
 //! | `haul:{crawl}:visited` | set | `"{site} {url}"` of every URL ever queued | `Frontier` |
 //! | `haul:{crawl}:current_level` | string | the level being worked on | `Frontier` |
 //! | `haul:{crawl}:dead` | stream | dead-lettered tasks | `Frontier` |
@@ -86,6 +88,16 @@ pub fn spec(crawl: &str) -> String {
 /// Level `n`'s task stream: `haul:{crawl}:level:{n}`.
 pub fn level(crawl: &str, n: u32) -> String {
     crawl_key(crawl, &format!("level:{n}"))
+}
+
+/// The ids of level `n`'s tasks whose links are queued: `haul:{crawl}:linked:{n}`.
+pub fn linked(crawl: &str, n: u32) -> String {
+    crawl_key(crawl, &format!("linked:{n}"))
+}
+
+/// The levels passed with tasks still pending: `haul:{crawl}:stragglers`.
+pub fn stragglers(crawl: &str) -> String {
+    crawl_key(crawl, "stragglers")
 }
 
 /// The visited set: `haul:{crawl}:visited`.
@@ -180,6 +192,8 @@ mod tests {
         for key in [
             spec("c1"),
             level("c1", 3),
+            linked("c1", 3),
+            stragglers("c1"),
             visited("c1"),
             current_level("c1"),
             dead("c1"),

@@ -26,9 +26,14 @@
 //! * A URL is queued once per site across all workers (`SADD`'s answer decides, in the same
 //!   Lua script as the `XADD`, so a retried enqueue neither loses nor duplicates it).
 //! * Levels complete in order: workers take tasks from the current level only, and the level
-//!   advances (atomically) only when it has no undelivered and no pending task; in the same
-//!   step the done level's entries, all acknowledged, are trimmed (`XTRIM MAXLEN 0`; the
-//!   stream and its group stay), and the last level's when the crawl finishes.
+//!   advances (atomically) only when it has no undelivered task and every pending one has its
+//!   links queued ([`Frontier::take_links`], which queues a task's links and marks them taken
+//!   in one script); such stragglers (a page waiting for an LLM answer) finish while the next
+//!   level runs, and are reclaimed from a dead worker like any task, without queuing their
+//!   links again. In the same step the done level's acknowledged entries are trimmed (`XTRIM`;
+//!   the stream and its group stay); its stragglers are trimmed once acknowledged (the level
+//!   is *settled*, its links-done set deleted), and the crawl finishes only when the last
+//!   level is done and no task of any level is pending.
 //! * Redis unreachable at start: a [`RedisError`] naming the URL. Redis gone mid-crawl: every
 //!   operation pauses and retries with exponential backoff (connections are
 //!   `redis::aio::ConnectionManager`s) for [`ConnectOptions::reconnect_for`], then fails with

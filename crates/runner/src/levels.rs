@@ -200,6 +200,7 @@ impl Frontier for LevelFrontier {
         _slot: usize,
         _task: &PageTask<()>,
         links: &mut Vec<Url>,
+        _finishing: bool,
     ) -> Result<(), Infallible> {
         {
             let mut s = self.lock();

@@ -76,8 +76,8 @@ pub trait Frontier: Send + Sync + 'static {
     }
 
     /// Called every [`keep_alive_every`](Frontier::keep_alive_every) while `task` is
-    /// processed (a distributed worker touches its claim so it is not taken over). Default:
-    /// nothing.
+    /// processed, and while it finishes after its [`links`](Frontier::links) were taken (a
+    /// distributed worker touches its claim so it is not taken over). Default: nothing.
     async fn keep_alive(
         &self,
         _slot: usize,
@@ -97,12 +97,15 @@ pub trait Frontier: Send + Sync + 'static {
     /// Takes the links of `task`'s page as soon as they are known, when
     /// [`early_links`](Frontier::early_links) says so: called exactly once per task, before
     /// [`complete`](Frontier::complete), with the links as `complete` would get them;
-    /// `complete` then gets what this leaves in `links`. Default: nothing.
+    /// `complete` then gets what this leaves in `links`. `finishing` tells whether the page
+    /// still waits for slow extraction work; when not, `complete` follows at once and a
+    /// frontier may as well leave the links to it. Default: nothing.
     async fn links(
         &self,
         _slot: usize,
         _task: &PageTask<Self::Ticket>,
         _links: &mut Vec<Url>,
+        _finishing: bool,
     ) -> Result<(), Self::Error> {
         Ok(())
     }
@@ -268,7 +271,7 @@ impl Crawler {
                 let share = SiteReport::new(&task.site);
                 lock(&shares[slot]).in_flight.pop();
                 if frontier.early_links() {
-                    frontier.links(slot, &task, &mut page.links).await?;
+                    frontier.links(slot, &task, &mut page.links, false).await?;
                 }
                 frontier.complete(slot, task, &mut page, &share).await?;
                 continue;
@@ -278,14 +281,21 @@ impl Crawler {
                 .await?;
             page.links = self.accept_links(job, scope, task.level, std::mem::take(&mut page.links));
             if frontier.early_links() {
-                frontier.links(slot, &task, &mut page.links).await?;
+                let finishing = page.unfinished.is_some();
+                frontier
+                    .links(slot, &task, &mut page.links, finishing)
+                    .await?;
             }
             if page.unfinished.is_some() {
                 let (this, frontier, shares) = (self.clone(), frontier.clone(), shares.clone());
                 let ext = job.extractor;
                 unfinished.spawn(async move {
-                    this.finish(ext, &mut page).await;
-                    this.write(&mut page).await;
+                    let finishing = async {
+                        this.finish(ext, &mut page).await;
+                        this.write(&mut page).await;
+                    };
+                    // The claim is kept alive until the page is complete.
+                    beating(&*frontier, slot, &task, finishing).await?;
                     this.complete(slot, task, page, &*frontier, &shares).await
                 });
                 continue;
@@ -348,15 +358,7 @@ impl Crawler {
             }
             page
         });
-        let every = frontier.keep_alive_every();
-        let mut beat = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
-        beat.tick().await;
-        let joined = loop {
-            tokio::select! {
-                j = one.join_next() => break j,
-                _ = beat.tick(), if every.is_some() => frontier.keep_alive(slot, task).await?,
-            }
-        };
+        let joined = beating(frontier, slot, task, one.join_next()).await?;
         Ok(match joined {
             Some(Ok(page)) => page,
             Some(Err(e)) => {
@@ -391,6 +393,26 @@ impl Crawler {
             .map(|l| canonicalize(&l))
             .filter(|l| job.follows(scope, l) && once.insert(l.clone()))
             .collect()
+    }
+}
+
+/// Awaits `work`, calling the frontier's [`keep_alive`](Frontier::keep_alive) for `task`
+/// every [`keep_alive_every`](Frontier::keep_alive_every) meanwhile.
+async fn beating<F: Frontier, T>(
+    frontier: &F,
+    slot: usize,
+    task: &PageTask<F::Ticket>,
+    work: impl Future<Output = T>,
+) -> Result<T, F::Error> {
+    let every = frontier.keep_alive_every();
+    let mut beat = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
+    beat.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return Ok(out),
+            _ = beat.tick(), if every.is_some() => frontier.keep_alive(slot, task).await?,
+        }
     }
 }
 
