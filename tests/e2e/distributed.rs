@@ -524,8 +524,10 @@ async fn two_workers_sharing_one_llm_key_stay_under_its_limit_together() {
         worker_command(&url, "llm", name)
             .args(["--extract", "llm"])
             .args([
+                // Four loops, each with at most one page waiting for its answer: neither
+                // worker can claim all 36 pages before the other one starts.
                 "--concurrency",
-                "16",
+                "4",
                 "--llm-provider",
                 "openai",
                 "--llm-base-url",

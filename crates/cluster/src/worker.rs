@@ -335,6 +335,13 @@ impl haul_runner::Frontier for RedisTasks {
         true
     }
 
+    /// One page per loop may wait for its extraction after its links are in: a worker
+    /// claims no more than it can start, so the other workers get their share of a level
+    /// and a dying worker leaves few tasks to reclaim.
+    fn unfinished_per_slot(&self) -> usize {
+        1
+    }
+
     /// Queues the links of a page still `finishing` (waiting for slow extraction work) on
     /// the next level and marks them taken, in one step: once every page of a level has its
     /// links taken (or is acknowledged) the next level starts, while such pages finish. A

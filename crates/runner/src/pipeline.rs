@@ -110,6 +110,15 @@ pub trait Frontier: Send + Sync + 'static {
         Ok(())
     }
 
+    /// How many pages one loop may have waiting for slow extraction work after their links
+    /// were taken; the loop claims no new task while that many wait. Default:
+    /// [`UNFINISHED_PER_SLOT`] (16). A frontier shared by several processes says fewer: a
+    /// task one process claimed and cannot start yet is kept from the others, and waits for
+    /// the visibility timeout should that process die.
+    fn unfinished_per_slot(&self) -> usize {
+        UNFINISHED_PER_SLOT
+    }
+
     /// Whether a page cut off when the grace period ends counts as a failed page of the
     /// crawl. Default: yes. A distributed worker says no: the page stays claimed and another
     /// worker processes it.
@@ -174,7 +183,7 @@ impl Slot {
 
 /// How many pages one loop may have waiting for slow extraction work (an LLM answer) after
 /// their links were handed on; the loop takes no new page while that many wait.
-const UNFINISHED_PER_SLOT: usize = 16;
+pub(crate) const UNFINISHED_PER_SLOT: usize = 16;
 
 type Slots = Arc<Vec<Mutex<Slot>>>;
 
@@ -248,8 +257,9 @@ impl Crawler {
         shares: &Slots,
     ) -> Result<(), F::Error> {
         let mut unfinished = JoinSet::new();
+        let most = frontier.unfinished_per_slot().max(1);
         loop {
-            while unfinished.len() >= UNFINISHED_PER_SLOT {
+            while unfinished.len() >= most {
                 if let Some(done) = unfinished.join_next().await {
                     finished(done)?;
                 }
