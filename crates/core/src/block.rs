@@ -3,10 +3,10 @@
 //! [`Extractor::block_markers`](crate::Extractor::block_markers), and [`detect`], a pure
 //! function of the document (status, final URL, headers, the start of the body).
 //!
-//! How a marker counts depends on its [`Strength`]: a [`Sure`](Strength::Sure) marker (or a
+//! How a marker counts depends on its [`Strength`]: a [`Strength::Sure`] marker (or a
 //! challenge page's exact `<title>`) decides alone, whatever the status; a
-//! [`Weak`](Strength::Weak) one (a CAPTCHA widget, a bot manager's header) decides only on a
-//! refusal status (403, 429, 503) or next to a [`Cue`](Strength::Cue), challenge wording such
+//! [`Strength::Weak`] one (a CAPTCHA widget, a bot manager's header) decides only on a
+//! refusal status (403, 429, 503) or next to a [`Strength::Cue`], challenge wording such
 //! as "are you a robot". So a product page that loads reCAPTCHA for its newsletter form, or a
 //! plain 403 "Forbidden" page, is not a block.
 
