@@ -338,6 +338,21 @@ pub struct EngineArgs {
     #[arg(long, value_name = "SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retry_after: Option<u64>,
+    /// Blocked answers in a row (bot walls, CAPTCHA pages) after which a domain pauses, with
+    /// a back-off doubled on each further pause [default: 3].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_pause_after: Option<u32>,
+    /// Blocked answers in a row after which a domain is stopped for the rest of the crawl
+    /// (the report says where and when) [default: 10].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_stop_after: Option<u32>,
+    /// The first pause of a blocking domain, in milliseconds; at most --max-retry-after
+    /// [default: 30000].
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_backoff_ms: Option<u64>,
     /// Allow hosts on loopback, private, link-local or cloud-metadata addresses (allowed
     /// anyway when a start URL is on one, such as a shop on localhost; browser pages then
     /// reach only the start URLs' own addresses).

@@ -305,6 +305,7 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         max_page_bytes: settings.max_page_bytes as u64,
         extract: settings.extract,
         min_confidence: settings.min_confidence,
+        blocks: settings.breaker(),
         ..CrawlOptions::default()
     }
 }

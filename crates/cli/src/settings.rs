@@ -34,6 +34,9 @@ pub(crate) struct Settings {
     pub(crate) allow_private_network: bool,
     pub(crate) max_page_bytes: usize,
     pub(crate) max_retry_after: u64,
+    pub(crate) block_pause_after: u32,
+    pub(crate) block_stop_after: u32,
+    pub(crate) block_backoff_ms: u64,
     pub(crate) user_agent: String,
     pub(crate) stats: Option<PathBuf>,
     pub(crate) state: Option<PathBuf>,
@@ -83,6 +86,9 @@ impl Default for Settings {
             allow_private_network: false,
             max_page_bytes: haul_runner::DEFAULT_MAX_BODY as usize,
             max_retry_after: haul_runner::MAX_RETRY_AFTER_SECS,
+            block_pause_after: engine.blocks.pause_after,
+            block_stop_after: engine.blocks.stop_after,
+            block_backoff_ms: engine.blocks.backoff.as_millis() as u64,
             user_agent: haul_runner::HttpOptions::default().user_agent,
             stats: None,
             state: None,
@@ -108,6 +114,16 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The block circuit breaker's settings.
+    pub(crate) fn breaker(&self) -> haul_runner::BreakerOptions {
+        haul_runner::BreakerOptions {
+            pause_after: self.block_pause_after,
+            stop_after: self.block_stop_after,
+            backoff: std::time::Duration::from_millis(self.block_backoff_ms),
+            max_backoff: std::time::Duration::from_secs(self.max_retry_after),
+        }
+    }
+
     /// Merges defaults < config file (`config`, else `haul.toml` when it exists) <
     /// environment < `flags` (the command's arguments, serialised under the settings' names).
     pub(crate) fn load(config: Option<&Path>, flags: &impl Serialize) -> anyhow::Result<Self> {
@@ -136,6 +152,7 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.breaker().validate()?;
         if self.concurrency == 0 {
             anyhow::bail!("concurrency must be at least 1");
         }
@@ -332,6 +349,36 @@ mod tests {
         std::fs::write(&cfg, "min_confidence = 2\n").unwrap();
         let e = format!("{:#}", load(&["haul", "crawl", "--config", c]).unwrap_err());
         assert!(e.contains("min_confidence") && e.contains("0 to 1"), "{e}");
+    }
+
+    #[test]
+    fn block_breaker_settings_come_from_flags_or_the_file_and_are_checked() {
+        let s = load(&["haul", "crawl"]).unwrap();
+        assert_eq!((s.block_pause_after, s.block_stop_after), (3, 10));
+        let argv = [
+            "haul",
+            "crawl",
+            "--block-pause-after",
+            "2",
+            "--block-stop-after",
+            "4",
+            "--block-backoff-ms",
+            "50",
+        ];
+        let o = crawl_options_of(&load(&argv).unwrap()).blocks;
+        assert_eq!((o.pause_after, o.stop_after), (2, 4));
+        assert_eq!(o.backoff, std::time::Duration::from_millis(50));
+        let e = format!(
+            "{:#}",
+            load(&["haul", "crawl", "--block-stop-after", "2"]).unwrap_err()
+        );
+        assert!(e.contains("block_stop_after (2)"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        std::fs::write(&cfg, "block_pause_after = 0\n").unwrap();
+        let c = cfg.to_str().unwrap();
+        let e = format!("{:#}", load(&["haul", "crawl", "--config", c]).unwrap_err());
+        assert!(e.contains("block_pause_after"), "{e}");
     }
 
     fn crawl_options_of(s: &Settings) -> haul_runner::CrawlOptions {

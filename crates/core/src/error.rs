@@ -17,6 +17,9 @@ pub enum FetchError {
         status: u16,
         /// Seconds from a `Retry-After` header, if any.
         retry_after: Option<u64>,
+        /// The start of the answer's body, kept for 403, 429 and 503 answers (where a bot
+        /// wall speaks) so that [`crate::block::detect`] can read it; `None` otherwise.
+        body: Option<String>,
     },
     /// Connecting, sending or reading failed.
     #[error("{url}: {kind}: {message}")]
@@ -67,6 +70,26 @@ pub enum FetchError {
         /// What was wrong.
         message: String,
     },
+    /// The answer was a bot wall or CAPTCHA page ([`crate::block`]).
+    #[error("{url}: blocked by {vendor} (HTTP {status}, {evidence})")]
+    Blocked {
+        /// The URL fetched.
+        url: String,
+        /// The answer's status.
+        status: u16,
+        /// Who blocked (`cloudflare`, `captcha_redirect`...).
+        vendor: String,
+        /// The sign that decided.
+        evidence: String,
+    },
+    /// Not fetched: the domain was stopped after too many blocks in a row.
+    #[error("{url}: not fetched, {domain} was stopped after being blocked")]
+    DomainStopped {
+        /// The URL not fetched.
+        url: String,
+        /// The stopped domain.
+        domain: String,
+    },
     /// The body (after decompression) is larger than the fetcher's limit; reading stopped at
     /// the limit, so an endless body or a compression bomb costs no more memory than that.
     #[error("{url}: body larger than {limit} bytes")]
@@ -84,7 +107,10 @@ impl FetchError {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             Self::Transport { kind, .. } => *kind != TransportKind::Request,
+            // Retried, paced by the domain's block circuit breaker.
+            Self::Blocked { .. } => true,
             Self::Robots { .. }
+            | Self::DomainStopped { .. }
             | Self::Cancelled { .. }
             | Self::TooLarge { .. }
             | Self::OffScope { .. }

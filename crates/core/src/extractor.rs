@@ -151,6 +151,13 @@ pub trait Extractor: Send + Sync + 'static {
         PageClass::DEFAULT
     }
 
+    /// The site's own signs of a bot wall, checked before the common ones
+    /// ([`crate::block::MARKERS`]) on every page of the site, fetched or rendered, before it
+    /// is extracted: a page they match is a `blocked` failure, never extracted. Default: none.
+    fn block_markers(&self) -> &'static [crate::BlockMarker] {
+        &[]
+    }
+
     /// Every page kind [`classify`](Extractor::classify) can return, for tools that check the
     /// contracts on recorded pages (`cargo xtask check`): `PageClass::all::<Kind>()`.
     /// Default: none (the site declares no kinds and no contract).

@@ -92,6 +92,10 @@ pub enum FailureKind {
     Output,
     /// A queued URL of a site that is not part of the crawl.
     UnknownSite,
+    /// The answer was a bot wall or CAPTCHA page ([`crate::block`]), not the page asked for.
+    Blocked,
+    /// Not fetched: the page's domain was stopped by its block circuit breaker.
+    DomainStopped,
     /// Anything else.
     Other,
 }
@@ -124,6 +128,8 @@ impl FailureKind {
             Self::Panic => "panic",
             Self::Output => "output",
             Self::UnknownSite => "unknown_site",
+            Self::Blocked => "blocked",
+            Self::DomainStopped => "domain_stopped",
             Self::Other => "other",
             Self::Http(_) | Self::Transport(_) => return None,
         })
@@ -158,6 +164,8 @@ impl FailureKind {
             FetchError::OffScope { .. } => Self::OffScope,
             FetchError::PrivateNetwork { .. } => Self::PrivateNetwork,
             FetchError::Redirect { .. } => Self::Redirect,
+            FetchError::Blocked { .. } => Self::Blocked,
+            FetchError::DomainStopped { .. } => Self::DomainStopped,
         }
     }
 }
@@ -200,6 +208,8 @@ impl FromStr for FailureKind {
             Self::Panic,
             Self::Output,
             Self::UnknownSite,
+            Self::Blocked,
+            Self::DomainStopped,
             Self::Other,
         ];
         fixed
@@ -328,6 +338,8 @@ mod tests {
             FailureKind::TooLarge,
             FailureKind::UnknownSite,
             FailureKind::Panic,
+            FailureKind::Blocked,
+            FailureKind::DomainStopped,
         ];
         for k in kinds {
             assert_eq!(k.label().parse::<FailureKind>(), Ok(k));

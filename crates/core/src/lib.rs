@@ -17,6 +17,7 @@
 //! Implementations live elsewhere: the runner implements [`Fetcher`], `haul-browser`
 //! implements [`PagePool`], `haul-llm` implements [`LlmPool`].
 
+pub mod block;
 pub mod cancel;
 mod choice;
 mod contract;
@@ -32,6 +33,7 @@ mod record;
 mod registry;
 mod scope;
 
+pub use block::{Block, BlockMarker};
 pub use choice::{Choice, UnknownChoice};
 pub use contract::{Breach, PageClass, PageContract, PageKind};
 pub use document::{Admission, Document, FetchRequest, Fetcher};

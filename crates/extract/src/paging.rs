@@ -387,6 +387,7 @@ mod tests {
                     url: req.url.to_string(),
                     status: 404,
                     retry_after: None,
+                    body: None,
                 });
             }
             let size = PAGING.page_size(&req.url);

@@ -39,6 +39,7 @@ impl Fetcher for Http {
                 url: req.url.to_string(),
                 status,
                 retry_after: None,
+                body: None,
             });
         }
         Ok(Document::new(req.url, body))

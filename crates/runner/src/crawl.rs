@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::Url;
 
+use crate::blocks::{self, BlockBreaker, BlockStop, Gate, LocalBreaker};
 use crate::checked::Checked;
 use crate::levels::{Journaling, LevelFrontier};
 use crate::progress::{Progress, Silent};
@@ -98,6 +99,9 @@ pub struct CrawlOptions {
     /// The largest rendered page read, in bytes (`--max-page-bytes`; HTTP bodies are capped
     /// by [`HttpOptions::max_body`](crate::HttpOptions::max_body)).
     pub max_page_bytes: u64,
+    /// The per-domain block circuit breaker (`--block-pause-after`, `--block-stop-after`,
+    /// `--block-backoff-ms`).
+    pub blocks: crate::BreakerOptions,
 }
 
 impl Default for CrawlOptions {
@@ -116,6 +120,7 @@ impl Default for CrawlOptions {
             grace: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(crate::MAX_RETRY_AFTER_SECS),
             max_page_bytes: haul_core::DEFAULT_MAX_PAGE_BYTES,
+            blocks: crate::BreakerOptions::default(),
         }
     }
 }
@@ -195,6 +200,8 @@ pub struct Crawler {
     resume: HashMap<String, SiteResume>,
     /// Per site and page kind, whether `auto` renders directly or tries HTTP first.
     render_memory: RenderMemory,
+    /// Per domain, pauses and stops after blocks in a row.
+    breaker: Arc<dyn BlockBreaker>,
 }
 
 /// What processing one URL gave.
@@ -228,6 +235,12 @@ pub struct PageOutcome {
     /// Extraction work still to do once the links were handed on (see [`Context::later`]);
     /// `records`, `warnings` and `breach` are set when it is done.
     pub unfinished: Option<Unfinished>,
+    /// Who blocked each blocked answer of the page (every attempt).
+    pub blocks: Vec<String>,
+    /// Blocked answers of the page after which it waited for its domain's pause.
+    pub block_pauses: u32,
+    /// The page's domain was stopped for blocking (by this page or before it).
+    pub block_stop: Option<BlockStop>,
 }
 
 /// A page's extraction so far and the slow work that completes it (opaque: the pipeline
@@ -263,6 +276,9 @@ impl PageOutcome {
             elapsed: Duration::ZERO,
             error: None,
             unfinished: None,
+            blocks: Vec::new(),
+            block_pauses: 0,
+            block_stop: None,
         }
     }
 
@@ -294,6 +310,7 @@ impl Crawler {
         let global = opts
             .global_concurrency
             .map(|n| Arc::new(Semaphore::new(n.max(1))));
+        let breaker = Arc::new(LocalBreaker::new(opts.blocks));
         Self {
             opts,
             services,
@@ -304,7 +321,15 @@ impl Crawler {
             journal: None,
             resume: HashMap::new(),
             render_memory: RenderMemory::default(),
+            breaker,
         }
+    }
+
+    /// Uses `breaker` for the per-domain block circuit breaker instead of this process's own
+    /// (a breaker shared by the workers of a cluster).
+    pub fn with_breaker(mut self, breaker: Arc<dyn BlockBreaker>) -> Self {
+        self.breaker = breaker;
+        self
     }
 
     /// Journals levels and finished pages to `journal` (for `--resume`), and continues each
@@ -455,9 +480,13 @@ impl Crawler {
         let started = Instant::now();
         let mut result = PageOutcome::new(url.clone());
         let mut attempt = 0;
+        let domain = blocks::domain_of(&url);
         let outcome = loop {
             // Work kept by an attempt that then failed is not this page's.
             drop(later.map(Later::take));
+            if let Err(e) = self.await_domain(&domain, &url, &mut result).await {
+                break Err(e);
+            }
             let limit = self.opts.page_timeout + Duration::from_secs(5);
             let res =
                 match tokio::time::timeout(limit, self.fetch_and_extract(cx, &url, later)).await {
@@ -467,13 +496,19 @@ impl Crawler {
                         message: format!("page took longer than {} s", limit.as_secs()),
                     }),
                 };
+            let gate = self.note_block(&domain, &url, &res, &mut result).await;
             match res {
+                Err(e) if matches!(gate, Some(Gate::Stopped(_))) => break Err(e),
                 Err(e) if e.is_transient() && attempt < self.opts.retries => {
                     attempt += 1;
                     result.retries += 1;
                     result.retry_kinds.push(FailureKind::of(&e));
-                    let delay = retry_delay(&e, self.opts.retry_base, attempt)
-                        .min(self.opts.max_retry_after.max(self.opts.retry_base));
+                    // A blocked page waits for its domain's pause, if any, at the top.
+                    let delay = match gate {
+                        Some(Gate::Paused(_)) => Duration::ZERO,
+                        _ => retry_delay(&e, self.opts.retry_base, attempt)
+                            .min(self.opts.max_retry_after.max(self.opts.retry_base)),
+                    };
                     debug!(%url, attempt, "transient failure, retrying in {delay:?}: {e}");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -505,6 +540,71 @@ impl Crawler {
         }
         result.elapsed = started.elapsed();
         result
+    }
+
+    /// Waits while the breaker pauses `domain`; fails the page when the domain is stopped
+    /// (kind `domain_stopped`) or the crawl is cancelled meanwhile.
+    async fn await_domain(
+        &self,
+        domain: &str,
+        url: &Url,
+        page: &mut PageOutcome,
+    ) -> Result<(), ExtractError> {
+        loop {
+            match self.breaker.gate(domain).await {
+                Gate::Open => return Ok(()),
+                Gate::Stopped(stop) => {
+                    page.block_stop = Some(stop);
+                    return Err(haul_core::FetchError::DomainStopped {
+                        url: url.to_string(),
+                        domain: domain.to_string(),
+                    }
+                    .into());
+                }
+                Gate::Paused(wait) => {
+                    debug!(%url, domain, "domain paused after blocks: waiting {wait:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.cancel.cancelled() => {
+                            return Err(haul_core::FetchError::Cancelled { url: url.to_string() }.into());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the breaker how an attempt went: a block (counted in the page, with the pause
+    /// or stop it caused) or an answer that was not one. `None` for failures that say
+    /// nothing about blocking (no answer).
+    async fn note_block<T>(
+        &self,
+        domain: &str,
+        url: &Url,
+        res: &Result<T, ExtractError>,
+        page: &mut PageOutcome,
+    ) -> Option<Gate> {
+        let vendor = match res {
+            Ok(_) => {
+                self.breaker.passed(domain).await;
+                return None;
+            }
+            Err(e) => blocks::blocked_by(e)?,
+        };
+        page.blocks.push(vendor.to_string());
+        let gate = self.breaker.blocked(domain, url, vendor).await;
+        match &gate {
+            Gate::Paused(wait) => {
+                page.block_pauses += 1;
+                warn!(%url, domain, vendor, "blocked: pausing the domain for {wait:?}");
+            }
+            Gate::Stopped(stop) => {
+                warn!(%url, domain, vendor, blocks = stop.blocks, "blocked: stopping the domain");
+                page.block_stop = Some(stop.clone());
+            }
+            Gate::Open => {}
+        }
+        Some(gate)
     }
 
     /// Completes a page that [`process`](Self::process) left [unfinished](PageOutcome::unfinished):
@@ -590,7 +690,8 @@ impl Crawler {
                 .render_and_extract(cx, url, RenderReason::Remembered)
                 .await;
         }
-        let doc = cx.fetcher().fetch(FetchRequest::get(url.clone())).await?;
+        let fetched = cx.fetcher().fetch(FetchRequest::get(url.clone())).await;
+        let doc = blocks::screen(ext, fetched.map_err(ExtractError::from))?;
         let status = doc.status;
         // Kept to look for script evidence should the page give nothing over HTTP.
         let http_doc = auto.then(|| doc.clone());
@@ -638,7 +739,7 @@ impl Crawler {
         url: &Url,
         reason: RenderReason,
     ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
-        let doc = render::check_status(cx.render(url).await?)?;
+        let doc = render::check_status(blocks::screen(cx.extractor(), cx.render(url).await)?)?;
         if doc.url.as_str() != url.as_str() {
             drop(cx.fetcher().admit(&doc.url).await?);
         }
@@ -672,6 +773,7 @@ mod tests {
             url: "u".into(),
             status: 503,
             retry_after: None,
+            body: None,
         });
         let base = Duration::from_millis(100);
         for attempt in 1..=4 {
@@ -683,6 +785,7 @@ mod tests {
             url: "u".into(),
             status: 429,
             retry_after: Some(3),
+            body: None,
         });
         assert!(retry_delay(&told, base, 1) >= Duration::from_secs(3));
     }

@@ -393,3 +393,93 @@ async fn pages_still_finishing_get_the_grace_period_then_count_as_aborted() {
     assert_eq!((site.pages_ok, site.pages_failed), (1, 1));
     assert_eq!(site.errors.get(&haul_core::FailureKind::Aborted), Some(&1));
 }
+
+/// A bot wall's challenge page with a decoy product the extractor would take.
+fn wall(vendor_markup: &str) -> String {
+    format!("<html><head>{vendor_markup}</head><body><b class=\"price\">decoy</b></body></html>")
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocks_pause_the_domain_with_growing_backoff_then_stop_it() {
+    let cloudflare = wall("<title>Just a moment...</title><script>window._cf_chl_opt={}</script>");
+    let perimeterx =
+        wall("<title>Access to this page has been denied</title><div id=\"px-captcha\"></div>");
+    let http = Arc::new(Scripted::new([
+        (
+            "/",
+            vec![Reply::ok(page(&["root"], &["/a", "/b", "/c", "/d", "/e"]))],
+        ),
+        (
+            "/a",
+            vec![Reply {
+                body: cloudflare.clone(),
+                ..Reply::status(403)
+            }],
+        ),
+        ("/b", vec![Reply::ok(perimeterx)]),
+        (
+            "/c",
+            vec![Reply {
+                body: cloudflare,
+                ..Reply::status(403)
+            }],
+        ),
+    ]));
+    let opts = CrawlOptions {
+        concurrency: 1,
+        max_level: 1,
+        retries: 1,
+        retry_base: Duration::from_millis(100),
+        blocks: crate::BreakerOptions {
+            pause_after: 2,
+            stop_after: 5,
+            backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(100),
+        },
+        ..CrawlOptions::default()
+    };
+    let job = SiteJob::new(&Tiny, vec![url("/")]);
+    let (report, written) = crawl(&http, opts, job, CancellationToken::new()).await;
+
+    // No record from any challenge page.
+    assert_eq!(written, 1);
+    let site = &report.sites[0];
+    assert_eq!(site.records, 1);
+    // /a twice (2nd block: pause 10 s), /b twice (pauses 20 s, 40 s), /c once (5th: stop).
+    assert_eq!(http.paths(), ["/", "/a", "/a", "/b", "/b", "/c"]);
+    let gap = |a: tokio::time::Instant, b: tokio::time::Instant| b - a;
+    let (a, b, c) = (http.times("/a"), http.times("/b"), http.times("/c"));
+    assert!(
+        gap(a[0], a[1]) < Duration::from_secs(1),
+        "first retry as usual"
+    );
+    assert!(
+        gap(a[1], b[0]) >= Duration::from_secs(10),
+        "{:?}",
+        gap(a[1], b[0])
+    );
+    assert!(gap(b[0], b[1]) >= Duration::from_secs(20));
+    assert!(gap(b[1], c[0]) >= Duration::from_secs(40));
+    assert!(gap(b[1], c[0]) < Duration::from_secs(41));
+
+    let kinds = |k: &str| site.errors.get(&k.parse().unwrap()).copied();
+    assert_eq!(kinds("blocked"), Some(3));
+    assert_eq!(kinds("domain_stopped"), Some(2));
+    assert_eq!(site.blocks.get("cloudflare"), Some(&3));
+    assert_eq!(site.blocks.get("perimeterx"), Some(&2));
+    assert_eq!(site.block_pauses, 3);
+    let stop = &site.block_stops["shop.test"];
+    assert_eq!((stop.blocks, stop.url.as_str()), (5, "http://shop.test/c"));
+    let printed = report.to_string();
+    assert!(
+        printed.contains("STOPPED: shop.test blocked 5 times in a row (last by cloudflare on http://shop.test/c) at 20"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("blocked: cloudflare=3 perimeterx=2"),
+        "{printed}"
+    );
+    let json = serde_json::to_value(site).unwrap();
+    assert_eq!(json["errors"]["blocked"], 3);
+    assert_eq!(json["block_stops"]["shop.test"]["blocks"], 5);
+}

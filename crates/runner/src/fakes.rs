@@ -203,6 +203,7 @@ impl Fetcher for Scripted {
                 url: req.url.to_string(),
                 status: reply.status,
                 retry_after: reply.retry_after,
+                body: Some(reply.body.to_string()),
             });
         }
         Ok(Document::new(req.url, reply.body))

@@ -185,10 +185,20 @@ impl HttpFetcher {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(retry_after_secs);
+            // A bot wall answers 403, 429 or 503 with its challenge page: kept (up to what
+            // the block detector reads) for it.
+            let body = if matches!(status, 403 | 429 | 503) {
+                read_body(resp, &url_s, haul_core::block::SCANNED_BYTES as u64)
+                    .await
+                    .ok()
+            } else {
+                None
+            };
             return Err(FetchError::Status {
                 url: url_s,
                 status,
                 retry_after,
+                body,
             });
         }
         let content_type = resp

@@ -12,6 +12,7 @@
 
 #[cfg(test)]
 mod auto_tests;
+mod blocks;
 mod checked;
 mod crawl;
 #[cfg(test)]
@@ -30,6 +31,7 @@ mod scope;
 mod shutdown;
 mod state;
 
+pub use blocks::{BlockBreaker, BlockStop, BreakerError, BreakerOptions, Gate, LocalBreaker};
 pub use checked::Checked;
 pub use crawl::{CrawlOptions, Crawler, PageOutcome, RenderMode, Services, SiteJob, Unfinished};
 pub use fetch::{DEFAULT_MAX_BODY, HttpFetcher, HttpOptions, MAX_REDIRECTS, MAX_RETRY_AFTER_SECS};

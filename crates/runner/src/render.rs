@@ -131,6 +131,7 @@ pub(crate) fn check_status(doc: Document) -> Result<Document, ExtractError> {
         retry_after: doc
             .header("retry-after")
             .and_then(crate::fetch::retry_after_secs),
+        body: None,
     }))
 }
 

@@ -50,6 +50,15 @@ pub struct SiteReport {
     pub page_ms_p95: u64,
     /// Wall time of this site's crawl in seconds.
     pub elapsed_secs: f64,
+    /// Blocked answers (bot walls, CAPTCHA pages; every attempt) by who blocked
+    /// (`cloudflare`, `captcha_redirect`...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub blocks: BTreeMap<String, u64>,
+    /// Blocked answers after which a page waited for its domain's pause.
+    pub block_pauses: u64,
+    /// Domains stopped for blocking, by domain: where and when.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub block_stops: BTreeMap<String, crate::BlockStop>,
     /// Page times: milliseconds -> pages that took that long (the percentiles' source,
     /// which [`merge`](Self::merge) adds up).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -107,6 +116,13 @@ impl SiteReport {
         for kind in &page.retry_kinds {
             *self.retry_kinds.entry(*kind).or_default() += 1;
         }
+        for vendor in &page.blocks {
+            *self.blocks.entry(vendor.clone()).or_default() += 1;
+        }
+        self.block_pauses += u64::from(page.block_pauses);
+        if let Some(stop) = &page.block_stop {
+            self.note_stop(stop.clone());
+        }
         match &page.error {
             Some(kind) => {
                 self.pages_failed += 1;
@@ -116,8 +132,25 @@ impl SiteReport {
         }
     }
 
+    /// Keeps the earliest stop of each domain.
+    fn note_stop(&mut self, stop: crate::BlockStop) {
+        match self.block_stops.get(&stop.domain) {
+            Some(known) if known.at <= stop.at => {}
+            _ => {
+                self.block_stops.insert(stop.domain.clone(), stop);
+            }
+        }
+    }
+
     /// Adds the counts of `other` (the same site, crawled by another task or process).
     pub fn merge(&mut self, other: SiteReport) {
+        for (k, v) in other.blocks {
+            *self.blocks.entry(k).or_default() += v;
+        }
+        self.block_pauses += other.block_pauses;
+        for stop in other.block_stops.into_values() {
+            self.note_stop(stop);
+        }
         self.pages_ok += other.pages_ok;
         self.pages_failed += other.pages_failed;
         self.records += other.records;
@@ -323,6 +356,28 @@ impl fmt::Display for CrawlReport {
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 writeln!(f, "{:<14} contract breaches: {}", "", b.join(" "))?;
+            }
+            if !s.blocks.is_empty() {
+                let by: Vec<String> = s.blocks.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(
+                    f,
+                    "{:<14} blocked: {} (domain pauses: {})",
+                    "",
+                    by.join(" "),
+                    s.block_pauses
+                )?;
+            }
+            for stop in s.block_stops.values() {
+                writeln!(
+                    f,
+                    "{:<14} STOPPED: {} blocked {} times in a row (last by {} on {}) at {}; its other pages were not fetched",
+                    "",
+                    stop.domain,
+                    stop.blocks,
+                    stop.vendor,
+                    stop.url,
+                    stop.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )?;
             }
             if !s.errors.is_empty() {
                 let errs: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();

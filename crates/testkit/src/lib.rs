@@ -20,10 +20,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 
+pub mod botwall;
 pub mod hostile;
 pub mod mixed;
 pub mod site;
 
+pub use botwall::{BotWall, DECOY_NAME};
 pub use hostile::{
     FORMULA_TITLE, HOSTILE_GOOD, HOSTILE_PATHS, VIA_LOCALHOST, hostile_router, internal_router,
     redirects_router,

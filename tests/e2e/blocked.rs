@@ -1,0 +1,101 @@
+//! End-to-end: `haul crawl` of a shop behind a bot wall (`haul_testkit::BotWall`, on
+//! 127.0.0.1): after a few pages it answers challenge pages of several vendors (403 and 200,
+//! a 302 to `/captcha`), each showing a decoy product. No record comes from a challenge
+//! page, `--stats` counts the blocks by vendor and the `blocked` failures, the breaker pauses
+//! the domain and then stops it, and the printed report names the domain and the time.
+
+use std::time::{Duration, Instant};
+
+use haul_e2e::{haul_bin, read_records, read_stats, stderr};
+use haul_testkit::{BotWall, DECOY_NAME, TestServer};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bot_wall_yields_no_decoy_record_and_stops_the_domain_with_a_report_line() {
+    let wall = BotWall {
+        free: 3,
+        products: 12,
+    };
+    let shop = TestServer::start(wall.router()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stats) = (dir.path().join("out.jsonl"), dir.path().join("stats.json"));
+    let start = shop.url("/");
+    let started = Instant::now();
+    let run = tokio::process::Command::new(haul_bin())
+        .args(["crawl", "generic", "--start-url", start.as_str()])
+        .args([
+            "--max-level",
+            "1",
+            "--render",
+            "never",
+            "--concurrency",
+            "1",
+        ])
+        .args(["--retries", "1", "--block-pause-after", "2"])
+        .args(["--block-stop-after", "5", "--block-backoff-ms", "300"])
+        .arg("-o")
+        .arg(&out)
+        .arg("--stats")
+        .arg(&stats)
+        .output();
+    let run = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the crawl ends")
+        .unwrap();
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+
+    // Only the pages served before the wall went up made records; no decoy.
+    let records = read_records(&out);
+    let mut names: Vec<String> = records.iter().map(|r| r.title.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["Widget 1", "Widget 2"], "{err}");
+    assert!(!names.iter().any(|n| n == DECOY_NAME));
+
+    let domain = format!("127.0.0.1:{}", shop.addr().port());
+    let stats = read_stats(&stats);
+    let site = &stats["sites"][0];
+    assert_eq!(site["errors"]["blocked"], 3, "{site:#}");
+    assert_eq!(site["errors"]["domain_stopped"], 7, "{site:#}");
+    for vendor in [
+        "cloudflare",
+        "perimeterx",
+        "captcha_redirect",
+        "datadome",
+        "akamai",
+    ] {
+        assert_eq!(site["blocks"][vendor], 1, "{vendor}: {site:#}");
+    }
+    assert_eq!(site["block_pauses"], 3, "{site:#}");
+    let stop = &site["block_stops"][domain.as_str()];
+    assert_eq!(stop["blocks"], 5, "{site:#}");
+    assert_eq!(stop["url"], shop.url("/p/5").as_str());
+
+    // The pauses grew: 300 ms, 600 ms, 1200 ms at least.
+    assert!(started.elapsed() >= Duration::from_millis(2100));
+    // Nothing more was asked of the stopped domain.
+    for n in 6..=12 {
+        assert_eq!(shop.stats().hits(&format!("/p/{n}")), 0, "/p/{n}");
+    }
+
+    // The printed report says where and when.
+    let at = stop["at"].as_str().unwrap();
+    let line = err
+        .lines()
+        .find(|l| l.contains("STOPPED:"))
+        .unwrap_or_else(|| panic!("no STOPPED line: {err}"));
+    assert!(
+        line.contains(&format!(
+            "STOPPED: {domain} blocked 5 times in a row (last by akamai on {})",
+            shop.url("/p/5")
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(" at {}", &at[..19])),
+        "{line} / {at}"
+    );
+    assert!(
+        err.contains("blocked: akamai=1 captcha_redirect=1 cloudflare=1 datadome=1 perimeterx=1 (domain pauses: 3)"),
+        "{err}"
+    );
+}
