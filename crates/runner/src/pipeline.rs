@@ -112,7 +112,7 @@ pub trait Frontier: Send + Sync + 'static {
 
     /// How many pages one loop may have waiting for slow extraction work after their links
     /// were taken; the loop claims no new task while that many wait. Default:
-    /// [`UNFINISHED_PER_SLOT`] (16). A frontier shared by several processes says fewer: a
+    /// 16. A frontier shared by several processes says fewer: a
     /// task one process claimed and cannot start yet is kept from the others, and waits for
     /// the visibility timeout should that process die.
     fn unfinished_per_slot(&self) -> usize {
