@@ -137,6 +137,11 @@ impl ChromePage {
             .await
             .map_err(|e| Step::Cdp("listening for network events", e))?;
         hops.main_frame(network.main_frame.clone());
+        if let Some(session) = &opts.session {
+            crate::cookies::set_for(&self.page, session, url)
+                .await
+                .map_err(|e| Step::Cdp("setting the site's cookies", e))?;
+        }
         let started = Instant::now();
         match network.during(self.page.goto(url.as_str())).await {
             Ok(_) => {}
@@ -166,6 +171,12 @@ impl ChromePage {
             Err(e) => return Err(Step::Cdp("reading the URL", e)),
         };
         network.drain();
+        if let Some(session) = &opts.session {
+            let at = page_url.as_ref().unwrap_or(url);
+            crate::cookies::read_back(&self.page, session, at)
+                .await
+                .map_err(|e| Step::Cdp("reading the site's cookies", e))?;
+        }
         Ok(document(url, page_url, body, network.main.as_deref()))
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use haul_core::{
     Choice, Context, ExtractError, Extraction, Extractor, FailureKind, FetchRequest, Fetcher,
-    Later, LaterWork, LlmPool, PagePool, RenderNeed, UnknownChoice,
+    Later, LaterWork, LlmPool, PagePool, RenderNeed, Session, SiteSession, UnknownChoice,
 };
 use regex::Regex;
 use tokio::sync::Semaphore;
@@ -23,6 +23,7 @@ use crate::progress::{Progress, Silent};
 use crate::render::{self, RenderMemory, RenderReason};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, Scoped, canonicalize};
+use crate::sessions::SessionStore;
 use crate::state::{Journal, SiteResume};
 use haul_output::RecordSender;
 
@@ -131,6 +132,10 @@ pub struct SiteJob {
     pub allow: Vec<Regex>,
     /// Links matching any of these are never followed.
     pub deny: Vec<Regex>,
+    /// The site's session in this crawl (headers, locale/currency pin, cookie jar), shared by
+    /// every fetch and render of the job: the site's default ([`Extractor::session`]) unless
+    /// [`with_session`](Self::with_session) lays settings over it.
+    pub session: Arc<Session>,
 }
 
 impl SiteJob {
@@ -141,7 +146,15 @@ impl SiteJob {
             start_urls,
             allow: Vec::new(),
             deny: Vec::new(),
+            session: Arc::new(Session::new(extractor.name(), &extractor.session())),
         }
+    }
+
+    /// The job with `settings` (`[sites.NAME]`) laid over the site's default session.
+    pub fn with_session(mut self, settings: &SiteSession) -> Self {
+        let merged = self.extractor.session().overlay(settings);
+        self.session = Arc::new(Session::new(self.extractor.name(), &merged));
+        self
     }
 
     /// The hosts the crawl of this job may reach: those of its start URLs and the site's own
@@ -195,6 +208,8 @@ pub struct Crawler {
     resume: HashMap<String, SiteResume>,
     /// Per site and page kind, whether `auto` renders directly or tries HTTP first.
     render_memory: RenderMemory,
+    /// Where the sites' cookie jars are kept between runs (`--state`).
+    pub(crate) sessions: Option<SessionStore>,
 }
 
 /// What processing one URL gave.
@@ -228,6 +243,11 @@ pub struct PageOutcome {
     /// Extraction work still to do once the links were handed on (see [`Context::later`]);
     /// `records`, `warnings` and `breach` are set when it is done.
     pub unfinished: Option<Unfinished>,
+    /// The currency pinned for the site (its session's), which records are checked against.
+    pub pin: Option<haul_core::Currency>,
+    /// Records in another currency than the pinned one (flagged with a warning each, kept
+    /// as they are).
+    pub currency_mismatch: u64,
 }
 
 /// A page's extraction so far and the slow work that completes it (opaque: the pipeline
@@ -263,6 +283,8 @@ impl PageOutcome {
             elapsed: Duration::ZERO,
             error: None,
             unfinished: None,
+            pin: None,
+            currency_mismatch: 0,
         }
     }
 
@@ -304,7 +326,16 @@ impl Crawler {
             journal: None,
             resume: HashMap::new(),
             render_memory: RenderMemory::default(),
+            sessions: None,
         }
+    }
+
+    /// Keeps each site's cookie jar in `store`: loaded before the site's first page, saved
+    /// after every page that changed it (for a resumed or repeated crawl with the same
+    /// `--state`).
+    pub fn with_sessions(mut self, store: SessionStore) -> Self {
+        self.sessions = Some(store);
+        self
     }
 
     /// Journals levels and finished pages to `journal` (for `--resume`), and continues each
@@ -330,6 +361,16 @@ impl Crawler {
         let mut set = JoinSet::new();
         for (i, job) in jobs.into_iter().enumerate() {
             let this = this.clone();
+            if let Some(store) = &this.sessions {
+                match store.load(&job.session).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(
+                        site = job.extractor.name(),
+                        "{n} cookies from the crawl state"
+                    ),
+                    Err(e) => warn!("{e}; the site starts without its saved cookies"),
+                }
+            }
             set.spawn(async move { (i, this.crawl_site(job).await) });
         }
         let mut sites = Vec::new();
@@ -358,12 +399,19 @@ impl Crawler {
 
     /// The extractor context of `ext` in this crawl (level 0; set it per page), its fetches
     /// kept within `scope`.
-    pub(crate) fn context(&self, ext: &'static dyn Extractor, scope: &Scope) -> Context {
+    pub(crate) fn context(
+        &self,
+        ext: &'static dyn Extractor,
+        scope: &Scope,
+        session: &Arc<Session>,
+    ) -> Context {
         let fetcher = Arc::new(Scoped {
             inner: self.services.fetcher.clone(),
             scope: scope.clone(),
+            session: Some(session.clone()),
         });
         Context::new(ext, fetcher)
+            .with_session(Some(session.clone()))
             .with_pages(self.services.pages.clone())
             .with_llm(self.services.llm.clone())
             .with_page_timeout(self.opts.page_timeout)
@@ -382,7 +430,9 @@ impl Crawler {
     pub async fn crawl_page(&self, job: &SiteJob, level: u32, url: &Url) -> PageOutcome {
         let _global = self.global_permit().await;
         let scope = job.scope();
-        let cx = self.context(job.extractor, &scope).with_level(level);
+        let cx = self
+            .context(job.extractor, &scope, &job.session)
+            .with_level(level);
         let mut page = self.process(&cx, canonicalize(url), None).await;
         let links = std::mem::take(&mut page.links);
         page.links = self.accept_links(job, &scope, level, links);
@@ -454,6 +504,7 @@ impl Crawler {
     ) -> PageOutcome {
         let started = Instant::now();
         let mut result = PageOutcome::new(url.clone());
+        result.pin = cx.session().and_then(|s| s.currency());
         let mut attempt = 0;
         let outcome = loop {
             // Work kept by an attempt that then failed is not this page's.
@@ -557,6 +608,15 @@ impl Crawler {
         page.warnings = checked.warning_count();
         page.links = checked.links;
         page.records = checked.records;
+        if let Some(pin) = page.pin {
+            for r in &page.records {
+                if let Some(cur) = r.currency.filter(|c| *c != pin) {
+                    warn!(site, url = %r.url, "record in {cur}, not in the pinned {pin}: the shop ignored the currency pin");
+                    page.currency_mismatch += 1;
+                    page.warnings += 1;
+                }
+            }
+        }
     }
 
     /// Gets the document the way the render mode and the extractor ask for, then extracts.

@@ -1,0 +1,127 @@
+//! In-crate tests of sites' sessions over real HTTP: each site's headers and pinned cookies go
+//! with its requests, and the cookies a shop sets stay in that site's jar (two sites on one
+//! host name never see each other's), saved per site in the crawl state.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use haul_core::{Document, ExtractError, Extraction, Extractor, SiteSession};
+use tokio_util::sync::CancellationToken;
+
+use crate::fakes::{Tiny, jsonl_output, page};
+use crate::{CrawlOptions, Crawler, HttpFetcher, HttpOptions, Services, SessionStore, SiteJob};
+
+/// [`Tiny`] under another name: a second site.
+struct Other;
+
+impl Extractor for Other {
+    fn name(&self) -> &'static str {
+        "other"
+    }
+    fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
+        Tiny.parse(doc)
+    }
+}
+
+/// (server, path, `X-Site` header, `Cookie` header) of each request.
+type Log = Arc<Mutex<Vec<(&'static str, String, String, String)>>>;
+
+/// A two-page shop on 127.0.0.1 whose listing sets `{name}_sid`.
+async fn shop(name: &'static str, log: Log) -> url::Url {
+    let handler = move |path: &'static str| {
+        let log = log.clone();
+        move |headers: HeaderMap| async move {
+            let h = |n| {
+                headers
+                    .get(n)
+                    .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            log.lock()
+                .unwrap()
+                .push((name, path.into(), h("x-site"), h(header::COOKIE.as_str())));
+            let body = if path == "/" {
+                page(&[], &["/p"])
+            } else {
+                page(&["lamp"], &[])
+            };
+            (
+                [(header::SET_COOKIE, format!("{name}_sid={name}1; Path=/"))],
+                axum::response::Html(body),
+            )
+                .into_response()
+        }
+    };
+    let router = Router::new()
+        .route("/", get(handler("/")))
+        .route("/p", get(handler("/p")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+fn settings(site: &str) -> SiteSession {
+    SiteSession {
+        headers: vec![("X-Site".into(), site.into())],
+        cookies: vec![("pin".into(), site.into())],
+        ..SiteSession::default()
+    }
+}
+
+#[tokio::test]
+async fn each_site_sends_its_headers_and_cookies_and_keeps_its_shops_cookies_to_itself() {
+    let log = Log::default();
+    let (a, b) = (shop("a", log.clone()).await, shop("b", log.clone()).await);
+    let (output, _out) = jsonl_output();
+    let state = tempfile::tempdir().unwrap();
+    let services = Services {
+        fetcher: Arc::new(HttpFetcher::new(&HttpOptions::local()).unwrap()),
+        pages: None,
+        llm: None,
+    };
+    let opts = CrawlOptions {
+        max_level: 1,
+        ..CrawlOptions::default()
+    };
+    let jobs = vec![
+        SiteJob::new(&Tiny, vec![a]).with_session(&settings("a")),
+        SiteJob::new(&Other, vec![b]).with_session(&settings("b")),
+    ];
+    let store = SessionStore::in_state(state.path());
+    let report = Crawler::new(opts, services, output.sender(), CancellationToken::new())
+        .with_sessions(store.clone())
+        .run(jobs)
+        .await;
+    output.finish().await.unwrap();
+    assert_eq!(report.pages(), 4, "{report}");
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4, "{log:?}");
+    for (server, path, site, cookie) in &log {
+        let other = if *server == "a" { "b" } else { "a" };
+        assert_eq!(site, server, "{log:?}");
+        assert!(cookie.contains(&format!("pin={server}")), "{log:?}");
+        assert!(
+            !cookie.contains(&format!("{other}_sid")),
+            "not leaked: {log:?}"
+        );
+        assert!(!cookie.contains(&format!("pin={other}")), "{log:?}");
+        if path == "/p" {
+            assert!(
+                cookie.contains(&format!("{server}_sid={server}1")),
+                "{log:?}"
+            );
+        }
+    }
+    for (site, sid) in [("tiny", "a_sid"), ("other", "b_sid")] {
+        let saved = std::fs::read_to_string(store.path(site)).unwrap();
+        assert!(
+            saved.contains(sid) && !saved.contains("\"pin\""),
+            "{site}: {saved}"
+        );
+    }
+}
