@@ -111,7 +111,7 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         job.allow = allow.clone();
         job.deny = deny.clone();
     }
-    apply_site_sessions(&registry, &settings, &mut jobs)?;
+    check_site_sessions(&registry, &settings)?;
     if let Some(redis) = &args.redis {
         return crate::cluster::coordinate(&args, &settings, redis, &jobs).await;
     }
@@ -167,22 +167,13 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lays each `[sites.NAME]` table over its job's default session; a table naming no
-/// registered site is an error naming it.
-pub(crate) fn apply_site_sessions(
-    registry: &Registry,
-    settings: &Settings,
-    jobs: &mut [SiteJob],
-) -> anyhow::Result<()> {
+/// Fails on a `[sites.NAME]` table naming no registered site, naming it. (The engine lays
+/// each table over its site's default session: `CrawlOptions::site_sessions`.)
+pub(crate) fn check_site_sessions(registry: &Registry, settings: &Settings) -> anyhow::Result<()> {
     for name in settings.sites.keys() {
         registry
             .get(name)
             .with_context(|| format!("bad configuration: [sites.{name}]"))?;
-    }
-    for job in jobs {
-        if let Some(s) = settings.sites.get(job.extractor.name()) {
-            *job = job.clone().with_session(&s.session());
-        }
     }
     Ok(())
 }
@@ -329,6 +320,9 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         max_page_bytes: settings.max_page_bytes as u64,
         extract: settings.extract,
         min_confidence: settings.min_confidence,
+        site_sessions: (settings.sites.iter())
+            .map(|(name, s)| (name.clone(), s.session()))
+            .collect(),
         ..CrawlOptions::default()
     }
 }

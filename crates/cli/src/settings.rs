@@ -468,18 +468,10 @@ query = { currency = "USD" }
         );
         // The site crate's pin ways stay under the settings: Shopify's currency cookie.
         let registry = haul_sites::registry().unwrap();
-        let mut jobs = crate::crawl::plan_jobs(
-            &registry,
-            &["shopify".into()],
-            &[crate::args::StartUrl {
-                site: None,
-                url: url::Url::parse("https://shop.example/").unwrap(),
-            }],
-        )
-        .unwrap();
-        crate::crawl::apply_site_sessions(&registry, &s, &mut jobs).unwrap();
         let url = url::Url::parse("https://shop.example/products.json").unwrap();
-        let cookie = jobs[0].session.cookie_header(&url).unwrap();
+        let job = haul_runner::SiteJob::new(registry.get("shopify").unwrap(), vec![url.clone()]);
+        let job = crawl_options_of(&s).with_site_session(job);
+        let cookie = job.session.cookie_header(&url).unwrap();
         assert!(cookie.contains("cart_currency=USD"), "{cookie}");
         assert!(cookie.contains("localization=US"), "{cookie}");
 
@@ -506,7 +498,7 @@ query = { currency = "USD" }
         }
         std::fs::write(&cfg, "[sites.nosuchsite]\ncurrency = \"USD\"\n").unwrap();
         let s = load(&["haul", "crawl", "--config", c]).unwrap();
-        let e = crate::crawl::apply_site_sessions(&registry, &s, &mut jobs).unwrap_err();
+        let e = crate::crawl::check_site_sessions(&registry, &s).unwrap_err();
         assert!(format!("{e:#}").contains("sites.nosuchsite"), "{e:#}");
     }
 

@@ -99,6 +99,21 @@ pub struct CrawlOptions {
     /// The largest rendered page read, in bytes (`--max-page-bytes`; HTTP bodies are capped
     /// by [`HttpOptions::max_body`](crate::HttpOptions::max_body)).
     pub max_page_bytes: u64,
+    /// Session settings per site name (`[sites.NAME]` in `haul.toml`), laid over the site's
+    /// default session by [`with_site_session`](Self::with_site_session) when a crawl
+    /// ([`Crawler::run`]) or a distributed worker starts a site's job.
+    pub site_sessions: std::collections::BTreeMap<String, SiteSession>,
+}
+
+impl CrawlOptions {
+    /// `job` with its site's [`site_sessions`](Self::site_sessions) entry laid over the
+    /// site's default session (see [`SiteJob::with_session`]); unchanged without an entry.
+    pub fn with_site_session(&self, job: SiteJob) -> SiteJob {
+        match self.site_sessions.get(job.extractor.name()) {
+            Some(settings) => job.with_session(settings),
+            None => job,
+        }
+    }
 }
 
 impl Default for CrawlOptions {
@@ -117,6 +132,7 @@ impl Default for CrawlOptions {
             grace: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(crate::MAX_RETRY_AFTER_SECS),
             max_page_bytes: haul_core::DEFAULT_MAX_PAGE_BYTES,
+            site_sessions: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -361,6 +377,7 @@ impl Crawler {
         let mut set = JoinSet::new();
         for (i, job) in jobs.into_iter().enumerate() {
             let this = this.clone();
+            let job = this.opts.with_site_session(job);
             if let Some(store) = &this.sessions {
                 match store.load(&job.session).await {
                     Ok(0) => {}
