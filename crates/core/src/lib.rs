@@ -51,7 +51,8 @@ pub use record::{
 pub use registry::{FALLBACK_SITE, Registry, RegistryError, SiteRegistration};
 pub use scope::Scope;
 pub use session::{
-    BROWSER_HEADERS, BROWSER_USER_AGENT, Cookie, CountryPin, CurrencyPin, Session, SiteSession,
+    BROWSER_HEADERS, BROWSER_USER_AGENT, Cookie, CountryPin, CurrencyPin, MAX_COOKIE_BYTES,
+    MAX_JAR_COOKIES, Session, SiteSession,
 };
 
 // Re-exported so site crates can register without naming `inventory` themselves, and so

@@ -41,6 +41,13 @@ pub const BROWSER_HEADERS: &[(&str, &str)] = &[
     ("Upgrade-Insecure-Requests", "1"),
 ];
 
+/// The most cookies a site's jar holds; past it the oldest go (browsers keep 180 or so per
+/// domain). A shop cannot grow a crawl's memory or its requests' `Cookie` header without end.
+pub const MAX_JAR_COOKIES: usize = 200;
+
+/// The largest cookie kept (name and value, in bytes), as in browsers.
+pub const MAX_COOKIE_BYTES: usize = 4096;
+
 /// How a platform takes a currency pin when only `currency` is configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CurrencyPin {
@@ -422,6 +429,9 @@ impl Session {
         let now = chrono::Utc::now().timestamp();
         let mut jar = self.lock();
         for c in cookies {
+            if c.name.len() + c.value.len() > MAX_COOKIE_BYTES {
+                continue;
+            }
             let same = |o: &Cookie| o.name == c.name && o.domain == c.domain && o.path == c.path;
             if let Some(i) = jar.cookies.iter().position(same) {
                 if jar.cookies[i] == c {
@@ -436,6 +446,8 @@ impl Session {
                 jar.cookies.push(c);
             }
         }
+        let over = jar.cookies.len().saturating_sub(MAX_JAR_COOKIES);
+        jar.cookies.drain(..over);
     }
 
     /// Every cookie of the jar (not the pinned ones), expired ones left out.
@@ -553,6 +565,22 @@ mod tests {
                 .contains("sid")
         );
         assert!(!format!("{s:?}").contains("abc"), "values are not shown");
+    }
+
+    #[test]
+    fn a_shop_cannot_grow_the_jar_without_end() {
+        let s = Session::new("acme", &SiteSession::default());
+        let url = u("http://shop.example/");
+        let big = format!("big={}", "x".repeat(MAX_COOKIE_BYTES));
+        s.store_set_cookies(&url, [big.as_str()]);
+        assert!(s.cookies().is_empty());
+        let many: Vec<String> = (0..MAX_JAR_COOKIES + 50)
+            .map(|i| format!("c{i}=1"))
+            .collect();
+        s.store_set_cookies(&url, many.iter().map(String::as_str));
+        let kept = s.cookies();
+        assert_eq!(kept.len(), MAX_JAR_COOKIES);
+        assert_eq!(kept[0].name, "c50", "the oldest went first");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! or repeated crawl goes on with the session the shop gave the first one.
 //!
 //! One file per site, `DIR/sessions/{site}.json` (the jar's cookies, session cookies
-//! included), written whole to a temporary file and renamed after every page that changed
-//! the jar, on a blocking thread. The pinned cookies are not saved: they come from the
+//! included; readable by its owner only), written whole to a temporary file and renamed
+//! after every page that changed the jar, on a blocking thread. The pinned cookies are not saved: they come from the
 //! settings of each run.
 
 use std::path::{Path, PathBuf};
@@ -85,9 +85,22 @@ impl SessionStore {
         let json = serde_json::to_vec_pretty(&session.cookies())
             .map_err(|e| io_err(&path, std::io::Error::other(e)))?;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| io_err(&tmp, e))?;
+        write_private(&tmp, &json).map_err(|e| io_err(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))
     }
+}
+
+/// Writes `bytes` to a new `path` readable by its owner only (it holds session cookies).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
 }
 
 fn io_err(path: &Path, error: std::io::Error) -> StateError {
@@ -111,6 +124,12 @@ mod tests {
         assert_eq!(store.load(&first).await.unwrap(), 0);
         first.store_set_cookies(&url, ["sid=s1; Path=/", "seen=1"]);
         store.save_if_changed(&first).await;
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(store.path("acme"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "owner only: {mode:o}");
         let second = Session::new("acme", &SiteSession::default());
         assert_eq!(store.load(&second).await.unwrap(), 2);
         assert_eq!(
