@@ -16,12 +16,13 @@ use axum::routing::get;
 use haul_e2e::{haul_command, read_records, read_stats, stderr};
 use haul_testkit::TestServer;
 
-/// One request as the shop saw it: path, `Cookie` header, `User-Agent`.
+/// One request as the shop saw it: path, `Cookie`, `User-Agent`, `Accept-Language`.
 #[derive(Debug, Clone)]
 struct Seen {
     path: String,
     cookie: String,
     agent: String,
+    language: String,
 }
 
 #[derive(Default)]
@@ -44,6 +45,7 @@ impl Shop {
         };
         let cookie = get(header::COOKIE);
         let agent = get(header::USER_AGENT);
+        let language = get(header::ACCEPT_LANGUAGE);
         let new_sid = (!cookie.contains("sid=")).then(|| {
             let n = self.sessions.fetch_add(1, Ordering::SeqCst) + 1;
             format!("sid=s{n}; Path=/; HttpOnly")
@@ -52,6 +54,7 @@ impl Shop {
             path: path.into(),
             cookie,
             agent,
+            language,
         });
         new_sid
     }
@@ -250,7 +253,10 @@ async fn the_pinned_currency_cookie_gives_usd_records_and_the_session_outlives_t
 async fn a_cookie_set_by_a_rendered_page_is_sent_by_the_plain_http_requests_after_it() {
     let (server, shop) = shop(true).await;
     let dir = tempfile::tempdir().unwrap();
-    let (err, records, site) = crawl(&server, dir.path(), "auto", &["--render", "auto"]).await;
+    let config = dir.path().join("haul.toml");
+    std::fs::write(&config, "[sites.generic]\nlocale = \"de-CH\"\n").unwrap();
+    let args = ["--render", "auto", "--config", config.to_str().unwrap()];
+    let (err, records, site) = crawl(&server, dir.path(), "auto", &args).await;
     assert_eq!(records.len(), 2, "{err}\n{:?}", shop.seen());
     assert_eq!(
         site["rendered"], 1,
@@ -266,6 +272,13 @@ async fn a_cookie_set_by_a_rendered_page_is_sent_by_the_plain_http_requests_afte
         over_http
             .iter()
             .all(|s| s.cookie.contains("challenge=passed")),
+        "{seen:?}"
+    );
+    // The site's locale goes with every request, the browser's included.
+    let rendered: Vec<&Seen> = seen.iter().filter(|s| !s.agent.contains("haul")).collect();
+    assert_eq!(rendered.len(), 1, "{seen:?}");
+    assert!(
+        seen.iter().all(|s| s.language == "de-CH,de;q=0.9"),
         "{seen:?}"
     );
     // The browser got the session the shop gave haul's first HTTP request, and HTTP kept it.

@@ -363,6 +363,15 @@ impl Session {
         &self.headers
     }
 
+    /// The site's `Accept-Language` (configured, from its locale, or the browser header
+    /// set's), which rendered pages send too.
+    pub fn accept_language(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("accept-language"))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether the browser header set is sent over HTTP.
     pub fn browser_headers(&self) -> bool {
         self.browser_headers
