@@ -125,3 +125,57 @@ async fn each_site_sends_its_headers_and_cookies_and_keeps_its_shops_cookies_to_
         );
     }
 }
+
+#[tokio::test]
+async fn a_redirect_hops_cookie_and_the_pinned_query_go_with_the_next_hop() {
+    use axum::http::Uri;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let router = Router::new()
+        .route(
+            "/start",
+            get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [
+                        (header::LOCATION, "/end"),
+                        (header::SET_COOKIE, "hop=1; Path=/"),
+                    ],
+                )
+            }),
+        )
+        .route(
+            "/end",
+            get(move |uri: Uri, headers: HeaderMap| async move {
+                let cookie = headers
+                    .get(header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                log.lock().unwrap().push(format!("{uri} {cookie}"));
+                "done"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let session = Arc::new(haul_core::Session::new(
+        "woo",
+        &SiteSession {
+            currency: Some(haul_core::Currency::new("USD").unwrap()),
+            currency_pin: haul_core::CurrencyPin::Query("currency"),
+            ..SiteSession::default()
+        },
+    ));
+    let fetcher = HttpFetcher::new(&HttpOptions::local()).unwrap();
+    let mut req = haul_core::FetchRequest::get(base.join("/start").unwrap());
+    req.session = Some(session.clone());
+    let doc = haul_core::Fetcher::fetch(&fetcher, req).await.unwrap();
+    assert_eq!(doc.body, "done");
+    assert_eq!(
+        doc.url.path(),
+        "/end",
+        "the recorded URL has no pinned parameter"
+    );
+    assert_eq!(*seen.lock().unwrap(), ["/end?currency=USD hop=1"]);
+}
