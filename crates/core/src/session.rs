@@ -274,6 +274,8 @@ pub struct Session {
     query: Vec<(String, String)>,
     currency: Option<Currency>,
     browser_headers: bool,
+    /// Where the headers, pinned cookies and query parameters go (`None`: anywhere).
+    scope: Option<crate::Scope>,
     jar: Mutex<Jar>,
 }
 
@@ -349,8 +351,22 @@ impl Session {
             query,
             currency: s.currency,
             browser_headers: s.browser_headers,
+            scope: None,
             jar: Mutex::new(Jar::default()),
         }
+    }
+
+    /// The session kept to `scope`: requests elsewhere (an extractor's call to another
+    /// host) carry none of its headers, pinned cookies or query parameters, and what they
+    /// set is not kept.
+    pub fn within(mut self, scope: crate::Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// Whether a request to `url` is the site's: within its scope, if it has one.
+    pub fn applies_to(&self, url: &Url) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.contains(url))
     }
 
     /// The site's name.

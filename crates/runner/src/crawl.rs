@@ -150,26 +150,30 @@ pub struct SiteJob {
     pub deny: Vec<Regex>,
     /// The site's session in this crawl (headers, locale/currency pin, cookie jar), shared by
     /// every fetch and render of the job: the site's default ([`Extractor::session`]) unless
-    /// [`with_session`](Self::with_session) lays settings over it.
+    /// [`with_session`](Self::with_session) lays settings over it; kept to the job's
+    /// [`scope`](Self::scope) as it was when the session was made.
     pub session: Arc<Session>,
 }
 
 impl SiteJob {
     /// A job for `extractor` from `start_urls`, with no allow/deny patterns.
     pub fn new(extractor: &'static dyn Extractor, start_urls: Vec<Url>) -> Self {
+        let session = Session::new(extractor.name(), &extractor.session())
+            .within(Scope::of_site(&start_urls, extractor.domains()));
         Self {
             extractor,
             start_urls,
             allow: Vec::new(),
             deny: Vec::new(),
-            session: Arc::new(Session::new(extractor.name(), &extractor.session())),
+            session: Arc::new(session),
         }
     }
 
     /// The job with `settings` (`[sites.NAME]`) laid over the site's default session.
     pub fn with_session(mut self, settings: &SiteSession) -> Self {
         let merged = self.extractor.session().overlay(settings);
-        self.session = Arc::new(Session::new(self.extractor.name(), &merged));
+        let session = Session::new(self.extractor.name(), &merged).within(self.scope());
+        self.session = Arc::new(session);
         self
     }
 

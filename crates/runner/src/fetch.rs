@@ -165,7 +165,7 @@ impl HttpFetcher {
             .send()
             .await
             .map_err(|e| transport(&url_s, &e))?;
-        if let Some(session) = session {
+        if let Some(session) = session.filter(|s| s.applies_to(url)) {
             let set = resp.headers().get_all(reqwest::header::SET_COOKIE);
             session.store_set_cookies(url, set.iter().filter_map(|v| v.to_str().ok()));
         }
@@ -220,7 +220,7 @@ impl HttpFetcher {
         headers: &[(String, String)],
         session: Option<&Session>,
     ) -> reqwest::RequestBuilder {
-        let Some(session) = session else {
+        let Some(session) = session.filter(|s| s.applies_to(url)) else {
             let mut builder = self.client.get(url.clone());
             for (k, v) in headers {
                 builder = builder.header(k, v);

@@ -179,3 +179,22 @@ async fn a_redirect_hops_cookie_and_the_pinned_query_go_with_the_next_hop() {
     );
     assert_eq!(*seen.lock().unwrap(), ["/end?currency=USD hop=1"]);
 }
+
+#[tokio::test]
+async fn a_request_outside_the_sites_scope_carries_nothing_of_its_session() {
+    let log = Log::default();
+    let (shop, elsewhere) = (shop("a", log.clone()).await, shop("x", log.clone()).await);
+    let job = SiteJob::new(&Tiny, vec![shop.clone()]).with_session(&settings("a"));
+    let fetcher = HttpFetcher::new(&HttpOptions::local()).unwrap();
+    for url in [&elsewhere, &shop, &elsewhere] {
+        let mut req = haul_core::FetchRequest::get(url.clone());
+        req.session = Some(job.session.clone());
+        haul_core::Fetcher::fetch(&fetcher, req).await.unwrap();
+    }
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log[0], ("x", "/".into(), String::new(), String::new()));
+    assert_eq!(log[1], ("a", "/".into(), "a".into(), "pin=a".into()));
+    assert_eq!(log[2], log[0], "nothing kept from or sent to another host");
+    let names: Vec<String> = job.session.cookies().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["a_sid"]);
+}
