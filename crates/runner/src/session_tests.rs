@@ -198,3 +198,55 @@ async fn a_request_outside_the_sites_scope_carries_nothing_of_its_session() {
     let names: Vec<String> = job.session.cookies().into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["a_sid"]);
 }
+
+#[tokio::test]
+async fn browser_headers_replace_haul_s_user_agent_over_http() {
+    let router = Router::new().route(
+        "/",
+        get(|headers: HeaderMap| async move {
+            let h = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            format!(
+                "{}\n{}\n{}",
+                h("user-agent"),
+                h("sec-ch-ua-platform"),
+                h("accept-language")
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let fetcher = HttpFetcher::new(&HttpOptions::local()).unwrap();
+    let get = |session: Option<haul_core::Session>| {
+        let mut req = haul_core::FetchRequest::get(base.clone());
+        req.session = session.map(Arc::new);
+        haul_core::Fetcher::fetch(&fetcher, req)
+    };
+    let plain = get(None).await.unwrap().body;
+    assert!(
+        plain.starts_with("Mozilla/5.0 (compatible; haul/"),
+        "{plain}"
+    );
+    let browser = SiteSession {
+        browser_headers: true,
+        locale: Some("fr-CA".into()),
+        ..SiteSession::default()
+    };
+    let body = get(Some(haul_core::Session::new("acme", &browser)))
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(
+        body,
+        format!(
+            "{}\n\"Linux\"\nfr-CA,fr;q=0.9",
+            haul_core::BROWSER_USER_AGENT
+        )
+    );
+}
