@@ -47,6 +47,7 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 mod config;
+mod cookies;
 mod gate;
 mod hops;
 mod instance;

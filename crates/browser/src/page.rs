@@ -6,7 +6,7 @@ use std::time::Duration;
 use chromiumoxide::Page as CdpPage;
 use chromiumoxide::cdp::browser_protocol::network::{
     EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent, EventResponseReceived,
-    RequestId, ResourceType,
+    RequestId, ResourceType, SetUserAgentOverrideParams,
 };
 use chromiumoxide::cdp::browser_protocol::page::FrameId;
 use chromiumoxide::error::CdpError;
@@ -96,6 +96,9 @@ pub(crate) struct ChromePage {
     /// Set while an operation runs, cleared when it completes well: a cancelled or failed
     /// operation leaves the tab in an unknown state, so it must not be reused.
     poisoned: bool,
+    /// The `Accept-Language` the tab sends, when a site's session set one (`None`: the
+    /// browser's own).
+    accept_language: Option<String>,
 }
 
 impl ChromePage {
@@ -111,6 +114,34 @@ impl ChromePage {
             inst,
             page_timeout,
             poisoned: false,
+            accept_language: None,
+        }
+    }
+}
+
+impl ChromePage {
+    /// Makes the tab send `language` as `Accept-Language` (`None`: the browser's own), for
+    /// this render and the following ones until another site's render changes it
+    /// (`Network.setUserAgentOverride`, with the browser's own User-Agent).
+    async fn set_language(&mut self, url: &str, language: Option<&str>) -> Result<(), PageError> {
+        let what = "setting the site's Accept-Language";
+        let mut params = SetUserAgentOverrideParams::new(self.inst.settings.cfg.user_agent.clone());
+        // Chromium takes a list of languages and adds the q-values itself.
+        params.accept_language = language.map(|l| {
+            let tags: Vec<&str> = l
+                .split(',')
+                .filter_map(|t| t.split(';').next().map(str::trim))
+                .filter(|t| !t.is_empty())
+                .collect();
+            tags.join(",")
+        });
+        match tokio::time::timeout(self.page_timeout, self.page.execute(params)).await {
+            Ok(Ok(_)) => {
+                self.accept_language = language.map(str::to_string);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.inst.page_error(url, what, Some(e))),
+            Err(_) => Err(self.inst.page_error(url, what, None)),
         }
     }
 }
@@ -137,6 +168,11 @@ impl ChromePage {
             .await
             .map_err(|e| Step::Cdp("listening for network events", e))?;
         hops.main_frame(network.main_frame.clone());
+        if let Some(session) = &opts.session {
+            crate::cookies::set_for(&self.page, session, url)
+                .await
+                .map_err(|e| Step::Cdp("setting the site's cookies", e))?;
+        }
         let started = Instant::now();
         match network.during(self.page.goto(url.as_str())).await {
             Ok(_) => {}
@@ -166,6 +202,12 @@ impl ChromePage {
             Err(e) => return Err(Step::Cdp("reading the URL", e)),
         };
         network.drain();
+        if let Some(session) = &opts.session {
+            let at = page_url.as_ref().unwrap_or(url);
+            crate::cookies::read_back(&self.page, session, at)
+                .await
+                .map_err(|e| Step::Cdp("reading the site's cookies", e))?;
+        }
         Ok(document(url, page_url, body, network.main.as_deref()))
     }
 
@@ -391,6 +433,10 @@ impl Page for ChromePage {
             return Err(PageError::Crashed { url: u.into() });
         }
         self.poisoned = true;
+        let language = opts.session.as_ref().and_then(|s| s.accept_language());
+        if language != self.accept_language.as_deref() {
+            self.set_language(u, language).await?;
+        }
         // Every document request of the navigation is checked with the render's guard until
         // `hops` drops (at the end of this render, also when it is cancelled).
         let hops = self.hops.clone();

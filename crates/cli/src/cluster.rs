@@ -162,6 +162,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     opts.wait_for_crawl = args.wait_secs.map(Duration::from_secs);
     let registry = haul_sites::registry()?;
+    crate::crawl::check_site_sessions(&registry, &settings)?;
     let res = haul_cluster::run_worker(
         &redis,
         &registry,

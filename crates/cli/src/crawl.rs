@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use haul_core::{Extractor, Registry};
 use haul_runner::{
     CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Journal, Output,
-    PoliteFetcher, Politeness, RenderMode, Services, SiteJob,
+    PoliteFetcher, Politeness, RenderMode, Services, SessionStore, SiteJob,
 };
 use tokio::signal::unix::{Signal, SignalKind};
 use url::Url;
@@ -111,6 +111,7 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         job.allow = allow.clone();
         job.deny = deny.clone();
     }
+    check_site_sessions(&registry, &settings)?;
     if let Some(redis) = &args.redis {
         return crate::cluster::coordinate(&args, &settings, redis, &jobs).await;
     }
@@ -137,6 +138,9 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     if let Some((journal, positions)) = state {
         crawler = crawler.with_state(journal, positions);
     }
+    if let Some(dir) = &settings.state {
+        crawler = crawler.with_sessions(SessionStore::in_state(dir));
+    }
     let report = crawler.run(jobs).await;
     progress.finish();
     if let Some(llm) = &llm {
@@ -161,6 +165,17 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails on a `[sites.NAME]` table naming no registered site, naming it. (The engine lays
+/// each table over its site's default session: `CrawlOptions::site_sessions`.)
+pub(crate) fn check_site_sessions(registry: &Registry, settings: &Settings) -> anyhow::Result<()> {
+    for name in settings.sites.keys() {
+        registry
+            .get(name)
+            .with_context(|| format!("bad configuration: [sites.{name}]"))?;
+    }
+    Ok(())
 }
 
 /// Opens the output of a crawl or a collector: a new file, or (`append`: `--resume`,
@@ -306,6 +321,9 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         extract: settings.extract,
         min_confidence: settings.min_confidence,
         blocks: settings.breaker(),
+        site_sessions: (settings.sites.iter())
+            .map(|(name, s)| (name.clone(), s.session()))
+            .collect(),
         ..CrawlOptions::default()
     }
 }

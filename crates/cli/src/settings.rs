@@ -1,6 +1,7 @@
 //! Crawl settings merged from built-in defaults, `haul.toml`, `HAUL_*` environment variables
 //! and flags (flags win). A bad key or value is an error naming it and where it came from.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -8,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use haul_core::ExtractMode;
+use haul_core::{Currency, ExtractMode, SiteSession};
 use haul_runner::{CrawlOptions, Politeness, RenderMode};
 
 use crate::args::LlmProviderArg;
@@ -60,6 +61,102 @@ pub(crate) struct Settings {
     pub(crate) extract: ExtractMode,
     /// `None`: the extractors' own default.
     pub(crate) min_confidence: Option<f64>,
+    /// Per-site session settings, `[sites.NAME]` tables (`haul.toml` only).
+    pub(crate) sites: BTreeMap<String, SiteSettings>,
+}
+
+/// A site's session settings: `[sites.NAME]` in `haul.toml`, laid over the site crate's
+/// default ([`haul_core::Extractor::session`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SiteSettings {
+    /// Default request headers (`Accept-Language` and others).
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+    /// Cookies sent with every request (pinned).
+    #[serde(default)]
+    pub(crate) cookies: BTreeMap<String, String>,
+    /// Query parameters added to every HTTP request.
+    #[serde(default)]
+    pub(crate) query: BTreeMap<String, String>,
+    /// The locale pinned (`en-US`).
+    #[serde(default)]
+    pub(crate) locale: Option<String>,
+    /// The currency pinned; records in another are flagged.
+    #[serde(default)]
+    pub(crate) currency: Option<Currency>,
+    /// Send a real browser's header set over HTTP.
+    #[serde(default)]
+    pub(crate) browser_headers: bool,
+}
+
+impl SiteSettings {
+    /// As the engine takes them.
+    pub(crate) fn session(&self) -> SiteSession {
+        let pairs = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        SiteSession {
+            headers: pairs(&self.headers),
+            cookies: pairs(&self.cookies),
+            query: pairs(&self.query),
+            locale: self.locale.clone(),
+            currency: self.currency,
+            browser_headers: self.browser_headers,
+            ..SiteSession::default()
+        }
+    }
+
+    /// Checks the values that would make a bad request, naming the key (`sites.NAME.headers`).
+    fn validate(&self, site: &str) -> anyhow::Result<()> {
+        let key = |k: &str| format!("sites.{site}.{k}");
+        for (name, value) in &self.headers {
+            if !is_token(name) {
+                anyhow::bail!("{}: {name:?} is not a header name", key("headers"));
+            }
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                anyhow::bail!(
+                    "{}: the value of {name} has a control character",
+                    key("headers")
+                );
+            }
+        }
+        for (name, value) in &self.cookies {
+            if !is_token(name) {
+                anyhow::bail!("{}: {name:?} is not a cookie name", key("cookies"));
+            }
+            if value
+                .chars()
+                .any(|c| c.is_control() || matches!(c, ';' | ',' | ' ' | '"' | '\\'))
+            {
+                anyhow::bail!(
+                    "{}: the value of {name} has a character a cookie value cannot have",
+                    key("cookies")
+                );
+            }
+        }
+        if let Some(l) = &self.locale {
+            let mut parts = l.split(['-', '_']);
+            let lang_ok = parts.next().is_some_and(|p| {
+                (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic())
+            });
+            if !lang_ok
+                || !parts.all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
+                anyhow::bail!("{}: {l:?} is not a locale such as en-US", key("locale"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An HTTP token (RFC 9110): a header or cookie name.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl Default for Settings {
@@ -109,6 +206,7 @@ impl Default for Settings {
             llm_tpm: None,
             extract: engine.extract,
             min_confidence: engine.min_confidence,
+            sites: BTreeMap::new(),
         }
     }
 }
@@ -183,6 +281,9 @@ impl Settings {
             && !(0.0..=1.0).contains(&c)
         {
             anyhow::bail!("min_confidence (--min-confidence) must be from 0 to 1, got {c}");
+        }
+        for (site, s) in &self.sites {
+            s.validate(site)?;
         }
         if self.llm_burst.is_some() && self.llm_rpm.is_none() {
             anyhow::bail!(
@@ -379,6 +480,73 @@ mod tests {
         let c = cfg.to_str().unwrap();
         let e = format!("{:#}", load(&["haul", "crawl", "--config", c]).unwrap_err());
         assert!(e.contains("block_pause_after"), "{e}");
+    }
+
+    #[test]
+    fn sites_tables_give_each_site_its_session_and_bad_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        let c = cfg.to_str().unwrap();
+        std::fs::write(
+            &cfg,
+            r#"
+[sites.shopify]
+headers = { "Accept-Language" = "en-US,en;q=0.9", "X-Test" = "1" }
+cookies = { localization = "US" }
+locale = "en-US"
+currency = "usd"
+browser_headers = true
+
+[sites.woocommerce]
+query = { currency = "USD" }
+"#,
+        )
+        .unwrap();
+        let s = load(&["haul", "crawl", "--config", c]).unwrap();
+        let shop = s.sites["shopify"].session();
+        assert_eq!(shop.currency.map(|c| c.to_string()).as_deref(), Some("USD"));
+        assert_eq!(shop.locale.as_deref(), Some("en-US"));
+        assert!(shop.browser_headers);
+        assert_eq!(shop.cookies, vec![("localization".into(), "US".into())]);
+        assert_eq!(shop.headers.len(), 2);
+        assert_eq!(
+            s.sites["woocommerce"].session().query,
+            vec![("currency".to_string(), "USD".to_string())]
+        );
+        // The site crate's pin ways stay under the settings: Shopify's currency cookie.
+        let registry = haul_sites::registry().unwrap();
+        let url = url::Url::parse("https://shop.example/products.json").unwrap();
+        let job = haul_runner::SiteJob::new(registry.get("shopify").unwrap(), vec![url.clone()]);
+        let job = crawl_options_of(&s).with_site_session(job);
+        let cookie = job.session.cookie_header(&url).unwrap();
+        assert!(cookie.contains("cart_currency=USD"), "{cookie}");
+        assert!(cookie.contains("localization=US"), "{cookie}");
+
+        for (toml, key) in [
+            (
+                "[sites.acme]\nheaders = { \"Bad Name\" = \"x\" }\n",
+                "sites.acme.headers",
+            ),
+            ("[sites.acme]\nheaders = \"en\"\n", "sites.acme.headers"),
+            (
+                "[sites.acme]\ncookies = { sid = \"a;b\" }\n",
+                "sites.acme.cookies",
+            ),
+            ("[sites.acme]\ncurrency = \"dollars\"\n", "currency"),
+            (
+                "[sites.acme]\nlocale = \"english please\"\n",
+                "sites.acme.locale",
+            ),
+            ("[sites.acme]\nbrowser_header = true\n", "browser_header"),
+        ] {
+            std::fs::write(&cfg, toml).unwrap();
+            let e = format!("{:#}", load(&["haul", "crawl", "--config", c]).unwrap_err());
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+        std::fs::write(&cfg, "[sites.nosuchsite]\ncurrency = \"USD\"\n").unwrap();
+        let s = load(&["haul", "crawl", "--config", c]).unwrap();
+        let e = crate::crawl::check_site_sessions(&registry, &s).unwrap_err();
+        assert!(format!("{e:#}").contains("sites.nosuchsite"), "{e:#}");
     }
 
     fn crawl_options_of(s: &Settings) -> haul_runner::CrawlOptions {

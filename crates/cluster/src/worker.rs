@@ -146,7 +146,9 @@ pub async fn run_worker(
     let Some(spec) = wait_for_spec(redis, &opts.crawl, opts.wait_for_crawl, &cancel).await? else {
         return Ok(CrawlReport::new(Vec::new(), 0.0, true));
     };
-    let jobs = spec.jobs(&opts.crawl, registry)?;
+    let jobs: Vec<_> = (spec.jobs(&opts.crawl, registry)?.into_iter())
+        .map(|job| base.with_site_session(job))
+        .collect();
     let crawl_opts = CrawlOptions {
         max_level: spec.max_level,
         // The budget is the frontier's, shared by the workers.

@@ -75,6 +75,9 @@ pub struct FetchRequest {
     /// Where the request may go: `url` and every redirect hop must be within it, else the
     /// fetch fails as [`FetchError::OffScope`] without sending the hop. `None`: anywhere.
     pub scope: Option<Scope>,
+    /// The site's session: its headers, pinned cookies and query parameters go with every
+    /// hop, and the cookies each hop's response sets are kept in its jar. `None`: none.
+    pub session: Option<std::sync::Arc<crate::Session>>,
 }
 
 impl FetchRequest {
@@ -84,6 +87,7 @@ impl FetchRequest {
             url,
             headers: Vec::new(),
             scope: None,
+            session: None,
         }
     }
 

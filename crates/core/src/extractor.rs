@@ -10,7 +10,8 @@ use url::Url;
 
 use crate::{
     Choice, Document, ExtractError, FetchError, FetchRequest, Fetcher, Later, LlmPool, NavGuard,
-    NavOptions, PageClass, PageError, PageHandle, PagePool, Record, UnknownChoice,
+    NavOptions, PageClass, PageError, PageHandle, PagePool, Record, Session, SiteSession,
+    UnknownChoice,
 };
 
 /// Whether an extractor needs a page rendered by a browser (scripts run) to find its data.
@@ -165,6 +166,14 @@ pub trait Extractor: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The site's default session settings: headers, cookies, a locale or currency pin and
+    /// how the platform takes that pin ([`CurrencyPin`](crate::CurrencyPin): Shopify's
+    /// `cart_currency` cookie, a WooCommerce query parameter). `[sites.NAME]` in `haul.toml`
+    /// is laid over it ([`SiteSession::overlay`]). Default: nothing.
+    fn session(&self) -> SiteSession {
+        SiteSession::default()
+    }
+
     /// Extracts records and links from one document. Synchronous and CPU-bound: the runner
     /// calls it on a blocking thread (through [`Context::parse`]), never on the async runtime.
     ///
@@ -211,6 +220,7 @@ pub struct Context {
     mode: ExtractMode,
     min_confidence: Option<f64>,
     later: Option<Later>,
+    session: Option<Arc<Session>>,
 }
 
 impl fmt::Debug for Context {
@@ -239,7 +249,20 @@ impl Context {
             mode: ExtractMode::Auto,
             min_confidence: None,
             later: None,
+            session: None,
         }
+    }
+
+    /// Gives the site's [`Session`]: rendered pages share its cookies (the fetcher it was
+    /// built with carries it for fetches).
+    pub fn with_session(mut self, session: Option<Arc<Session>>) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// The site's session in this crawl, if any.
+    pub fn session(&self) -> Option<&Arc<Session>> {
+        self.session.as_ref()
     }
 
     /// Lets [`later`](Self::later) keep slow work in `later` instead of awaiting it: the
@@ -423,6 +446,7 @@ impl Context {
             max_bytes: self.max_page_bytes,
             // Every hop of the navigation is held to the rules of a fetch's hops.
             guard: Some(NavGuard::new(self.fetcher.clone())),
+            session: self.session.clone(),
         };
         // The navigation obeys robots.txt and the per-domain limits like a fetch: the
         // admission holds the domain's slot while the page renders.

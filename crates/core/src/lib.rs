@@ -11,6 +11,7 @@
 //! * [`PagePool`] / [`PageHandle`] / [`Page`]: pooled browser pages, released on drop;
 //! * [`LlmPool`]: the process-wide LLM task pool, as seen by sites;
 //! * [`Fetcher`]: the runner's polite HTTP client, as seen by sites;
+//! * [`SiteSession`] / [`Session`]: a site's headers, locale/currency pin and cookie jar;
 //! * [`Choice`]: enums with a few named values (`--extract`), parsed and shown by label;
 //! * [`SiteRegistration`] / [`Registry`]: plugin registration through `inventory`.
 //!
@@ -32,6 +33,7 @@ mod pool;
 mod record;
 mod registry;
 mod scope;
+mod session;
 
 pub use block::{Block, BlockMarker};
 pub use choice::{Choice, UnknownChoice};
@@ -50,6 +52,10 @@ pub use record::{
 };
 pub use registry::{FALLBACK_SITE, Registry, RegistryError, SiteRegistration};
 pub use scope::Scope;
+pub use session::{
+    BROWSER_HEADERS, BROWSER_USER_AGENT, Cookie, CountryPin, CurrencyPin, MAX_COOKIE_BYTES,
+    MAX_JAR_COOKIES, Session, SiteSession,
+};
 
 // Re-exported so site crates can register without naming `inventory` themselves, and so
 // that every crate agrees on the versions of the types that appear in the contracts.

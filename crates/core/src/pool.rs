@@ -29,6 +29,11 @@ pub struct NavOptions {
     /// documents of frames against the private-network rule; a refused main-frame request
     /// fails the render as [`PageError::Refused`]. `None`: nothing is checked.
     pub guard: Option<NavGuard>,
+    /// The site's session: its cookies (jar and pinned) are set in the browser before the
+    /// navigation and the browser's cookies for the page are put back in the jar after it,
+    /// so a session the page's scripts start is reused over plain HTTP. `None`: the
+    /// browser's own cookies only.
+    pub session: Option<std::sync::Arc<crate::Session>>,
 }
 
 /// The rules a browser navigation's requests are held to, before they are sent: those of
@@ -79,6 +84,7 @@ impl Default for NavOptions {
             settle: true,
             max_bytes: DEFAULT_MAX_PAGE_BYTES,
             guard: None,
+            session: None,
         }
     }
 }

@@ -68,6 +68,12 @@ pub trait StoreApi: Extractor + Sized {
     /// What `url` is.
     fn page(&self, url: &Url) -> StorePage;
 
+    /// How the platform takes a session's currency and country pins (its
+    /// [`Extractor::session`] default). Default: nothing.
+    fn session_pins(&self) -> haul_core::SiteSession {
+        haul_core::SiteSession::default()
+    }
+
     /// Whether the page of products at `url` may have further pages. Default: yes.
     fn paged(&self, _url: &Url) -> bool {
         true
@@ -129,6 +135,10 @@ macro_rules! store_extractor {
 
             fn kinds(&self) -> Vec<$crate::store::__core::PageClass> {
                 $crate::store::kinds::<Self>()
+            }
+
+            fn session(&self) -> $crate::store::__core::SiteSession {
+                $crate::store::StoreApi::session_pins(self)
             }
 
             fn parse(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use haul_core::{
     Choice, Context, ExtractError, Extraction, Extractor, FailureKind, FetchRequest, Fetcher,
-    Later, LaterWork, LlmPool, PagePool, RenderNeed, UnknownChoice,
+    Later, LaterWork, LlmPool, PagePool, RenderNeed, Session, SiteSession, UnknownChoice,
 };
 use regex::Regex;
 use tokio::sync::Semaphore;
@@ -24,6 +24,7 @@ use crate::progress::{Progress, Silent};
 use crate::render::{self, RenderMemory, RenderReason};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, Scoped, canonicalize};
+use crate::sessions::SessionStore;
 use crate::state::{Journal, SiteResume};
 use haul_output::RecordSender;
 
@@ -102,6 +103,21 @@ pub struct CrawlOptions {
     /// The per-domain block circuit breaker (`--block-pause-after`, `--block-stop-after`,
     /// `--block-backoff-ms`).
     pub blocks: crate::BreakerOptions,
+    /// Session settings per site name (`[sites.NAME]` in `haul.toml`), laid over the site's
+    /// default session by [`with_site_session`](Self::with_site_session) when a crawl
+    /// ([`Crawler::run`]) or a distributed worker starts a site's job.
+    pub site_sessions: std::collections::BTreeMap<String, SiteSession>,
+}
+
+impl CrawlOptions {
+    /// `job` with its site's [`site_sessions`](Self::site_sessions) entry laid over the
+    /// site's default session (see [`SiteJob::with_session`]); unchanged without an entry.
+    pub fn with_site_session(&self, job: SiteJob) -> SiteJob {
+        match self.site_sessions.get(job.extractor.name()) {
+            Some(settings) => job.with_session(settings),
+            None => job,
+        }
+    }
 }
 
 impl Default for CrawlOptions {
@@ -121,6 +137,7 @@ impl Default for CrawlOptions {
             max_retry_after: Duration::from_secs(crate::MAX_RETRY_AFTER_SECS),
             max_page_bytes: haul_core::DEFAULT_MAX_PAGE_BYTES,
             blocks: crate::BreakerOptions::default(),
+            site_sessions: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -136,17 +153,33 @@ pub struct SiteJob {
     pub allow: Vec<Regex>,
     /// Links matching any of these are never followed.
     pub deny: Vec<Regex>,
+    /// The site's session in this crawl (headers, locale/currency pin, cookie jar), shared by
+    /// every fetch and render of the job: the site's default ([`Extractor::session`]) unless
+    /// [`with_session`](Self::with_session) lays settings over it; kept to the job's
+    /// [`scope`](Self::scope) as it was when the session was made.
+    pub session: Arc<Session>,
 }
 
 impl SiteJob {
     /// A job for `extractor` from `start_urls`, with no allow/deny patterns.
     pub fn new(extractor: &'static dyn Extractor, start_urls: Vec<Url>) -> Self {
+        let session = Session::new(extractor.name(), &extractor.session())
+            .within(Scope::of_site(&start_urls, extractor.domains()));
         Self {
             extractor,
             start_urls,
             allow: Vec::new(),
             deny: Vec::new(),
+            session: Arc::new(session),
         }
+    }
+
+    /// The job with `settings` (`[sites.NAME]`) laid over the site's default session.
+    pub fn with_session(mut self, settings: &SiteSession) -> Self {
+        let merged = self.extractor.session().overlay(settings);
+        let session = Session::new(self.extractor.name(), &merged).within(self.scope());
+        self.session = Arc::new(session);
+        self
     }
 
     /// The hosts the crawl of this job may reach: those of its start URLs and the site's own
@@ -202,6 +235,8 @@ pub struct Crawler {
     render_memory: RenderMemory,
     /// Per domain, pauses and stops after blocks in a row.
     breaker: Arc<dyn BlockBreaker>,
+    /// Where the sites' cookie jars are kept between runs (`--state`).
+    pub(crate) sessions: Option<SessionStore>,
 }
 
 /// What processing one URL gave.
@@ -241,6 +276,11 @@ pub struct PageOutcome {
     pub block_pauses: u32,
     /// The page's domain was stopped for blocking (by this page or before it).
     pub block_stop: Option<BlockStop>,
+    /// The currency pinned for the site (its session's), which records are checked against.
+    pub pin: Option<haul_core::Currency>,
+    /// Records in another currency than the pinned one (flagged with a warning each, kept
+    /// as they are).
+    pub currency_mismatch: u64,
 }
 
 /// A page's extraction so far and the slow work that completes it (opaque: the pipeline
@@ -279,6 +319,8 @@ impl PageOutcome {
             blocks: Vec::new(),
             block_pauses: 0,
             block_stop: None,
+            pin: None,
+            currency_mismatch: 0,
         }
     }
 
@@ -322,6 +364,7 @@ impl Crawler {
             resume: HashMap::new(),
             render_memory: RenderMemory::default(),
             breaker,
+            sessions: None,
         }
     }
 
@@ -329,6 +372,14 @@ impl Crawler {
     /// (a breaker shared by the workers of a cluster).
     pub fn with_breaker(mut self, breaker: Arc<dyn BlockBreaker>) -> Self {
         self.breaker = breaker;
+        self
+    }
+
+    /// Keeps each site's cookie jar in `store`: loaded before the site's first page, saved
+    /// after every page that changed it (for a resumed or repeated crawl with the same
+    /// `--state`).
+    pub fn with_sessions(mut self, store: SessionStore) -> Self {
+        self.sessions = Some(store);
         self
     }
 
@@ -355,6 +406,17 @@ impl Crawler {
         let mut set = JoinSet::new();
         for (i, job) in jobs.into_iter().enumerate() {
             let this = this.clone();
+            let job = this.opts.with_site_session(job);
+            if let Some(store) = &this.sessions {
+                match store.load(&job.session).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(
+                        site = job.extractor.name(),
+                        "{n} cookies from the crawl state"
+                    ),
+                    Err(e) => warn!("{e}; the site starts without its saved cookies"),
+                }
+            }
             set.spawn(async move { (i, this.crawl_site(job).await) });
         }
         let mut sites = Vec::new();
@@ -383,12 +445,19 @@ impl Crawler {
 
     /// The extractor context of `ext` in this crawl (level 0; set it per page), its fetches
     /// kept within `scope`.
-    pub(crate) fn context(&self, ext: &'static dyn Extractor, scope: &Scope) -> Context {
+    pub(crate) fn context(
+        &self,
+        ext: &'static dyn Extractor,
+        scope: &Scope,
+        session: &Arc<Session>,
+    ) -> Context {
         let fetcher = Arc::new(Scoped {
             inner: self.services.fetcher.clone(),
             scope: scope.clone(),
+            session: Some(session.clone()),
         });
         Context::new(ext, fetcher)
+            .with_session(Some(session.clone()))
             .with_pages(self.services.pages.clone())
             .with_llm(self.services.llm.clone())
             .with_page_timeout(self.opts.page_timeout)
@@ -407,7 +476,9 @@ impl Crawler {
     pub async fn crawl_page(&self, job: &SiteJob, level: u32, url: &Url) -> PageOutcome {
         let _global = self.global_permit().await;
         let scope = job.scope();
-        let cx = self.context(job.extractor, &scope).with_level(level);
+        let cx = self
+            .context(job.extractor, &scope, &job.session)
+            .with_level(level);
         let mut page = self.process(&cx, canonicalize(url), None).await;
         let links = std::mem::take(&mut page.links);
         page.links = self.accept_links(job, &scope, level, links);
@@ -479,6 +550,7 @@ impl Crawler {
     ) -> PageOutcome {
         let started = Instant::now();
         let mut result = PageOutcome::new(url.clone());
+        result.pin = cx.session().and_then(|s| s.currency());
         let mut attempt = 0;
         let domain = blocks::domain_of(&url);
         let outcome = loop {
@@ -657,6 +729,15 @@ impl Crawler {
         page.warnings = checked.warning_count();
         page.links = checked.links;
         page.records = checked.records;
+        if let Some(pin) = page.pin {
+            for r in &page.records {
+                if let Some(cur) = r.currency.filter(|c| *c != pin) {
+                    warn!(site, url = %r.url, "record in {cur}, not in the pinned {pin}: the shop ignored the currency pin");
+                    page.currency_mismatch += 1;
+                    page.warnings += 1;
+                }
+            }
+        }
     }
 
     /// Gets the document the way the render mode and the extractor ask for, then extracts.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use haul_core::{Document, FetchError, FetchRequest, Fetcher, TransportKind};
+use haul_core::{Document, FetchError, FetchRequest, Fetcher, Session, TransportKind};
 use url::Url;
 
 use crate::network;
@@ -149,6 +149,7 @@ impl HttpFetcher {
         &self,
         url: &Url,
         headers: &[(String, String)],
+        session: Option<&Session>,
     ) -> Result<Hop, FetchError> {
         let url_s = url.to_string();
         if !self.allow_private_network
@@ -159,11 +160,15 @@ impl HttpFetcher {
                 addr: addr.to_string(),
             });
         }
-        let mut builder = self.client.get(url.clone());
-        for (k, v) in headers {
-            builder = builder.header(k, v);
+        let resp = self
+            .request(url, headers, session)
+            .send()
+            .await
+            .map_err(|e| transport(&url_s, &e))?;
+        if let Some(session) = session.filter(|s| s.applies_to(url)) {
+            let set = resp.headers().get_all(reqwest::header::SET_COOKIE);
+            session.store_set_cookies(url, set.iter().filter_map(|v| v.to_str().ok()));
         }
-        let resp = builder.send().await.map_err(|e| transport(&url_s, &e))?;
         let status = resp.status().as_u16();
         if resp.status().is_redirection() && status != 304 {
             let to = resp
@@ -213,6 +218,42 @@ impl HttpFetcher {
         doc.content_type = content_type;
         doc.headers = headers;
         Ok(Hop::Done(doc))
+    }
+}
+
+impl HttpFetcher {
+    /// The GET of one hop: the site session's headers (the request's own win over them),
+    /// pinned query parameters and cookies, then the request's headers.
+    fn request(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+        session: Option<&Session>,
+    ) -> reqwest::RequestBuilder {
+        let Some(session) = session.filter(|s| s.applies_to(url)) else {
+            let mut builder = self.client.get(url.clone());
+            for (k, v) in headers {
+                builder = builder.header(k, v);
+            }
+            return builder;
+        };
+        let mut map = reqwest::header::HeaderMap::new();
+        let all = session.headers().iter().chain(headers);
+        for (k, v) in all {
+            if let (Ok(k), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) {
+                map.insert(k, v);
+            }
+        }
+        if let Some(cookie) = session.cookie_header(url)
+            && let Ok(mut v) = reqwest::header::HeaderValue::from_str(&cookie)
+        {
+            v.set_sensitive(true);
+            map.insert(reqwest::header::COOKIE, v);
+        }
+        self.client.get(session.with_query(url)).headers(map)
     }
 }
 
@@ -289,9 +330,10 @@ where
 impl Fetcher for HttpFetcher {
     async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
         let headers = req.headers.clone();
+        let session = req.session.clone();
         follow(req, |url| {
-            let headers = &headers;
-            async move { self.hop(&url, headers).await }
+            let (headers, session) = (&headers, session.as_deref());
+            async move { self.hop(&url, headers, session).await }
         })
         .await
     }
@@ -435,6 +477,7 @@ mod tests {
         let scoped = crate::scope::Scoped {
             inner: Arc::new(local),
             scope: Scope::from_start_urls(std::slice::from_ref(&start)),
+            session: None,
         };
         assert!(
             scoped

@@ -28,6 +28,9 @@ mod progress;
 mod render;
 mod report;
 mod scope;
+#[cfg(test)]
+mod session_tests;
+mod sessions;
 mod shutdown;
 mod state;
 
@@ -43,6 +46,7 @@ pub use progress::{Progress, Silent};
 pub use render::RenderReason;
 pub use report::{CrawlReport, SiteReport};
 pub use scope::{Scope, canonicalize};
+pub use sessions::SessionStore;
 pub use shutdown::{GraceJoin, Joined};
 pub use state::{Journal, SiteResume, StateError};
 pub use tokio_util::sync::CancellationToken;

@@ -289,6 +289,9 @@ impl Crawler {
             let mut page = self
                 .process_task(slot, job, scope, &*frontier, &task)
                 .await?;
+            if let Some(store) = &self.sessions {
+                store.save_if_changed(&job.session).await;
+            }
             page.links = self.accept_links(job, scope, task.level, std::mem::take(&mut page.links));
             if frontier.early_links() {
                 let finishing = page.unfinished.is_some();
@@ -354,11 +357,11 @@ impl Crawler {
     ) -> Result<PageOutcome, F::Error> {
         let mut one = JoinSet::new();
         let (this, ext, level, url) = (self.clone(), job.extractor, task.level, task.url.clone());
-        let scope = scope.clone();
+        let (scope, session) = (scope.clone(), job.session.clone());
         let later = frontier.early_links().then(Later::default);
         one.spawn(async move {
             let _global = this.global_permit().await;
-            let mut cx = this.context(ext, &scope).with_level(level);
+            let mut cx = this.context(ext, &scope, &session).with_level(level);
             if let Some(later) = &later {
                 cx = cx.with_later(later.clone());
             }

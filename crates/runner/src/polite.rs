@@ -282,10 +282,11 @@ impl PoliteFetcher {
         &self,
         url: &Url,
         headers: &[(String, String)],
+        session: Option<&haul_core::Session>,
     ) -> Result<crate::fetch::Hop, FetchError> {
         let domain = self.domain(url);
         let _entered = self.enter(url, &domain).await?;
-        let result = self.inner.hop(url, headers).await;
+        let result = self.inner.hop(url, headers, session).await;
         if let Err(FetchError::Status {
             status: 429 | 503,
             retry_after: Some(secs),
@@ -306,11 +307,12 @@ impl PoliteFetcher {
 impl Fetcher for PoliteFetcher {
     async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
         let headers = req.headers.clone();
+        let session = req.session.clone();
         // Every hop is a request of its own: robots.txt and the per-domain limits apply to
         // each, on the domain it goes to.
         crate::fetch::follow(req, |url| {
-            let headers = &headers;
-            async move { self.polite_hop(&url, headers).await }
+            let (headers, session) = (&headers, session.as_deref());
+            async move { self.polite_hop(&url, headers, session).await }
         })
         .await
     }

@@ -25,6 +25,9 @@ pub struct SiteReport {
     pub records: u64,
     /// Warnings from extractors (partial extractions).
     pub warnings: u64,
+    /// Records in another currency than the site's pinned one (`[sites.NAME] currency`),
+    /// each also a warning.
+    pub currency_mismatch: u64,
     /// Retries of transient failures.
     pub retries: u64,
     /// Pages rendered in a browser.
@@ -95,6 +98,7 @@ impl SiteReport {
             .or_default() += 1;
         self.records += page.written;
         self.warnings += page.warnings;
+        self.currency_mismatch += page.currency_mismatch;
         self.retries += page.retries;
         self.rendered += u64::from(page.rendered());
         match page.render_reason {
@@ -155,6 +159,7 @@ impl SiteReport {
         self.pages_failed += other.pages_failed;
         self.records += other.records;
         self.warnings += other.warnings;
+        self.currency_mismatch += other.currency_mismatch;
         self.retries += other.retries;
         self.rendered += other.rendered;
         self.http_pages += other.http_pages;
@@ -347,6 +352,13 @@ impl fmt::Display for CrawlReport {
                     s.rendered,
                     why.join(" "),
                     s.http_pages
+                )?;
+            }
+            if s.currency_mismatch > 0 {
+                writeln!(
+                    f,
+                    "{:<14} records not in the pinned currency: {}",
+                    "", s.currency_mismatch
                 )?;
             }
             if !s.contract_breaches.is_empty() {

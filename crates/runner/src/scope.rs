@@ -38,10 +38,13 @@ pub fn canonicalize(url: &Url) -> Url {
 }
 
 /// A site's fetcher: every request (and each of its redirect hops) stays within the site's
-/// scope unless it names its own, and a browser navigation is admitted only within it.
+/// scope unless it names its own, carries the site's session, and a browser navigation is
+/// admitted only within it.
 pub(crate) struct Scoped {
     pub(crate) inner: Arc<dyn Fetcher>,
     pub(crate) scope: Scope,
+    /// The site's session, put on every request that names none.
+    pub(crate) session: Option<Arc<haul_core::Session>>,
 }
 
 #[async_trait]
@@ -49,6 +52,9 @@ impl Fetcher for Scoped {
     async fn fetch(&self, mut req: FetchRequest) -> Result<Document, FetchError> {
         if req.scope.is_none() {
             req.scope = Some(self.scope.clone());
+        }
+        if req.session.is_none() {
+            req.session.clone_from(&self.session);
         }
         self.inner.fetch(req).await
     }

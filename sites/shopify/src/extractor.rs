@@ -152,6 +152,16 @@ impl StoreApi for Shopify {
     const PAGING: Paging = PAGING;
     type Product = Product;
 
+    /// Shopify takes a currency in the `cart_currency` cookie and a country (which decides
+    /// the market's currency and prices) in the `localization` cookie.
+    fn session_pins(&self) -> haul_core::SiteSession {
+        haul_core::SiteSession {
+            currency_pin: haul_core::CurrencyPin::Cookie("cart_currency"),
+            country_pin: haul_core::CountryPin::Cookie("localization"),
+            ..haul_core::SiteSession::default()
+        }
+    }
+
     /// Claims Shopify's JSON endpoints on any host: `/products.json`,
     /// `/products/<handle>.json` and `/collections/<handle>/products.json` (optionally under a
     /// locale prefix such as `/en-ca`).

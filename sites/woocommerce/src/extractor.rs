@@ -112,6 +112,15 @@ impl StoreApi for WooCommerce {
     const PAGING: Paging = PAGING;
     type Product = Product;
 
+    /// WooCommerce's multi-currency plugins (WOOCS, CURCY, WPML's) take the currency as the
+    /// `currency` query parameter.
+    fn session_pins(&self) -> haul_core::SiteSession {
+        haul_core::SiteSession {
+            currency_pin: haul_core::CurrencyPin::Query("currency"),
+            ..haul_core::SiteSession::default()
+        }
+    }
+
     /// Claims the Store API products routes on any host: `/wp-json/wc/store/v1/products`,
     /// `/wp-json/wc/store/v1/products/<id>` (also unversioned, under a sub-folder, or as
     /// `?rest_route=`).
