@@ -99,3 +99,77 @@ async fn a_bot_wall_yields_no_decoy_record_and_stops_the_domain_with_a_report_li
         "{err}"
     );
 }
+
+/// Two `haul worker`s crawl the bot wall: the blocks either of them meets count in one row
+/// per domain through Redis, so the domain stops for both after `--block-stop-after` blocks
+/// in all (with a breaker per worker it would take that many blocks each).
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_cluster_the_blocks_of_every_worker_count_in_one_row() {
+    use haul_redis::testing::RedisServer;
+    use std::process::Stdio;
+
+    let wall = BotWall {
+        free: 3,
+        products: 30,
+    };
+    let shop = TestServer::start(wall.router()).await.unwrap();
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let worker = |name: &str| {
+        tokio::process::Command::new(haul_bin())
+            .args(["worker", "--redis", &url, "--crawl-id", "wall"])
+            .args([
+                "--worker-name",
+                name,
+                "--wait-secs",
+                "60",
+                "--render",
+                "never",
+            ])
+            .args(["--concurrency", "1", "--retries", "0"])
+            .args(["--block-pause-after", "2", "--block-stop-after", "5"])
+            .args(["--block-backoff-ms", "200"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("haul worker starts")
+    };
+    let workers = [worker("a"), worker("b")];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let start = shop.url("/");
+    let run = tokio::process::Command::new(haul_bin())
+        .args(["crawl", "generic", "--redis", &url, "--crawl-id", "wall"])
+        .args(["--start-url", start.as_str(), "--max-level", "1"])
+        .arg("-o")
+        .arg(&out)
+        .output();
+    let run = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the crawl ends")
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let mut reports = String::new();
+    for w in workers {
+        let done = tokio::time::timeout(Duration::from_secs(60), w.wait_with_output())
+            .await
+            .expect("a worker exits once the crawl is over")
+            .unwrap();
+        reports.push_str(&stderr(&done));
+    }
+    let names: Vec<String> = read_records(&out).into_iter().map(|r| r.title).collect();
+    assert!(!names.iter().any(|n| n == DECOY_NAME), "{names:?}");
+    // Challenge pages served: the product pages asked for after the two free ones. One row
+    // of 5 stops the domain; each worker may have one page in flight when it stops.
+    let asked: usize = (1..=30)
+        .map(|n| shop.stats().hits(&format!("/p/{n}")))
+        .sum();
+    let blocks = asked - names.len();
+    assert!(
+        (5..=6).contains(&blocks),
+        "{blocks} challenge pages served to two workers (a breaker each would take 10): {reports}"
+    );
+    assert!(asked < 30, "the stopped domain was still crawled: {asked}");
+}

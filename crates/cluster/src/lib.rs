@@ -9,6 +9,7 @@
 //! (a URL re-processed after its worker died) are dropped by the output's (site, url) key.
 
 mod alive;
+mod breaker;
 mod collector;
 mod coordinator;
 mod error;
@@ -18,6 +19,7 @@ mod spec;
 mod stats;
 mod worker;
 
+pub use breaker::RedisBreaker;
 pub use collector::{CollectOptions, Collected, collect};
 pub use coordinator::{Enqueued, enqueue};
 pub use error::ClusterError;

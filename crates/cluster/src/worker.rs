@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::alive::Liveness;
+use crate::breaker::RedisBreaker;
 use crate::{ClusterError, CrawlSpec, stats};
 
 /// Settings of one worker process.
@@ -179,11 +180,11 @@ pub async fn run_worker(
         sites = spec.sites.len(),
         "worker started"
     );
-    let crawler = Arc::new(Crawler::detached(
-        crawl_opts,
-        services.clone(),
-        cancel.child_token(),
-    ));
+    // Blocks count per domain over every worker of the crawl.
+    let breaker = Arc::new(RedisBreaker::new(redis, &opts.crawl, crawl_opts.blocks));
+    let crawler = Arc::new(
+        Crawler::detached(crawl_opts, services.clone(), cancel.child_token()).with_breaker(breaker),
+    );
     let driven = crawler.drive(jobs, Arc::new(tasks), slots).await;
     if let Some(e) = driven.error {
         cancel.cancel();

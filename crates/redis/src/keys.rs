@@ -21,6 +21,7 @@
 //! | `haul:{crawl}:queue:{name}:dead` | stream | its dead letters | `JobQueue` |
 //! | `haul:{crawl}:stats:{site}` | hash | one serialised report share per worker task loop | workers |
 //! | `haul:{crawl}:scheduled:{site}` | string | pages of `site` scheduled (for `--max-pages`) | workers |
+//! | `haul:{crawl}:breaker:{domain}` | hash | the block breaker of a domain (row, pauses, pause end, stop) | `SharedBreaker` |
 //! | `haul:rate:{namespace}:{key}` | string | a shared GCRA limit (`domain`, `llm:{provider}`) | `SharedRateLimit` |
 //! | `haul:sem:{namespace}:{key}` | sorted set | a shared semaphore's leases (`domain`) | `SharedSemaphore` |
 
@@ -143,6 +144,11 @@ pub fn stats(crawl: &str, site: &str) -> String {
 /// Pages of `site` scheduled so far: `haul:{crawl}:scheduled:{site}`.
 pub fn scheduled(crawl: &str, site: &str) -> String {
     crawl_key(crawl, &format!("scheduled:{site}"))
+}
+
+/// The block circuit breaker's state of `domain`: `haul:{crawl}:breaker:{domain}`.
+pub fn breaker(crawl: &str, domain: &str) -> String {
+    crawl_key(crawl, &format!("breaker:{domain}"))
 }
 
 /// The prefix of shared rate limits in `namespace`: `haul:rate:{namespace}:`.

@@ -39,6 +39,7 @@
 //!   `redis::aio::ConnectionManager`s) for [`ConnectOptions::reconnect_for`], then fails with
 //!   [`RedisError::Gone`], naming the URL.
 
+mod breaker;
 mod conn;
 mod frontier;
 pub mod keys;
@@ -50,6 +51,7 @@ mod semaphore;
 mod stream;
 pub mod testing;
 
+pub use breaker::{SharedBreaker, SharedBreakerOptions, SharedGate, SharedStop};
 pub use conn::{ConnectOptions, Redis, RedisError};
 pub use frontier::{
     DEFAULT_KEEP_FINISHED, Frontier, FrontierOptions, Reclaimed, Task, WORKERS_GROUP, Work,
