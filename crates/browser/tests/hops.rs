@@ -211,3 +211,98 @@ async fn redirects_in_the_browser_are_checked_hop_by_hop_before_chromium_sends_t
     drop(page);
     pool.close().await;
 }
+
+/// A crawl's per-domain slots as the fetcher's `admit` hands them out, logged in order with
+/// what the servers saw.
+struct Slots {
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Logs the release of a domain's slot.
+struct Held {
+    port: u16,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("release {}", self.port));
+    }
+}
+
+#[async_trait]
+impl Fetcher for Slots {
+    async fn fetch(&self, req: FetchRequest) -> Result<Document, FetchError> {
+        unreachable!("the browser fetches nothing itself: {}", req.url)
+    }
+
+    async fn admit(&self, url: &Url) -> Result<haul_core::Admission, FetchError> {
+        let port = url.port().unwrap_or(80);
+        self.log.lock().unwrap().push(format!("admit {port}"));
+        Ok(haul_core::Admission::holding(Held {
+            port,
+            log: self.log.clone(),
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hop_to_another_domain_takes_that_domains_slot_before_its_request_and_keeps_it() {
+    let _serial = common::SERIAL.lock().await;
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // The other domain (another port is another site) logs the requests it serves.
+    let served = log.clone();
+    let other = serve(Router::new().route(
+        "/landing",
+        get(move || {
+            let served = served.clone();
+            async move {
+                served.lock().unwrap().push("served /landing".to_string());
+                Html(PRODUCT)
+            }
+        }),
+    ))
+    .await;
+    let to = other.join("/landing").unwrap().to_string();
+    let page_html =
+        format!(r#"<html><body><script>location.href = {to:?};</script></body></html>"#);
+    let base = serve(Router::new().route("/", get(move || async move { Html(page_html) }))).await;
+    let slots = Arc::new(Slots { log: log.clone() });
+    let pool = BrowserPool::new(BrowserConfig {
+        browsers: 1,
+        pages_per_browser: 1,
+        ..BrowserConfig::local()
+    })
+    .unwrap();
+    let mut page = pool.acquire().await.unwrap();
+    let opts = NavOptions {
+        guard: Some(NavGuard::new(slots)),
+        ..NavOptions::default()
+    };
+    let doc = page.render(&base, &opts).await.unwrap();
+    assert_eq!(doc.url.path(), "/landing");
+    let port = other.port().unwrap();
+    let log = log.lock().unwrap().clone();
+    let at = |entry: &str| log.iter().position(|l| l == entry);
+    let admit = at(&format!("admit {port}")).unwrap_or_else(|| panic!("no slot taken: {log:?}"));
+    let served = at("served /landing").unwrap_or_else(|| panic!("not served: {log:?}"));
+    assert!(
+        admit < served,
+        "the request went out before the slot: {log:?}"
+    );
+    // Held while the page rendered there, given back once the render is over.
+    let release =
+        at(&format!("release {port}")).unwrap_or_else(|| panic!("slot kept after: {log:?}"));
+    assert!(
+        release > served,
+        "released before the page was served: {log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("admit")).count(),
+        1,
+        "only the hop's domain takes a slot here (the first one is the caller's): {log:?}"
+    );
+}
