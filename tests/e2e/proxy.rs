@@ -468,9 +468,14 @@ async fn rendered_pages_reach_the_shop_through_the_proxy_via_the_gate() {
     );
     let stats: serde_json::Value = serde_json::from_str(&stats_text).unwrap();
     assert!(
+        stats["sites"][0]["rendered"].as_u64().unwrap() > PRODUCTS.into(),
+        "the pages were rendered: {stats_text}"
+    );
+    assert!(
         stats["proxies"][0]["requests"].as_u64().unwrap() >= log.len() as u64,
         "{stats_text}"
     );
     assert_no_secret("the crawl's output and logs", &logs);
     assert_no_secret("the stats", &stats_text);
+    haul_e2e::assert_no_chromium_left(&[dir.path()]).await;
 }
