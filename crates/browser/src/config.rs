@@ -92,6 +92,23 @@ pub struct BrowserConfig {
     /// How the network gate resolves host names (the system resolver by default; tests
     /// replace it to serve a public-looking name from 127.0.0.1).
     pub resolver: Resolver,
+    /// Upstream proxies the gate connects through (the crawl's one pool, shared with the
+    /// HTTP fetcher so that rendered pages follow the same rotation). Default: none.
+    pub proxies: Upstream,
+}
+
+/// The upstream proxies of a pool ([`haul_core::ProxyPool`]), compared by identity.
+#[derive(Debug, Clone, Default)]
+pub struct Upstream(pub Option<std::sync::Arc<haul_core::ProxyPool>>);
+
+impl PartialEq for Upstream {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Which private-network addresses a pool's pages may connect to. Public addresses are
@@ -176,6 +193,7 @@ impl Default for BrowserConfig {
             reuse_pages: true,
             private_network: PrivateNetwork::Refuse,
             resolver: Resolver::system(),
+            proxies: Upstream::default(),
         }
     }
 }

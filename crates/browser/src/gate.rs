@@ -48,6 +48,8 @@ mod reply {
 pub(crate) struct Rules {
     pub(crate) private: PrivateNetwork,
     pub(crate) resolver: Resolver,
+    /// Upstream proxies: every connection goes through the one the pool picks for its host.
+    pub(crate) upstream: Option<Arc<haul_core::ProxyPool>>,
 }
 
 /// How many recent failures the gate remembers for error messages.
@@ -118,6 +120,9 @@ impl Rules {
                 None => (reply::HOST_UNREACHABLE, "no address".into()),
             });
         }
+        if let Some(pool) = self.upstream.as_ref().filter(|p| !p.is_empty()) {
+            return through(pool, dest, allowed[0]).await;
+        }
         let mut why = String::new();
         for addr in allowed {
             match TcpStream::connect(addr).await {
@@ -127,6 +132,34 @@ impl Rules {
         }
         Err((reply::REFUSED, why))
     }
+}
+
+/// Connects to `target` (an address the gate checked: the proxy gets the address, not the
+/// name, so nothing resolves it again) through the proxy `pool` picks for `dest`'s host, and
+/// on the proxy's failure through the next, up to three.
+async fn through(
+    pool: &haul_core::ProxyPool,
+    dest: &Dest,
+    target: SocketAddr,
+) -> Result<TcpStream, (u8, String)> {
+    let host = dest.to_string();
+    let mut why = String::from("no proxy");
+    for _ in 0..pool.urls().len().min(3) {
+        let Some(pick) = pool.pick_any(&host) else {
+            break;
+        };
+        match crate::upstream::connect(&pick.url, target).await {
+            Ok(stream) => {
+                pool.report(&pick, haul_core::ProxyOutcome::Ok);
+                return Ok(stream);
+            }
+            Err(e) => {
+                pool.report(&pick, haul_core::ProxyOutcome::ProxyFailed);
+                why = e.to_string();
+            }
+        }
+    }
+    Err((reply::REFUSED, why))
 }
 
 /// An IPv4-mapped IPv6 address as its IPv4 address, so that one address compares equal in
@@ -318,6 +351,7 @@ mod tests {
         Rules {
             private,
             resolver: Resolver::system(),
+            upstream: None,
         }
     }
 
@@ -396,6 +430,7 @@ mod tests {
         let gate = Gate::start(Rules {
             private: PrivateNetwork::Only(vec!["127.0.0.1".parse().unwrap()]),
             resolver,
+            upstream: None,
         })
         .await
         .unwrap();

@@ -83,6 +83,7 @@ impl Settings {
                 Gate::start(Rules {
                     private: self.cfg.private_network.clone(),
                     resolver: self.cfg.resolver.clone(),
+                    upstream: self.cfg.proxies.0.clone(),
                 })
             })
             .await

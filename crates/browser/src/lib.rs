@@ -56,10 +56,11 @@ mod page;
 mod pool;
 mod stats;
 pub mod sys;
+mod upstream;
 
 pub use config::{
     BrowserConfig, BrowserError, CHROME_NAMES, CHROME_USER_AGENT, PrivateNetwork, Resolution,
-    Resolver, resolve_chrome,
+    Resolver, Upstream, resolve_chrome,
 };
 pub use haul_core::PagePool;
 pub use own::OwnBrowser;

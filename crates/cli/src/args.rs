@@ -359,6 +359,12 @@ pub struct EngineArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_private_network: bool,
+    /// An upstream proxy for every request, HTTP and rendered (http, https, socks5 or
+    /// socks5h, credentials as `user:password@`); repeatable: a domain sticks to one and
+    /// moves on when blocked or when the proxy fails.
+    #[arg(long = "proxy", value_name = "URL")]
+    #[serde(rename = "proxies", skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<String>,
     /// User-Agent for plain HTTP requests [default: haul/<version>].
     #[arg(long, value_name = "UA")]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -277,6 +277,7 @@ pub(crate) fn build_services(
         timeout: Duration::from_secs(settings.page_timeout),
         allow_private_network: private.fetcher,
         max_body: settings.max_page_bytes as u64,
+        proxies: settings.proxy_pool(),
         ..HttpOptions::default()
     };
     let mut fetcher = PoliteFetcher::new(
@@ -324,6 +325,7 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
         site_sessions: (settings.sites.iter())
             .map(|(name, s)| (name.clone(), s.session()))
             .collect(),
+        proxies: settings.proxy_pool(),
         ..CrawlOptions::default()
     }
 }
@@ -350,6 +352,7 @@ fn start_pages(
     cfg.block_resources = !settings.load_resources;
     cfg.page_timeout = Duration::from_secs(settings.page_timeout);
     cfg.private_network = private_network;
+    cfg.proxies = haul_browser::Upstream(settings.proxy_pool());
     if let Some(ua) = &settings.browser_user_agent {
         cfg.user_agent = ua.clone();
     }

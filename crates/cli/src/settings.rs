@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use haul_core::{Currency, ExtractMode, SiteSession};
+use haul_core::{Currency, ExtractMode, ProxyPool, ProxyUrl, SiteSession};
 use haul_runner::{CrawlOptions, Politeness, RenderMode};
 
 use crate::args::LlmProviderArg;
@@ -63,6 +64,11 @@ pub(crate) struct Settings {
     pub(crate) min_confidence: Option<f64>,
     /// Per-site session settings, `[sites.NAME]` tables (`haul.toml` only).
     pub(crate) sites: BTreeMap<String, SiteSettings>,
+    /// Upstream proxies (`--proxy`, `proxies = [...]`); shown masked.
+    pub(crate) proxies: Vec<ProxyUrl>,
+    /// The one pool of the proxies, shared by the fetcher, the browser's gate and the engine.
+    #[serde(skip)]
+    pool: std::sync::OnceLock<Option<Arc<ProxyPool>>>,
 }
 
 /// A site's session settings: `[sites.NAME]` in `haul.toml`, laid over the site crate's
@@ -88,6 +94,9 @@ pub(crate) struct SiteSettings {
     /// Send a real browser's header set over HTTP.
     #[serde(default)]
     pub(crate) browser_headers: bool,
+    /// This site's proxies, instead of the global `proxies`.
+    #[serde(default)]
+    pub(crate) proxies: Vec<ProxyUrl>,
 }
 
 impl SiteSettings {
@@ -207,11 +216,27 @@ impl Default for Settings {
             extract: engine.extract,
             min_confidence: engine.min_confidence,
             sites: BTreeMap::new(),
+            proxies: Vec::new(),
+            pool: std::sync::OnceLock::new(),
         }
     }
 }
 
 impl Settings {
+    /// The crawl's proxy pool (global and per-site lists), built once; `None` without any.
+    pub(crate) fn proxy_pool(&self) -> Option<Arc<ProxyPool>> {
+        self.pool
+            .get_or_init(|| {
+                let sites: Vec<(String, Vec<ProxyUrl>)> = (self.sites.iter())
+                    .filter(|(_, s)| !s.proxies.is_empty())
+                    .map(|(name, s)| (name.clone(), s.proxies.clone()))
+                    .collect();
+                (!self.proxies.is_empty() || !sites.is_empty())
+                    .then(|| Arc::new(ProxyPool::new(self.proxies.clone(), sites)))
+            })
+            .clone()
+    }
+
     /// The block circuit breaker's settings.
     pub(crate) fn breaker(&self) -> haul_runner::BreakerOptions {
         haul_runner::BreakerOptions {
@@ -306,6 +331,56 @@ mod tests {
             crate::Command::Worker(a) => Settings::load(a.engine.config.as_deref(), &a),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn proxies_come_from_flags_or_the_file_per_site_and_bad_ones_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        std::fs::write(
+            &cfg,
+            "proxies = [\"http://a:pw1@127.0.0.1:1\"]\n[sites.generic]\nproxies = [\"socks5://u:pw2@h:2\"]\n",
+        )
+        .unwrap();
+        let c = cfg.to_str().unwrap();
+        let s = load(&["haul", "crawl", "--config", c]).unwrap();
+        assert_eq!(s.proxies[0].to_string(), "http://a:***@127.0.0.1:1");
+        assert_eq!(
+            s.sites["generic"].proxies[0].to_string(),
+            "socks5://u:***@h:2"
+        );
+        let pool = s.proxy_pool().unwrap();
+        assert!(Arc::ptr_eq(&pool, &s.proxy_pool().unwrap()), "one pool");
+        assert_eq!(pool.pick(Some("generic"), "d").unwrap().url.host(), "h");
+        let s = load(&[
+            "haul",
+            "worker",
+            "--redis",
+            "redis://r/0",
+            "--proxy",
+            "http://x:9",
+            "--proxy",
+            "socks5h://y",
+        ])
+        .unwrap();
+        assert_eq!(s.proxies.len(), 2, "workers take --proxy too");
+        for (argv, key) in [
+            (
+                vec!["haul", "crawl", "--proxy", "ftp://u:hidden@h"],
+                "proxies",
+            ),
+            (vec!["haul", "crawl", "--proxy", "http://"], "proxies"),
+        ] {
+            let e = format!("{:#}", load(&argv).unwrap_err());
+            assert!(e.contains(key), "{e}");
+            assert!(!e.contains("hidden"), "{e}");
+        }
+        std::fs::write(&cfg, "[sites.generic]\nproxies = [\"gopher://h\"]\n").unwrap();
+        let e = format!("{:#}", load(&["haul", "crawl", "--config", c]).unwrap_err());
+        assert!(
+            e.contains("sites.generic.proxies") && e.contains("gopher"),
+            "{e}"
+        );
     }
 
     #[test]

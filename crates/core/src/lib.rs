@@ -30,6 +30,7 @@ mod later;
 mod llm;
 pub mod net;
 mod pool;
+pub mod proxy;
 mod record;
 mod registry;
 mod scope;
@@ -47,6 +48,7 @@ pub use llm::{LlmAnswer, LlmPool, LlmTask};
 pub use pool::{
     DEFAULT_MAX_PAGE_BYTES, NavGuard, NavOptions, Page, PageHandle, PagePool, PoolStats,
 };
+pub use proxy::{ProxyOutcome, ProxyPick, ProxyPool, ProxyStats, ProxyUrl, ProxyUrlError};
 pub use record::{
     Availability, Currency, CurrencyError, Method, Record, RecordKind, RecordProblem,
 };

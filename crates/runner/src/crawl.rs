@@ -107,6 +107,10 @@ pub struct CrawlOptions {
     /// default session by [`with_site_session`](Self::with_site_session) when a crawl
     /// ([`Crawler::run`]) or a distributed worker starts a site's job.
     pub site_sessions: std::collections::BTreeMap<String, SiteSession>,
+    /// The crawl's upstream proxies, shared with the fetcher
+    /// ([`HttpOptions::proxies`](crate::HttpOptions::proxies)) and the browser's gate: a
+    /// blocked page moves its domain on to the next proxy.
+    pub proxies: Option<Arc<haul_core::ProxyPool>>,
 }
 
 impl CrawlOptions {
@@ -138,6 +142,7 @@ impl Default for CrawlOptions {
             max_page_bytes: haul_core::DEFAULT_MAX_PAGE_BYTES,
             blocks: crate::BreakerOptions::default(),
             site_sessions: std::collections::BTreeMap::new(),
+            proxies: None,
         }
     }
 }
@@ -433,7 +438,8 @@ impl Crawler {
             started.elapsed().as_secs_f64(),
             this.cancel.is_cancelled(),
         )
-        .with_services(&this.services);
+        .with_services(&this.services)
+        .with_proxies(this.opts.proxies.as_deref());
         drop(this);
         if let Some(journal) = journal.and_then(|j| Arc::try_unwrap(j).ok())
             && let Err(e) = journal.close().await
@@ -569,6 +575,14 @@ impl Crawler {
                     }),
                 };
             let gate = self.note_block(&domain, &url, &res, &mut result).await;
+            if gate.is_some()
+                && let Some(proxies) = &self.opts.proxies
+            {
+                proxies.blocked(
+                    Some(cx.extractor().name()),
+                    url.host_str().unwrap_or_default(),
+                );
+            }
             match res {
                 Err(e) if matches!(gate, Some(Gate::Stopped(_))) => break Err(e),
                 Err(e) if e.is_transient() && attempt < self.opts.retries => {

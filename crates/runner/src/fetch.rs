@@ -1,9 +1,12 @@
 //! The plain-HTTP fetcher (reqwest) that implements core's `Fetcher` for the crawl.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use haul_core::{Document, FetchError, FetchRequest, Fetcher, Session, TransportKind};
+use haul_core::{
+    Document, FetchError, FetchRequest, Fetcher, ProxyOutcome, ProxyPool, Session, TransportKind,
+};
 use url::Url;
 
 use crate::network;
@@ -24,6 +27,9 @@ pub struct HttpOptions {
     /// (see [`is_private`](crate::is_private)); refused as [`FetchError::PrivateNetwork`]
     /// otherwise, checked on the address connected to. Default: no.
     pub allow_private_network: bool,
+    /// Upstream proxies (`--proxy`, `proxies = [...]`): every request goes through the one
+    /// the pool picks for its domain (and the request's site); none: direct.
+    pub proxies: Option<Arc<ProxyPool>>,
 }
 
 impl HttpOptions {
@@ -61,6 +67,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             max_body: DEFAULT_MAX_BODY,
             allow_private_network: false,
+            proxies: None,
         }
     }
 }
@@ -69,13 +76,51 @@ impl Default for HttpOptions {
 #[derive(Debug, Clone)]
 pub struct HttpFetcher {
     client: reqwest::Client,
+    /// One client per proxy of `proxies`, by the pool's index (reqwest's proxy is per client).
+    proxied: Vec<reqwest::Client>,
+    proxies: Option<Arc<ProxyPool>>,
     max_body: u64,
     allow_private_network: bool,
+}
+
+/// A client set-up error, never naming a proxy's password.
+fn client_error(e: &reqwest::Error) -> FetchError {
+    FetchError::Transport {
+        url: String::new(),
+        kind: TransportKind::Request,
+        message: format!("could not build the HTTP client: {e}"),
+    }
 }
 
 impl HttpFetcher {
     /// A fetcher with `opts`.
     pub fn new(opts: &HttpOptions) -> Result<Self, FetchError> {
+        let client = Self::builder(opts, true)
+            .build()
+            .map_err(|e| client_error(&e))?;
+        let mut proxied = Vec::new();
+        for url in opts.proxies.iter().flat_map(|p| p.urls()) {
+            let proxy =
+                reqwest::Proxy::all(url.secret_url()).map_err(|_| FetchError::Transport {
+                    url: String::new(),
+                    kind: TransportKind::Request,
+                    message: format!("unusable proxy {url}"),
+                })?;
+            // The proxy connects to the shop; the resolver would only check the proxy's own
+            // address, which the user configured: allowed wherever it is.
+            let built = Self::builder(opts, false).proxy(proxy).build();
+            proxied.push(built.map_err(|e| client_error(&e))?);
+        }
+        Ok(Self {
+            client,
+            proxied,
+            proxies: opts.proxies.clone().filter(|p| !p.is_empty()),
+            max_body: opts.max_body,
+            allow_private_network: opts.allow_private_network,
+        })
+    }
+
+    fn builder(opts: &HttpOptions, checked_resolver: bool) -> reqwest::ClientBuilder {
         let mut builder = haul_http::client_builder()
             .user_agent(&opts.user_agent)
             .timeout(opts.timeout)
@@ -83,19 +128,10 @@ impl HttpFetcher {
             .pool_max_idle_per_host(64)
             // Redirects are followed by `follow`, one checked hop at a time.
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(resolver) = network::resolver(opts.allow_private_network) {
+        if let Some(resolver) = network::resolver(opts.allow_private_network || !checked_resolver) {
             builder = builder.dns_resolver(resolver);
         }
-        let client = builder.build().map_err(|e| FetchError::Transport {
-            url: String::new(),
-            kind: TransportKind::Request,
-            message: format!("could not build the HTTP client: {e}"),
-        })?;
-        Ok(Self {
-            client,
-            max_body: opts.max_body,
-            allow_private_network: opts.allow_private_network,
-        })
+        builder
     }
 }
 
@@ -160,11 +196,7 @@ impl HttpFetcher {
                 addr: addr.to_string(),
             });
         }
-        let resp = self
-            .request(url, headers, session)
-            .send()
-            .await
-            .map_err(|e| transport(&url_s, &e))?;
+        let resp = self.send(url, headers, session).await?;
         if let Some(session) = session.filter(|s| s.applies_to(url)) {
             let set = resp.headers().get_all(reqwest::header::SET_COOKIE);
             session.store_set_cookies(url, set.iter().filter_map(|v| v.to_str().ok()));
@@ -222,16 +254,75 @@ impl HttpFetcher {
 }
 
 impl HttpFetcher {
+    /// Sends one hop's GET, directly or through the proxy the pool picks for the URL's host
+    /// (and the session's site). A proxy that fails (no connection, a failed tunnel, 407 or
+    /// 502) is reported to the pool, which cools it down and moves the host on; the request
+    /// is tried through the next one, up to three proxies.
+    async fn send(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+        session: Option<&Session>,
+    ) -> Result<reqwest::Response, FetchError> {
+        let url_s = url.to_string();
+        let Some(pool) = &self.proxies else {
+            let req = self.request(&self.client, url, headers, session);
+            return req.send().await.map_err(|e| transport(&url_s, &e));
+        };
+        let site = session.map(Session::site);
+        let host = url.host_str().unwrap_or_default();
+        let mut last = None;
+        for _ in 0..self.proxied.len().min(3) {
+            let Some(pick) = pool.pick(site, host) else {
+                break;
+            };
+            let client = &self.proxied[pick.index];
+            match self.request(client, url, headers, session).send().await {
+                Ok(resp) if matches!(resp.status().as_u16(), 407 | 502) => {
+                    pool.report(&pick, ProxyOutcome::ProxyFailed);
+                    last = Some(Ok(resp));
+                }
+                Ok(resp) => {
+                    pool.report(&pick, ProxyOutcome::Ok);
+                    return Ok(resp);
+                }
+                Err(e) => {
+                    let outcome = if e.is_connect() {
+                        ProxyOutcome::ProxyFailed
+                    } else {
+                        ProxyOutcome::Ok
+                    };
+                    pool.report(&pick, outcome);
+                    let mut err = transport(&url_s, &e);
+                    if let FetchError::Transport { message, .. } = &mut err {
+                        message.push_str(&format!(" (through the proxy {})", pick.url));
+                    }
+                    last = Some(Err(err));
+                }
+            }
+        }
+        match last {
+            Some(Ok(resp)) => Ok(resp),
+            Some(Err(e)) => Err(e),
+            None => Err(FetchError::Transport {
+                url: url_s,
+                kind: TransportKind::Request,
+                message: "no proxy to send the request through".into(),
+            }),
+        }
+    }
+
     /// The GET of one hop: the site session's headers (the request's own win over them),
     /// pinned query parameters and cookies, then the request's headers.
     fn request(
         &self,
+        client: &reqwest::Client,
         url: &Url,
         headers: &[(String, String)],
         session: Option<&Session>,
     ) -> reqwest::RequestBuilder {
         let Some(session) = session.filter(|s| s.applies_to(url)) else {
-            let mut builder = self.client.get(url.clone());
+            let mut builder = client.get(url.clone());
             for (k, v) in headers {
                 builder = builder.header(k, v);
             }
@@ -253,7 +344,7 @@ impl HttpFetcher {
             v.set_sensitive(true);
             map.insert(reqwest::header::COOKIE, v);
         }
-        self.client.get(session.with_query(url)).headers(map)
+        client.get(session.with_query(url)).headers(map)
     }
 }
 

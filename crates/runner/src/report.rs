@@ -238,6 +238,9 @@ pub struct CrawlReport {
     pub browser: Option<PoolStats>,
     /// LLM pool counters, when an LLM was configured.
     pub llm: Option<serde_json::Value>,
+    /// Per upstream proxy (keyed by its masked URL): requests, failures, blocks, cool-downs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<haul_core::ProxyStats>,
 }
 
 impl CrawlReport {
@@ -251,7 +254,14 @@ impl CrawlReport {
             interrupted,
             browser: None,
             llm: None,
+            proxies: Vec::new(),
         }
+    }
+
+    /// Adds the counters of the crawl's proxies, when it has any.
+    pub fn with_proxies(mut self, proxies: Option<&haul_core::ProxyPool>) -> Self {
+        self.proxies = proxies.map(|p| p.stats()).unwrap_or_default();
+        self
     }
 
     /// The report of a crawl from shares of its sites' counts (from several tasks or
@@ -395,6 +405,13 @@ impl fmt::Display for CrawlReport {
                 let errs: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 writeln!(f, "{:<14} errors: {}", "", errs.join(" "))?;
             }
+        }
+        for p in &self.proxies {
+            writeln!(
+                f,
+                "proxy {}: {} requests, {} failures, {} blocks, {} cool-downs",
+                p.proxy, p.requests, p.failures, p.blocks, p.cooldowns
+            )?;
         }
         if let Some(b) = self
             .browser

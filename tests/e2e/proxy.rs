@@ -1,0 +1,481 @@
+//! End-to-end: upstream proxies. Two forward proxies written here (absolute-form `GET` and
+//! `CONNECT`, each checking and logging the `Proxy-Authorization` it got; the first answers
+//! 502 after a few requests) in front of a shop that logs the address each request came from:
+//! every request of the crawl comes from a proxy's upstream connection, the failing proxy is
+//! rotated away from and the crawl still writes every record, `--stats` counts per proxy under
+//! the masked URL, and no password appears in the output, the logs or the stats. With the real
+//! Chromium, a rendered page's document and script reach the shop through the proxy too (the
+//! browser's network gate connects through it).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path as UrlPath, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use haul_e2e::{haul_command, read_records, stderr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PRODUCTS: u32 = 6;
+
+/// The shop: the path and the client port of every request.
+#[derive(Default)]
+struct Shop {
+    seen: Mutex<Vec<(String, u16)>>,
+}
+
+impl Shop {
+    fn visit(&self, path: String, peer: SocketAddr) {
+        self.seen.lock().unwrap().push((path, peer.port()));
+    }
+}
+
+fn product(n: u32) -> String {
+    format!(
+        r#"<!doctype html><html lang="en"><head><title>Lamp {n}</title>
+<script type="application/ld+json">{{"@context":"https://schema.org","@type":"Product",
+"name":"Lamp {n}","sku":"L{n}","offers":{{"@type":"Offer","price":"{n}2.50","priceCurrency":"USD",
+"availability":"https://schema.org/InStock"}}}}</script><script src="/app.js"></script></head>
+<body><main><h1>Lamp {n}</h1><p class="price">${n}2.50</p></main></body></html>"#
+    )
+}
+
+async fn listing(
+    State(shop): State<Arc<Shop>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    shop.visit("/".into(), peer);
+    let links: String = (1..=PRODUCTS)
+        .map(|n| format!(r#"<li><a href="/p/{n}">Lamp {n}</a></li>"#))
+        .collect();
+    Html(format!(
+        r#"<!doctype html><html lang="en"><head><title>Lamps</title><script src="/app.js"></script></head>
+<body><h1>Lamps</h1><ul>{links}</ul></body></html>"#
+    ))
+    .into_response()
+}
+
+async fn product_page(
+    State(shop): State<Arc<Shop>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    UrlPath(n): UrlPath<u32>,
+) -> Response {
+    shop.visit(format!("/p/{n}"), peer);
+    Html(product(n)).into_response()
+}
+
+async fn script(
+    State(shop): State<Arc<Shop>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    shop.visit("/app.js".into(), peer);
+    (
+        [("content-type", "application/javascript")],
+        "window.loaded = true;",
+    )
+        .into_response()
+}
+
+async fn other(
+    State(shop): State<Arc<Shop>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
+) -> Response {
+    shop.visit(uri.path().to_string(), peer);
+    (axum::http::StatusCode::NOT_FOUND, "no").into_response()
+}
+
+/// Starts the shop on 127.0.0.1:0; its base URL.
+async fn shop() -> (String, Arc<Shop>) {
+    let state = Arc::new(Shop::default());
+    let router = Router::new()
+        .route("/", get(listing))
+        .route("/p/{n}", get(product_page))
+        .route("/app.js", get(script))
+        .fallback(other)
+        .with_state(state.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (format!("http://{addr}"), state)
+}
+
+/// One request a proxy got: method, target, whether its credentials were right, the status
+/// the proxy itself answered (0: passed on).
+#[derive(Debug, Clone)]
+struct Logged {
+    method: String,
+    target: String,
+    authorized: bool,
+    answered: u16,
+}
+
+/// A forward proxy on 127.0.0.1:0 that wants `user:password`; after `fail_after` requests it
+/// answers 502 to everything.
+struct Proxy {
+    port: u16,
+    log: Arc<Mutex<Vec<Logged>>>,
+    /// The local ports of its connections to the shop.
+    upstream_ports: Arc<Mutex<HashSet<u16>>>,
+}
+
+impl Proxy {
+    async fn start(user: &str, password: &str, fail_after: Option<usize>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let upstream_ports = Arc::new(Mutex::new(HashSet::new()));
+        let auth = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (l, u) = (log.clone(), upstream_ports.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let failing = fail_after.is_some_and(|f| n >= f);
+                tokio::spawn(serve(client, auth.clone(), failing, l.clone(), u.clone()));
+            }
+        });
+        Self {
+            port,
+            log,
+            upstream_ports,
+        }
+    }
+
+    fn log(&self) -> Vec<Logged> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// One client connection of a proxy: one request (a `GET` in absolute form or a `CONNECT`).
+async fn serve(
+    mut client: TcpStream,
+    auth: String,
+    failing: bool,
+    log: Arc<Mutex<Vec<Logged>>>,
+    ports: Arc<Mutex<HashSet<u16>>>,
+) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let first = lines.next().unwrap_or_default().to_string();
+    let mut parts = first.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or_default().to_string(),
+        parts.next().unwrap_or_default().to_string(),
+    );
+    let authorized = lines.clone().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(k, v)| k.eq_ignore_ascii_case("proxy-authorization") && v.trim() == auth)
+    });
+    let answered = if !authorized {
+        407
+    } else if failing {
+        502
+    } else {
+        0
+    };
+    log.lock().unwrap().push(Logged {
+        method: method.clone(),
+        target: target.clone(),
+        authorized,
+        answered,
+    });
+    if answered != 0 {
+        let reason = if answered == 407 {
+            "Proxy Authentication Required"
+        } else {
+            "Bad Gateway"
+        };
+        let _ = client
+            .write_all(
+                format!(
+                    "HTTP/1.1 {answered} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await;
+        return;
+    }
+    let (host_port, rest) = if method == "CONNECT" {
+        (target.clone(), None)
+    } else {
+        let after = target.strip_prefix("http://").unwrap_or(&target);
+        let (hp, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+        (
+            hp.to_string(),
+            Some(if path.is_empty() { "/" } else { path }.to_string()),
+        )
+    };
+    let Ok(mut upstream) = TcpStream::connect(&host_port).await else {
+        return;
+    };
+    ports
+        .lock()
+        .unwrap()
+        .insert(upstream.local_addr().unwrap().port());
+    match rest {
+        None => {
+            let _ = client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await;
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        }
+        Some(path) => {
+            // Origin form, without the proxy's own headers, one request per connection.
+            let mut out = format!("{method} {path} HTTP/1.1\r\n");
+            for line in text.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
+                let name = line
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if !matches!(
+                    name.as_str(),
+                    "proxy-authorization" | "proxy-connection" | "connection"
+                ) {
+                    out.push_str(line);
+                    out.push_str("\r\n");
+                }
+            }
+            out.push_str("Connection: close\r\n\r\n");
+            let _ = upstream.write_all(out.as_bytes()).await;
+            let _ = tokio::io::copy(&mut upstream, &mut client).await;
+            let _ = client.shutdown().await;
+        }
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+const SECRET_A: &str = "hunter2-alpha-secret";
+const SECRET_B: &str = "swordfish-beta-secret";
+
+/// Runs `haul crawl generic` from the shop's listing with `extra` arguments; returns stdout
+/// plus stderr, the stats file's text, and the records.
+async fn crawl(shop: &str, dir: &Path, extra: &[&str]) -> (String, String, Vec<haul_core::Record>) {
+    let out = dir.join("out.jsonl");
+    let stats = dir.join("stats.json");
+    let output = haul_command(&["crawl", "generic", "--start-url", &format!("{shop}/")])
+        .args([
+            "--max-level",
+            "1",
+            "--extract",
+            "structured",
+            "--no-progress",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg("--stats")
+        .arg(&stats)
+        .args(extra)
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env("TMPDIR", dir)
+        .output()
+        .await
+        .unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(&output)
+    );
+    assert!(output.status.success(), "{logs}");
+    let stats_text = std::fs::read_to_string(&stats).unwrap();
+    (logs, stats_text, read_records(&out))
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for secret in [SECRET_A, SECRET_B] {
+        assert!(
+            !text.contains(secret),
+            "{what} shows a proxy password:\n{text}"
+        );
+    }
+}
+
+/// Every request the shop saw came from a connection one of `proxies` made.
+fn assert_all_through(shop: &Shop, proxies: &[&Proxy]) -> Vec<String> {
+    let ports: HashSet<u16> = proxies
+        .iter()
+        .flat_map(|p| p.upstream_ports.lock().unwrap().clone())
+        .collect();
+    let seen = shop.seen.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    for (path, port) in &seen {
+        assert!(
+            ports.contains(port),
+            "{path} reached the shop from port {port}, not through a proxy"
+        );
+    }
+    seen.into_iter().map(|(path, _)| path).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_goes_through_a_proxy_and_the_failing_one_is_rotated_away_from() {
+    let (shop_url, shop) = shop().await;
+    let failing = Proxy::start("alice", SECRET_A, Some(3)).await;
+    let healthy = Proxy::start("bob", SECRET_B, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = format!("http://alice:{SECRET_A}@127.0.0.1:{}", failing.port);
+    let b = format!("http://bob:{SECRET_B}@127.0.0.1:{}", healthy.port);
+    let (logs, stats_text, records) = crawl(
+        &shop_url,
+        dir.path(),
+        &["--render", "never", "--proxy", &a, "--proxy", &b],
+    )
+    .await;
+    assert_eq!(records.len(), PRODUCTS as usize, "every product: {logs}");
+    let paths = assert_all_through(&shop, &[&failing, &healthy]);
+    assert!(paths.iter().any(|p| p == "/"), "{paths:?}");
+
+    let (fl, hl) = (failing.log(), healthy.log());
+    assert!(
+        fl.iter().chain(&hl).all(|l| l.authorized),
+        "credentials sent: {fl:?} {hl:?}"
+    );
+    assert!(
+        fl.iter()
+            .chain(&hl)
+            .all(|l| l.method == "GET" && l.target.starts_with("http://"))
+    );
+    let passed = |log: &[Logged]| log.iter().filter(|l| l.answered == 0).count();
+    assert_eq!(
+        passed(&fl),
+        3,
+        "the first proxy carried the domain until it failed: {fl:?}"
+    );
+    assert!(fl.iter().any(|l| l.answered == 502), "{fl:?}");
+    assert!(
+        passed(&hl) >= PRODUCTS as usize + 1 - 3,
+        "the rest went through the second: {hl:?}"
+    );
+    assert_eq!(
+        passed(&fl) + passed(&hl),
+        paths.len(),
+        "each shop request is one proxied request"
+    );
+
+    let stats: serde_json::Value = serde_json::from_str(&stats_text).unwrap();
+    let proxies = stats["proxies"].as_array().expect("per-proxy counters");
+    let masked_a = format!("http://alice:***@127.0.0.1:{}", failing.port);
+    let masked_b = format!("http://bob:***@127.0.0.1:{}", healthy.port);
+    let of = |m: &str| {
+        proxies
+            .iter()
+            .find(|p| p["proxy"] == m)
+            .unwrap_or_else(|| panic!("{m} in {stats_text}"))
+            .clone()
+    };
+    let (sa, sb) = (of(&masked_a), of(&masked_b));
+    assert_eq!(
+        sa["requests"].as_u64().unwrap(),
+        fl.len() as u64,
+        "{stats_text}"
+    );
+    assert!(
+        sa["failures"].as_u64().unwrap() >= 1 && sa["cooldowns"].as_u64().unwrap() >= 1,
+        "{stats_text}"
+    );
+    assert_eq!(
+        sb["requests"].as_u64().unwrap(),
+        hl.len() as u64,
+        "{stats_text}"
+    );
+    assert_eq!(sb["failures"], 0, "{stats_text}");
+    assert_no_secret("the crawl's output and logs", &logs);
+    assert_no_secret("the stats", &stats_text);
+    assert_no_secret(
+        "the records",
+        &std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rendered_pages_reach_the_shop_through_the_proxy_via_the_gate() {
+    let (shop_url, shop) = shop().await;
+    let proxy = Proxy::start("bob", SECRET_B, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = format!("http://bob:{SECRET_B}@127.0.0.1:{}", proxy.port);
+    let (logs, stats_text, records) = crawl(
+        &shop_url,
+        dir.path(),
+        &[
+            "--render",
+            "always",
+            "--browsers",
+            "1",
+            "--load-resources",
+            "--proxy",
+            &b,
+        ],
+    )
+    .await;
+    assert_eq!(records.len(), PRODUCTS as usize, "every product: {logs}");
+    let paths = assert_all_through(&shop, &[&proxy]);
+    assert!(
+        paths.iter().any(|p| p == "/app.js"),
+        "the page's script came too: {paths:?}"
+    );
+    assert!(
+        paths.iter().filter(|p| p.starts_with("/p/")).count() >= PRODUCTS as usize,
+        "{paths:?}"
+    );
+    let log = proxy.log();
+    assert!(log.iter().all(|l| l.authorized), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.method == "CONNECT"),
+        "the gate tunnels through the proxy: {log:?}"
+    );
+    let stats: serde_json::Value = serde_json::from_str(&stats_text).unwrap();
+    assert!(
+        stats["sites"][0]["rendered"].as_u64().unwrap() > PRODUCTS.into(),
+        "the pages were rendered: {stats_text}"
+    );
+    assert!(
+        stats["proxies"][0]["requests"].as_u64().unwrap() >= log.len() as u64,
+        "{stats_text}"
+    );
+    assert_no_secret("the crawl's output and logs", &logs);
+    assert_no_secret("the stats", &stats_text);
+    haul_e2e::assert_no_chromium_left(&[dir.path()]).await;
+}
