@@ -131,8 +131,27 @@ struct Proxy {
     upstream_ports: Arc<Mutex<HashSet<u16>>>,
 }
 
+/// What a proxy answers once it fails.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// 502 Bad Gateway: the proxy is broken.
+    Gateway,
+    /// The shop's bot wall (a Cloudflare challenge, 403): the shop blocked this proxy's
+    /// address.
+    Wall,
+}
+
 impl Proxy {
     async fn start(user: &str, password: &str, fail_after: Option<usize>) -> Self {
+        Self::failing_with(user, password, fail_after, Failure::Gateway).await
+    }
+
+    async fn failing_with(
+        user: &str,
+        password: &str,
+        fail_after: Option<usize>,
+        how: Failure,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -143,7 +162,7 @@ impl Proxy {
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let n = count.fetch_add(1, Ordering::SeqCst);
-                let failing = fail_after.is_some_and(|f| n >= f);
+                let failing = fail_after.is_some_and(|f| n >= f).then_some(how);
                 tokio::spawn(serve(client, auth.clone(), failing, l.clone(), u.clone()));
             }
         });
@@ -163,7 +182,7 @@ impl Proxy {
 async fn serve(
     mut client: TcpStream,
     auth: String,
-    failing: bool,
+    failing: Option<Failure>,
     log: Arc<Mutex<Vec<Logged>>>,
     ports: Arc<Mutex<HashSet<u16>>>,
 ) {
@@ -187,12 +206,11 @@ async fn serve(
         l.split_once(':')
             .is_some_and(|(k, v)| k.eq_ignore_ascii_case("proxy-authorization") && v.trim() == auth)
     });
-    let answered = if !authorized {
-        407
-    } else if failing {
-        502
-    } else {
-        0
+    let answered = match (authorized, failing) {
+        (false, _) => 407,
+        (true, Some(Failure::Gateway)) => 502,
+        (true, Some(Failure::Wall)) => 403,
+        (true, None) => 0,
     };
     log.lock().unwrap().push(Logged {
         method: method.clone(),
@@ -200,6 +218,19 @@ async fn serve(
         authorized,
         answered,
     });
+    if answered == 403 {
+        let body = r#"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><h2 id="challenge-running">Checking if the site connection is secure</h2><script>window._cf_chl_opt={cvId: '3',cType: 'managed'};</script></body></html>"#;
+        let _ = client
+            .write_all(
+                format!(
+                    "HTTP/1.1 403 Forbidden\r\ncf-mitigated: challenge\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await;
+        return;
+    }
     if answered != 0 {
         let reason = if answered == 407 {
             "Proxy Authentication Required"
@@ -478,4 +509,60 @@ async fn rendered_pages_reach_the_shop_through_the_proxy_via_the_gate() {
     assert_no_secret("the crawl's output and logs", &logs);
     assert_no_secret("the stats", &stats_text);
     haul_e2e::assert_no_chromium_left(&[dir.path()]).await;
+}
+
+/// The shop walls off the first proxy's address after two requests (its answers through that
+/// proxy become a Cloudflare challenge): the block moves the domain to the other proxy, and
+/// the crawl completes with every record, none from a challenge page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_page_moves_the_domain_to_the_next_proxy() {
+    let (shop_url, shop) = shop().await;
+    let walled = Proxy::failing_with("alice", SECRET_A, Some(2), Failure::Wall).await;
+    let open = Proxy::start("bob", SECRET_B, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = format!("http://alice:{SECRET_A}@127.0.0.1:{}", walled.port);
+    let b = format!("http://bob:{SECRET_B}@127.0.0.1:{}", open.port);
+    let (logs, stats_text, records) = crawl(
+        &shop_url,
+        dir.path(),
+        &[
+            "--render",
+            "never",
+            "--proxy",
+            &a,
+            "--proxy",
+            &b,
+            "--block-backoff-ms",
+            "100",
+        ],
+    )
+    .await;
+    assert_eq!(records.len(), PRODUCTS as usize, "every product: {logs}");
+    assert_all_through(&shop, &[&walled, &open]);
+    let challenged = walled.log().iter().filter(|l| l.answered == 403).count();
+    assert!(challenged >= 1, "the wall went up: {:?}", walled.log());
+    let stats: serde_json::Value = serde_json::from_str(&stats_text).unwrap();
+    let masked_a = format!("http://alice:***@127.0.0.1:{}", walled.port);
+    let sa = stats["proxies"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["proxy"] == masked_a.as_str()))
+        .unwrap_or_else(|| panic!("{masked_a} in {stats_text}"))
+        .clone();
+    assert!(sa["blocks"].as_u64().unwrap() >= 1, "{stats_text}");
+    // After its block no page went through the walled proxy again: each page was asked of
+    // it at most once (the first requests were all in flight together), and the retries
+    // went through the open one.
+    let mut per_page = std::collections::HashMap::new();
+    for l in walled.log().iter().filter(|l| l.answered == 403) {
+        *per_page.entry(l.target.clone()).or_insert(0) += 1;
+    }
+    assert!(
+        per_page.values().all(|n| *n == 1),
+        "a page was sent through the walled proxy again: {:?}",
+        walled.log()
+    );
+    let retried = open.log().iter().filter(|l| l.answered == 0).count();
+    assert!(retried >= challenged, "{:?}", open.log());
+    assert_no_secret("stats", &stats_text);
+    assert_no_secret("logs", &logs);
 }

@@ -182,6 +182,7 @@ pub async fn run_worker(
     );
     // Blocks count per domain over every worker of the crawl.
     let breaker = Arc::new(RedisBreaker::new(redis, &opts.crawl, crawl_opts.blocks));
+    let proxies = crawl_opts.proxies.clone();
     let crawler = Arc::new(
         Crawler::detached(crawl_opts, services.clone(), cancel.child_token()).with_breaker(breaker),
     );
@@ -194,7 +195,8 @@ pub async fn run_worker(
     let elapsed = started.elapsed().as_secs_f64();
     Ok(
         CrawlReport::from_shares(&sites, driven.sites, elapsed, cancel.is_cancelled())
-            .with_services(&services),
+            .with_services(&services)
+            .with_proxies(proxies.as_deref()),
     )
 }
 

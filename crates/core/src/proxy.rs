@@ -239,6 +239,9 @@ struct State {
     entries: Vec<Entry>,
     /// Domain (per site list) to the index of its proxy.
     sticky: HashMap<(usize, String), usize>,
+    /// Blocks the HTTP fetcher already reported with the proxy that served them, per domain,
+    /// not yet passed to [`ProxyPool::blocked`] by the crawl (which then skips them).
+    reported: HashMap<(usize, String), u32>,
 }
 
 /// The proxies of a crawl: a global list and per-site lists (a site's list replaces the
@@ -407,6 +410,10 @@ impl ProxyPool {
             }
             ProxyOutcome::Blocked => {
                 state.entries[pick.index].stats.blocks += 1;
+                *state
+                    .reported
+                    .entry((pick.list, pick.domain.clone()))
+                    .or_default() += 1;
                 self.rotate(&mut state, pick);
             }
         }
@@ -414,9 +421,19 @@ impl ProxyPool {
 
     /// A page of `domain` (of `site`) came back blocked: counts a block for the domain's
     /// current proxy and moves the domain on to the next one.
+    ///
+    /// A block the fetcher already [reported](Self::report) with the proxy that served it
+    /// (every blocked HTTP page) is not counted or rotated twice: only blocks seen elsewhere
+    /// (rendered pages, whose connections the browser's gate made) move the domain here.
     pub fn blocked(&self, site: Option<&str>, domain: &str) {
         let list = site.and_then(|s| self.sites.get(s)).copied().unwrap_or(0);
         let mut state = self.lock();
+        if let Some(n) = state.reported.get_mut(&(list, domain.to_string()))
+            && *n > 0
+        {
+            *n -= 1;
+            return;
+        }
         let Some(&index) = state.sticky.get(&(list, domain.to_string())) else {
             return;
         };

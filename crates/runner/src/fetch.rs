@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use haul_core::{
-    Document, FetchError, FetchRequest, Fetcher, ProxyOutcome, ProxyPool, Session, TransportKind,
+    Document, FetchError, FetchRequest, Fetcher, ProxyOutcome, ProxyPick, ProxyPool, Session,
+    TransportKind,
 };
 use url::Url;
 
@@ -196,7 +197,7 @@ impl HttpFetcher {
                 addr: addr.to_string(),
             });
         }
-        let resp = self.send(url, headers, session).await?;
+        let (resp, pick) = self.send(url, headers, session).await?;
         if let Some(session) = session.filter(|s| s.applies_to(url)) {
             let set = resp.headers().get_all(reqwest::header::SET_COOKIE);
             session.store_set_cookies(url, set.iter().filter_map(|v| v.to_str().ok()));
@@ -231,6 +232,11 @@ impl HttpFetcher {
             } else {
                 None
             };
+            if let Some(body) = &body {
+                let mut seen = Document::new(url.clone(), body.clone());
+                seen.status = status;
+                self.note_block(&seen, pick.as_ref());
+            }
             return Err(FetchError::Status {
                 url: url_s,
                 status,
@@ -249,7 +255,19 @@ impl HttpFetcher {
         doc.status = status;
         doc.content_type = content_type;
         doc.headers = headers;
+        self.note_block(&doc, pick.as_ref());
         Ok(Hop::Done(doc))
+    }
+
+    /// Tells the proxy pool that the proxy which served `doc` met a bot wall, so the domain
+    /// moves on from that proxy (not from whichever it uses by the time the crawl screens
+    /// the page: pages in flight would otherwise move it back and forth).
+    fn note_block(&self, doc: &Document, pick: Option<&ProxyPick>) {
+        if let (Some(pool), Some(pick)) = (&self.proxies, pick)
+            && haul_core::block::detect(doc, &[]).is_some()
+        {
+            pool.report(pick, ProxyOutcome::Blocked);
+        }
     }
 }
 
@@ -263,11 +281,11 @@ impl HttpFetcher {
         url: &Url,
         headers: &[(String, String)],
         session: Option<&Session>,
-    ) -> Result<reqwest::Response, FetchError> {
+    ) -> Result<(reqwest::Response, Option<ProxyPick>), FetchError> {
         let url_s = url.to_string();
         let Some(pool) = &self.proxies else {
             let req = self.request(&self.client, url, headers, session);
-            return req.send().await.map_err(|e| transport(&url_s, &e));
+            return Ok((req.send().await.map_err(|e| transport(&url_s, &e))?, None));
         };
         let site = session.map(Session::site);
         let host = url.host_str().unwrap_or_default();
@@ -280,11 +298,11 @@ impl HttpFetcher {
             match self.request(client, url, headers, session).send().await {
                 Ok(resp) if matches!(resp.status().as_u16(), 407 | 502) => {
                     pool.report(&pick, ProxyOutcome::ProxyFailed);
-                    last = Some(Ok(resp));
+                    last = Some(Ok((resp, pick)));
                 }
                 Ok(resp) => {
                     pool.report(&pick, ProxyOutcome::Ok);
-                    return Ok(resp);
+                    return Ok((resp, Some(pick)));
                 }
                 Err(e) => {
                     let outcome = if e.is_connect() {
@@ -302,7 +320,7 @@ impl HttpFetcher {
             }
         }
         match last {
-            Some(Ok(resp)) => Ok(resp),
+            Some(Ok((resp, pick))) => Ok((resp, Some(pick))),
             Some(Err(e)) => Err(e),
             None => Err(FetchError::Transport {
                 url: url_s,
