@@ -566,3 +566,152 @@ async fn a_blocked_page_moves_the_domain_to_the_next_proxy() {
     assert_no_secret("stats", &stats_text);
     assert_no_secret("logs", &logs);
 }
+
+/// A SOCKS5 proxy on 127.0.0.1:0 that wants username/password authentication (RFC 1928,
+/// RFC 1929) and CONNECTs to IPv4 addresses or names; counts the connections it carried and
+/// keeps the local ports of its connections to their targets.
+struct Socks {
+    port: u16,
+    carried: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+    upstream_ports: Arc<Mutex<HashSet<u16>>>,
+}
+
+impl Socks {
+    async fn start(user: &'static str, password: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (carried, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let upstream_ports = Arc::new(Mutex::new(HashSet::new()));
+        let (c, r, u) = (carried.clone(), refused.clone(), upstream_ports.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (c, r, u) = (c.clone(), r.clone(), u.clone());
+                tokio::spawn(async move {
+                    if socks_session(client, user, password, &u).await.is_some() {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        r.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            carried,
+            refused,
+            upstream_ports,
+        }
+    }
+}
+
+/// One SOCKS5 client: greeting, username/password, CONNECT, then bytes both ways. `None`
+/// when the client was refused or spoke something else.
+async fn socks_session(
+    mut client: TcpStream,
+    user: &str,
+    password: &str,
+    ports: &Mutex<HashSet<u16>>,
+) -> Option<()> {
+    let mut head = [0u8; 2];
+    client.read_exact(&mut head).await.ok()?;
+    let mut methods = vec![0u8; usize::from(head[1])];
+    client.read_exact(&mut methods).await.ok()?;
+    if head[0] != 5 || !methods.contains(&2) {
+        let _ = client.write_all(&[5, 0xff]).await;
+        return None;
+    }
+    client.write_all(&[5, 2]).await.ok()?;
+    let mut v = [0u8; 2];
+    client.read_exact(&mut v).await.ok()?;
+    let mut name = vec![0u8; usize::from(v[1])];
+    client.read_exact(&mut name).await.ok()?;
+    let mut plen = [0u8; 1];
+    client.read_exact(&mut plen).await.ok()?;
+    let mut pass = vec![0u8; usize::from(plen[0])];
+    client.read_exact(&mut pass).await.ok()?;
+    if name != user.as_bytes() || pass != password.as_bytes() {
+        let _ = client.write_all(&[1, 1]).await;
+        return None;
+    }
+    client.write_all(&[1, 0]).await.ok()?;
+    let mut req = [0u8; 4];
+    client.read_exact(&mut req).await.ok()?;
+    let host = match req[3] {
+        1 => {
+            let mut a = [0u8; 4];
+            client.read_exact(&mut a).await.ok()?;
+            std::net::Ipv4Addr::from(a).to_string()
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            client.read_exact(&mut len).await.ok()?;
+            let mut n = vec![0u8; usize::from(len[0])];
+            client.read_exact(&mut n).await.ok()?;
+            String::from_utf8(n).ok()?
+        }
+        _ => return None,
+    };
+    let mut p = [0u8; 2];
+    client.read_exact(&mut p).await.ok()?;
+    let port = u16::from_be_bytes(p);
+    if req[1] != 1 {
+        return None;
+    }
+    let mut upstream = TcpStream::connect((host.as_str(), port)).await.ok()?;
+    ports
+        .lock()
+        .unwrap()
+        .insert(upstream.local_addr().ok()?.port());
+    client
+        .write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+        .await
+        .ok()?;
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    Some(())
+}
+
+const SECRET_C: &str = "correct-horse-socks-secret";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_socks5_proxy_with_credentials_carries_plain_and_rendered_pages() {
+    for render in ["never", "always"] {
+        let (shop_url, shop) = shop().await;
+        let socks = Socks::start("carol", SECRET_C).await;
+        let dir = tempfile::tempdir().unwrap();
+        let c = format!("socks5://carol:{SECRET_C}@127.0.0.1:{}", socks.port);
+        let (logs, stats_text, records) = crawl(
+            &shop_url,
+            dir.path(),
+            &["--render", render, "--browsers", "1", "--proxy", &c],
+        )
+        .await;
+        assert_eq!(
+            records.len(),
+            PRODUCTS as usize,
+            "{render}: every product: {logs}"
+        );
+        let ports = socks.upstream_ports.lock().unwrap().clone();
+        let seen = shop.seen.lock().unwrap().clone();
+        assert!(seen.len() > PRODUCTS as usize, "{render}: {seen:?}");
+        for (path, port) in &seen {
+            assert!(
+                ports.contains(port),
+                "{render}: {path} reached the shop from port {port}, not through the SOCKS proxy"
+            );
+        }
+        assert!(socks.carried.load(Ordering::SeqCst) >= 1, "{render}");
+        assert_eq!(
+            socks.refused.load(Ordering::SeqCst),
+            0,
+            "{render}: bad credentials sent"
+        );
+        assert!(
+            stats_text.contains(&format!("socks5://carol:***@127.0.0.1:{}", socks.port)),
+            "{render}: {stats_text}"
+        );
+        assert_no_secret("stats", &stats_text);
+        assert_no_secret("logs", &logs);
+        assert!(!logs.contains(SECRET_C) && !stats_text.contains(SECRET_C));
+    }
+}
