@@ -31,6 +31,8 @@ struct Shop {
     sessions: AtomicUsize,
     /// Product pages answer 403 without the `challenge=passed` cookie.
     challenge: bool,
+    /// While set, product pages do not answer (a crawl to interrupt in the middle).
+    hold: std::sync::atomic::AtomicBool,
 }
 
 impl Shop {
@@ -113,6 +115,12 @@ async fn product_page(
     headers: HeaderMap,
 ) -> Response {
     let sid = shop.visit(&format!("/p/{n}"), &headers);
+    for _ in 0..600 {
+        if !shop.hold.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let cookie = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -293,4 +301,80 @@ async fn a_cookie_set_by_a_rendered_page_is_sent_by_the_plain_http_requests_afte
         })
         .collect();
     assert_eq!(sids.len(), 1, "one session throughout: {seen:?}");
+}
+
+/// `haul crawl --state` interrupted with Ctrl-C in the middle, then `--resume`d: the resumed
+/// run goes on with the session the shop gave the first run (its cookie from the first
+/// request of the resumed run, no new session).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_crawl_keeps_the_session_of_the_interrupted_one() {
+    let (server, shop) = shop(false).await;
+    shop.hold.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let state = d.join("state");
+    let out = d.join("out.jsonl");
+    let run = |resume: bool| {
+        let mut cmd = haul_command(&["crawl", "generic", "--start-url", server.url("/").as_str()]);
+        cmd.args([
+            "--max-level",
+            "1",
+            "--extract",
+            "structured",
+            "--no-progress",
+        ])
+        .args([
+            "--render",
+            "never",
+            "--concurrency",
+            "1",
+            "--grace-secs",
+            "1",
+        ])
+        .arg("--state")
+        .arg(&state)
+        .arg("-o")
+        .arg(&out)
+        .env("RUST_LOG", "warn")
+        .env("TMPDIR", d);
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let first = run(false).spawn().unwrap();
+    // Wait until a product page hangs, then interrupt the crawl.
+    let started = std::time::Instant::now();
+    while !shop.seen().iter().any(|s| s.path.starts_with("/p/")) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no product asked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    haul_e2e::kill("-INT", first.id().unwrap());
+    let first = haul_e2e::exited(first, 30, "the interrupted crawl exits").await;
+    let first_err = stderr(&first);
+    assert_eq!(shop.sessions.load(Ordering::SeqCst), 1, "{first_err}");
+    let before = shop.seen().len();
+
+    shop.hold.store(false, Ordering::SeqCst);
+    let second = run(true).output().await.unwrap();
+    let err = stderr(&second);
+    assert!(second.status.success(), "{err}");
+    let resumed = shop.seen()[before..].to_vec();
+    assert!(
+        !resumed.is_empty(),
+        "the resumed run asked for nothing: {err}"
+    );
+    assert!(
+        resumed.iter().all(|s| s.cookie.contains("sid=s1")),
+        "the resumed run did not send the first run's session: {resumed:?}"
+    );
+    assert_eq!(
+        shop.sessions.load(Ordering::SeqCst),
+        1,
+        "a new session was started"
+    );
+    assert_eq!(read_records(&out).len(), 3, "{err}");
 }
