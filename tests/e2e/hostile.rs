@@ -17,7 +17,7 @@ use axum::response::Html;
 use axum::routing::get;
 use haul_core::Url;
 
-use haul_e2e::{assert_no_chromium_left, haul_bin, read_records, stderr};
+use haul_e2e::{assert_no_chromium_left, crawl_generic, haul_bin, read_records, stderr};
 use haul_testkit::{
     FORMULA_TITLE, HOSTILE_GOOD, TestServer, VIA_LOCALHOST, hostile_router, internal_router,
     redirects_router,
@@ -174,16 +174,8 @@ async fn rendered_redirects_off_the_site_are_refused_before_chromium_sends_them(
     let dir = tempfile::tempdir().unwrap();
     let (out_path, stats_path) = (dir.path().join("out.jsonl"), dir.path().join("stats.json"));
     let start = shop.url("/");
-    let out = tokio::process::Command::new(haul_bin())
-        .args(["crawl", "generic", "--start-url", start.as_str()])
+    let out = crawl_generic(&[start.as_str()], &out_path, &stats_path, dir.path())
         .args(["--max-level", "1", "--render", "always", "--retries", "0"])
-        .arg("-o")
-        .arg(&out_path)
-        .arg("--stats")
-        .arg(&stats_path)
-        .env("RUST_LOG", "warn")
-        .env("TMPDIR", dir.path())
-        .kill_on_drop(true)
         .output()
         .await
         .unwrap();
@@ -324,22 +316,19 @@ async fn rendered_hops_hold_the_per_domain_limits_and_robots_of_where_they_go() 
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let stats_path = dir.path().join("stats.json");
-    let out = tokio::process::Command::new(haul_bin())
-        .args(["crawl", "generic"])
-        .args(["--start-url", first.url("/").as_str()])
-        .args(["--start-url", other.url("/").as_str()])
-        .args(["--max-level", "1", "--render", "always", "--retries", "0"])
-        .args(["--per-domain-concurrency", "1", "--load-resources"])
-        .arg("-o")
-        .arg(dir.path().join("out.jsonl"))
-        .arg("--stats")
-        .arg(&stats_path)
-        .env("RUST_LOG", "warn")
-        .env("TMPDIR", dir.path())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
+    let starts = [first.url("/"), other.url("/")];
+    let out_path = dir.path().join("out.jsonl");
+    let out = crawl_generic(
+        &[starts[0].as_str(), starts[1].as_str()],
+        &out_path,
+        &stats_path,
+        dir.path(),
+    )
+    .args(["--max-level", "1", "--render", "always", "--retries", "0"])
+    .args(["--per-domain-concurrency", "1", "--load-resources"])
+    .output()
+    .await
+    .unwrap();
     assert!(out.status.success(), "haul failed: {}", stderr(&out));
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();

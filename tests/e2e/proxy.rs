@@ -17,7 +17,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Path as UrlPath, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use haul_e2e::{haul_command, read_records, stderr};
+use haul_e2e::{crawl_generic, read_records, stderr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -325,7 +325,7 @@ const SECRET_B: &str = "swordfish-beta-secret";
 async fn crawl(shop: &str, dir: &Path, extra: &[&str]) -> (String, String, Vec<haul_core::Record>) {
     let out = dir.join("out.jsonl");
     let stats = dir.join("stats.json");
-    let output = haul_command(&["crawl", "generic", "--start-url", &format!("{shop}/")])
+    let output = crawl_generic(&[&format!("{shop}/")], &out, &stats, dir)
         .args([
             "--max-level",
             "1",
@@ -333,15 +333,10 @@ async fn crawl(shop: &str, dir: &Path, extra: &[&str]) -> (String, String, Vec<h
             "structured",
             "--no-progress",
         ])
-        .arg("-o")
-        .arg(&out)
-        .arg("--stats")
-        .arg(&stats)
         .args(extra)
         .env("RUST_LOG", "debug")
         .env_remove("NO_PROXY")
         .env_remove("no_proxy")
-        .env("TMPDIR", dir)
         .output()
         .await
         .unwrap();

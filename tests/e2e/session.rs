@@ -13,7 +13,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use haul_e2e::{haul_command, read_records, read_stats, stderr};
+use haul_e2e::{crawl_generic, haul_command, read_records, read_stats, stderr};
 use haul_testkit::TestServer;
 
 /// One request as the shop saw it: path, `Cookie`, `User-Agent`, `Accept-Language`.
@@ -157,7 +157,7 @@ async fn crawl(
 ) -> (String, Vec<haul_core::Record>, serde_json::Value) {
     let out = dir.join(format!("{run}.jsonl"));
     let stats = dir.join(format!("{run}.stats.json"));
-    let output = haul_command(&["crawl", "generic", "--start-url", server.url("/").as_str()])
+    let output = crawl_generic(&[server.url("/").as_str()], &out, &stats, dir)
         .args([
             "--max-level",
             "1",
@@ -165,13 +165,7 @@ async fn crawl(
             "structured",
             "--no-progress",
         ])
-        .arg("-o")
-        .arg(&out)
-        .arg("--stats")
-        .arg(&stats)
         .args(extra)
-        .env("RUST_LOG", "warn")
-        .env("TMPDIR", dir)
         .output()
         .await
         .unwrap();

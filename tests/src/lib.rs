@@ -67,6 +67,28 @@ pub async fn haul_fails(args: &[&str]) -> String {
     stderr(&out)
 }
 
+/// `haul crawl generic` from `starts`, writing records to `out` and the `--stats` report to
+/// `stats`, with its temporary files (Chromium profiles) under `tmp` and `RUST_LOG=warn`;
+/// add the test's own flags (and environment) before running it.
+pub fn crawl_generic(
+    starts: &[&str],
+    out: &Path,
+    stats: &Path,
+    tmp: &Path,
+) -> tokio::process::Command {
+    let mut cmd = haul_command(&["crawl", "generic"]);
+    for s in starts {
+        cmd.args(["--start-url", s]);
+    }
+    cmd.arg("-o")
+        .arg(out)
+        .arg("--stats")
+        .arg(stats)
+        .env("RUST_LOG", "warn")
+        .env("TMPDIR", tmp);
+    cmd
+}
+
 /// `haul ARGS` to start in the background: its standard error piped, killed when dropped.
 pub fn haul_command(args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(haul_bin());

@@ -13,7 +13,7 @@ use crate::opengraph::{og_type_is_product, open_graph};
 use crate::page::Page;
 use crate::text::{element_text, sel, token_overlap};
 use crate::verdict::{
-    Abstain, DEFAULT_MIN_CONFIDENCE, Vote, abstention, confidence, visibly_priced,
+    Abstain, DEFAULT_MIN_CONFIDENCE, STRONG_PRICE, Vote, abstention, confidence, visibly_priced,
 };
 
 /// Extracts the product of a product page: parses `html` and runs
@@ -170,10 +170,6 @@ pub fn extract_page_judged(page: &Page, site: &str, min_confidence: f64) -> Judg
     let l = layers(page, site);
     judged_merge(page, l, min_confidence)
 }
-
-/// Minimum score of the heuristic's best price for it to stand on its own (a currency or a
-/// price class, close to the title).
-const STRONG_PRICE: f64 = 4.0;
 
 /// Merges the layers' records into the page's extraction (see [`extract_page`]).
 ///

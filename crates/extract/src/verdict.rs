@@ -20,7 +20,7 @@ pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.35;
 
 /// Heuristic score of a visible price that stands on its own (a currency or a price class,
 /// close to the title).
-const STRONG_SCORE: f64 = 4.0;
+pub(crate) const STRONG_PRICE: f64 = 4.0;
 
 /// A price some source gives for the page's product, with what that source is worth alone.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +52,8 @@ pub(crate) fn base_weight(method: Method, best: Option<&PriceCandidate>) -> f64 
 /// What the heuristic's best visible price is worth, from its score.
 fn heuristic_weight(best: Option<&PriceCandidate>) -> f64 {
     match best.map(|b| b.score) {
-        Some(s) if s >= 2.0 * STRONG_SCORE => 0.75,
-        Some(s) if s >= STRONG_SCORE => 0.65,
+        Some(s) if s >= 2.0 * STRONG_PRICE => 0.75,
+        Some(s) if s >= STRONG_PRICE => 0.65,
         Some(s) if s >= 1.0 => 0.55,
         Some(s) if s >= 0.0 => 0.45,
         Some(_) => 0.35,

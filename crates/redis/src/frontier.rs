@@ -48,20 +48,29 @@ local function level_state(stream, group, linked)
 end
 ";
 
-/// KEYS: visited set, level stream. ARGV: group, site, level, urls... Returns how many were new.
-const ENQUEUE_LUA: &str = r"
-redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
-local added = 0
-for i = 4, #ARGV do
-  if redis.call('SADD', KEYS[1], ARGV[2] .. ' ' .. ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[2], '*', 'site', ARGV[2], 'url', ARGV[i], 'level', ARGV[3])
-    added = added + 1
+/// Lua that queues the URLs `ARGV[first..]` of site `ARGV[2]` on level `ARGV[3]`'s stream
+/// `stream` (creating it and group `ARGV[1]`) through the visited set `visited`; returns how
+/// many were new.
+const ENQUEUE_FN_LUA: &str = r"
+local function enqueue(visited, stream, first)
+  redis.pcall('XGROUP', 'CREATE', stream, ARGV[1], '0', 'MKSTREAM')
+  local added = 0
+  for i = first, #ARGV do
+    if redis.call('SADD', visited, ARGV[2] .. ' ' .. ARGV[i]) == 1 then
+      redis.call('XADD', stream, '*', 'site', ARGV[2], 'url', ARGV[i], 'level', ARGV[3])
+      added = added + 1
+    end
   end
+  return added
 end
-return added
 ";
 
-static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(ENQUEUE_LUA));
+/// KEYS: visited set, level stream. ARGV: group, site, level, urls... Returns how many were new.
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{ENQUEUE_FN_LUA}\nreturn enqueue(KEYS[1], KEYS[2], 4)"
+    ))
+});
 
 /// KEYS: visited set, next level's stream, the task's level's links-done set, the task's
 /// level stream. ARGV: group, site, next level, task id, urls... When the task is still
@@ -69,23 +78,19 @@ static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(ENQUEUE_LUA));
 /// next level (through the visited set, as ENQUEUE), in one step; returns how many were new,
 /// or -1 when nothing was done (taken before, or the task is no longer pending, also when its
 /// stream vanished).
-const TAKE_LINKS_LUA: &str = r"
+static TAKE_LINKS_LUA: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r"{ENQUEUE_FN_LUA}
 local ok, p = pcall(redis.call, 'XPENDING', KEYS[4], ARGV[1], ARGV[4], ARGV[4], 1)
 if not ok or #p == 0 then return -1 end
 if redis.call('SADD', KEYS[3], ARGV[4]) == 0 then return -1 end
 if #ARGV < 5 then return 0 end
-redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
-local added = 0
-for i = 5, #ARGV do
-  if redis.call('SADD', KEYS[1], ARGV[2] .. ' ' .. ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[2], '*', 'site', ARGV[2], 'url', ARGV[i], 'level', ARGV[3])
-    added = added + 1
-  end
-end
-return added
-";
+return enqueue(KEYS[1], KEYS[2], 5)
+"
+    )
+});
 
-static TAKE_LINKS: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_LINKS_LUA));
+static TAKE_LINKS: LazyLock<Script> = LazyLock::new(|| Script::new(&TAKE_LINKS_LUA));
 
 /// KEYS: level stream, its links-done set. ARGV: group. Returns 1 when the level is done.
 static LEVEL_DONE: LazyLock<Script> = LazyLock::new(|| {
@@ -441,7 +446,7 @@ impl Frontier {
         if !links.is_empty() {
             let eval = pipe
                 .cmd("EVAL")
-                .arg(TAKE_LINKS_LUA)
+                .arg(TAKE_LINKS_LUA.as_str())
                 .arg(4)
                 .arg(keys::visited(&self.crawl))
                 .arg(self.level_key(task.level + 1))
