@@ -37,6 +37,9 @@
 //!   crawl_id)`: a row is added only when the price, list price, currency or availability
 //!   differs from the last row for that `(site, url)` (prices compared as decimals), so
 //!   repeated crawls show price changes.
+//! * `pages (site, url, status, failure, etag, last_modified, records, visited_at, crawl_id)`:
+//!   the last [`Visit`] of every page a crawl processed, keyed by `(site, url)` (the page's
+//!   canonical URL); `records` is a JSON array of the URLs of the records it gave.
 //! * `crawls (id, started_at, finished_at)`: one row per [`Output::create`]; resuming continues
 //!   the latest crawl.
 //!
@@ -51,6 +54,7 @@ mod jsonl;
 mod keys;
 mod read;
 mod sqlite;
+mod visit;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -64,6 +68,8 @@ use tokio::sync::{mpsc, oneshot};
 enum Msg {
     /// A record to write.
     Record(Box<Record>),
+    /// A page done, after its records.
+    Visit(Box<Visit>),
     /// A barrier: flush everything before it, then answer.
     Flush(oneshot::Sender<()>),
 }
@@ -72,6 +78,7 @@ pub use columns::COLUMNS;
 pub use error::OutputError;
 pub use keys::ExistingKeys;
 pub use read::read_records;
+pub use visit::Visit;
 
 /// How many records may wait for the writer before [`RecordSender::send`] waits.
 const QUEUE: usize = 1024;
@@ -149,6 +156,10 @@ impl From<OutputError> for WriteError {
 pub(crate) trait Sink: Send {
     /// Writes one record completely or not at all (serialised to a buffer first).
     fn write(&mut self, record: &Record) -> Result<(), WriteError>;
+    /// Keeps what the crawl learnt of one page (SQLite only). Default: nothing.
+    fn visit(&mut self, _visit: &Visit) -> Result<(), WriteError> {
+        Ok(())
+    }
     /// Makes everything written so far reach the file (SQLite: commits the batch).
     fn flush(&mut self) -> Result<(), OutputError>;
     /// Flushes and closes the output (JSON: the closing `]`; SQLite: marks the crawl finished).
@@ -215,6 +226,15 @@ impl RecordSender {
     pub async fn send(&self, record: Record) -> Result<(), OutputError> {
         self.tx
             .send(Msg::Record(Box::new(record)))
+            .await
+            .map_err(|_| self.gone())
+    }
+
+    /// Queues what the crawl learnt of one page, after its records (see [`Visit`]). Only the
+    /// SQLite store keeps it. Fails like [`send`](Self::send).
+    pub async fn visit(&self, visit: Visit) -> Result<(), OutputError> {
+        self.tx
+            .send(Msg::Visit(Box::new(visit)))
             .await
             .map_err(|_| self.gone())
     }
@@ -386,6 +406,23 @@ fn drain(
     while let Some(msg) = rx.blocking_recv() {
         let record = match msg {
             Msg::Record(record) => record,
+            Msg::Visit(visit) => {
+                match sink.visit(&visit) {
+                    Ok(()) => unflushed += 1,
+                    Err(WriteError::Skip(reason)) => {
+                        tracing::warn!(url = %visit.url, file = %path.display(), "page visit not kept: {reason}");
+                    }
+                    Err(WriteError::Fatal(e)) => {
+                        let _ = sink.flush();
+                        return Err(e);
+                    }
+                }
+                if rx.is_empty() || unflushed >= FLUSH_EVERY {
+                    sink.flush()?;
+                    unflushed = 0;
+                }
+                continue;
+            }
             Msg::Flush(ack) => {
                 if unflushed > 0 {
                     sink.flush()?;

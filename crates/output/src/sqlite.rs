@@ -1,5 +1,5 @@
 //! The SQLite store: `records` upserted by (site, url), `price_history` with a row per change,
-//! `crawls` with one row per run. One transaction per drained batch, one savepoint per record.
+//! `crawls` with one row per run, `pages` with the last visit of every page. One transaction per drained batch, one savepoint per record.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,13 +12,20 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_ite
 use rust_decimal::Decimal;
 
 use crate::columns::{self, COLUMNS, Cell};
-use crate::{ExistingKeys, OutputError, Sink, WriteError, create_err, db_err};
+use crate::{ExistingKeys, OutputError, Sink, Visit, WriteError, create_err, db_err};
 
 /// The schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
 
 const LAST_PRICE: &str = "SELECT price, list_price, currency, availability FROM price_history \
      WHERE site = ?1 AND url = ?2 ORDER BY id DESC LIMIT 1";
+
+const UPSERT_PAGE: &str = "INSERT INTO pages \
+     (site, url, status, failure, etag, last_modified, records, visited_at, crawl_id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+     ON CONFLICT (site, url) DO UPDATE SET status = excluded.status, \
+     failure = excluded.failure, etag = excluded.etag, last_modified = excluded.last_modified, \
+     records = excluded.records, visited_at = excluded.visited_at, crawl_id = excluded.crawl_id";
 
 const INSERT_HISTORY: &str = "INSERT INTO price_history \
      (site, url, seen_at, price, list_price, currency, availability, crawl_id) \
@@ -94,7 +101,19 @@ fn schema() -> String {
             availability TEXT,
             crawl_id INTEGER NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS price_history_by_key ON price_history (site, url, id);",
+        CREATE INDEX IF NOT EXISTS price_history_by_key ON price_history (site, url, id);
+        CREATE TABLE IF NOT EXISTS pages (
+            site TEXT NOT NULL,
+            url TEXT NOT NULL,
+            status INTEGER,
+            failure TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            records TEXT NOT NULL,
+            visited_at TEXT NOT NULL,
+            crawl_id INTEGER NOT NULL,
+            PRIMARY KEY (site, url)
+        );",
         cols.join(",\n            ")
     )
 }
@@ -330,6 +349,38 @@ impl Sink for SqliteSink {
                 }
             }
         }
+    }
+
+    fn visit(&mut self, visit: &Visit) -> Result<(), WriteError> {
+        if !self.in_tx {
+            self.exec("BEGIN")?;
+            self.in_tx = true;
+        }
+        let records =
+            serde_json::to_string(&visit.records).map_err(|e| WriteError::Skip(e.to_string()))?;
+        self.conn
+            .prepare_cached(UPSERT_PAGE)
+            .and_then(|mut s| {
+                s.execute(params![
+                    visit.site,
+                    visit.url,
+                    visit.status,
+                    visit.failure,
+                    visit.etag,
+                    visit.last_modified,
+                    records,
+                    visit.at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                    self.crawl_id
+                ])
+            })
+            .map(drop)
+            .map_err(|e| {
+                if is_record_error(&e) {
+                    WriteError::Skip(e.to_string())
+                } else {
+                    WriteError::Fatal(db_err(&self.path)(e))
+                }
+            })
     }
 
     fn flush(&mut self) -> Result<(), OutputError> {

@@ -326,6 +326,41 @@ async fn sqlite_resume_continues_the_latest_crawl() {
     assert_eq!(count(&conn, "SELECT count(*) FROM records", []), 4);
 }
 
+#[tokio::test]
+async fn sqlite_keeps_the_last_visit_of_each_page_and_files_ignore_visits() {
+    let (dir, path) = scratch("visits.db");
+    for (status, etag) in [(Some(200), Some("\"v1\"")), (Some(404), None)] {
+        let out = Output::create(&path).unwrap();
+        let tx = out.sender();
+        let mut v = haul_output::Visit::new("demo", "http://shop.test/p/1");
+        v.status = status;
+        v.etag = etag.map(String::from);
+        v.records = vec!["http://shop.test/p/1".into()];
+        tx.visit(v).await.unwrap();
+        drop(tx);
+        out.finish().await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let row: (i64, Option<String>, String, i64) = conn
+        .query_row(
+            "SELECT status, etag, records, crawl_id FROM pages WHERE site = 'demo'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (404, None, r#"["http://shop.test/p/1"]"#.into(), 2));
+
+    let jsonl = dir.path().join("visits.jsonl");
+    let out = Output::create(&jsonl).unwrap();
+    let tx = out.sender();
+    tx.visit(haul_output::Visit::new("demo", "http://shop.test/"))
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(out.finish().await.unwrap(), 0);
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap(), "");
+}
+
 /// Where each record of a complete file ends: a cut at or after that offset keeps it.
 fn record_ends(format: OutputFormat, bytes: &[u8]) -> Vec<usize> {
     match format {

@@ -496,19 +496,30 @@ impl Crawler {
         self.global.clone()?.acquire_owned().await.ok()
     }
 
-    /// Sends the page's records to the output; on an output failure stops the crawl.
-    pub(crate) async fn write(&self, page: &mut PageOutcome) {
+    /// Sends the page's records to the output, then its [`Visit`](haul_output::Visit) (what
+    /// the store remembers of the page for the next run); on an output failure stops the
+    /// crawl.
+    pub(crate) async fn write(&self, site: &str, page: &mut PageOutcome) {
         let Some(output) = &self.output else {
             return;
         };
+        let mut visit = haul_output::Visit::new(site, page.url.as_str());
+        visit.records = page.records.iter().map(|r| r.url.clone()).collect();
         for record in std::mem::take(&mut page.records) {
             if let Err(e) = output.send(record).await {
                 warn!("{e}; stopping the crawl");
                 self.cancel.cancel();
                 page.error = Some(FailureKind::Output);
-                break;
+                return;
             }
             page.written += 1;
+        }
+        visit.status = page.status;
+        visit.failure = page.error.as_ref().map(FailureKind::label);
+        if let Err(e) = output.visit(visit).await {
+            warn!("{e}; stopping the crawl");
+            self.cancel.cancel();
+            page.error = Some(FailureKind::Output);
         }
     }
 

@@ -305,7 +305,7 @@ impl Crawler {
                 unfinished.spawn(async move {
                     let finishing = async {
                         this.finish(ext, &mut page).await;
-                        this.write(&mut page).await;
+                        this.write(ext.name(), &mut page).await;
                     };
                     // The claim is kept alive until the page is complete.
                     beating(&*frontier, slot, &task, finishing).await?;
@@ -367,7 +367,7 @@ impl Crawler {
             }
             let mut page = this.process(&cx, url, later.as_ref()).await;
             if page.unfinished.is_none() {
-                this.write(&mut page).await;
+                this.write(ext.name(), &mut page).await;
             }
             page
         });
