@@ -22,6 +22,15 @@
 //! * a frame's document: [`NavGuard::frame`] (the private-network rule only: a shop embeds
 //!   frames from other hosts); a refused frame stays empty, the page renders on.
 //!
+//! A render with a site's [`Session`] also gets, on every main-frame document request the
+//! session [applies to](Session::applies_to) (each redirect hop is paused again), the site's
+//! configured headers and its pinned query parameters ([`Session::with_query`], a change the
+//! page cannot observe), as the same request over HTTP would. Headers the browser owns are
+//! left alone: `User-Agent`, `Accept`, `sec-ch-*` / `Sec-Fetch-*` (the browser header set is
+//! for HTTP; Chromium sends its own), `Accept-Language` (set for the whole tab, see
+//! `page.rs`), `Cookie` (the jar is shared through the browser's cookie store) and `Host`.
+//! Frames and sub-resources get none of them.
+//!
 //! Sub-resources (scripts, XHR, `fetch`, images, WebSockets) are not paused: the pool's
 //! network gate (`gate.rs`) checks the address of every connection the browser makes, so a
 //! public page's script cannot reach a private address, without a CDP round trip per request.
@@ -36,14 +45,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chromiumoxide::Page as CdpPage;
 use chromiumoxide::cdp::browser_protocol::fetch::{
-    ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams, RequestPattern,
-    RequestStage,
+    ContinueRequestParams, EnableParams, EventRequestPaused, FailRequestParams, HeaderEntry,
+    RequestPattern, RequestStage,
 };
-use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, ResourceType};
+use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, Headers, ResourceType};
 use chromiumoxide::cdp::browser_protocol::page::FrameId;
 use chromiumoxide::error::CdpError;
 use futures::StreamExt;
-use haul_core::{Admission, FetchError, NavGuard, Url};
+use haul_core::{Admission, FetchError, NavGuard, Session, Url};
 
 /// The resource types failed when a tab blocks resources.
 const BLOCKED: [ResourceType; 3] = [ResourceType::Image, ResourceType::Media, ResourceType::Font];
@@ -61,7 +70,10 @@ pub(crate) struct Hops {
 /// What a render checks its hops with, and what it found.
 struct Watch {
     render: u64,
-    guard: NavGuard,
+    /// What checks the hops (`None`: every hop goes, as between renders).
+    guard: Option<NavGuard>,
+    /// The site's session, whose headers and query pins main-frame documents get.
+    session: Option<Arc<Session>>,
     /// The tab's main frame (documents of other frames are frames of the page).
     main_frame: Option<FrameId>,
     /// The main frame's last document request allowed: the `from` of the next hop.
@@ -113,13 +125,20 @@ impl Hops {
         self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Checks the tab's document requests with `guard` until the returned value is dropped
-    /// (nothing is checked without a guard); the render was admitted on `admitted`'s domain.
-    pub(crate) fn watch(&self, guard: Option<NavGuard>, admitted: &Url) -> Watching<'_> {
+    /// Checks the tab's document requests with `guard`, and gives the main frame's the
+    /// `session`'s headers and query pins, until the returned value is dropped (nothing is
+    /// checked without a guard); the render was admitted on `admitted`'s domain.
+    pub(crate) fn watch(
+        &self,
+        guard: Option<NavGuard>,
+        session: Option<Arc<Session>>,
+        admitted: &Url,
+    ) -> Watching<'_> {
         let render = self.renders.fetch_add(1, Ordering::Relaxed);
-        *self.lock() = guard.map(|guard| Watch {
+        *self.lock() = (guard.is_some() || session.is_some()).then(|| Watch {
             render,
             guard,
+            session,
             main_frame: None,
             last: None,
             refused: None,
@@ -129,27 +148,36 @@ impl Hops {
         Watching(self)
     }
 
-    /// Whether the paused document request may go on.
-    async fn allow(&self, event: &EventRequestPaused) -> bool {
+    /// Whether the paused document request may go on, and with what changed.
+    async fn allow(&self, event: &EventRequestPaused) -> Verdict {
         let Ok(url) = Url::parse(&event.request.url) else {
             // Chromium only sends what it could parse; nothing to check against.
-            return true;
+            return Verdict::Go(Override::default());
         };
-        let (render, guard, main, from, held) = {
+        let (render, guard, session, main, from, held) = {
             let current = self.lock();
             let Some(w) = current.as_ref() else {
-                return true;
+                return Verdict::Go(Override::default());
             };
             let main = w.main_frame.as_ref().is_none_or(|f| *f == event.frame_id);
             let held = w.domains.contains(&domain(&url));
-            (w.render, w.guard.clone(), main, w.last.clone(), held)
+            let (guard, session) = (w.guard.clone(), w.session.clone());
+            (w.render, guard, session, main, w.last.clone(), held)
+        };
+        let Some(guard) = guard else {
+            let change = if main {
+                site_override(session.as_deref(), &url, event)
+            } else {
+                Override::default()
+            };
+            return Verdict::Go(change);
         };
         if !main {
             return match guard.frame(&url).await {
-                Ok(()) => true,
+                Ok(()) => Verdict::Go(Override::default()),
                 Err(e) => {
                     tracing::debug!("a frame refused: {e}");
-                    false
+                    Verdict::Refuse
                 }
             };
         }
@@ -164,7 +192,10 @@ impl Hops {
         let Some(w) = current.as_mut().filter(|w| w.render == render) else {
             // The render ended meanwhile (its tab is idle or renders another page): answer
             // the request, record nothing (a slot just taken is given back here).
-            return verdict.is_ok();
+            return match verdict {
+                Ok(_) => Verdict::Go(Override::default()),
+                Err(_) => Verdict::Refuse,
+            };
         };
         match verdict {
             Ok(admission) => {
@@ -172,16 +203,78 @@ impl Hops {
                     w.domains.push(domain(&url));
                     w.admissions.push(admission);
                 }
-                w.last = Some(url);
-                true
+                w.last = Some(url.clone());
+                Verdict::Go(site_override(session.as_deref(), &url, event))
             }
             Err(e) => {
                 tracing::debug!("a navigation hop refused: {e}");
                 w.refused.get_or_insert(e);
-                false
+                Verdict::Refuse
             }
         }
     }
+}
+
+/// What becomes of a paused request.
+enum Verdict {
+    /// Continued, with what changes.
+    Go(Override),
+    /// Failed (`BlockedByClient`): Chromium never sends it.
+    Refuse,
+}
+
+/// Changes to a continued request (`None`: as the page asked).
+#[derive(Default)]
+struct Override {
+    url: Option<String>,
+    headers: Option<Vec<HeaderEntry>>,
+}
+
+/// Header names the browser owns: a site's session never overrides them in a render.
+fn browser_owned(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "user-agent" | "accept" | "accept-language" | "cookie" | "host"
+    ) || n.starts_with("sec-ch-")
+        || n.starts_with("sec-fetch-")
+}
+
+/// The site's headers and query pins for a main-frame document request to `url`, when the
+/// session applies to it (see the module documentation).
+fn site_override(session: Option<&Session>, url: &Url, event: &EventRequestPaused) -> Override {
+    let Some(session) = session.filter(|s| s.applies_to(url)) else {
+        return Override::default();
+    };
+    let pinned = session.with_query(url);
+    let extra: Vec<&(String, String)> = session
+        .headers()
+        .iter()
+        .filter(|(k, _)| !browser_owned(k))
+        .collect();
+    let headers = (!extra.is_empty()).then(|| merged_headers(&event.request.headers, &extra));
+    Override {
+        url: (pinned != *url).then(|| pinned.to_string()),
+        headers,
+    }
+}
+
+/// The request's own headers with `extra` set over them (same name, any case: replaced).
+fn merged_headers(own: &Headers, extra: &[&(String, String)]) -> Vec<HeaderEntry> {
+    let mut out: Vec<HeaderEntry> = own
+        .inner()
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(k)))
+        .filter_map(|(k, v)| v.as_str().map(|v| HeaderEntry::new(k.clone(), v)))
+        .collect();
+    out.extend(
+        extra
+            .iter()
+            .map(|(k, v)| HeaderEntry::new(k.clone(), v.clone())),
+    );
+    out
 }
 
 /// Sets up interception on a new tab: document requests checked against the render's guard
@@ -213,14 +306,23 @@ pub(crate) async fn intercept(page: &CdpPage, block: bool) -> Result<Arc<Hops>, 
             let page = page.clone();
             let hops = tab.clone();
             tokio::spawn(async move {
-                let go = event.resource_type == ResourceType::Document && hops.allow(&event).await;
-                let id = event.request_id.clone();
-                let _ = if go {
-                    page.execute(ContinueRequestParams::new(id)).await.map(drop)
+                let verdict = if event.resource_type == ResourceType::Document {
+                    hops.allow(&event).await
                 } else {
-                    page.execute(FailRequestParams::new(id, ErrorReason::BlockedByClient))
+                    Verdict::Refuse
+                };
+                let id = event.request_id.clone();
+                let _ = match verdict {
+                    Verdict::Go(change) => {
+                        let mut go = ContinueRequestParams::new(id);
+                        go.url = change.url;
+                        go.headers = change.headers;
+                        page.execute(go).await.map(drop)
+                    }
+                    Verdict::Refuse => page
+                        .execute(FailRequestParams::new(id, ErrorReason::BlockedByClient))
                         .await
-                        .map(drop)
+                        .map(drop),
                 };
             });
         }

@@ -440,7 +440,7 @@ impl Page for ChromePage {
         // Every document request of the navigation is checked with the render's guard until
         // `hops` drops (at the end of this render, also when it is cancelled).
         let hops = self.hops.clone();
-        let hops = hops.watch(opts.guard.clone(), url);
+        let hops = hops.watch(opts.guard.clone(), opts.session.clone(), url);
         let loaded = tokio::time::timeout(opts.timeout, self.load(url, opts, &hops)).await;
         if let Some(refused) = hops.take_refused() {
             // Chromium never sent the refused request: the tab shows its error page, or the

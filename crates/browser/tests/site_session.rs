@@ -96,3 +96,145 @@ async fn a_render_sends_the_sites_cookies_and_language_and_brings_back_the_pages
     drop(page);
     pool.close().await;
 }
+
+/// (path, query, `X-Region`, `User-Agent`, `Cookie`) of each request a server got.
+type Seen = Arc<Mutex<Vec<(String, String, String, String, String)>>>;
+
+/// A server that logs every request; `/go` redirects to `/p`, `/p` is a product page that
+/// embeds `frame` (another server) and fetches `/api` from a script.
+async fn logging_shop(seen: Seen, frame: Option<Url>) -> Url {
+    let frame = frame.map(|f| f.join("/frame").unwrap().to_string());
+    let log = move |uri: axum::http::Uri, headers: HeaderMap| {
+        let (seen, frame) = (seen.clone(), frame.clone());
+        async move {
+            let h = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let path = uri.path().to_string();
+            seen.lock().unwrap().push((
+                path.clone(),
+                uri.query().unwrap_or("").to_string(),
+                h("x-region"),
+                h("user-agent"),
+                h("cookie"),
+            ));
+            match path.as_str() {
+                "/go" => axum::response::Redirect::temporary("/p").into_response(),
+                "/p" => {
+                    let iframe = frame
+                        .map(|f| format!(r#"<iframe src="{f}"></iframe>"#))
+                        .unwrap_or_default();
+                    Html(format!(
+                        "<html><body><h1>Kettle</h1>{iframe}<script>fetch('/api')\
+                         .then(r => r.text()).then(t => {{ document.body.dataset.api = t; }});\
+                         </script></body></html>"
+                    ))
+                    .into_response()
+                }
+                _ => Html("ok".to_string()).into_response(),
+            }
+        }
+    };
+    let router = Router::new().fallback(get(log));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_render_sends_the_sites_headers_and_query_pins_on_its_documents_only() {
+    let _serial = common::SERIAL.lock().await;
+    let (frame_seen, seen) = (Seen::default(), Seen::default());
+    let other = logging_shop(frame_seen.clone(), None).await;
+    let shop = logging_shop(seen.clone(), Some(other)).await;
+    let session = Arc::new(
+        Session::new(
+            "acme",
+            &SiteSession {
+                headers: vec![
+                    ("X-Region".into(), "eu-west".into()),
+                    ("User-Agent".into(), "not-the-browser/1.0".into()),
+                ],
+                cookies: vec![("pin".into(), "a".into())],
+                query: vec![("currency".into(), "USD".into())],
+                ..SiteSession::default()
+            },
+        )
+        .within(haul_core::Scope::from_start_urls(std::slice::from_ref(
+            &shop,
+        ))),
+    );
+    let pool = BrowserPool::new(BrowserConfig {
+        browsers: 1,
+        pages_per_browser: 1,
+        ..BrowserConfig::local()
+    })
+    .unwrap();
+    let mut page = pool.acquire().await.unwrap();
+    let with = NavOptions {
+        session: Some(session.clone()),
+        ..NavOptions::default()
+    };
+    let doc = page
+        .render(&shop.join("/go").unwrap(), &with)
+        .await
+        .unwrap();
+    assert_eq!(doc.url.path(), "/p", "the redirect was followed");
+    assert!(doc.body.contains("Kettle"), "{}", doc.body);
+    // The page cannot see the pinned parameter: its address is the one it asked for.
+    assert_eq!(doc.url.query(), None, "{}", doc.url);
+
+    let log = seen.lock().unwrap().clone();
+    let of = |p: &str| {
+        log.iter()
+            .find(|r| r.0 == p)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {p}: {log:?}"))
+    };
+    for hop in ["/go", "/p"] {
+        let (_, query, region, agent, cookie) = of(hop);
+        assert_eq!(query, "currency=USD", "{hop}: {log:?}");
+        assert_eq!(region, "eu-west", "{hop}: {log:?}");
+        assert!(
+            agent.contains("Chrome"),
+            "the browser's own User-Agent: {agent}"
+        );
+        assert!(
+            cookie.contains("pin=a"),
+            "{hop}: cookies still go: {cookie}"
+        );
+    }
+    // The page's script request is a sub-resource: none of the document's changes.
+    let (_, query, region, ..) = of("/api");
+    assert_eq!((query.as_str(), region.as_str()), ("", ""), "{log:?}");
+    // The frame is on another host, outside the site's scope.
+    let framed = frame_seen.lock().unwrap().clone();
+    assert_eq!(framed.len(), 1, "{framed:?}");
+    assert_eq!(
+        (framed[0].1.as_str(), framed[0].2.as_str()),
+        ("", ""),
+        "{framed:?}"
+    );
+
+    // The same tab without a session: nothing of the site's any more.
+    let before = seen.lock().unwrap().len();
+    let without = NavOptions {
+        settle: false,
+        ..NavOptions::default()
+    };
+    page.render(&shop.join("/p").unwrap(), &without)
+        .await
+        .unwrap();
+    let after = seen.lock().unwrap()[before].clone();
+    assert_eq!(
+        (after.0.as_str(), after.1.as_str(), after.2.as_str()),
+        ("/p", "", "")
+    );
+    drop(page);
+    pool.close().await;
+}
