@@ -506,6 +506,59 @@ async fn rendered_pages_reach_the_shop_through_the_proxy_via_the_gate() {
     haul_e2e::assert_no_chromium_left(&[dir.path()]).await;
 }
 
+/// A site's own proxy list (`[sites.generic] proxies`) carries its rendered pages too: the
+/// gate knows the crawl's scope of each site with a list, so every connection Chromium makes
+/// to the shop goes through the site's proxy, none through the global one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sites_own_proxies_carry_its_rendered_pages() {
+    let (shop_url, shop) = shop().await;
+    let global = Proxy::start("alice", SECRET_A, None).await;
+    let own = Proxy::start("bob", SECRET_B, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("haul.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sites.generic]\nproxies = [\"http://bob:{SECRET_B}@127.0.0.1:{}\"]\n",
+            own.port
+        ),
+    )
+    .unwrap();
+    let a = format!("http://alice:{SECRET_A}@127.0.0.1:{}", global.port);
+    let (logs, stats_text, records) = crawl(
+        &shop_url,
+        dir.path(),
+        &[
+            "--render",
+            "always",
+            "--browsers",
+            "1",
+            "--load-resources",
+            "--proxy",
+            &a,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(records.len(), PRODUCTS as usize, "every product: {logs}");
+    let paths = assert_all_through(&shop, &[&own]);
+    assert!(paths.iter().any(|p| p == "/app.js"), "{paths:?}");
+    assert!(
+        global.log().is_empty(),
+        "nothing of the site through the global proxy: {:?}",
+        global.log()
+    );
+    assert!(
+        own.log().iter().any(|l| l.method == "CONNECT"),
+        "{:?}",
+        own.log()
+    );
+    assert_no_secret("the crawl's output and logs", &logs);
+    assert_no_secret("the stats", &stats_text);
+    haul_e2e::assert_no_chromium_left(&[dir.path()]).await;
+}
+
 /// The shop walls off the first proxy's address after two requests (its answers through that
 /// proxy become a Cloudflare challenge): the block moves the domain to the other proxy, and
 /// the crawl completes with every record, none from a challenge page.

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::Scope;
 use serde::{Deserialize, Serialize};
 
 /// The schemes a proxy may have.
@@ -239,6 +240,10 @@ struct State {
     entries: Vec<Entry>,
     /// Domain (per site list) to the index of its proxy.
     sticky: HashMap<(usize, String), usize>,
+    /// The scopes of the sites with their own list (the list's index), in the order they
+    /// were [claimed](ProxyPool::claim_scope): the browser gate's connections to a host in
+    /// one use that site's list.
+    scopes: Vec<(String, Scope, usize)>,
     /// Blocks the HTTP fetcher already reported with the proxy that served them, per domain,
     /// not yet passed to [`ProxyPool::blocked`] by the crawl (which then skips them).
     reported: HashMap<(usize, String), u32>,
@@ -334,22 +339,55 @@ impl ProxyPool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The proxy for a request of `site` (its list, else the global one) to `domain`: the
+    /// The proxy for a request of `site` (its list, else the global one; without a site,
+    /// see [`claim_scope`](Self::claim_scope)) to `domain`: the
     /// domain's sticky proxy while it is not cooling down, else the next one in the list
     /// that is not (or, all cooling, the one that is ready first). `None` without proxies.
     pub fn pick(&self, site: Option<&str>, domain: &str) -> Option<ProxyPick> {
-        let list = site.and_then(|s| self.sites.get(s)).copied().unwrap_or(0);
+        let list = self.list_of(site, domain);
         self.pick_in(list, domain)
     }
 
-    /// The proxy for a connection whose site is not known (the browser's gate): from the
-    /// global list, or from every proxy when only sites have lists, so that a configured
-    /// proxy is never bypassed.
+    /// Tells the pool the scope of `site`'s crawl, so that a connection whose site is not
+    /// known ([`pick_any`](Self::pick_any)) to a host of it uses the site's own list, if it
+    /// has one. A site claimed again replaces its scope.
+    pub fn claim_scope(&self, site: &str, scope: &Scope) {
+        let Some(&list) = self.sites.get(site) else {
+            return;
+        };
+        let mut state = self.lock();
+        state.scopes.retain(|(s, _, _)| s != site);
+        state.scopes.push((site.to_string(), scope.clone(), list));
+    }
+
+    /// The list of a request of `site` to `domain`: the site's own list, else the global
+    /// one; without a site (robots.txt), that of the site with its own list whose
+    /// [claimed scope](Self::claim_scope) holds the host, else the global one.
+    fn list_of(&self, site: Option<&str>, domain: &str) -> usize {
+        match site {
+            Some(s) => self.sites.get(s).copied().unwrap_or(0),
+            None => self.claimed(domain).unwrap_or(0),
+        }
+    }
+
+    /// The list of the first site with its own list whose claimed scope holds `host`.
+    fn claimed(&self, host: &str) -> Option<usize> {
+        (self.lock().scopes.iter())
+            .find(|(_, scope, _)| scope.contains_host(host))
+            .map(|(_, _, list)| *list)
+    }
+
+    /// The proxy for a connection whose site is not known (the browser's gate) to `domain`
+    /// (a host name or address): the list of the first site with its own list whose
+    /// [claimed scope](Self::claim_scope) holds the host (so a rendered page of that site,
+    /// and its rotation after a block, uses the same proxies as its HTTP requests); else the
+    /// global list, or every proxy when only sites have lists, so that a configured proxy is
+    /// never bypassed.
     pub fn pick_any(&self, domain: &str) -> Option<ProxyPick> {
-        let list = if self.lists[0].is_empty() {
-            self.all
-        } else {
-            0
+        let list = match self.claimed(domain) {
+            Some(list) => list,
+            None if self.lists[0].is_empty() => self.all,
+            None => 0,
         };
         self.pick_in(list, domain)
     }
@@ -426,7 +464,7 @@ impl ProxyPool {
     /// (every blocked HTTP page) is not counted or rotated twice: only blocks seen elsewhere
     /// (rendered pages, whose connections the browser's gate made) move the domain here.
     pub fn blocked(&self, site: Option<&str>, domain: &str) {
-        let list = site.and_then(|s| self.sites.get(s)).copied().unwrap_or(0);
+        let list = self.list_of(site, domain);
         let mut state = self.lock();
         if let Some(n) = state.reported.get_mut(&(list, domain.to_string()))
             && *n > 0
@@ -471,6 +509,7 @@ impl ProxyPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use url::Url;
 
     fn url(s: &str) -> ProxyUrl {
         ProxyUrl::parse(s).unwrap()
@@ -558,6 +597,63 @@ mod tests {
         pool.report(&q, ProxyOutcome::ProxyFailed);
         // A zero cool-down is over at once: picking still works.
         assert!(pool.pick(None, "d").is_some());
+    }
+
+    #[test]
+    fn unattributed_connections_to_a_claimed_sites_hosts_use_its_list_and_its_rotation() {
+        let pool = ProxyPool::new(
+            vec![url("http://g:1")],
+            vec![("shop".into(), vec![url("http://s1:1"), url("http://s2:2")])],
+        );
+        let shop = Url::parse("http://shop.test:8080/").unwrap();
+        assert_eq!(
+            pool.pick_any("shop.test").unwrap().url.host(),
+            "g",
+            "not claimed yet"
+        );
+        pool.claim_scope("shop", &Scope::from_start_urls(&[shop]));
+        pool.claim_scope(
+            "other",
+            &Scope::from_start_urls(&[Url::parse("http://cdn.test/").unwrap()]),
+        );
+        let first = pool.pick_any("shop.test").unwrap();
+        assert!(
+            first.url.host().starts_with('s'),
+            "the site's list: {}",
+            first.url
+        );
+        let www = pool.pick_any("www.shop.test").unwrap();
+        assert!(
+            www.url.host().starts_with('s'),
+            "the site's list: {}",
+            www.url
+        );
+        assert_eq!(
+            pool.pick_any("cdn.test").unwrap().url.host(),
+            "g",
+            "a site without a list"
+        );
+        // A request of no site (robots.txt) to the site's host uses the site's list too.
+        assert!(
+            pool.pick(None, "shop.test")
+                .unwrap()
+                .url
+                .host()
+                .starts_with('s')
+        );
+        assert_eq!(pool.pick(None, "cdn.test").unwrap().url.host(), "g");
+        // A block the crawl reports for the site moves the gate's connections on too.
+        pool.blocked(Some("shop"), "shop.test");
+        let next = pool.pick_any("shop.test").unwrap();
+        assert!(
+            next.url.host().starts_with('s') && next.index != first.index,
+            "{}",
+            next.url
+        );
+        assert_eq!(
+            pool.pick(Some("shop"), "shop.test").unwrap().index,
+            next.index
+        );
     }
 
     #[test]

@@ -35,6 +35,17 @@ impl Scope {
         Self { hosts }
     }
 
+    /// Whether `host` is one of the scope's hosts, on any port (`www.` and subdomains of a
+    /// start host count as the same site).
+    pub fn contains_host(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.hosts.iter().any(|(h, _)| {
+            host == *h
+                || host.ends_with(&format!(".{h}"))
+                || h.strip_prefix("www.").is_some_and(|bare| host == bare)
+        })
+    }
+
     /// Whether `url` is on one of the scope's hosts (`www.` and subdomains of a start host
     /// count as the same site; the port must match).
     pub fn contains(&self, url: &Url) -> bool {

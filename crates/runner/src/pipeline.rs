@@ -216,6 +216,12 @@ impl Crawler {
     ) -> Driven<F::Error> {
         let slots = slots.max(1);
         let jobs = Arc::new(Jobs::new(jobs));
+        if let Some(proxies) = &self.opts.proxies {
+            // The browser's gate picks a site's own proxies for connections to its hosts.
+            for (site, (_, scope)) in &jobs.0 {
+                proxies.claim_scope(site, scope);
+            }
+        }
         let shares: Slots = Arc::new((0..slots).map(|_| Mutex::default()).collect());
         let mut loops = JoinSet::new();
         for slot in 0..slots {
