@@ -42,7 +42,11 @@ async fn a_bot_wall_yields_no_decoy_record_and_stops_the_domain_with_a_report_li
         .expect("the crawl ends")
         .unwrap();
     let err = stderr(&run);
-    assert!(run.status.success(), "{err}");
+    assert_eq!(
+        run.status.code(),
+        Some(3),
+        "a stopped domain exits 3: {err}"
+    );
 
     // Only the pages served before the wall went up made records; no decoy.
     let records = read_records(&out);
@@ -162,13 +166,15 @@ async fn in_a_cluster_the_blocks_of_every_worker_count_in_one_row() {
     let names: Vec<String> = read_records(&out).into_iter().map(|r| r.title).collect();
     assert!(!names.iter().any(|n| n == DECOY_NAME), "{names:?}");
     // Challenge pages served: the product pages asked for after the two free ones. One row
-    // of 5 stops the domain; each worker may have one page in flight when it stops.
+    // of 5 stops the domain; the other worker may have one page in flight when it stops;
+    // and a free page's answer noted after the first block (the two workers' pages cross
+    // in flight on a loaded machine) starts the row again, one block later.
     let asked: usize = (1..=30)
         .map(|n| shop.stats().hits(&format!("/p/{n}")))
         .sum();
     let blocks = asked - names.len();
     assert!(
-        (5..=6).contains(&blocks),
+        (5..=7).contains(&blocks),
         "{blocks} challenge pages served to two workers (a breaker each would take 10): {reports}"
     );
     assert!(asked < 30, "the stopped domain was still crawled: {asked}");

@@ -164,8 +164,18 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         eprintln!("error: every page failed");
         return Ok(ExitCode::FAILURE);
     }
+    if report.sites.iter().any(|s| !s.block_stops.is_empty()) {
+        // What was extracted is written; a scheduler still learns that a shop walled the
+        // crawl off (the STOPPED line above says where and when).
+        eprintln!("error: a domain was stopped after being blocked: the crawl is incomplete");
+        return Ok(ExitCode::from(EXIT_DOMAIN_STOPPED));
+    }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The exit code of a crawl that ended with a domain stopped for blocking (its records are
+/// written): not 1 (every page failed, or an error) nor 2 (a usage error).
+pub(crate) const EXIT_DOMAIN_STOPPED: u8 = 3;
 
 /// Fails on a `[sites.NAME]` table naming no registered site, naming it. (The engine lays
 /// each table over its site's default session: `CrawlOptions::site_sessions`.)
