@@ -5,7 +5,9 @@
 //! rotated away from and the crawl still writes every record, `--stats` counts per proxy under
 //! the masked URL, and no password appears in the output, the logs or the stats. With the real
 //! Chromium, a rendered page's document and script reach the shop through the proxy too (the
-//! browser's network gate connects through it).
+//! browser's network gate connects through it). An https proxy (TLS to the proxy, with a
+//! certificate of a CA made by the test and trusted through `SSL_CERT_FILE`) carries plain
+//! and rendered pages alike.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use axum::extract::{ConnectInfo, Path as UrlPath, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use haul_e2e::{crawl_generic, read_records, stderr};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const PRODUCTS: u32 = 6;
@@ -152,6 +154,21 @@ impl Proxy {
         fail_after: Option<usize>,
         how: Failure,
     ) -> Self {
+        Self::listen(user, password, fail_after, how, None).await
+    }
+
+    /// An https proxy: TLS with `tls`, then as [`Proxy::start`].
+    async fn start_tls(user: &str, password: &str, tls: tokio_rustls::TlsAcceptor) -> Self {
+        Self::listen(user, password, None, Failure::Gateway, Some(tls)).await
+    }
+
+    async fn listen(
+        user: &str,
+        password: &str,
+        fail_after: Option<usize>,
+        how: Failure,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -163,7 +180,17 @@ impl Proxy {
             while let Ok((client, _)) = listener.accept().await {
                 let n = count.fetch_add(1, Ordering::SeqCst);
                 let failing = fail_after.is_some_and(|f| n >= f).then_some(how);
-                tokio::spawn(serve(client, auth.clone(), failing, l.clone(), u.clone()));
+                let (auth, l, u, tls) = (auth.clone(), l.clone(), u.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(client, auth, failing, l, u).await,
+                        Some(tls) => {
+                            if let Ok(client) = tls.accept(client).await {
+                                serve(client, auth, failing, l, u).await;
+                            }
+                        }
+                    }
+                });
             }
         });
         Self {
@@ -179,8 +206,8 @@ impl Proxy {
 }
 
 /// One client connection of a proxy: one request (a `GET` in absolute form or a `CONNECT`).
-async fn serve(
-    mut client: TcpStream,
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
     auth: String,
     failing: Option<Failure>,
     log: Arc<Mutex<Vec<Logged>>>,
@@ -557,6 +584,74 @@ async fn a_sites_own_proxies_carry_its_rendered_pages() {
     assert_no_secret("the crawl's output and logs", &logs);
     assert_no_secret("the stats", &stats_text);
     haul_e2e::assert_no_chromium_left(&[dir.path()]).await;
+}
+
+/// A certificate for 127.0.0.1 (self-signed: it is its own CA), written as PEM to
+/// `ca_file` for the crawl's `SSL_CERT_FILE`, and the proxy's TLS set-up with it.
+fn proxy_tls(ca_file: &Path) -> tokio_rustls::TlsAcceptor {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(ca_file, key.cert.pem()).unwrap();
+    let der = rustls::pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![key.cert.der().clone()], der)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// An https proxy with credentials carries plain and rendered pages: haul speaks TLS to the
+/// proxy (its certificate checked against the CA in `SSL_CERT_FILE`), then `CONNECT` or an
+/// absolute-form request inside; the password shows nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_proxy_carries_plain_and_rendered_pages() {
+    for render in ["never", "always"] {
+        let (shop_url, shop) = shop().await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let proxy = Proxy::start_tls("carol", SECRET_A, proxy_tls(&ca)).await;
+        let out = dir.path().join("out.jsonl");
+        let stats = dir.path().join("stats.json");
+        let p = format!("https://carol:{SECRET_A}@127.0.0.1:{}", proxy.port);
+        let output = crawl_generic(&[&format!("{shop_url}/")], &out, &stats, dir.path())
+            .args([
+                "--max-level",
+                "1",
+                "--extract",
+                "structured",
+                "--no-progress",
+            ])
+            .args(["--render", render, "--browsers", "1", "--proxy", &p])
+            .env("SSL_CERT_FILE", &ca)
+            .env("RUST_LOG", "debug")
+            .output()
+            .await
+            .unwrap();
+        let logs = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        );
+        assert!(output.status.success(), "{render}: {logs}");
+        assert_eq!(
+            read_records(&out).len(),
+            PRODUCTS as usize,
+            "{render}: {logs}"
+        );
+        let paths = assert_all_through(&shop, &[&proxy]);
+        assert!(paths.len() > PRODUCTS as usize, "{render}: {paths:?}");
+        let log = proxy.log();
+        assert!(
+            !log.is_empty() && log.iter().all(|l| l.authorized),
+            "{render}: {log:?}"
+        );
+        if render == "always" {
+            assert!(log.iter().any(|l| l.method == "CONNECT"), "{log:?}");
+        }
+        assert_no_secret("the crawl's output and logs", &logs);
+        assert_no_secret("the stats", &std::fs::read_to_string(&stats).unwrap());
+        haul_e2e::assert_no_chromium_left(&[dir.path()]).await;
+    }
 }
 
 /// The shop walls off the first proxy's address after two requests (its answers through that

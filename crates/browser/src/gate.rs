@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::upstream::Conn;
 use tokio::task::JoinHandle;
 
 use crate::config::{PrivateNetwork, Resolver};
@@ -101,7 +103,7 @@ impl Rules {
     }
 
     /// Resolves `dest`, keeps the addresses allowed and connects to the first that answers.
-    async fn connect(&self, dest: &Dest, port: u16) -> Result<TcpStream, (u8, String)> {
+    async fn connect(&self, dest: &Dest, port: u16) -> Result<Conn, (u8, String)> {
         let addrs = match dest {
             Dest::Ip(ip) => vec![SocketAddr::new(*ip, port)],
             Dest::Name(name) => match self.resolver.resolve(name, port).await {
@@ -126,7 +128,7 @@ impl Rules {
         let mut why = String::new();
         for addr in allowed {
             match TcpStream::connect(addr).await {
-                Ok(stream) => return Ok(stream),
+                Ok(stream) => return Ok(Box::new(stream)),
                 Err(e) => why = format!("{addr}: {e}"),
             }
         }
@@ -141,7 +143,7 @@ async fn through(
     pool: &haul_core::ProxyPool,
     dest: &Dest,
     target: SocketAddr,
-) -> Result<TcpStream, (u8, String)> {
+) -> Result<Conn, (u8, String)> {
     let host = dest.to_string();
     let mut why = String::from("no proxy");
     for _ in 0..pool.urls().len().min(3) {

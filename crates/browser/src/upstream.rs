@@ -1,14 +1,27 @@
 //! The gate's side of an upstream proxy: a tunnel to a checked address through an HTTP proxy
-//! (`CONNECT`, `Proxy-Authorization: Basic`) or a SOCKS5 proxy (username/password, RFC 1929).
-//! Errors name the proxy masked (its `Display`), never its password.
+//! (`CONNECT`, `Proxy-Authorization: Basic`), the same over TLS to an https proxy (verified
+//! like haul's HTTP client: `haul_http::tls_client_config`), or a SOCKS5 proxy
+//! (username/password, RFC 1929). Errors name the proxy masked (its `Display`), never its
+//! password.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use haul_core::ProxyUrl;
 use haul_core::proxy::ProxyScheme;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::{Arc, OnceLock};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+
+/// A byte stream to a checked address: a direct TCP connection or a proxy's tunnel.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A connection the gate hands Chromium's bytes to.
+pub(crate) type Conn = Box<dyn Stream>;
 
 /// The longest proxy answer head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -18,7 +31,7 @@ fn fail(proxy: &ProxyUrl, why: impl std::fmt::Display) -> io::Error {
 }
 
 /// Opens a tunnel to `target` through `proxy`.
-pub(crate) async fn connect(proxy: &ProxyUrl, target: SocketAddr) -> io::Result<TcpStream> {
+pub(crate) async fn connect(proxy: &ProxyUrl, target: SocketAddr) -> io::Result<Conn> {
     let mut stream = TcpStream::connect((proxy.host(), proxy.port()))
         .await
         .map_err(|e| fail(proxy, e))?;
@@ -26,17 +39,40 @@ pub(crate) async fn connect(proxy: &ProxyUrl, target: SocketAddr) -> io::Result<
         ProxyScheme::Http => http_connect(&mut stream, proxy, target).await?,
         ProxyScheme::Socks5 | ProxyScheme::Socks5h => socks5(&mut stream, proxy, target).await?,
         ProxyScheme::Https => {
-            return Err(fail(
-                proxy,
-                "an https proxy cannot carry rendered pages (use http or socks5)",
-            ));
+            let mut tls = tls(proxy, stream).await?;
+            http_connect(&mut tls, proxy, target).await?;
+            return Ok(Box::new(tls));
         }
     }
-    Ok(stream)
+    Ok(Box::new(stream))
+}
+
+/// TLS to an https proxy, its certificate verified for its host name (or address).
+async fn tls(
+    proxy: &ProxyUrl,
+    stream: TcpStream,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    static CONFIG: OnceLock<Result<Arc<tokio_rustls::rustls::ClientConfig>, String>> =
+        OnceLock::new();
+    let config = CONFIG
+        .get_or_init(|| haul_http::tls_client_config().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| fail(proxy, format!("no TLS set-up: {e}")))?;
+    let host = proxy.host().trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| fail(proxy, format!("not a TLS server name: {e}")))?;
+    TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| fail(proxy, format!("TLS: {e}")))
 }
 
 /// `CONNECT ip:port`, with Basic credentials when the proxy has them; a 2xx opens the tunnel.
-async fn http_connect(s: &mut TcpStream, proxy: &ProxyUrl, target: SocketAddr) -> io::Result<()> {
+async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    proxy: &ProxyUrl,
+    target: SocketAddr,
+) -> io::Result<()> {
     let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some((user, password)) = proxy.credentials() {
         let token = base64(format!("{user}:{password}").as_bytes());
@@ -197,9 +233,9 @@ mod tests {
             "{req}"
         );
         let refused = ProxyUrl::parse("socks5://u:secret@127.0.0.1:1").unwrap();
-        let err = connect(&refused, "10.1.2.3:443".parse().unwrap())
-            .await
-            .unwrap_err();
+        let Err(err) = connect(&refused, "10.1.2.3:443".parse().unwrap()).await else {
+            panic!("connected through a closed port");
+        };
         assert!(!err.to_string().contains("secret"), "{err}");
     }
 }

@@ -36,6 +36,18 @@ pub fn ensure_tls_provider() {
     });
 }
 
+/// The TLS client set-up of haul's own connections outside reqwest (the browser gate's to an
+/// https proxy), verified as reqwest verifies: ring, the platform's roots (which honour
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`, e.g. for a proxy with a private CA).
+pub fn tls_client_config() -> Result<std::sync::Arc<rustls::ClientConfig>, rustls::Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    ensure_tls_provider();
+    let config = rustls::ClientConfig::builder()
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
 /// A `reqwest::ClientBuilder` with the TLS provider installed and haul's defaults
 /// (User-Agent, gzip/brotli, redirects).
 pub fn client_builder() -> reqwest::ClientBuilder {
