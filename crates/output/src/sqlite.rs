@@ -16,6 +16,11 @@ use crate::events::{CrawlEnd, StoreOptions};
 use crate::events_store::{self, Snapshot};
 use crate::{ExistingKeys, OutputError, Sink, Visit, WriteError, create_err, db_err};
 
+/// A batch's transaction takes the write lock at once: a deferred one that read first could
+/// not upgrade while another connection (the event dispatcher's outbox) wrote meanwhile
+/// (`SQLITE_BUSY` at once, which the busy timeout does not wait out).
+const BEGIN: &str = "BEGIN IMMEDIATE";
+
 /// The schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
 
@@ -383,7 +388,7 @@ impl Sink for SqliteSink {
     fn write(&mut self, record: &Record) -> Result<(), WriteError> {
         let cells = columns::record_cells(record).map_err(|e| WriteError::Skip(e.to_string()))?;
         if !self.in_tx {
-            self.exec("BEGIN")?;
+            self.exec(BEGIN)?;
             self.in_tx = true;
         }
         self.exec("SAVEPOINT record")?;
@@ -404,7 +409,7 @@ impl Sink for SqliteSink {
 
     fn visit(&mut self, visit: &Visit) -> Result<(), WriteError> {
         if !self.in_tx {
-            self.exec("BEGIN")?;
+            self.exec(BEGIN)?;
             self.in_tx = true;
         }
         let records =
@@ -426,7 +431,7 @@ impl Sink for SqliteSink {
 
     fn end(&mut self, end: CrawlEnd) -> Result<(), OutputError> {
         if !self.in_tx {
-            self.exec("BEGIN")?;
+            self.exec(BEGIN)?;
             self.in_tx = true;
         }
         let complete = end == CrawlEnd::Complete;
