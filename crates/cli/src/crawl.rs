@@ -113,6 +113,12 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     }
     check_site_sessions(&registry, &settings)?;
     if let Some(redis) = &args.redis {
+        if !crate::events::targets(&settings, &args.delivery)?.is_empty() {
+            bail!(
+                "event delivery (--events, --webhook, [[webhooks]], events.file) is not supported \
+                 with --redis yet: crawl into the store without it"
+            );
+        }
         return crate::cluster::coordinate(&args, &settings, redis, &jobs).await;
     }
     let path = settings.output.clone();

@@ -319,6 +319,9 @@ pub(crate) async fn list(args: EventsArgs) -> anyhow::Result<ExitCode> {
             s.output
         }
     };
+    if !store.exists() {
+        bail!("the store {} does not exist", store.display());
+    }
     let since = match args.since {
         Some(d) => Some(
             chrono::Utc::now()

@@ -1,5 +1,6 @@
 //! The SQLite store: `records` upserted by (site, url), `price_history` with a row per change,
-//! `crawls` with one row per run, `pages` with the last visit of every page. One transaction per drained batch, one savepoint per record.
+//! `crawls` with one row per run, `pages` with the last visit of every page, and the change
+//! events each write makes (`events_store.rs`). One transaction per drained batch, one savepoint per record.
 
 use std::io;
 use std::path::{Path, PathBuf};
