@@ -46,6 +46,9 @@ pub enum Command {
     /// Write the records of a distributed crawl to a file (when the coordinator was started
     /// with --detach, or to write a second copy).
     Collect(CollectArgs),
+    /// List the change events of a SQLite store (price drops, stock changes...), newest
+    /// last.
+    Events(crate::events::EventsArgs),
     /// Save pages as files (site fixtures).
     Fetch(crate::fetch::FetchArgs),
     /// Print what the extractor gets from saved pages or URLs, as JSON Lines.
@@ -282,6 +285,10 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "SECS", requires = "redis", default_value_t = haul_redis::DEFAULT_KEEP_FINISHED.as_secs())]
     #[serde(skip)]
     pub keep_finished: u64,
+    /// Where change events go (with a SQLite store).
+    #[command(flatten)]
+    #[serde(skip)]
+    pub delivery: crate::events::DeliveryArgs,
 }
 
 /// The flags of how a process fetches, renders and extracts pages, shared by `haul crawl` and

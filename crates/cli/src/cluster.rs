@@ -76,7 +76,8 @@ pub(crate) async fn coordinate(
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let output = open_output(&settings.output, false).await?;
+    let rules = crate::events::store_options(settings)?;
+    let output = crate::crawl::open_output_with(&settings.output, false, &rules).await?;
     let mut opts = CollectOptions::new(&args.crawl_id);
     opts.name = "coordinator".into();
     let (written, finished) = collect_into(&redis, &opts, output).await?;

@@ -113,13 +113,21 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     }
     check_site_sessions(&registry, &settings)?;
     if let Some(redis) = &args.redis {
+        if !crate::events::targets(&settings, &args.delivery)?.is_empty() {
+            bail!(
+                "event delivery (--events, --webhook, [[webhooks]], events.file) is not supported \
+                 with --redis yet: crawl into the store without it"
+            );
+        }
         return crate::cluster::coordinate(&args, &settings, redis, &jobs).await;
     }
     let path = settings.output.clone();
     if args.resume && path == Path::new("-") {
         bail!("--resume needs the output file of the interrupted crawl (-o FILE)");
     }
-    let output = open_output(&path, args.resume).await?;
+    let store_options = crate::events::store_options(&settings)?;
+    let output = open_output_with(&path, args.resume, &store_options).await?;
+    let dispatcher = crate::events::start(&settings, &args.delivery, &path).await?;
     let state = match settings.state.clone() {
         Some(dir) => {
             let resume = args.resume;
@@ -142,6 +150,10 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         crawler = crawler.with_sessions(SessionStore::in_state(dir));
     }
     let report = crawler.run(jobs).await;
+    // An output that failed says so in `finish` below.
+    let _ = (output.sender())
+        .crawl_ended(crate::events::crawl_end(&report))
+        .await;
     progress.finish();
     if let Some(llm) = &llm {
         llm.shutdown().await;
@@ -160,6 +172,9 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
         eprintln!("wrote {written} records to {}", path.display());
     }
     write_stats(&settings, &report).await?;
+    if let Some(d) = dispatcher {
+        crate::events::finish(&settings, d).await?;
+    }
     if report.pages() > 0 && report.failed() == report.pages() {
         eprintln!("error: every page failed");
         return Ok(ExitCode::FAILURE);
@@ -191,16 +206,26 @@ pub(crate) fn check_site_sessions(registry: &Registry, settings: &Settings) -> a
 /// Opens the output of a crawl or a collector: a new file, or (`append`: `--resume`,
 /// `haul collect`) the existing file continued, its records not written again.
 pub(crate) async fn open_output(path: &Path, append: bool) -> anyhow::Result<Output> {
+    open_output_with(path, append, &haul_output::StoreOptions::default()).await
+}
+
+/// [`open_output`] with the SQLite store's change-event rules.
+pub(crate) async fn open_output_with(
+    path: &Path,
+    append: bool,
+    options: &haul_output::StoreOptions,
+) -> anyhow::Result<Output> {
     let p = path.to_path_buf();
+    let options = options.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<Output> {
         if append {
-            let (out, keys) = Output::open_append(&p)?;
+            let (out, keys) = Output::open_append_with(&p, &options)?;
             if !keys.is_empty() {
                 tracing::info!("{} records already in {}", keys.len(), p.display());
             }
             Ok(out)
         } else {
-            Ok(Output::create(&p)?)
+            Ok(Output::create_with(&p, &options)?)
         }
     })
     .await?

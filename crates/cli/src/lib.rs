@@ -6,6 +6,7 @@
 mod args;
 mod cluster;
 mod crawl;
+mod events;
 mod fetch;
 mod parse;
 mod progress;
@@ -69,6 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(args) => cluster::worker(*args).await,
         Command::Collect(args) => cluster::collect(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
+        Command::Events(args) => events::list(args).await,
         Command::Eval(EvalCommand::Pages { dir, tuning }) => {
             let report = tokio::task::spawn_blocking(move || {
                 haul_extract::eval::evaluate_corpora(dir, &tuning)

@@ -66,6 +66,10 @@ pub(crate) struct Settings {
     pub(crate) sites: BTreeMap<String, SiteSettings>,
     /// Upstream proxies (`--proxy`, `proxies = [...]`); shown masked.
     pub(crate) proxies: Vec<ProxyUrl>,
+    /// `[events]`: the change-event rules and their delivery.
+    pub(crate) events: crate::events::EventSettings,
+    /// `[[webhooks]]`: where change events are posted.
+    pub(crate) webhooks: Vec<crate::events::WebhookSettings>,
     /// The one pool of the proxies, shared by the fetcher, the browser's gate and the engine.
     #[serde(skip)]
     pool: std::sync::OnceLock<Option<Arc<ProxyPool>>>,
@@ -97,6 +101,9 @@ pub(crate) struct SiteSettings {
     /// This site's proxies, instead of the global `proxies`.
     #[serde(default)]
     pub(crate) proxies: Vec<ProxyUrl>,
+    /// This site's change-event rules (`[sites.NAME.events]`), over `[events]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) events: Option<crate::events::RuleSettings>,
 }
 
 impl SiteSettings {
@@ -217,6 +224,8 @@ impl Default for Settings {
             min_confidence: engine.min_confidence,
             sites: BTreeMap::new(),
             proxies: Vec::new(),
+            events: crate::events::EventSettings::default(),
+            webhooks: Vec::new(),
             pool: std::sync::OnceLock::new(),
         }
     }
@@ -262,7 +271,11 @@ impl Settings {
             fig = fig.merge(Toml::file_exact(file));
         }
         fig = fig
-            .merge(Env::prefixed("HAUL_").filter(|k| !k.as_str().eq_ignore_ascii_case("llm_keys")))
+            .merge(Env::prefixed("HAUL_").filter(|k| {
+                // Secrets, read where they are used, never settings.
+                !k.as_str().eq_ignore_ascii_case("llm_keys")
+                    && !k.as_str().eq_ignore_ascii_case("webhook_secret")
+            }))
             .merge(Serialized::defaults(flags));
         let settings: Settings = fig.extract().map_err(|e| {
             // figment's messages name the key and its source ("in haul.toml TOML file",
@@ -310,6 +323,7 @@ impl Settings {
         for (site, s) in &self.sites {
             s.validate(site)?;
         }
+        crate::events::store_options(self)?;
         if self.llm_burst.is_some() && self.llm_rpm.is_none() {
             anyhow::bail!(
                 "llm_burst (--llm-burst) needs llm_rpm (--llm-rpm): a burst is the size of the per-minute bucket"

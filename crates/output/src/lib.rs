@@ -42,6 +42,11 @@
 //!   canonical URL); `records` is a JSON array of the URLs of the records it gave.
 //! * `crawls (id, started_at, finished_at)`: one row per [`Output::create`]; resuming continues
 //!   the latest crawl.
+//! * `events`: the change events ([`events`]: `new_product`, `price_drop`...), written in the
+//!   same transaction as the record or visit that caused them; `event_state` (per product:
+//!   the reference price, the last price event, the day's count, `gone`) and
+//!   `gone_candidates` (products a page listed last time and not this time) behind them.
+//! * `delivery_targets` and `deliveries`: the outbox of event deliveries ([`Outbox`]).
 //!
 //! Each drained batch is one transaction (WAL journal), so a kill loses no committed record.
 
@@ -49,9 +54,12 @@ mod append;
 mod columns;
 mod csv_file;
 mod error;
+pub mod events;
+mod events_store;
 mod json_array;
 mod jsonl;
 mod keys;
+mod outbox;
 mod read;
 mod sqlite;
 mod visit;
@@ -72,11 +80,15 @@ enum Msg {
     Visit(Box<Visit>),
     /// A barrier: flush everything before it, then answer.
     Flush(oneshot::Sender<()>),
+    /// How the crawl ended (before the last sender is dropped).
+    End(CrawlEnd),
 }
 
 pub use columns::COLUMNS;
 pub use error::OutputError;
+pub use events::{CrawlEnd, Event, EventKind, EventRules, StoreOptions};
 pub use keys::ExistingKeys;
+pub use outbox::{Due, EventFilter, Outbox, list_events};
 pub use read::read_records;
 pub use visit::Visit;
 
@@ -160,6 +172,11 @@ pub(crate) trait Sink: Send {
     fn visit(&mut self, _visit: &Visit) -> Result<(), WriteError> {
         Ok(())
     }
+    /// How the crawl ended (SQLite: `gone` by absence after a complete crawl). Default:
+    /// nothing.
+    fn end(&mut self, _end: CrawlEnd) -> Result<(), OutputError> {
+        Ok(())
+    }
     /// Makes everything written so far reach the file (SQLite: commits the batch).
     fn flush(&mut self) -> Result<(), OutputError>;
     /// Flushes and closes the output (JSON: the closing `]`; SQLite: marks the crawl finished).
@@ -239,6 +256,14 @@ impl RecordSender {
             .map_err(|_| self.gone())
     }
 
+    /// Tells the output how the crawl ended, after its last page: only after
+    /// [`CrawlEnd::Complete`] does the SQLite store call a product `gone` because a listing
+    /// that held it no longer does. Without this call the crawl counts as interrupted. Fails
+    /// like [`send`](Self::send).
+    pub async fn crawl_ended(&self, end: CrawlEnd) -> Result<(), OutputError> {
+        self.tx.send(Msg::End(end)).await.map_err(|_| self.gone())
+    }
+
     /// Waits until every record sent before this call is written and flushed to the file, so
     /// that whatever depends on them (the crawl journal) may be recorded after them.
     pub async fn flushed(&self) -> Result<(), OutputError> {
@@ -267,12 +292,17 @@ impl Output {
     /// output. A SQLite store is not truncated: it is opened (or created) and a new crawl
     /// starts in it. Blocking: call it from `spawn_blocking` or before the runtime starts.
     pub fn create(path: &Path) -> Result<Self, OutputError> {
+        Self::create_with(path, &StoreOptions::default())
+    }
+
+    /// [`Output::create`] with the SQLite store's event rules (other formats ignore them).
+    pub fn create_with(path: &Path, options: &StoreOptions) -> Result<Self, OutputError> {
         let format = format_of(path)?;
         let sink: Box<dyn Sink> = match format {
             OutputFormat::Jsonl => Box::new(jsonl::JsonlSink::create(path)?),
             OutputFormat::Json => Box::new(json_array::JsonSink::create(path)?),
             OutputFormat::Csv => Box::new(csv_file::CsvSink::create(path)?),
-            OutputFormat::Sqlite => Box::new(sqlite::SqliteSink::open(path, false)?.0),
+            OutputFormat::Sqlite => Box::new(sqlite::SqliteSink::open(path, false, options)?.0),
         };
         Self::start(path, format, sink, ExistingKeys::new())
     }
@@ -287,6 +317,14 @@ impl Output {
     /// crawl wrote. Anything else that is not what haul writes is [`OutputError::Corrupt`] with
     /// its line number, and the file is left untouched. Blocking, like [`Output::create`].
     pub fn open_append(path: &Path) -> Result<(Self, ExistingKeys), OutputError> {
+        Self::open_append_with(path, &StoreOptions::default())
+    }
+
+    /// [`Output::open_append`] with the SQLite store's event rules.
+    pub fn open_append_with(
+        path: &Path,
+        options: &StoreOptions,
+    ) -> Result<(Self, ExistingKeys), OutputError> {
         let format = format_of(path)?;
         let (sink, keys): (Box<dyn Sink>, ExistingKeys) = match format {
             OutputFormat::Jsonl => {
@@ -302,7 +340,7 @@ impl Output {
                 (Box::new(s), k)
             }
             OutputFormat::Sqlite => {
-                let (s, k) = sqlite::SqliteSink::open(path, true)?;
+                let (s, k) = sqlite::SqliteSink::open(path, true, options)?;
                 (Box::new(s), k)
             }
         };
@@ -421,6 +459,11 @@ fn drain(
                     sink.flush()?;
                     unflushed = 0;
                 }
+                continue;
+            }
+            Msg::End(end) => {
+                sink.end(end)?;
+                unflushed = 0;
                 continue;
             }
             Msg::Flush(ack) => {

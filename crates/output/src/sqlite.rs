@@ -1,5 +1,6 @@
 //! The SQLite store: `records` upserted by (site, url), `price_history` with a row per change,
-//! `crawls` with one row per run, `pages` with the last visit of every page. One transaction per drained batch, one savepoint per record.
+//! `crawls` with one row per run, `pages` with the last visit of every page, and the change
+//! events each write makes (`events_store.rs`). One transaction per drained batch, one savepoint per record.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,14 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params, params_from_ite
 use rust_decimal::Decimal;
 
 use crate::columns::{self, COLUMNS, Cell};
+use crate::events::{CrawlEnd, StoreOptions};
+use crate::events_store::{self, Snapshot};
 use crate::{ExistingKeys, OutputError, Sink, Visit, WriteError, create_err, db_err};
+
+/// A batch's transaction takes the write lock at once: a deferred one that read first could
+/// not upgrade while another connection (the event dispatcher's outbox) wrote meanwhile
+/// (`SQLITE_BUSY` at once, which the busy timeout does not wait out).
+const BEGIN: &str = "BEGIN IMMEDIATE";
 
 /// The schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -35,6 +43,7 @@ const INSERT_HISTORY: &str = "INSERT INTO price_history \
 struct Idx {
     site: usize,
     url: usize,
+    title: usize,
     seen_at: usize,
     price: usize,
     list_price: usize,
@@ -50,6 +59,8 @@ pub(crate) struct SqliteSink {
     in_tx: bool,
     upsert: String,
     idx: Idx,
+    /// The event rules.
+    options: StoreOptions,
 }
 
 fn sql_type(column: &str) -> &'static str {
@@ -173,8 +184,13 @@ fn sql_value(cell: &Cell) -> Value {
 
 impl SqliteSink {
     /// Opens (or creates) the store at `path`. A new crawl starts; with `resume`, the latest
-    /// crawl goes on instead and the keys it wrote are returned.
-    pub(crate) fn open(path: &Path, resume: bool) -> Result<(Self, ExistingKeys), OutputError> {
+    /// crawl goes on instead and the keys it wrote are returned. Change events follow
+    /// `options`.
+    pub(crate) fn open(
+        path: &Path,
+        resume: bool,
+        options: &StoreOptions,
+    ) -> Result<(Self, ExistingKeys), OutputError> {
         let db = db_err(path);
         let conn = Connection::open(path).map_err(|e| create_err(path)(io::Error::other(e)))?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(&db)?;
@@ -197,6 +213,7 @@ impl SqliteSink {
             });
         }
         conn.execute_batch(&schema()).map_err(&db)?;
+        conn.execute_batch(events_store::SCHEMA).map_err(&db)?;
         migrate(&conn).map_err(&db)?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .map_err(&db)?;
@@ -238,6 +255,7 @@ impl SqliteSink {
         let idx = Idx {
             site: columns::index("site"),
             url: columns::index("url"),
+            title: columns::index("title"),
             seen_at: columns::index("seen_at"),
             price: columns::index("price"),
             list_price: columns::index("list_price"),
@@ -251,12 +269,20 @@ impl SqliteSink {
             in_tx: false,
             upsert: upsert_sql(),
             idx,
+            options: options.clone(),
         };
         Ok((sink, keys))
     }
 
-    /// Upserts one record and adds a price-history row when its price changed.
+    /// Upserts one record, adds a price-history row when its price changed and the change
+    /// events it makes (`events_store`), all in the caller's savepoint.
     fn write_cells(&self, cells: &[Cell]) -> rusqlite::Result<()> {
+        let i = &self.idx;
+        let old = events_store::read_old(
+            &self.conn,
+            cells[i.site].as_str().unwrap_or_default(),
+            cells[i.url].as_str().unwrap_or_default(),
+        )?;
         let params = cells
             .iter()
             .map(sql_value)
@@ -265,7 +291,6 @@ impl SqliteSink {
             .prepare_cached(&self.upsert)?
             .execute(params_from_iter(params))?;
 
-        let i = &self.idx;
         let text = |k: usize| cells[k].as_str();
         let (site, url) = (text(i.site), text(i.url));
         let now = [
@@ -299,6 +324,38 @@ impl SqliteSink {
                 self.crawl_id
             ])?;
         }
+        let new = Snapshot {
+            title: text(i.title).map(str::to_string),
+            price: now[0].map(str::to_string),
+            currency: now[2].map(str::to_string),
+            availability: now[3].map(str::to_string),
+        };
+        let (site, url) = (site.unwrap_or_default(), url.unwrap_or_default());
+        events_store::on_record(
+            &self.conn,
+            self.options.rules_for(site),
+            self.crawl_id,
+            (site, url),
+            old.as_ref(),
+            &new,
+            Utc::now(),
+        )
+    }
+
+    /// Keeps a page's visit (and the events it makes) in the caller's savepoint.
+    fn write_visit(&self, visit: &Visit, records: &str) -> rusqlite::Result<()> {
+        events_store::on_visit(&self.conn, &self.options, self.crawl_id, visit, Utc::now())?;
+        self.conn.prepare_cached(UPSERT_PAGE)?.execute(params![
+            visit.site,
+            visit.url,
+            visit.status,
+            visit.failure,
+            visit.etag,
+            visit.last_modified,
+            records,
+            visit.at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            self.crawl_id
+        ])?;
         Ok(())
     }
 
@@ -332,7 +389,7 @@ impl Sink for SqliteSink {
     fn write(&mut self, record: &Record) -> Result<(), WriteError> {
         let cells = columns::record_cells(record).map_err(|e| WriteError::Skip(e.to_string()))?;
         if !self.in_tx {
-            self.exec("BEGIN")?;
+            self.exec(BEGIN)?;
             self.in_tx = true;
         }
         self.exec("SAVEPOINT record")?;
@@ -353,34 +410,41 @@ impl Sink for SqliteSink {
 
     fn visit(&mut self, visit: &Visit) -> Result<(), WriteError> {
         if !self.in_tx {
-            self.exec("BEGIN")?;
+            self.exec(BEGIN)?;
             self.in_tx = true;
         }
         let records =
             serde_json::to_string(&visit.records).map_err(|e| WriteError::Skip(e.to_string()))?;
-        self.conn
-            .prepare_cached(UPSERT_PAGE)
-            .and_then(|mut s| {
-                s.execute(params![
-                    visit.site,
-                    visit.url,
-                    visit.status,
-                    visit.failure,
-                    visit.etag,
-                    visit.last_modified,
-                    records,
-                    visit.at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                    self.crawl_id
-                ])
-            })
-            .map(drop)
-            .map_err(|e| {
+        self.exec("SAVEPOINT visit")?;
+        match self.write_visit(visit, &records) {
+            Ok(()) => Ok(self.exec("RELEASE visit")?),
+            Err(e) => {
+                self.exec("ROLLBACK TO visit")?;
+                self.exec("RELEASE visit")?;
                 if is_record_error(&e) {
-                    WriteError::Skip(e.to_string())
+                    Err(WriteError::Skip(e.to_string()))
                 } else {
-                    WriteError::Fatal(db_err(&self.path)(e))
+                    Err(WriteError::Fatal(db_err(&self.path)(e)))
                 }
-            })
+            }
+        }
+    }
+
+    fn end(&mut self, end: CrawlEnd) -> Result<(), OutputError> {
+        if !self.in_tx {
+            self.exec(BEGIN)?;
+            self.in_tx = true;
+        }
+        let complete = end == CrawlEnd::Complete;
+        events_store::on_end(
+            &self.conn,
+            &self.options,
+            self.crawl_id,
+            complete,
+            Utc::now(),
+        )
+        .map_err(db_err(&self.path))?;
+        self.flush()
     }
 
     fn flush(&mut self) -> Result<(), OutputError> {

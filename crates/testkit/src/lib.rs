@@ -21,11 +21,13 @@ use tokio::sync::oneshot;
 use url::Url;
 
 pub mod botwall;
+pub mod changing;
 pub mod hostile;
 pub mod mixed;
 pub mod site;
 
 pub use botwall::{BotWall, DECOY_NAME};
+pub use changing::{ChangingShop, ShopItem, shop_item};
 pub use hostile::{
     FORMULA_TITLE, HOSTILE_GOOD, HOSTILE_PATHS, VIA_LOCALHOST, hostile_router, internal_router,
     redirects_router,
