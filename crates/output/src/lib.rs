@@ -42,6 +42,8 @@
 //!   canonical URL); `records` is a JSON array of the URLs of the records it gave.
 //! * `crawls (id, started_at, finished_at)`: one row per [`Output::create`]; resuming continues
 //!   the latest crawl.
+//! * `schedule (site, spec, next_run, last_started, last_finished, runs)`: `haul watch`'s
+//!   next run per site ([`schedule::ScheduleStore`]).
 //!
 //! Each drained batch is one transaction (WAL journal), so a kill loses no committed record.
 
@@ -49,10 +51,12 @@ mod append;
 mod columns;
 mod csv_file;
 mod error;
+mod history;
 mod json_array;
 mod jsonl;
 mod keys;
 mod read;
+pub mod schedule;
 mod sqlite;
 mod visit;
 
@@ -76,6 +80,7 @@ enum Msg {
 
 pub use columns::COLUMNS;
 pub use error::OutputError;
+pub use history::{PricePoint, ProductHistory, read_price_history};
 pub use keys::ExistingKeys;
 pub use read::read_records;
 pub use visit::Visit;

@@ -1,0 +1,1 @@
+//! haul metrics (being written).
