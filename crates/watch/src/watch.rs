@@ -164,13 +164,13 @@ impl SiteLoop {
     async fn run(mut self, cancel: CancellationToken) -> Result<(), WatchError> {
         let name = self.site.name.clone();
         let (mut planned, mut due) = self.first().await?;
+        tracing::info!(
+            target: "haul_watch",
+            "site {name}: first run at {} ({})",
+            due.to_rfc3339_opts(SecondsFormat::Secs, true),
+            self.spec
+        );
         loop {
-            tracing::info!(
-                target: "haul_watch",
-                "site {name}: next run at {} ({})",
-                due.to_rfc3339_opts(SecondsFormat::Secs, true),
-                self.spec
-            );
             tokio::select! {
                 () = cancel.cancelled() => return Ok(()),
                 () = self.clock.sleep_until(due) => {}
