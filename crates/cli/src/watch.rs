@@ -229,3 +229,101 @@ pub(crate) async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     eprintln!("wrote {products} products to {}", output.display());
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn watch_args(argv: &[&str]) -> WatchArgs {
+        match crate::Cli::parse_from(argv).command {
+            crate::Command::Watch(a) => *a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_readme_example_plans_every_site_with_its_schedule() {
+        let readme = include_str!("../../../README.md");
+        let (_, rest) = readme
+            .split_once("A complete `haul.toml` for a watch:\n\n```toml\n")
+            .expect("the README has the example");
+        let (toml, _) = rest.split_once("```").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let args = watch_args(&["haul", "watch", "--config", cfg.to_str().unwrap()]);
+        let settings = Settings::load(args.engine.config.as_deref(), &args).unwrap();
+        assert_eq!(store_path(&settings).unwrap(), Path::new("store.db"));
+        let (sites, jobs) = plan(&args, &settings).unwrap();
+        let got: Vec<(String, String)> = sites
+            .iter()
+            .map(|s| (s.name.clone(), s.schedule.spec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("demo".to_string(), "every 1h".to_string()),
+                ("shopify".to_string(), "cron 0 */6 * * *".to_string())
+            ]
+        );
+        assert_eq!(jobs[1].start_urls[0].as_str(), "https://shop.example/");
+    }
+
+    #[test]
+    fn bad_or_missing_schedules_and_stores_are_errors_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        let c = cfg.to_str().unwrap();
+        let plan_of = |argv: &[&str]| {
+            let args = watch_args(argv);
+            Settings::load(args.engine.config.as_deref(), &args)
+                .and_then(|s| plan(&args, &s).map(drop))
+        };
+        std::fs::write(&cfg, "[sites.demo]\nevery = \"soon\"\n").unwrap();
+        let e = format!(
+            "{:#}",
+            plan_of(&["haul", "watch", "--config", c]).unwrap_err()
+        );
+        assert!(e.contains("sites.demo.every") && e.contains("soon"), "{e}");
+        std::fs::write(&cfg, "[sites.demo]\nevery = \"1h\"\ncron = \"* * * * *\"\n").unwrap();
+        let e = format!(
+            "{:#}",
+            plan_of(&["haul", "watch", "--config", c]).unwrap_err()
+        );
+        assert!(e.contains("not both"), "{e}");
+        std::fs::write(&cfg, "").unwrap();
+        let e = format!(
+            "{:#}",
+            plan_of(&[
+                "haul",
+                "watch",
+                "--config",
+                c,
+                "demo",
+                "--start-url",
+                "http://127.0.0.1:1/"
+            ])
+            .unwrap_err()
+        );
+        assert!(e.contains("site demo has no schedule"), "{e}");
+        assert!(
+            plan_of(&[
+                "haul",
+                "watch",
+                "--config",
+                c,
+                "demo",
+                "--start-url",
+                "http://127.0.0.1:1/",
+                "--every",
+                "2h"
+            ])
+            .is_ok()
+        );
+        let args = watch_args(&["haul", "watch", "--config", c, "-o", "x.jsonl"]);
+        let s = Settings::load(args.engine.config.as_deref(), &args).unwrap();
+        assert!(format!("{:#}", store_path(&s).unwrap_err()).contains("SQLite store"));
+    }
+}
