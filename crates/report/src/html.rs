@@ -141,14 +141,11 @@ pub fn render(products: &[ProductHistory], now: DateTime<Utc>) -> Result<String,
         String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     html.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n");
     html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>haul: prices</title>\n");
-    let _ = write!(
-        html,
-        "<style>{STYLE}</style></head><body>\n<h1>Prices</h1>\n"
-    );
-    let _ = write!(
+    let _ = writeln!(html, "<style>{STYLE}</style></head><body>\n<h1>Prices</h1>");
+    let _ = writeln!(
         html,
         "<p>{} products, as of {}. Sort by: <button data-sort=\"drop\">biggest drop</button>\
-<button data-sort=\"price\">price</button><button data-sort=\"title\">title</button></p>\n",
+<button data-sort=\"price\">price</button><button data-sort=\"title\">title</button></p>",
         products.len(),
         now.to_rfc3339_opts(SecondsFormat::Secs, true)
     );
@@ -156,9 +153,9 @@ pub fn render(products: &[ProductHistory], now: DateTime<Utc>) -> Result<String,
     for p in sorted {
         html.push_str(&row(p, now)?);
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "</tbody></table>\n<script>{SCRIPT}</script>\n</body></html>\n"
+        "</tbody></table>\n<script>{SCRIPT}</script>\n</body></html>"
     );
     Ok(html)
 }
