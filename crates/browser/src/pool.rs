@@ -533,7 +533,12 @@ impl PagePool for BrowserPool {
     }
 
     fn stats(&self) -> PoolStats {
-        self.inner.stats.snapshot()
+        PoolStats {
+            in_use: self.pages_in_use() as u64,
+            idle: self.idle_pages() as u64,
+            browsers: self.live_instances().len() as u64,
+            ..self.inner.stats.snapshot()
+        }
     }
 
     async fn close(&self) {

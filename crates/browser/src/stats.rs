@@ -50,6 +50,7 @@ impl Counters {
             } else {
                 micros as f64 / count as f64 / 1000.0
             },
+            ..PoolStats::default()
         }
     }
 }

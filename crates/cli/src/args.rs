@@ -49,6 +49,12 @@ pub enum Command {
     /// List the change events of a SQLite store (price drops, stock changes...), newest
     /// last.
     Events(crate::events::EventsArgs),
+    /// Recrawl sites into a SQLite store on a schedule (`every`/`cron` per site in haul.toml,
+    /// or --every), until Ctrl-C or SIGTERM.
+    Watch(Box<WatchArgs>),
+    /// Write one self-contained HTML page of a store's products: current price, change since
+    /// the last run and a chart of the price history.
+    Report(ReportArgs),
     /// Save pages as files (site fixtures).
     Fetch(crate::fetch::FetchArgs),
     /// Print what the extractor gets from saved pages or URLs, as JSON Lines.
@@ -261,6 +267,11 @@ pub struct CrawlArgs {
     #[arg(long)]
     #[serde(skip)]
     pub no_progress: bool,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` while crawling (such as
+    /// 127.0.0.1:9187).
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip)]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Share the crawl with `haul worker` processes through this Redis
     /// (`redis://HOST:PORT/DB`): `haul crawl` enqueues it and writes the records, the workers
     /// fetch and extract.
@@ -472,6 +483,10 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "ID", default_value = "haul", value_parser = parse_crawl_id)]
     #[serde(skip)]
     pub crawl_id: String,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` (such as 127.0.0.1:9187).
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip)]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Worker without LLM keys: send LLM tasks through Redis to the workers that have keys
     /// (they serve them) instead of calling a provider.
     #[arg(long)]
@@ -494,4 +509,79 @@ pub struct WorkerArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub engine: EngineArgs,
+}
+
+/// Arguments of `haul watch`. Unset options fall back to `haul.toml`, then `HAUL_*`
+/// environment variables, then built-in defaults.
+#[derive(Debug, clap::Args, Serialize)]
+pub struct WatchArgs {
+    /// Registered site names (see `haul sites`) [default: every `[sites.NAME]` of haul.toml
+    /// with an `every` or `cron` schedule].
+    #[serde(skip)]
+    pub sites: Vec<String>,
+    /// Where to start (level 0); repeatable; `SITE=URL` gives the URL to that site. Adds to
+    /// the sites' `start_urls` in haul.toml (else their own defaults).
+    #[arg(long = "start-url", value_name = "[SITE=]URL", value_parser = parse_start_url)]
+    #[serde(skip)]
+    pub start_urls: Vec<StartUrl>,
+    /// The SQLite store every run writes into (`.db`, `.sqlite`); required.
+    #[arg(short = 'o', long = "output", value_name = "STORE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<PathBuf>,
+    /// The interval of sites without their own `every` or `cron` in haul.toml (`30m`, `1h`,
+    /// `1day`).
+    #[arg(long, value_name = "INTERVAL")]
+    #[serde(skip)]
+    pub every: Option<String>,
+    /// Each run starts up to this fraction of its interval late, at random (spreads runs),
+    /// 0 to 1.
+    #[arg(long, value_name = "FRACTION", default_value_t = haul_watch::DEFAULT_JITTER, value_parser = parse_confidence)]
+    #[serde(skip)]
+    pub jitter: f64,
+    /// Seed of the jitter's random draws [default: from the clock].
+    #[arg(long, value_name = "N")]
+    #[serde(skip)]
+    pub jitter_seed: Option<u64>,
+    /// Where change events go, as with `haul crawl` (delivered while the watch runs).
+    #[command(flatten)]
+    #[serde(skip)]
+    pub delivery: crate::events::DeliveryArgs,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` (such as 127.0.0.1:9187).
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip)]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Deepest link level to follow, 0 = the start URLs only [default: 3].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_level: Option<u32>,
+    /// Stop scheduling a site after this many pages per run [default: no limit].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pages: Option<u64>,
+    /// Follow only links matching this regular expression; repeatable.
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Never follow links matching this regular expression; repeatable.
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    /// How this process fetches, renders and extracts.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Arguments of `haul report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// The SQLite store to read.
+    #[arg(long, value_name = "STORE", default_value = "store.db")]
+    pub store: PathBuf,
+    /// Only the products of this site.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
 }

@@ -162,6 +162,12 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         opts.visibility_timeout = Duration::from_secs(secs);
     }
     opts.wait_for_crawl = args.wait_secs.map(Duration::from_secs);
+    let mut _metrics_server = None;
+    if let Some(addr) = args.metrics {
+        let (metrics, server) = crate::crawl::serve_metrics(addr, &services).await?;
+        opts.progress = metrics.progress(Arc::new(haul_runner::Silent));
+        _metrics_server = Some(server);
+    }
     let registry = haul_sites::registry()?;
     crate::crawl::check_site_sessions(&registry, &settings)?;
     let res = haul_cluster::run_worker(

@@ -137,23 +137,17 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     };
     let private = private_network_allowed(&settings, jobs.iter().flat_map(|j| &j.start_urls));
     let (services, llm, pages) = build_services(&settings, None, private)?;
-    let opts = crawl_options(&settings);
     let cancel = CancellationToken::new();
     spawn_ctrl_c(cancel.clone());
     let progress = crate::progress::for_stderr(progress_allowed && !args.no_progress);
-    let mut crawler =
-        Crawler::new(opts, services, output.sender(), cancel).with_progress(progress.clone());
-    if let Some((journal, positions)) = state {
-        crawler = crawler.with_state(journal, positions);
-    }
-    if let Some(dir) = &settings.state {
-        crawler = crawler.with_sessions(SessionStore::in_state(dir));
-    }
-    let report = crawler.run(jobs).await;
-    // An output that failed says so in `finish` below.
-    let _ = (output.sender())
-        .crawl_ended(crate::events::crawl_end(&report))
-        .await;
+    let (counted, _server) = match args.metrics {
+        Some(addr) => {
+            let (metrics, server) = serve_metrics(addr, &services).await?;
+            (metrics.progress(progress.clone()), Some(server))
+        }
+        None => (progress.clone() as Arc<dyn haul_runner::Progress>, None),
+    };
+    let run = crawl_into(&settings, services, output, jobs, cancel, counted, state).await;
     progress.finish();
     if let Some(llm) = &llm {
         llm.shutdown().await;
@@ -161,12 +155,7 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     if let Some(pages) = &pages {
         pages.close().await;
     }
-    let written = output.finish().await.with_context(|| {
-        format!(
-            "records were extracted but the output {} failed",
-            path.display()
-        )
-    })?;
+    let (report, written) = run?;
     eprintln!("{report}");
     if path != Path::new("-") {
         eprintln!("wrote {written} records to {}", path.display());
@@ -191,6 +180,58 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
 /// The exit code of a crawl that ended with a domain stopped for blocking (its records are
 /// written): not 1 (every page failed, or an error) nor 2 (a usage error).
 pub(crate) const EXIT_DOMAIN_STOPPED: u8 = 3;
+
+/// One local crawl of `jobs` into `output` (a `haul crawl`, a run of `haul watch`): the
+/// engine built from `settings` on `services`, stopped by `cancel` (pages in flight finish,
+/// the output is flushed), continuing `state`'s journal when given and keeping the sites'
+/// sessions in `--state`. Returns the report and how many records were written.
+pub(crate) async fn crawl_into(
+    settings: &Settings,
+    services: Services,
+    output: Output,
+    jobs: Vec<SiteJob>,
+    cancel: CancellationToken,
+    progress: Arc<dyn haul_runner::Progress>,
+    state: Option<(
+        Journal,
+        std::collections::HashMap<String, haul_runner::SiteResume>,
+    )>,
+) -> anyhow::Result<(haul_runner::CrawlReport, u64)> {
+    let mut crawler = Crawler::new(crawl_options(settings), services, output.sender(), cancel)
+        .with_progress(progress);
+    if let Some((journal, positions)) = state {
+        crawler = crawler.with_state(journal, positions);
+    }
+    if let Some(dir) = &settings.state {
+        crawler = crawler.with_sessions(SessionStore::in_state(dir));
+    }
+    let report = crawler.run(jobs).await;
+    // How the crawl ended decides the store's `gone` events by absence; an output that
+    // failed says so in `finish` below.
+    let _ = (output.sender())
+        .crawl_ended(crate::events::crawl_end(&report))
+        .await;
+    let path = output.path().to_path_buf();
+    let written = output.finish().await.with_context(|| {
+        format!(
+            "records were extracted but the output {} failed",
+            path.display()
+        )
+    })?;
+    Ok((report, written))
+}
+
+/// Starts the `/metrics` endpoint on `addr`, with the gauges of `services`' pools.
+pub(crate) async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    services: &Services,
+) -> anyhow::Result<(Arc<haul_metrics::Metrics>, haul_metrics::MetricsServer)> {
+    let metrics = Arc::new(haul_metrics::Metrics::new());
+    metrics.watch_pools(services.pages.clone(), services.llm.clone());
+    let server = haul_metrics::MetricsServer::start(metrics.clone(), addr).await?;
+    tracing::info!("metrics on http://{}/metrics", server.addr());
+    Ok((metrics, server))
+}
 
 /// Fails on a `[sites.NAME]` table naming no registered site, naming it. (The engine lays
 /// each table over its site's default session: `CrawlOptions::site_sessions`.)

@@ -11,6 +11,7 @@ mod fetch;
 mod parse;
 mod progress;
 mod settings;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -45,7 +46,10 @@ pub fn main() -> ExitCode {
 fn init_tracing(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("warn,haul_cli=info,{}", haul_browser::LOG_FILTER))
+        EnvFilter::new(format!(
+            "warn,haul_cli=info,haul_watch=info,{}",
+            haul_browser::LOG_FILTER
+        ))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -71,6 +75,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => cluster::collect(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
         Command::Events(args) => events::list(args).await,
+        Command::Watch(args) => watch::watch(*args).await,
+        Command::Report(args) => watch::report(args).await,
         Command::Eval(EvalCommand::Pages { dir, tuning }) => {
             let report = tokio::task::spawn_blocking(move || {
                 haul_extract::eval::evaluate_corpora(dir, &tuning)

@@ -104,6 +104,15 @@ pub(crate) struct SiteSettings {
     /// This site's change-event rules (`[sites.NAME.events]`), over `[events]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) events: Option<crate::events::RuleSettings>,
+    /// `haul watch`: recrawl this site at this interval (`30m`, `1h`, `1day`).
+    #[serde(default)]
+    pub(crate) every: Option<String>,
+    /// `haul watch`: recrawl this site at the times of this cron expression (UTC).
+    #[serde(default)]
+    pub(crate) cron: Option<String>,
+    /// `haul watch`: where this site's runs start [default: the site's own start URLs].
+    #[serde(default)]
+    pub(crate) start_urls: Vec<url::Url>,
 }
 
 impl SiteSettings {
@@ -152,6 +161,17 @@ impl SiteSettings {
                     key("cookies")
                 );
             }
+        }
+        if self.every.is_some() && self.cron.is_some() {
+            anyhow::bail!("sites.{site}: give `every` or `cron`, not both");
+        }
+        if let Some(every) = &self.every {
+            haul_watch::Schedule::every(every)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", key("every")))?;
+        }
+        if let Some(cron) = &self.cron {
+            haul_watch::Schedule::cron(cron)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", key("cron")))?;
         }
         if let Some(l) = &self.locale {
             let mut parts = l.split(['-', '_']);

@@ -21,7 +21,7 @@ use crate::breaker::RedisBreaker;
 use crate::{ClusterError, CrawlSpec, stats};
 
 /// Settings of one worker process.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerOptions {
     /// The crawl id to work on.
     pub crawl: String,
@@ -34,6 +34,20 @@ pub struct WorkerOptions {
     pub visibility_timeout: Duration,
     /// How long to wait for the crawl to be enqueued (`None` = until cancelled).
     pub wait_for_crawl: Option<Duration>,
+    /// Told of every page this worker processes (metrics); nothing by default.
+    pub progress: Arc<dyn haul_runner::Progress>,
+}
+
+impl std::fmt::Debug for WorkerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerOptions")
+            .field("crawl", &self.crawl)
+            .field("name", &self.name)
+            .field("concurrency", &self.concurrency)
+            .field("visibility_timeout", &self.visibility_timeout)
+            .field("wait_for_crawl", &self.wait_for_crawl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WorkerOptions {
@@ -47,6 +61,7 @@ impl WorkerOptions {
             concurrency: CrawlOptions::default().concurrency,
             visibility_timeout: Duration::from_secs(60),
             wait_for_crawl: None,
+            progress: Arc::new(haul_runner::Silent),
         }
     }
 }
@@ -184,7 +199,9 @@ pub async fn run_worker(
     let breaker = Arc::new(RedisBreaker::new(redis, &opts.crawl, crawl_opts.blocks));
     let proxies = crawl_opts.proxies.clone();
     let crawler = Arc::new(
-        Crawler::detached(crawl_opts, services.clone(), cancel.child_token()).with_breaker(breaker),
+        Crawler::detached(crawl_opts, services.clone(), cancel.child_token())
+            .with_breaker(breaker)
+            .with_progress(opts.progress.clone()),
     );
     let driven = crawler.drive(jobs, Arc::new(tasks), slots).await;
     if let Some(e) = driven.error {

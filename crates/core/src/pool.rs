@@ -130,6 +130,15 @@ pub struct PoolStats {
     pub peak_open: u64,
     /// Mean time a page was held, in milliseconds.
     pub mean_page_ms: f64,
+    /// Pages borrowed at the time of the snapshot (a gauge; 0 where the pool does not tell).
+    #[serde(default)]
+    pub in_use: u64,
+    /// Kept tabs waiting for reuse at the time of the snapshot (a gauge).
+    #[serde(default)]
+    pub idle: u64,
+    /// Running browsers at the time of the snapshot (a gauge).
+    #[serde(default)]
+    pub browsers: u64,
 }
 
 /// A pool of browser pages.

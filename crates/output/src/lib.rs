@@ -47,6 +47,8 @@
 //!   the reference price, the last price event, the day's count, `gone`) and
 //!   `gone_candidates` (products a page listed last time and not this time) behind them.
 //! * `delivery_targets` and `deliveries`: the outbox of event deliveries ([`Outbox`]).
+//! * `schedule (site, spec, next_run, last_started, last_finished, runs)`: `haul watch`'s
+//!   next run per site ([`schedule::ScheduleStore`]).
 //!
 //! Each drained batch is one transaction (WAL journal), so a kill loses no committed record.
 
@@ -56,11 +58,13 @@ mod csv_file;
 mod error;
 pub mod events;
 mod events_store;
+mod history;
 mod json_array;
 mod jsonl;
 mod keys;
 mod outbox;
 mod read;
+pub mod schedule;
 mod sqlite;
 mod visit;
 
@@ -87,6 +91,7 @@ enum Msg {
 pub use columns::COLUMNS;
 pub use error::OutputError;
 pub use events::{CrawlEnd, Event, EventKind, EventRules, StoreOptions};
+pub use history::{PricePoint, ProductHistory, read_price_history};
 pub use keys::ExistingKeys;
 pub use outbox::{Due, EventFilter, Outbox, list_events};
 pub use read::read_records;

@@ -341,6 +341,9 @@ impl Crawler {
             page.written = page.records.len() as u64;
         }
         let share = lock(&shares[slot]).done(&task.site, task.level, &page);
+        if let Some(kind) = page.error {
+            self.progress.page_failed(&task.site, kind);
+        }
         self.progress
             .page_done(&task.site, task.level, page.error.is_none(), page.written);
         debug!(site = task.site, url = %task.url, "page done");

@@ -7,6 +7,8 @@ pub trait Progress: Send + Sync {
     fn level_started(&self, site: &str, level: u32, queued: u64);
     /// A page of `site` finished (`ok` = without error) and gave `records` records.
     fn page_done(&self, site: &str, level: u32, ok: bool, records: u64);
+    /// A page of `site` failed with `kind` (after retries; called before its `page_done`).
+    fn page_failed(&self, _site: &str, _kind: haul_core::FailureKind) {}
     /// `site` is done.
     fn site_done(&self, _site: &str) {}
 }
