@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use haul_core::{Extractor, Registry};
 use haul_runner::{
     CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Journal, Output,
-    PoliteFetcher, Politeness, RenderMode, Services, SessionStore, SiteJob,
+    PoliteFetcher, Politeness, Recall, RenderMode, Services, SessionStore, SiteJob,
 };
 use tokio::signal::unix::{Signal, SignalKind};
 use url::Url;
@@ -140,6 +140,17 @@ pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Re
     }
     if let Some(dir) = &settings.state {
         crawler = crawler.with_sessions(SessionStore::in_state(dir));
+    }
+    if settings.revalidate && !args.no_revalidate {
+        let p = path.clone();
+        if let Some(recall) = tokio::task::spawn_blocking(move || Recall::open(&p)).await?? {
+            tracing::info!(
+                "{} pages remembered in {}: unchanged pages are carried forward",
+                recall.len(),
+                path.display()
+            );
+            crawler = crawler.with_recall(recall);
+        }
     }
     let report = crawler.run(jobs).await;
     progress.finish();
@@ -326,6 +337,10 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
             .map(|(name, s)| (name.clone(), s.session()))
             .collect(),
         proxies: settings.proxy_pool(),
+        sitemap: settings.sitemap,
+        site_sitemaps: (settings.sites.iter())
+            .filter_map(|(name, s)| Some((name.clone(), s.sitemap?)))
+            .collect(),
         ..CrawlOptions::default()
     }
 }

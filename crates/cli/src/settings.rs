@@ -66,6 +66,11 @@ pub(crate) struct Settings {
     pub(crate) sites: BTreeMap<String, SiteSettings>,
     /// Upstream proxies (`--proxy`, `proxies = [...]`); shown masked.
     pub(crate) proxies: Vec<ProxyUrl>,
+    /// Start every site from its sitemaps too (`--sitemap`).
+    pub(crate) sitemap: bool,
+    /// Fetch pages conditionally and carry unchanged ones forward when the output is a
+    /// SQLite store (`--no-revalidate`, `revalidate = false`: download everything again).
+    pub(crate) revalidate: bool,
     /// The one pool of the proxies, shared by the fetcher, the browser's gate and the engine.
     #[serde(skip)]
     pool: std::sync::OnceLock<Option<Arc<ProxyPool>>>,
@@ -97,6 +102,9 @@ pub(crate) struct SiteSettings {
     /// This site's proxies, instead of the global `proxies`.
     #[serde(default)]
     pub(crate) proxies: Vec<ProxyUrl>,
+    /// Start this site from its sitemaps too (default: the site crate's choice).
+    #[serde(default)]
+    pub(crate) sitemap: Option<bool>,
 }
 
 impl SiteSettings {
@@ -217,6 +225,8 @@ impl Default for Settings {
             min_confidence: engine.min_confidence,
             sites: BTreeMap::new(),
             proxies: Vec::new(),
+            sitemap: engine.sitemap,
+            revalidate: true,
             pool: std::sync::OnceLock::new(),
         }
     }

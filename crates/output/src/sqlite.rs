@@ -197,6 +197,8 @@ impl SqliteSink {
             });
         }
         conn.execute_batch(&schema()).map_err(&db)?;
+        conn.execute_batch(crate::recall::LINKS_SCHEMA)
+            .map_err(&db)?;
         migrate(&conn).map_err(&db)?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .map_err(&db)?;
@@ -374,6 +376,7 @@ impl Sink for SqliteSink {
                 ])
             })
             .map(drop)
+            .and_then(|()| crate::recall::save_links(&self.conn, visit))
             .map_err(|e| {
                 if is_record_error(&e) {
                     WriteError::Skip(e.to_string())

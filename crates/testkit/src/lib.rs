@@ -23,6 +23,7 @@ use url::Url;
 pub mod botwall;
 pub mod hostile;
 pub mod mixed;
+pub mod recrawl;
 pub mod site;
 
 pub use botwall::{BotWall, DECOY_NAME};
@@ -31,6 +32,7 @@ pub use hostile::{
     redirects_router,
 };
 pub use mixed::{MixedKind, MixedProduct, mixed_router, mixed_truth};
+pub use recrawl::{RecrawlShop, ShopCounts, ShopOptions};
 pub use site::{Fixtures, Reply};
 
 /// What a [`TestServer`] saw.
