@@ -209,7 +209,7 @@ mod tests {
             "demo",
             "http://x/p/1",
             "One",
-            Method::Rules,
+            Method::JsonLd,
         );
         r.price = Some("9.90".parse().unwrap());
         tx.send(r.clone()).await.unwrap();

@@ -717,6 +717,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_304_is_a_document_only_for_a_conditional_request_and_raw_bodies_are_cut() {
+        use axum::routing::get;
+        let router = axum::Router::new()
+            .route(
+                "/p",
+                get(|| async { (axum::http::StatusCode::NOT_MODIFIED, [("etag", "\"v1\"")]) }),
+            )
+            .route("/big", get(|| async { "x".repeat(10_000) }));
+        let base = serve(router).await;
+        let fetcher = HttpFetcher::new(&HttpOptions::local()).unwrap();
+        let url = base.join("p").unwrap();
+        match fetcher.fetch(FetchRequest::get(url.clone())).await {
+            Err(FetchError::Status { status: 304, .. }) => {}
+            other => panic!("an unasked-for 304 is an odd status: {other:?}"),
+        }
+        let mut req = FetchRequest::get(url);
+        req.headers = vec![("If-None-Match".into(), "\"v1\"".into())];
+        let doc = fetcher.fetch(req).await.unwrap();
+        assert_eq!((doc.status, doc.body.as_str()), (304, ""));
+        assert_eq!(doc.header("etag"), Some("\"v1\""));
+
+        let raw = fetcher
+            .fetch_raw(FetchRequest::get(base.join("big").unwrap()), 4096)
+            .await
+            .unwrap();
+        assert!(raw.cut);
+        assert_eq!(raw.bytes.len(), 4096);
+        let whole = fetcher
+            .fetch_raw(FetchRequest::get(base.join("big").unwrap()), 20_000)
+            .await
+            .unwrap();
+        assert!(!whole.cut && whole.bytes.len() == 10_000);
+    }
+
+    #[tokio::test]
     async fn bodies_are_capped_and_decoded_by_their_charset() {
         use axum::body::{Body, Bytes};
         use axum::routing::get;
