@@ -568,6 +568,32 @@ mod tests {
     }
 
     #[test]
+    fn sitemaps_and_revalidation_come_from_flags_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        let c = cfg.to_str().unwrap();
+        std::fs::write(
+            &cfg,
+            "revalidate = false
+[sites.shopify]
+sitemap = true
+",
+        )
+        .unwrap();
+        let s = load(&["haul", "crawl", "--config", c]).unwrap();
+        assert!(!s.revalidate && !s.sitemap);
+        let opts = crate::crawl::crawl_options(&s);
+        assert_eq!(opts.site_sitemaps.get("shopify"), Some(&true));
+        let registry = haul_sites::registry().unwrap();
+        assert!(opts.uses_sitemap(registry.get("shopify").unwrap()));
+        assert!(!opts.uses_sitemap(registry.get("demo").unwrap()));
+        let s = load(&["haul", "crawl", "--sitemap"]).unwrap();
+        assert!(s.revalidate && s.sitemap);
+        let opts = crate::crawl::crawl_options(&s);
+        assert!(opts.uses_sitemap(registry.get("demo").unwrap()));
+    }
+
+    #[test]
     fn sites_tables_give_each_site_its_session_and_bad_values_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("haul.toml");
