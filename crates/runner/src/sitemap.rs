@@ -224,10 +224,11 @@ async fn roots(fetcher: &dyn Fetcher, start_urls: &[Url]) -> Vec<(Url, bool)> {
     roots
 }
 
-/// Reads every sitemap of a site (see [`roots`]) through `fetcher` (the site's: scope,
-/// session, robots.txt and the per-domain limits apply), each file at most `limit` bytes
-/// (compressed and decompressed), and returns the pages listed, each once, in order. Problems
-/// (an unreachable, malformed or oversize sitemap) are warnings: the pages read so far count.
+/// Reads every sitemap of a site (robots.txt `Sitemap:` lines, else `/sitemap.xml`, of each
+/// start URL's domain) through `fetcher` (the site's: scope, session, robots.txt and the
+/// per-domain limits apply), each file at most `limit` bytes (compressed and decompressed),
+/// and returns the pages listed, each once, in order. Problems (an unreachable, malformed or
+/// oversize sitemap) are warnings: the pages read so far count.
 pub async fn discover(fetcher: &dyn Fetcher, start_urls: &[Url], limit: u64) -> Vec<SitemapUrl> {
     let mut queue: VecDeque<(Url, u32, bool)> = roots(fetcher, start_urls)
         .await
