@@ -98,7 +98,7 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 /// Waits for `child` to exit, sampling every 20 ms the CPU seconds of each of `pids` into
 /// `cpu` (the last value read: a process that exits keeps its final figure) and the peak
 /// resident set of the first one. Returns the exit status and that peak in KiB.
-fn sample_until_exit(
+pub(crate) fn sample_until_exit(
     child: &mut Child,
     pids: &[u32],
     cpu: &mut [f64],
@@ -146,10 +146,15 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         ),
         Some("browser") => browser(&args[1..]),
         Some("distributed") => distributed(&args[1..]),
+        Some("recrawl") => crate::bench_recrawl::recrawl(&args[1..]),
         Some(other) => {
-            bail!("unknown benchmark {other:?}; available: http, llm, browser, distributed")
+            bail!(
+                "unknown benchmark {other:?}; available: http, llm, browser, distributed, recrawl"
+            )
         }
-        None => bail!("usage: cargo xtask bench http|llm|browser [pool|mixed]|distributed"),
+        None => {
+            bail!("usage: cargo xtask bench http|llm|browser [pool|mixed]|distributed|recrawl")
+        }
     }
 }
 
@@ -207,7 +212,7 @@ fn http(args: &[String]) -> Result<()> {
 }
 
 /// Value of `--flag N` in `args`, or `default`.
-fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
+pub(crate) fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
     Ok(args
         .iter()
         .position(|a| a == name)

@@ -8,6 +8,7 @@
 //!   with `--demo` it first serves the bundled demo shop and crawls it into `demo.jsonl`.
 
 mod bench;
+mod bench_recrawl;
 mod crawl;
 mod deps;
 mod fixtures;
@@ -39,6 +40,8 @@ commands:
                            provider (1, 3, 10 keys): efficiency against the bound, 429s, tokens
   bench browser [pool|mixed]  pool: 100 script-rendered pages, browser per URL vs the pool;
                            mixed: haul crawls the realistic mixed shop (always, auto, --no-pool)
+  bench recrawl            an unchanged 2,000-page shop crawled twice into a SQLite store: time,
+                           CPU and body bytes at the server of both (the second sends validators)
   eval prices FILE.jsonl   price parser accuracy on a price-strings corpus
   eval pages [DIR]         extraction accuracy on a product-pages corpus (default
                            ../shared/data/product-pages-dev), split in tuning and held-out

@@ -67,10 +67,12 @@ pub enum Command {
     Serve {
         /// `demo` (the demo shop), `generated` (a shop of --products product pages), `mixed`
         /// (a realistic deal shop of --products product pages, --script-share percent of them
-        /// built by scripts; read by the `generic` site) or `hostile` (pages built to crash,
+        /// built by scripts; read by the `generic` site), `recrawl` (a `generated`-like shop of
+        /// --products product pages whose pages carry ETag / Last-Modified and answer 304;
+        /// counters of body bytes and 304s at /__stats) or `hostile` (pages built to crash,
         /// hang or mislead a crawler, and an internal service it must never reach).
         site: String,
-        /// Product pages of the `generated` and `mixed` sites.
+        /// Product pages of the `generated`, `mixed` and `recrawl` sites.
         #[arg(long, default_value_t = 2000)]
         products: usize,
         /// Percentage of the `mixed` site's product pages that are application shells built
@@ -259,6 +261,19 @@ pub struct CrawlArgs {
     #[arg(long, requires = "state")]
     #[serde(skip)]
     pub resume: bool,
+    /// Start every site from its sitemaps too (robots.txt `Sitemap:` lines, else
+    /// /sitemap.xml; indexes and .gz followed): each page listed within the site's scope is
+    /// a start URL. With a SQLite store, a page whose `lastmod` is not newer than its last
+    /// visit is not fetched: its last records are carried forward.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sitemap: bool,
+    /// With a SQLite store (-o FILE.db): download every page again instead of sending the
+    /// validators the store kept (If-None-Match / If-Modified-Since) and skipping pages
+    /// whose sitemap `lastmod` says they are unchanged.
+    #[arg(long)]
+    #[serde(skip)]
+    pub no_revalidate: bool,
     /// How this process fetches, renders and extracts.
     #[command(flatten)]
     #[serde(flatten)]

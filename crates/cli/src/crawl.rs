@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use haul_core::{Extractor, Registry};
 use haul_runner::{
     CancellationToken, CrawlOptions, Crawler, HttpFetcher, HttpOptions, Journal, Output,
-    PoliteFetcher, Politeness, RenderMode, Services, SessionStore, SiteJob,
+    PoliteFetcher, Politeness, Recall, RenderMode, Services, SessionStore, SiteJob,
 };
 use tokio::signal::unix::{Signal, SignalKind};
 use url::Url;
@@ -102,7 +102,8 @@ pub(crate) fn plan_jobs(
 }
 
 pub(crate) async fn crawl(args: CrawlArgs, progress_allowed: bool) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(args.engine.config.as_deref(), &args)?;
+    let mut settings = Settings::load(args.engine.config.as_deref(), &args)?;
+    settings.revalidate &= !args.no_revalidate;
     let registry = haul_sites::registry()?;
     let mut jobs = plan_jobs(&registry, &args.sites, &args.start_urls)?;
     let allow = compile(&settings.allow)?;
@@ -204,6 +205,17 @@ pub(crate) async fn crawl_into(
     }
     if let Some(dir) = &settings.state {
         crawler = crawler.with_sessions(SessionStore::in_state(dir));
+    }
+    if settings.revalidate {
+        let path = output.path().to_path_buf();
+        if let Some(recall) = tokio::task::spawn_blocking(move || Recall::open(&path)).await?? {
+            tracing::info!(
+                "{} pages remembered in {}: unchanged pages are carried forward",
+                recall.len(),
+                output.path().display()
+            );
+            crawler = crawler.with_recall(recall);
+        }
     }
     let report = crawler.run(jobs).await;
     // How the crawl ended decides the store's `gone` events by absence; an output that
@@ -402,6 +414,10 @@ pub(crate) fn crawl_options(settings: &Settings) -> CrawlOptions {
             .map(|(name, s)| (name.clone(), s.session()))
             .collect(),
         proxies: settings.proxy_pool(),
+        sitemap: settings.sitemap,
+        site_sitemaps: (settings.sites.iter())
+            .filter_map(|(name, s)| Some((name.clone(), s.sitemap?)))
+            .collect(),
         ..CrawlOptions::default()
     }
 }

@@ -134,8 +134,13 @@ async fn serve(
         "demo" => haul_testkit::demo_router(latency),
         "generated" => haul_testkit::generated_router(products, latency),
         "mixed" => haul_testkit::mixed_router(products, script_share.into(), latency),
+        "recrawl" => haul_testkit::RecrawlShop::new(haul_testkit::ShopOptions {
+            latency,
+            ..haul_testkit::ShopOptions::new(products)
+        })
+        .router(),
         other => anyhow::bail!(
-            "haul serve: unknown site {other:?}; choose \"demo\", \"generated\", \"mixed\" or \"hostile\""
+            "haul serve: unknown site {other:?}; choose \"demo\", \"generated\", \"mixed\", \"recrawl\" or \"hostile\""
         ),
     };
     let server = haul_testkit::TestServer::bind(router, port)

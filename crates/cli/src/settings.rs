@@ -70,6 +70,11 @@ pub(crate) struct Settings {
     pub(crate) events: crate::events::EventSettings,
     /// `[[webhooks]]`: where change events are posted.
     pub(crate) webhooks: Vec<crate::events::WebhookSettings>,
+    /// Start every site from its sitemaps too (`--sitemap`).
+    pub(crate) sitemap: bool,
+    /// Fetch pages conditionally and carry unchanged ones forward when the output is a
+    /// SQLite store (`--no-revalidate`, `revalidate = false`: download everything again).
+    pub(crate) revalidate: bool,
     /// The one pool of the proxies, shared by the fetcher, the browser's gate and the engine.
     #[serde(skip)]
     pool: std::sync::OnceLock<Option<Arc<ProxyPool>>>,
@@ -113,6 +118,9 @@ pub(crate) struct SiteSettings {
     /// `haul watch`: where this site's runs start [default: the site's own start URLs].
     #[serde(default)]
     pub(crate) start_urls: Vec<url::Url>,
+    /// Start this site from its sitemaps too (default: the site crate's choice).
+    #[serde(default)]
+    pub(crate) sitemap: Option<bool>,
 }
 
 impl SiteSettings {
@@ -246,6 +254,8 @@ impl Default for Settings {
             proxies: Vec::new(),
             events: crate::events::EventSettings::default(),
             webhooks: Vec::new(),
+            sitemap: engine.sitemap,
+            revalidate: true,
             pool: std::sync::OnceLock::new(),
         }
     }
@@ -589,6 +599,32 @@ mod tests {
         let c = cfg.to_str().unwrap();
         let e = format!("{:#}", load(&["haul", "crawl", "--config", c]).unwrap_err());
         assert!(e.contains("block_pause_after"), "{e}");
+    }
+
+    #[test]
+    fn sitemaps_and_revalidation_come_from_flags_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haul.toml");
+        let c = cfg.to_str().unwrap();
+        std::fs::write(
+            &cfg,
+            "revalidate = false
+[sites.shopify]
+sitemap = true
+",
+        )
+        .unwrap();
+        let s = load(&["haul", "crawl", "--config", c]).unwrap();
+        assert!(!s.revalidate && !s.sitemap);
+        let opts = crate::crawl::crawl_options(&s);
+        assert_eq!(opts.site_sitemaps.get("shopify"), Some(&true));
+        let registry = haul_sites::registry().unwrap();
+        assert!(opts.uses_sitemap(registry.get("shopify").unwrap()));
+        assert!(!opts.uses_sitemap(registry.get("demo").unwrap()));
+        let s = load(&["haul", "crawl", "--sitemap"]).unwrap();
+        assert!(s.revalidate && s.sitemap);
+        let opts = crate::crawl::crawl_options(&s);
+        assert!(opts.uses_sitemap(registry.get("demo").unwrap()));
     }
 
     #[test]

@@ -104,7 +104,9 @@ impl FetchRequest {
 /// User-Agent) and retry policy, follow redirects themselves with every hop within the
 /// request's [`scope`](FetchRequest::scope) and admitted by the same politeness as the first,
 /// decode the body to text, and return an error for non-2xx statuses ([`FetchError::Status`])
-/// rather than a document. Going through a
+/// rather than a document, except a `304 Not Modified` answer to a conditional request (one
+/// whose headers carry `If-None-Match` or `If-Modified-Since`): that is a document of status
+/// 304 with an empty body (the caller asked for it and knows the page). Going through a
 /// `Fetcher` instead of a raw client is what keeps an extractor's extra requests polite.
 #[async_trait]
 pub trait Fetcher: Send + Sync {
@@ -135,6 +137,42 @@ pub trait Fetcher: Send + Sync {
     async fn check_address(&self, _url: &Url) -> Result<(), FetchError> {
         Ok(())
     }
+
+    /// Fetches `req` as bytes (no charset decoding; a `Content-Encoding` undone), reading at
+    /// most `limit` bytes: a longer body is cut there ([`RawBody::cut`]), not failed, and
+    /// never held whole. For files read as a stream (sitemaps). Default: [`fetch`](Fetcher::fetch)'s
+    /// body as UTF-8, cut.
+    async fn fetch_raw(&self, req: FetchRequest, limit: u64) -> Result<RawBody, FetchError> {
+        let doc = self.fetch(req).await?;
+        let mut bytes = doc.body.into_bytes();
+        let cut = bytes.len() as u64 > limit;
+        bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(RawBody {
+            url: doc.url,
+            content_type: doc.content_type,
+            bytes,
+            cut,
+        })
+    }
+
+    /// The sitemaps that `url`'s domain lists in its robots.txt (`Sitemap:` lines), read
+    /// through the same robots.txt cache as the politeness rules. Default: none.
+    async fn sitemaps(&self, _url: &Url) -> Vec<Url> {
+        Vec::new()
+    }
+}
+
+/// A body fetched as bytes by [`Fetcher::fetch_raw`].
+#[derive(Debug, Clone)]
+pub struct RawBody {
+    /// Final URL after redirects.
+    pub url: Url,
+    /// `Content-Type` header, when known.
+    pub content_type: Option<String>,
+    /// The bytes read (at most the limit).
+    pub bytes: Vec<u8>,
+    /// Whether the body went on past the limit (and was cut there).
+    pub cut: bool,
 }
 
 /// What [`Fetcher::admit`] grants: the request's place within the per-domain limits, given

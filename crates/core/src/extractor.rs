@@ -174,6 +174,14 @@ pub trait Extractor: Send + Sync + 'static {
         SiteSession::default()
     }
 
+    /// Whether a crawl of this site also starts from its sitemaps (robots.txt `Sitemap:`
+    /// lines, else `/sitemap.xml`): every page they list within the site's scope becomes a
+    /// start URL (level 0). For shops whose products are not all reachable by links.
+    /// `--sitemap` and `sitemap` in `[sites.NAME]` override it. Default: no.
+    fn sitemap(&self) -> bool {
+        false
+    }
+
     /// Extracts records and links from one document. Synchronous and CPU-bound: the runner
     /// calls it on a blocking thread (through [`Context::parse`]), never on the async runtime.
     ///

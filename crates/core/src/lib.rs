@@ -39,7 +39,7 @@ mod session;
 pub use block::{Block, BlockMarker};
 pub use choice::{Choice, UnknownChoice};
 pub use contract::{Breach, PageClass, PageContract, PageKind};
-pub use document::{Admission, Document, FetchRequest, Fetcher};
+pub use document::{Admission, Document, FetchRequest, Fetcher, RawBody};
 pub use error::{ExtractError, FetchError, LlmError, PageError};
 pub use extractor::{Context, ExtractMode, Extraction, Extractor, PagePlan, RenderNeed, Warning};
 pub use failure::{FailureKind, LlmFailureKind, TransportKind, UnknownKind};

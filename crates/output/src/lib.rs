@@ -40,6 +40,9 @@
 //! * `pages (site, url, status, failure, etag, last_modified, records, visited_at, crawl_id)`:
 //!   the last [`Visit`] of every page a crawl processed, keyed by `(site, url)` (the page's
 //!   canonical URL); `records` is a JSON array of the URLs of the records it gave.
+//! * `page_links (site, url, links)`: the links of each page's last visit without failure (a
+//!   JSON array), so that a recrawl can follow a page it did not download again
+//!   ([`Recall`]).
 //! * `crawls (id, started_at, finished_at)`: one row per [`Output::create`]; resuming continues
 //!   the latest crawl.
 //! * `events`: the change events ([`events`]: `new_product`, `price_drop`...), written in the
@@ -64,6 +67,7 @@ mod jsonl;
 mod keys;
 mod outbox;
 mod read;
+mod recall;
 pub mod schedule;
 mod sqlite;
 mod visit;
@@ -95,6 +99,7 @@ pub use history::{PricePoint, ProductHistory, read_price_history};
 pub use keys::ExistingKeys;
 pub use outbox::{Due, EventFilter, Outbox, list_events};
 pub use read::read_records;
+pub use recall::{Carried, PageMemo, Recall};
 pub use visit::Visit;
 
 /// How many records may wait for the writer before [`RecordSender::send`] waits.

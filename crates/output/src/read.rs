@@ -77,22 +77,29 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>, OutputError> {
             let mut rows = stmt.query([]).map_err(&db)?;
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(&db)? {
-                let mut cells = Vec::with_capacity(COLUMNS.len());
-                for (i, name) in COLUMNS.iter().enumerate() {
-                    let cell = match row.get_ref(i).map_err(&db)? {
-                        ValueRef::Null | ValueRef::Blob(_) => Cell::Null,
-                        ValueRef::Integer(n) => Cell::Integer(n),
-                        ValueRef::Real(f) => Cell::Text(f.to_string()),
-                        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                    };
-                    cells.push((*name, cell));
-                }
+                let line = out.len() as u64 + 1;
                 out.push(
-                    columns::record_from_cells(cells)
-                        .map_err(|e| corrupt(out.len() as u64 + 1, e))?,
+                    row_record(row)
+                        .map_err(&db)?
+                        .map_err(|e| corrupt(line, e))?,
                 );
             }
             Ok(out)
         }
     }
+}
+
+/// The record of a row whose first columns are [`COLUMNS`] in order (a `SELECT` of them).
+pub(crate) fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record, String>> {
+    let mut cells = Vec::with_capacity(COLUMNS.len());
+    for (i, name) in COLUMNS.iter().enumerate() {
+        let cell = match row.get_ref(i)? {
+            ValueRef::Null | ValueRef::Blob(_) => Cell::Null,
+            ValueRef::Integer(n) => Cell::Integer(n),
+            ValueRef::Real(f) => Cell::Text(f.to_string()),
+            ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+        };
+        cells.push((*name, cell));
+    }
+    Ok(columns::record_from_cells(cells))
 }

@@ -214,6 +214,8 @@ impl SqliteSink {
         }
         conn.execute_batch(&schema()).map_err(&db)?;
         conn.execute_batch(events_store::SCHEMA).map_err(&db)?;
+        conn.execute_batch(crate::recall::LINKS_SCHEMA)
+            .map_err(&db)?;
         migrate(&conn).map_err(&db)?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .map_err(&db)?;
@@ -356,7 +358,7 @@ impl SqliteSink {
             visit.at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             self.crawl_id
         ])?;
-        Ok(())
+        crate::recall::save_links(&self.conn, visit)
     }
 
     fn exec(&self, sql: &str) -> Result<(), OutputError> {

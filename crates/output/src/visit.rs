@@ -22,6 +22,9 @@ pub struct Visit {
     pub last_modified: Option<String>,
     /// The URLs of the records the page gave (written or not, in the page's order).
     pub records: Vec<String>,
+    /// The links the page gave (absolute, before the crawl's scope and patterns), kept for a
+    /// recrawl that does not download the page again (`page_links`).
+    pub links: Vec<String>,
     /// When the page was done.
     pub at: DateTime<Utc>,
 }
@@ -37,6 +40,7 @@ impl Visit {
             etag: None,
             last_modified: None,
             records: Vec::new(),
+            links: Vec::new(),
             at: Utc::now(),
         }
     }

@@ -21,6 +21,7 @@ use crate::blocks::{self, BlockBreaker, BlockStop, Gate, LocalBreaker};
 use crate::checked::Checked;
 use crate::levels::{Journaling, LevelFrontier};
 use crate::progress::{Progress, Silent};
+use crate::recrawl::{Carry, Recrawl, Validators};
 use crate::render::{self, RenderMemory, RenderReason};
 use crate::report::{CrawlReport, SiteReport};
 use crate::scope::{Scope, Scoped, canonicalize};
@@ -111,9 +112,24 @@ pub struct CrawlOptions {
     /// ([`HttpOptions::proxies`](crate::HttpOptions::proxies)) and the browser's gate: a
     /// blocked page moves its domain on to the next proxy.
     pub proxies: Option<Arc<haul_core::ProxyPool>>,
+    /// Start every site from its sitemaps too (`--sitemap`); otherwise per site as
+    /// [`site_sitemaps`](Self::site_sitemaps) or the site's [`Extractor::sitemap`] says.
+    pub sitemap: bool,
+    /// Per site name, whether it starts from its sitemaps (`sitemap` in `[sites.NAME]`).
+    pub site_sitemaps: std::collections::BTreeMap<String, bool>,
 }
 
 impl CrawlOptions {
+    /// Whether the crawl of `ext` starts from its sitemaps too.
+    pub fn uses_sitemap(&self, ext: &dyn Extractor) -> bool {
+        self.sitemap
+            || self
+                .site_sitemaps
+                .get(ext.name())
+                .copied()
+                .unwrap_or_else(|| ext.sitemap())
+    }
+
     /// `job` with its site's [`site_sessions`](Self::site_sessions) entry laid over the
     /// site's default session (see [`SiteJob::with_session`]); unchanged without an entry.
     pub fn with_site_session(&self, job: SiteJob) -> SiteJob {
@@ -143,6 +159,8 @@ impl Default for CrawlOptions {
             blocks: crate::BreakerOptions::default(),
             site_sessions: std::collections::BTreeMap::new(),
             proxies: None,
+            sitemap: false,
+            site_sitemaps: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -242,6 +260,9 @@ pub struct Crawler {
     breaker: Arc<dyn BlockBreaker>,
     /// Where the sites' cookie jars are kept between runs (`--state`).
     pub(crate) sessions: Option<SessionStore>,
+    /// What the store remembers of earlier crawls, for conditional requests and sitemap
+    /// `lastmod` skips ([`with_recall`](Crawler::with_recall)).
+    recrawl: Option<Arc<Recrawl>>,
 }
 
 /// What processing one URL gave.
@@ -286,6 +307,13 @@ pub struct PageOutcome {
     /// Records in another currency than the pinned one (flagged with a warning each, kept
     /// as they are).
     pub currency_mismatch: u64,
+    /// The `ETag` of the page's answer (or, for a page carried forward, its last one).
+    pub etag: Option<String>,
+    /// The `Last-Modified` of the page's answer (or, for a page carried forward, its last).
+    pub last_modified: Option<String>,
+    /// Set when the page's last records and links were carried forward from the store
+    /// instead of extracted anew (a `304`, an unchanged sitemap `lastmod`).
+    pub carried: Option<Carry>,
 }
 
 /// A page's extraction so far and the slow work that completes it (opaque: the pipeline
@@ -326,6 +354,9 @@ impl PageOutcome {
             block_stop: None,
             pin: None,
             currency_mismatch: 0,
+            etag: None,
+            last_modified: None,
+            carried: None,
         }
     }
 
@@ -370,7 +401,17 @@ impl Crawler {
             render_memory: RenderMemory::default(),
             breaker,
             sessions: None,
+            recrawl: None,
         }
+    }
+
+    /// Recrawls with what a SQLite store remembers of earlier crawls (the store this crawl
+    /// writes to): plain-HTTP pages with validators are fetched conditionally, and a `304`
+    /// or (with sitemaps) an unchanged `lastmod` carries the page's last records and links
+    /// forward. Rendered pages are always rendered anew.
+    pub fn with_recall(mut self, recall: haul_output::Recall) -> Self {
+        self.recrawl = Some(Arc::new(Recrawl::new(recall)));
+        self
     }
 
     /// Uses `breaker` for the per-domain block circuit breaker instead of this process's own
@@ -516,6 +557,9 @@ impl Crawler {
         }
         visit.status = page.status;
         visit.failure = page.error.as_ref().map(FailureKind::label);
+        visit.etag.clone_from(&page.etag);
+        visit.last_modified.clone_from(&page.last_modified);
+        visit.links = page.links.iter().map(Url::to_string).collect();
         if let Err(e) = output.visit(visit).await {
             warn!("{e}; stopping the crawl");
             self.cancel.cancel();
@@ -523,11 +567,56 @@ impl Crawler {
         }
     }
 
+    /// Adds the pages `job`'s sitemaps list (within its scope and allow/deny patterns, each
+    /// once) to its start URLs; notes those whose `lastmod` says they are unchanged since
+    /// their last visit (when the crawl has a store's memory). Returns how many it listed.
+    async fn add_sitemap_urls(&self, job: &mut SiteJob) -> u64 {
+        let scope = job.scope();
+        let fetcher = Scoped {
+            inner: self.services.fetcher.clone(),
+            scope: scope.clone(),
+            session: Some(job.session.clone()),
+        };
+        let found =
+            crate::sitemap::discover(&fetcher, &job.start_urls, self.opts.max_page_bytes).await;
+        let listed = found.len();
+        let pages: Vec<crate::sitemap::SitemapUrl> = found
+            .into_iter()
+            .map(|mut p| {
+                p.url = canonicalize(&p.url);
+                p
+            })
+            .filter(|p| job.follows(&scope, &p.url))
+            .collect();
+        let name = job.extractor.name();
+        let unchanged = match &self.recrawl {
+            Some(recrawl) => recrawl.mark_unchanged(name, &pages),
+            None => 0,
+        };
+        info!(
+            site = name,
+            "sitemaps: {listed} pages listed, {} within the site's scope and patterns, {unchanged} unchanged since their last visit",
+            pages.len()
+        );
+        let n = pages.len() as u64;
+        for p in pages {
+            if !job.start_urls.contains(&p.url) {
+                job.start_urls.push(p.url);
+            }
+        }
+        n
+    }
+
     /// Crawls one site level by level: [`drive`](Self::drive) over the site's
     /// [`LevelFrontier`] with `concurrency` slots.
-    async fn crawl_site(self: Arc<Self>, job: SiteJob) -> SiteReport {
+    async fn crawl_site(self: Arc<Self>, mut job: SiteJob) -> SiteReport {
         let started = Instant::now();
         let name = job.extractor.name();
+        let from_sitemaps = if self.opts.uses_sitemap(job.extractor) {
+            self.add_sitemap_urls(&mut job).await
+        } else {
+            0
+        };
         let journal = match (&self.journal, &self.output) {
             (Some(journal), Some(output)) => Some(Journaling {
                 journal: journal.clone(),
@@ -546,6 +635,7 @@ impl Crawler {
         let slots = self.opts.concurrency;
         let driven = self.drive([job], Arc::new(frontier), slots).await;
         let mut report = SiteReport::new(name);
+        report.sitemap_urls = from_sitemaps;
         for share in driven.sites {
             report.merge(share);
         }
@@ -568,6 +658,15 @@ impl Crawler {
         let started = Instant::now();
         let mut result = PageOutcome::new(url.clone());
         result.pin = cx.session().and_then(|s| s.currency());
+        if let Some(recrawl) = &self.recrawl
+            && recrawl.take_unchanged(cx.site(), &url)
+        {
+            recrawl
+                .carry(cx.site(), &mut result, Carry::Unchanged)
+                .await;
+            result.elapsed = started.elapsed();
+            return result;
+        }
         let mut attempt = 0;
         let domain = blocks::domain_of(&url);
         let outcome = loop {
@@ -616,11 +715,19 @@ impl Crawler {
             }
         };
         match outcome {
-            Ok((mut ex, reason, status)) => {
+            Ok((mut ex, reason, status, validators)) => {
                 result.render_reason = reason;
                 result.status = Some(status);
+                result.etag = validators.etag;
+                result.last_modified = validators.last_modified;
                 let work = later.map(Later::take).unwrap_or_default();
-                if work.is_empty() {
+                if let Some(recrawl) = &self.recrawl
+                    && status == 304
+                {
+                    recrawl
+                        .carry(cx.site(), &mut result, Carry::NotModified)
+                        .await;
+                } else if work.is_empty() {
                     self.keep(cx.extractor(), &mut result, ex);
                 } else {
                     result.links = std::mem::take(&mut ex.links);
@@ -773,7 +880,7 @@ impl Crawler {
         cx: &Context,
         url: &Url,
         later: Option<&Later>,
-    ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
+    ) -> Result<Got, ExtractError> {
         let ext = cx.extractor();
         let class = ext.classify(url);
         let need = class.render();
@@ -796,18 +903,27 @@ impl Crawler {
                 .render_and_extract(cx, url, RenderReason::Remembered)
                 .await;
         }
-        let fetched = cx.fetcher().fetch(FetchRequest::get(url.clone())).await;
+        let mut req = FetchRequest::get(url.clone());
+        if let Some(recrawl) = &self.recrawl {
+            req.headers = recrawl.conditional(ext.name(), url);
+        }
+        let fetched = cx.fetcher().fetch(req).await;
         let doc = blocks::screen(ext, fetched.map_err(ExtractError::from))?;
         let status = doc.status;
+        let validators = Validators::of(&doc);
+        if status == 304 {
+            // Not modified: the page's last records are carried forward by `process`.
+            return Ok((Extraction::default(), None, status, validators));
+        }
         // Kept to look for script evidence should the page give nothing over HTTP.
         let http_doc = auto.then(|| doc.clone());
         let ex = ext.extract(cx, doc).await?;
         let Some(http_doc) = http_doc else {
-            return Ok((ex, None, status));
+            return Ok((ex, None, status, validators));
         };
         if !ex.records.is_empty() {
             self.render_memory.note(key, false);
-            return Ok((ex, None, status));
+            return Ok((ex, None, status, validators));
         }
         let (product_like, found_links) = (render::product_like(url, kind), !ex.links.is_empty());
         let evidence = tokio::task::spawn_blocking(move || {
@@ -816,7 +932,7 @@ impl Crawler {
         .await
         .unwrap_or(None);
         let Some(reason) = evidence else {
-            return Ok((ex, None, status));
+            return Ok((ex, None, status, validators));
         };
         // Slow work kept for the HTTP page (an LLM call on a script-built shell) is dropped:
         // the rendered page's extraction replaces it.
@@ -844,15 +960,20 @@ impl Crawler {
         cx: &Context,
         url: &Url,
         reason: RenderReason,
-    ) -> Result<(Extraction, Option<RenderReason>, u16), ExtractError> {
+    ) -> Result<Got, ExtractError> {
         let doc = render::check_status(blocks::screen(cx.extractor(), cx.render(url).await)?)?;
         if doc.url.as_str() != url.as_str() {
             drop(cx.fetcher().admit(&doc.url).await?);
         }
         let status = doc.status;
-        Ok((cx.extractor().extract(cx, doc).await?, Some(reason), status))
+        let ex = cx.extractor().extract(cx, doc).await?;
+        Ok((ex, Some(reason), status, Validators::default()))
     }
 }
+
+/// What getting and extracting a page gave: the extraction, why the page was rendered
+/// (`None`: over HTTP only), the HTTP status and the answer's validators.
+type Got = (Extraction, Option<RenderReason>, u16, Validators);
 
 /// How long to wait before retry number `attempt` (1-based): the server's Retry-After when it
 /// gave one, else exponential backoff from `base` with ±50% jitter so that retries of many

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use haul_core::{
-    Document, FetchError, FetchRequest, Fetcher, ProxyOutcome, ProxyPick, ProxyPool, Session,
-    TransportKind,
+    Document, FetchError, FetchRequest, Fetcher, ProxyOutcome, ProxyPick, ProxyPool, RawBody,
+    Session, TransportKind,
 };
 use url::Url;
 
@@ -49,11 +49,42 @@ pub const MAX_REDIRECTS: usize = 10;
 
 /// What one request of a fetch gave.
 #[derive(Debug)]
-pub(crate) enum Hop {
+pub(crate) enum Hop<T = Document> {
     /// The page.
-    Done(Document),
+    Done(T),
     /// A redirect to this (absolute) URL, not followed yet.
     Redirect(Url),
+}
+
+/// What a fetch ends with: it learns the URL it was asked for.
+pub(crate) trait Landed {
+    /// Sets the URL the fetch was asked for (the page's own URL is where it landed).
+    fn asked(&mut self, requested: Url);
+}
+
+impl Landed for Document {
+    fn asked(&mut self, requested: Url) {
+        self.requested = requested;
+    }
+}
+
+impl Landed for RawBody {
+    fn asked(&mut self, _requested: Url) {}
+}
+
+/// A hop's answer before its body is read.
+enum Answer {
+    /// The response to read, and the proxy that carried it.
+    Page(reqwest::Response, Option<ProxyPick>),
+    /// A redirect to this (absolute) URL.
+    Redirect(Url),
+}
+
+/// Whether a request's headers make it conditional (a 304 is then a valid answer).
+pub(crate) fn is_conditional(headers: &[(String, String)]) -> bool {
+    headers.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("if-none-match") || k.eq_ignore_ascii_case("if-modified-since")
+    })
 }
 
 /// The default [`HttpOptions::max_body`]: 16 MiB. Real product pages are mostly under 1 MB;
@@ -181,13 +212,15 @@ pub(crate) fn retry_after_secs(value: &str) -> Option<u64> {
 }
 
 impl HttpFetcher {
-    /// One request of a fetch, redirects not followed: the page, or where it redirects to.
-    pub(crate) async fn hop(
+    /// One request of a fetch up to its answer, redirects not followed: the response to read
+    /// (2xx, or a 304 to a conditional request), or where it redirects to. Any other status
+    /// is a [`FetchError::Status`].
+    async fn answer(
         &self,
         url: &Url,
         headers: &[(String, String)],
         session: Option<&Session>,
-    ) -> Result<Hop, FetchError> {
+    ) -> Result<Answer, FetchError> {
         let url_s = url.to_string();
         if !self.allow_private_network
             && let Some(addr) = network::private_literal(url)
@@ -203,6 +236,9 @@ impl HttpFetcher {
             session.store_set_cookies(url, set.iter().filter_map(|v| v.to_str().ok()));
         }
         let status = resp.status().as_u16();
+        // A 304 is the answer a conditional request asked for, not a failure (and not a
+        // redirect); without validators sent it is an odd status like any other.
+        let not_modified = status == 304 && is_conditional(headers);
         if resp.status().is_redirection() && status != 304 {
             let to = resp
                 .headers()
@@ -210,14 +246,14 @@ impl HttpFetcher {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|l| url.join(l).ok());
             return match to {
-                Some(to) => Ok(Hop::Redirect(to)),
+                Some(to) => Ok(Answer::Redirect(to)),
                 None => Err(FetchError::Redirect {
                     url: url_s,
                     message: format!("HTTP {status} without a usable Location"),
                 }),
             };
         }
-        if !resp.status().is_success() {
+        if !resp.status().is_success() && !not_modified {
             let retry_after = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
@@ -244,19 +280,76 @@ impl HttpFetcher {
                 body,
             });
         }
+        Ok(Answer::Page(resp, pick))
+    }
+
+    /// One request of a fetch, redirects not followed: the page, or where it redirects to.
+    pub(crate) async fn hop(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+        session: Option<&Session>,
+    ) -> Result<Hop, FetchError> {
+        let (resp, pick) = match self.answer(url, headers, session).await? {
+            Answer::Redirect(to) => return Ok(Hop::Redirect(to)),
+            Answer::Page(resp, pick) => (resp, pick),
+        };
+        let status = resp.status().as_u16();
         let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let headers = header_map(resp.headers());
-        let body = read_body(resp, &url_s, self.max_body).await?;
+        let body = read_body(resp, url.as_str(), self.max_body).await?;
         let mut doc = Document::new(url.clone(), body);
         doc.status = status;
         doc.content_type = content_type;
         doc.headers = headers;
         self.note_block(&doc, pick.as_ref());
         Ok(Hop::Done(doc))
+    }
+
+    /// One request of a raw fetch ([`Fetcher::fetch_raw`]), redirects not followed: at most
+    /// `limit` bytes of the body, cut there.
+    pub(crate) async fn raw_hop(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+        session: Option<&Session>,
+        limit: u64,
+    ) -> Result<Hop<RawBody>, FetchError> {
+        let mut resp = match self.answer(url, headers, session).await? {
+            Answer::Redirect(to) => return Ok(Hop::Redirect(to)),
+            Answer::Page(resp, _) => resp,
+        };
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut bytes = Vec::new();
+        let mut cut = false;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| transport(url.as_str(), &e))?
+        {
+            let room = cap - bytes.len();
+            if chunk.len() > room {
+                bytes.extend_from_slice(&chunk[..room]);
+                cut = true;
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Hop::Done(RawBody {
+            url: url.clone(),
+            content_type,
+            bytes,
+            cut,
+        }))
     }
 
     /// Tells the proxy pool that the proxy which served `doc` met a bot wall, so the domain
@@ -403,10 +496,11 @@ impl HttpFetcher {
 /// Follows a fetch's redirects one hop at a time, each hop (the first included) within the
 /// request's scope, at most [`MAX_REDIRECTS`]; `hop` makes one request (and applies whatever
 /// politeness the caller wants per hop).
-pub(crate) async fn follow<F, Fut>(req: FetchRequest, mut hop: F) -> Result<Document, FetchError>
+pub(crate) async fn follow<T, F, Fut>(req: FetchRequest, mut hop: F) -> Result<T, FetchError>
 where
+    T: Landed,
     F: FnMut(Url) -> Fut,
-    Fut: std::future::Future<Output = Result<Hop, FetchError>>,
+    Fut: std::future::Future<Output = Result<Hop<T>, FetchError>>,
 {
     let mut url = req.url.clone();
     let mut from = req.url.clone();
@@ -421,7 +515,7 @@ where
         }
         match hop(url.clone()).await? {
             Hop::Done(mut doc) => {
-                doc.requested = req.url;
+                doc.asked(req.url);
                 return Ok(doc);
             }
             Hop::Redirect(next) => {
@@ -443,6 +537,16 @@ impl Fetcher for HttpFetcher {
         follow(req, |url| {
             let (headers, session) = (&headers, session.as_deref());
             async move { self.hop(&url, headers, session).await }
+        })
+        .await
+    }
+
+    async fn fetch_raw(&self, req: FetchRequest, limit: u64) -> Result<RawBody, FetchError> {
+        let headers = req.headers.clone();
+        let session = req.session.clone();
+        follow(req, |url| {
+            let (headers, session) = (&headers, session.as_deref());
+            async move { self.raw_hop(&url, headers, session, limit).await }
         })
         .await
     }
@@ -610,6 +714,41 @@ mod tests {
         let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         base
+    }
+
+    #[tokio::test]
+    async fn a_304_is_a_document_only_for_a_conditional_request_and_raw_bodies_are_cut() {
+        use axum::routing::get;
+        let router = axum::Router::new()
+            .route(
+                "/p",
+                get(|| async { (axum::http::StatusCode::NOT_MODIFIED, [("etag", "\"v1\"")]) }),
+            )
+            .route("/big", get(|| async { "x".repeat(10_000) }));
+        let base = serve(router).await;
+        let fetcher = HttpFetcher::new(&HttpOptions::local()).unwrap();
+        let url = base.join("p").unwrap();
+        match fetcher.fetch(FetchRequest::get(url.clone())).await {
+            Err(FetchError::Status { status: 304, .. }) => {}
+            other => panic!("an unasked-for 304 is an odd status: {other:?}"),
+        }
+        let mut req = FetchRequest::get(url);
+        req.headers = vec![("If-None-Match".into(), "\"v1\"".into())];
+        let doc = fetcher.fetch(req).await.unwrap();
+        assert_eq!((doc.status, doc.body.as_str()), (304, ""));
+        assert_eq!(doc.header("etag"), Some("\"v1\""));
+
+        let raw = fetcher
+            .fetch_raw(FetchRequest::get(base.join("big").unwrap()), 4096)
+            .await
+            .unwrap();
+        assert!(raw.cut);
+        assert_eq!(raw.bytes.len(), 4096);
+        let whole = fetcher
+            .fetch_raw(FetchRequest::get(base.join("big").unwrap()), 20_000)
+            .await
+            .unwrap();
+        assert!(!whole.cut && whole.bytes.len() == 10_000);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use haul_core::{Admission, Document, FetchError, FetchRequest, Fetcher};
+use haul_core::{Admission, Document, FetchError, FetchRequest, Fetcher, RawBody};
 use texting_robots::Robot;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -276,17 +276,20 @@ impl PoliteFetcher {
 }
 
 impl PoliteFetcher {
-    /// One request of a fetch within robots.txt and the domain's limits; a 429 or 503 with
-    /// `Retry-After` pushes the domain's next request back.
-    async fn polite_hop(
+    /// One request of a fetch (`send`: the plain fetcher's hop) within robots.txt and the
+    /// domain's limits; a 429 or 503 with `Retry-After` pushes the domain's next request
+    /// back.
+    async fn polite_hop<T, Fut>(
         &self,
         url: &Url,
-        headers: &[(String, String)],
-        session: Option<&haul_core::Session>,
-    ) -> Result<crate::fetch::Hop, FetchError> {
+        send: impl FnOnce() -> Fut,
+    ) -> Result<crate::fetch::Hop<T>, FetchError>
+    where
+        Fut: std::future::Future<Output = Result<crate::fetch::Hop<T>, FetchError>>,
+    {
         let domain = self.domain(url);
         let _entered = self.enter(url, &domain).await?;
-        let result = self.inner.hop(url, headers, session).await;
+        let result = send().await;
         if let Err(FetchError::Status {
             status: 429 | 503,
             retry_after: Some(secs),
@@ -312,9 +315,40 @@ impl Fetcher for PoliteFetcher {
         // each, on the domain it goes to.
         crate::fetch::follow(req, |url| {
             let (headers, session) = (&headers, session.as_deref());
-            async move { self.polite_hop(&url, headers, session).await }
+            async move {
+                self.polite_hop(&url, || self.inner.hop(&url, headers, session))
+                    .await
+            }
         })
         .await
+    }
+
+    async fn fetch_raw(&self, req: FetchRequest, limit: u64) -> Result<RawBody, FetchError> {
+        let headers = req.headers.clone();
+        let session = req.session.clone();
+        crate::fetch::follow(req, |url| {
+            let (headers, session) = (&headers, session.as_deref());
+            async move {
+                self.polite_hop(&url, || self.inner.raw_hop(&url, headers, session, limit))
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Read from the domain's robots.txt, loaded once (as for the rules), whether or not
+    /// robots.txt is obeyed.
+    async fn sitemaps(&self, url: &Url) -> Vec<Url> {
+        let domain = self.domain(url);
+        let robot = domain
+            .robots
+            .get_or_init(|| self.load_robots(url, &domain))
+            .await;
+        robot
+            .iter()
+            .flat_map(|r| &r.sitemaps)
+            .filter_map(|s| url.join(s.trim()).ok())
+            .collect()
     }
 
     async fn admit(&self, url: &Url) -> Result<Admission, FetchError> {

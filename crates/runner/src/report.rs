@@ -66,6 +66,14 @@ pub struct SiteReport {
     /// which [`merge`](Self::merge) adds up).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub page_ms: BTreeMap<u64, u64>,
+    /// Pages the server answered `304 Not Modified` to a conditional request: their last
+    /// records carried forward from the store, no body downloaded.
+    pub not_modified: u64,
+    /// Pages not fetched because their sitemap `lastmod` was not newer than their last
+    /// visit: their last records carried forward from the store.
+    pub unchanged_skipped: u64,
+    /// Pages the site's sitemaps listed within its scope (start URLs of level 0).
+    pub sitemap_urls: u64,
 }
 
 impl SiteReport {
@@ -124,6 +132,11 @@ impl SiteReport {
             *self.blocks.entry(vendor.clone()).or_default() += 1;
         }
         self.block_pauses += u64::from(page.block_pauses);
+        match page.carried {
+            Some(crate::Carry::NotModified) => self.not_modified += 1,
+            Some(crate::Carry::Unchanged) => self.unchanged_skipped += 1,
+            None => {}
+        }
         if let Some(stop) = &page.block_stop {
             self.note_stop(stop.clone());
         }
@@ -152,6 +165,9 @@ impl SiteReport {
             *self.blocks.entry(k).or_default() += v;
         }
         self.block_pauses += other.block_pauses;
+        self.not_modified += other.not_modified;
+        self.unchanged_skipped += other.unchanged_skipped;
+        self.sitemap_urls += other.sitemap_urls;
         for stop in other.block_stops.into_values() {
             self.note_stop(stop);
         }
@@ -362,6 +378,13 @@ impl fmt::Display for CrawlReport {
                     s.rendered,
                     why.join(" "),
                     s.http_pages
+                )?;
+            }
+            if s.not_modified + s.unchanged_skipped + s.sitemap_urls > 0 {
+                writeln!(
+                    f,
+                    "{:<14} recrawl: {} not modified (304), {} unchanged by sitemap lastmod (not fetched), {} from sitemaps",
+                    "", s.not_modified, s.unchanged_skipped, s.sitemap_urls
                 )?;
             }
             if s.currency_mismatch > 0 {

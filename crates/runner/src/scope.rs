@@ -59,6 +59,24 @@ impl Fetcher for Scoped {
         self.inner.fetch(req).await
     }
 
+    async fn fetch_raw(
+        &self,
+        mut req: FetchRequest,
+        limit: u64,
+    ) -> Result<haul_core::RawBody, FetchError> {
+        if req.scope.is_none() {
+            req.scope = Some(self.scope.clone());
+        }
+        if req.session.is_none() {
+            req.session.clone_from(&self.session);
+        }
+        self.inner.fetch_raw(req, limit).await
+    }
+
+    async fn sitemaps(&self, url: &Url) -> Vec<Url> {
+        self.inner.sitemaps(url).await
+    }
+
     async fn admit(&self, url: &Url) -> Result<Admission, FetchError> {
         if !self.scope.contains(url) {
             return Err(FetchError::OffScope {

@@ -24,6 +24,7 @@ pub mod botwall;
 pub mod changing;
 pub mod hostile;
 pub mod mixed;
+pub mod recrawl;
 pub mod site;
 
 pub use botwall::{BotWall, DECOY_NAME};
@@ -33,6 +34,7 @@ pub use hostile::{
     redirects_router,
 };
 pub use mixed::{MixedKind, MixedProduct, mixed_router, mixed_truth};
+pub use recrawl::{RecrawlShop, ShopCounts, ShopOptions};
 pub use site::{Fixtures, Reply};
 
 /// What a [`TestServer`] saw.
