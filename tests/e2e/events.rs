@@ -4,60 +4,14 @@
 //! out with the next run), checks every HMAC-SHA256 signature and counts every event id;
 //! thresholds, cool-down and the daily cap are applied; `haul events` lists them.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use haul_e2e::webhook::{Receiver, expect, kinds, listed};
 use haul_e2e::{haul_ok, stderr};
 use haul_testkit::{ChangingShop, TestServer, shop_item};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 const SECRET: &str = "e2e-webhook-secret";
-
-/// The webhook receiver: answers 503 while down; once up, checks the signature and keeps
-/// each event (by id) with how often it came.
-#[derive(Clone, Default)]
-struct Receiver {
-    up: Arc<AtomicBool>,
-    refused: Arc<AtomicUsize>,
-    bad_signatures: Arc<AtomicUsize>,
-    events: Arc<Mutex<BTreeMap<i64, (serde_json::Value, usize)>>>,
-}
-
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    if !r.up.load(Ordering::SeqCst) {
-        r.refused.fetch_add(1, Ordering::SeqCst);
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    let sig = headers
-        .get("x-haul-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    let want: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if sig != format!("sha256={want}") {
-        r.bad_signatures.fetch_add(1, Ordering::SeqCst);
-        return StatusCode::UNAUTHORIZED;
-    }
-    let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let id = event["id"].as_i64().unwrap();
-    assert_eq!(headers["x-haul-event"].to_str().unwrap(), id.to_string());
-    let mut events = r.events.lock().unwrap();
-    events.entry(id).or_insert((event, 0)).1 += 1;
-    StatusCode::OK
-}
 
 /// The catalogue of the first run.
 fn shop() -> ChangingShop {
@@ -122,52 +76,13 @@ async fn run(server: &TestServer, hook: &str, dir: &Path) -> String {
     err
 }
 
-/// `(kind, path)` of events, sorted (the order within a run follows the crawl's).
-fn kinds<'a>(events: impl IntoIterator<Item = &'a serde_json::Value>) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = events
-        .into_iter()
-        .map(|e| {
-            let url = e["url"].as_str().unwrap();
-            let path = url.split_once("/p/").map_or(url, |(_, p)| p);
-            (e["kind"].as_str().unwrap().to_string(), path.to_string())
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn expect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, p)| (k.to_string(), p.to_string()))
-        .collect();
-    v.sort();
-    v
-}
-
-/// The store's events through `haul events --json ARGS`.
-async fn listed(store: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
-    let mut args = vec!["events", "--store", store.to_str().unwrap(), "--json"];
-    args.extend_from_slice(extra);
-    let out = haul_ok(&args).await;
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn three_crawls_give_exactly_the_expected_signed_events_once_each() {
     let dir = tempfile::tempdir().unwrap();
     let shop = shop();
     let server = TestServer::start(shop.router()).await.unwrap();
-    let receiver = Receiver::default();
-    let app = Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(receiver.clone());
-    let hook_server = TestServer::start(app).await.unwrap();
-    let hook = hook_server.url("/hook").to_string();
+    let (receiver, _hook_server, hook) = Receiver::start(SECRET).await;
+    receiver.down(true);
     let store = dir.path().join("prices.db");
 
     // Run 1, the receiver down throughout: 7 new products, all left pending.
@@ -204,7 +119,7 @@ async fn three_crawls_give_exactly_the_expected_signed_events_once_each() {
         i.recently_viewed = true;
     });
     shop.add(shop_item("stove", "Camping Stove", "60.00", true));
-    receiver.up.store(true, Ordering::SeqCst);
+    receiver.down(false);
     config(&dir.path().join("haul.toml"), 30);
     run(&server, &hook, dir.path()).await;
     let second = listed(&store, &[]).await;
@@ -253,7 +168,7 @@ async fn three_crawls_give_exactly_the_expected_signed_events_once_each() {
     // The receiver got every event of the store exactly once, signed, none lost to the
     // first run's outage; the JSON Lines file has them too.
     assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
-    let got = receiver.events.lock().unwrap().clone();
+    let got = receiver.taken();
     let ids: Vec<i64> = all.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), ids);
     assert!(got.values().all(|(_, n)| *n == 1), "an event came twice");

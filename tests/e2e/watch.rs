@@ -1,7 +1,8 @@
 //! End-to-end: `haul watch` recrawls the demo shop on a short interval from haul.toml into a
 //! SQLite store, logs one summary line per run, serves `/metrics` meanwhile, and stops
-//! cleanly on SIGTERM. (`haul_events_total` shows up with the first change event; the events
-//! tests check it.)
+//! cleanly on SIGTERM. Two watches one after the other over a changing shop deliver exactly
+//! the expected change events to a webhook, across the restart, and count them in
+//! `haul_events_total`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,17 @@ async fn scrape(addr: SocketAddr) -> String {
     s.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     out.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// The address of `/metrics` the watch logged.
+fn metrics_addr(lines: &Mutex<Vec<String>>) -> SocketAddr {
+    let all = lines.lock().unwrap();
+    let line = all
+        .iter()
+        .find(|l| l.contains("metrics on http://"))
+        .expect("the metrics address is logged");
+    let rest = line.split("metrics on http://").nth(1).unwrap();
+    rest.trim_end_matches("/metrics").trim().parse().unwrap()
 }
 
 fn count(lines: &Mutex<Vec<String>>, what: &str) -> usize {
@@ -72,15 +84,7 @@ async fn watch_runs_twice_on_its_interval_serves_metrics_and_stops_on_sigterm() 
         count(&lines, "run done: site=demo") >= 1
     })
     .await;
-    let addr: SocketAddr = {
-        let all = lines.lock().unwrap();
-        let line = all
-            .iter()
-            .find(|l| l.contains("metrics on http://"))
-            .expect("the metrics address is logged");
-        let rest = line.split("metrics on http://").nth(1).unwrap();
-        rest.trim_end_matches("/metrics").trim().parse().unwrap()
-    };
+    let addr = metrics_addr(&lines);
     let body = scrape(addr).await;
     let pages = CATALOG.len();
     for metric in [
@@ -149,5 +153,170 @@ async fn watch_runs_twice_on_its_interval_serves_metrics_and_stops_on_sigterm() 
     assert!(
         finished >= 2,
         "every run is a finished crawl of the store ({finished})"
+    );
+}
+
+const SECRET: &str = "watch-webhook-secret";
+
+/// Starts `haul watch generic` on `shop` every 2 s into `store`, its events posted to `hook`
+/// (thresholds 0.50 and 2 %, a 1-hour cool-down, fast retries); its standard error is
+/// collected into the returned lines.
+fn watch_shop(
+    shop: &str,
+    hook: &str,
+    dir: &std::path::Path,
+) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>) {
+    let config = dir.join("haul.toml");
+    std::fs::write(
+        &config,
+        "render = \"never\"\nmax_level = 5\n\n[events]\ncooldown = \"1h\"\nattempts = 100\n\
+         retry_ms = 100\ndrain_secs = 1\n\n[sites.generic.events]\nmin_change = 0.5\n\
+         min_percent = 2\n",
+    )
+    .unwrap();
+    let store = dir.join("prices.db");
+    let mut child = haul_command(&[
+        "watch",
+        "generic",
+        "--start-url",
+        shop,
+        "--every",
+        "2s",
+        "--jitter",
+        "0",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        store.to_str().unwrap(),
+        "--webhook",
+        hook,
+        "--metrics",
+        "127.0.0.1:0",
+    ])
+    .env("HAUL_WEBHOOK_SECRET", SECRET)
+    .env("RUST_LOG", "warn,haul_cli=info,haul_watch=info")
+    .spawn()
+    .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = reader.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, lines)
+}
+
+/// SIGTERM, then the exit within 30 s; the collected lines.
+async fn stop(mut child: tokio::process::Child, lines: &Mutex<Vec<String>>) -> String {
+    kill("-TERM", child.id().unwrap());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("haul watch exits within 30 s of SIGTERM")
+        .unwrap();
+    let all = lines.lock().unwrap().join("\n");
+    assert!(status.success(), "exit status {status}:\n{all}");
+    assert!(!all.contains(SECRET), "the secret shows:\n{all}");
+    all
+}
+
+/// Two `haul watch` processes, one after the other, on a shop whose prices, stock and
+/// catalogue change in between: the first runs while the webhook is down and is stopped with
+/// its events still pending; the restarted watch delivers them (after a few more refusals)
+/// and the next run's events, exactly the expected ones (thresholds and cool-down applied),
+/// each once and signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_runs_deliver_exactly_the_expected_events_across_a_restart() {
+    use haul_e2e::webhook::{Receiver, expect, kinds, listed};
+    use haul_testkit::{ChangingShop, TestServer, shop_item};
+    use std::sync::atomic::Ordering;
+
+    let shop = ChangingShop::new(vec![
+        shop_item("kettle", "Steel Kettle", "40.00", true),
+        shop_item("grinder", "Espresso Grinder", "50.00", true),
+        shop_item("jacket", "Rain Jacket", "80.00", true),
+        shop_item("lantern", "Camping Lantern", "20.00", false),
+        shop_item("mat", "Yoga Mat", "30.00", true),
+        shop_item("bottle", "Steel Bottle", "15.00", true),
+    ]);
+    let server = TestServer::start(shop.router()).await.unwrap();
+    let start = server.url("/").to_string();
+    let (receiver, _hook_server, hook) = Receiver::start(SECRET).await;
+    receiver.down(true);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("prices.db");
+
+    // The first watch: one run (six new products) while the webhook refuses everything;
+    // stopped with the events undelivered.
+    let (child, lines) = watch_shop(&start, &hook, dir.path());
+    wait_until(60, "no first run in 60 s", || {
+        count(&lines, "run done: site=generic") >= 1
+    })
+    .await;
+    wait_until(30, "no delivery attempt", || {
+        receiver.refused.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    let metrics = scrape(metrics_addr(&lines)).await;
+    assert!(
+        metrics.contains("haul_events_total{kind=\"new_product\"} 6"),
+        "{metrics}"
+    );
+    let first_log = stop(child, &lines).await;
+    let first = listed(&store, &[]).await;
+    assert_eq!(first.len(), 6, "{first:#?} {first_log}");
+    assert!(receiver.taken().is_empty());
+
+    // Between the watches: a 10 % drop, a cent's flicker and a rise under the 0.50 minimum
+    // (silent), back in stock, out of stock, gone (410), a new product.
+    shop.update("jacket", |i| i.price = "72.00".into());
+    shop.update("grinder", |i| i.price = "50.01".into());
+    shop.update("kettle", |i| i.price = "40.40".into());
+    shop.update("lantern", |i| i.in_stock = true);
+    shop.update("mat", |i| i.in_stock = false);
+    shop.update("bottle", |i| {
+        i.exists = false;
+        i.listed = false;
+        i.recently_viewed = true;
+    });
+    shop.add(shop_item("stove", "Camping Stove", "60.00", true));
+    receiver.refuse_next(3);
+
+    // The restarted watch: the kept next run is due, so it runs at once; then one more run
+    // in which nothing changed.
+    let (child, lines) = watch_shop(&start, &hook, dir.path());
+    wait_until(60, "no second run in 60 s", || {
+        count(&lines, "run done: site=generic") >= 2
+    })
+    .await;
+    let all_events = listed(&store, &[]).await;
+    wait_until(30, "the events were not all delivered", || {
+        receiver.taken().len() >= all_events.len()
+    })
+    .await;
+    let log = stop(child, &lines).await;
+    assert_eq!(
+        kinds(&all_events[first.len()..]),
+        expect(&[
+            ("price_drop", "jacket"),
+            ("back_in_stock", "lantern"),
+            ("out_of_stock", "mat"),
+            ("gone", "bottle"),
+            ("new_product", "stove"),
+        ]),
+        "{log}"
+    );
+    let got = receiver.taken();
+    let ids: Vec<i64> = all_events
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got.keys().copied().collect::<Vec<_>>(), ids, "{log}");
+    assert!(got.values().all(|(_, n)| *n == 1), "an event came twice");
+    assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
+    assert!(
+        receiver.refused.load(Ordering::SeqCst) >= 4,
+        "refused at first"
     );
 }

@@ -2,6 +2,8 @@
 //! or in the background), serve the demo shop, wait for a crawl to get somewhere, read its
 //! JSON Lines output and its `--stats` report.
 
+pub mod webhook;
+
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;

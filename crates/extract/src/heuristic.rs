@@ -753,6 +753,58 @@ fn preceding_label(el: ElementRef<'_>) -> String {
         .to_string()
 }
 
+/// How many ancestors up a product card's link is looked for from its price.
+const CARD_DEPTH: usize = 3;
+/// The most elements a product card holds (a product page's price block with the title and
+/// the buy box is bigger, or holds the page's main title).
+const CARD_SIZE: usize = 40;
+
+impl PriceCandidate {
+    /// Whether the price sits in a product card: within a few ancestors, a small block that
+    /// holds a link to another page of the site (the card's product link) with text or an
+    /// image, and not the page's main title. A listing's last page with one or two cards has
+    /// too few lookalikes to tell it from a product page; its cards still look like this.
+    pub fn in_linked_card(&self, page: &Page) -> bool {
+        let tree = &page.html().tree;
+        let Some(node) = tree.get(self.node) else {
+            return false;
+        };
+        let title = main_title(page).map(|t| t.id());
+        let here = page.url();
+        for block in node
+            .ancestors()
+            .take(CARD_DEPTH)
+            .filter_map(ElementRef::wrap)
+        {
+            if block.descendants().nth(CARD_SIZE).is_some()
+                || title.is_some_and(|t| block.descendants().any(|d| d.id() == t))
+            {
+                return false;
+            }
+            let linked = block.descendants().filter_map(ElementRef::wrap).any(|a| {
+                a.value().name() == "a"
+                    && a.value()
+                        .attr("href")
+                        .and_then(|h| page.resolve(h))
+                        .is_some_and(|to| {
+                            haul_core::Url::parse(&to).is_ok_and(|to| {
+                                to.host_str() == here.host_str()
+                                    && (to.path() != here.path() || to.query() != here.query())
+                            })
+                        })
+                    && (!element_text(a).trim().is_empty()
+                        || a.descendants()
+                            .filter_map(ElementRef::wrap)
+                            .any(|d| d.value().name() == "img"))
+            });
+            if linked {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// The tree distance between two nodes.
 fn tree_distance(page: &Page, a: NodeId, b: NodeId) -> usize {
     let tree = &page.html().tree;

@@ -230,7 +230,11 @@ fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
         // A title and a price found by the heuristics alone: a product page only if the price
         // is not one of many alike (product cards of a listing) and the page has something
         // to buy with or the price is clearly the page's.
-        let listing = best.is_some_and(|b| b.lookalikes >= 2);
+        let listing = best.is_some_and(|b| {
+            b.lookalikes >= 2
+                || (b.lookalikes >= 1 && b.in_linked_card(page))
+                || (b.in_linked_card(page) && !has_buy_button(page))
+        });
         let weak = !has_buy_button(page) && best.is_none_or(|b| b.score < STRONG_PRICE);
         if listing || weak {
             out.records = listing_records(page, &l);

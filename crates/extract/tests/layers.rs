@@ -401,6 +401,57 @@ fn pages_that_are_not_product_pages_give_no_record() {
     );
 }
 
+/// The last page of a category, with one or two product cards left (each a link and a price,
+/// a per-card buy button on one of them), is a listing, not a product called "All products":
+/// too few cards for the lookalike count, but each price sits in a card linking elsewhere.
+/// A product page whose price box has a link beside it (financing) is still a product.
+#[test]
+fn a_listings_last_page_with_one_or_two_cards_is_no_product() {
+    let last = |cards: &str| {
+        format!(
+            r#"<html><head><title>All products | Ridge Outfitters</title></head><body>
+            <header><a href="/">Ridge</a> <a href="/cart">Cart (0)</a></header>
+            <main><h1>All products</h1><p class="count">6 products</p><ul class="grid">{cards}</ul>
+            <nav class="pagination"><a href="/shop?page=1">1</a> <span class="current">2</span></nav></main>
+            <footer>Free shipping over $50</footer></body></html>"#
+        )
+    };
+    let card = |slug: &str, title: &str, price: &str, buy: bool| {
+        let button = if buy {
+            r#"<button class="add">Add to cart</button>"#
+        } else {
+            ""
+        };
+        format!(
+            r#"<li class="product-card"><a href="/p/{slug}"><span class="card-title">{title}</span></a> <span class="price">${price}</span>{button}</li>"#
+        )
+    };
+    let at = url("https://shop.example/shop?page=2");
+    let two = last(
+        &(card("mat", "Yoga Mat", "30.00", false) + &card("bottle", "Steel Bottle", "15.00", true)),
+    );
+    let one = last(&card("mat", "Yoga Mat", "30.00", false));
+    for (name, html) in [("two cards", two), ("one card", one)] {
+        let ex = extract_product(&html, &at, "generic");
+        assert!(
+            ex.records.iter().all(|r| r.title != "All products"),
+            "{name}: {:?}",
+            ex.records
+        );
+    }
+
+    let product = r#"<html><head><title>Rain Jacket | Ridge Outfitters</title></head><body>
+        <main><div class="product"><h1 class="product-title">Rain Jacket</h1>
+        <div class="price-box"><span class="price">$72.00</span> <a href="/financing">Pay in 4 installments</a></div>
+        <button class="add-to-cart">Add to cart</button></div></main></body></html>"#;
+    let ex = extract_product(product, &url("https://shop.example/p/jacket"), "generic");
+    assert_eq!(ex.records.len(), 1, "{:?}", ex.records);
+    assert_eq!(
+        ex.records[0].price.map(|p| p.to_string()).as_deref(),
+        Some("72.00")
+    );
+}
+
 #[test]
 fn json_ld_layer_lists_every_product() {
     let html = page_with_ld(
