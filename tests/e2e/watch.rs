@@ -239,6 +239,7 @@ async fn watch_runs_deliver_exactly_the_expected_events_across_a_restart() {
         shop_item("lantern", "Camping Lantern", "20.00", false),
         shop_item("mat", "Yoga Mat", "30.00", true),
         shop_item("bottle", "Steel Bottle", "15.00", true),
+        shop_item("socks", "Hiking Socks", "12.00", true),
     ]);
     let server = TestServer::start(shop.router()).await.unwrap();
     let start = server.url("/").to_string();
@@ -247,7 +248,7 @@ async fn watch_runs_deliver_exactly_the_expected_events_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("prices.db");
 
-    // The first watch: one run (six new products) while the webhook refuses everything;
+    // The first watch: one run (seven new products) while the webhook refuses everything;
     // stopped with the events undelivered.
     let (child, lines) = watch_shop(&start, &hook, dir.path());
     wait_until(60, "no first run in 60 s", || {
@@ -260,16 +261,17 @@ async fn watch_runs_deliver_exactly_the_expected_events_across_a_restart() {
     .await;
     let metrics = scrape(metrics_addr(&lines)).await;
     assert!(
-        metrics.contains("haul_events_total{kind=\"new_product\"} 6"),
+        metrics.contains("haul_events_total{kind=\"new_product\"} 7"),
         "{metrics}"
     );
     let first_log = stop(child, &lines).await;
     let first = listed(&store, &[]).await;
-    assert_eq!(first.len(), 6, "{first:#?} {first_log}");
+    assert_eq!(first.len(), 7, "{first:#?} {first_log}");
     assert!(receiver.taken().is_empty());
 
     // Between the watches: a 10 % drop, a cent's flicker and a rise under the 0.50 minimum
-    // (silent), back in stock, out of stock, gone (410), a new product.
+    // (silent), back in stock, out of stock, gone (410), gone from the listing (no longer
+    // linked anywhere, its page still up), a new product.
     shop.update("jacket", |i| i.price = "72.00".into());
     shop.update("grinder", |i| i.price = "50.01".into());
     shop.update("kettle", |i| i.price = "40.40".into());
@@ -280,6 +282,7 @@ async fn watch_runs_deliver_exactly_the_expected_events_across_a_restart() {
         i.listed = false;
         i.recently_viewed = true;
     });
+    shop.update("socks", |i| i.listed = false);
     shop.add(shop_item("stove", "Camping Stove", "60.00", true));
     receiver.refuse_next(3);
 
@@ -303,6 +306,7 @@ async fn watch_runs_deliver_exactly_the_expected_events_across_a_restart() {
             ("back_in_stock", "lantern"),
             ("out_of_stock", "mat"),
             ("gone", "bottle"),
+            ("gone", "socks"),
             ("new_product", "stove"),
         ]),
         "{log}"

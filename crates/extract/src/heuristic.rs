@@ -760,10 +760,11 @@ const CARD_DEPTH: usize = 3;
 const CARD_SIZE: usize = 40;
 
 impl PriceCandidate {
-    /// Whether the price sits in a product card: within a few ancestors, a small block that
-    /// holds a link to another page of the site (the card's product link) with text or an
-    /// image, and not the page's main title. A listing's last page with one or two cards has
-    /// too few lookalikes to tell it from a product page; its cards still look like this.
+    /// Whether the price sits in a product card: within a few ancestors, a small block (not
+    /// the page's body or main) that holds a link to another page of the site (the card's
+    /// product link) with text or an image, and neither the page's main title nor an `h1`.
+    /// A listing's last page with one or two cards has too few lookalikes to tell it from a
+    /// product page; its cards still look like this.
     pub fn in_linked_card(&self, page: &Page) -> bool {
         let tree = &page.html().tree;
         let Some(node) = tree.get(self.node) else {
@@ -776,9 +777,12 @@ impl PriceCandidate {
             .take(CARD_DEPTH)
             .filter_map(ElementRef::wrap)
         {
-            if block.descendants().nth(CARD_SIZE).is_some()
-                || title.is_some_and(|t| block.descendants().any(|d| d.id() == t))
-            {
+            let whole_page = matches!(block.value().name(), "body" | "html" | "main");
+            let headed = block
+                .descendants()
+                .filter_map(ElementRef::wrap)
+                .any(|d| d.value().name() == "h1" || title.is_some_and(|t| d.id() == t));
+            if whole_page || headed || block.descendants().nth(CARD_SIZE).is_some() {
                 return false;
             }
             let linked = block.descendants().filter_map(ElementRef::wrap).any(|a| {

@@ -288,6 +288,7 @@ pub(crate) fn on_visit(
             add.execute(params![crawl_id, visit.site, url])?;
         }
     }
+    link_candidates(conn, crawl_id, visit)?;
     if matches!(visit.status, Some(404 | 410)) {
         gone(
             conn,
@@ -297,6 +298,33 @@ pub(crate) fn on_visit(
             &visit.url,
             now,
         )?;
+    }
+    Ok(())
+}
+
+/// Products a page linked to last time and not this time: candidates for `gone`, as the
+/// records a page gave last time are (a listing of the generic site gives links, not
+/// records). Only a page fetched well this time with links at all counts (a page at the
+/// crawl's last level keeps no links), and only links to products the store holds.
+fn link_candidates(conn: &Connection, crawl_id: i64, visit: &Visit) -> rusqlite::Result<()> {
+    if visit.failure.is_some() || visit.links.is_empty() {
+        return Ok(());
+    }
+    let before: Option<String> = conn
+        .prepare_cached("SELECT links FROM page_links WHERE site = ?1 AND url = ?2")?
+        .query_row(params![visit.site, visit.url], |r| r.get(0))
+        .optional()?;
+    let Some(before) = before else {
+        return Ok(());
+    };
+    let before: Vec<String> = serde_json::from_str(&before).unwrap_or_default();
+    let now_linked: HashSet<&str> = visit.links.iter().map(String::as_str).collect();
+    let mut add = conn.prepare_cached(
+        "INSERT OR IGNORE INTO gone_candidates (crawl_id, site, url) \
+         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM records WHERE site = ?2 AND url = ?3)",
+    )?;
+    for url in before.iter().filter(|u| !now_linked.contains(u.as_str())) {
+        add.execute(params![crawl_id, visit.site, url])?;
     }
     Ok(())
 }
