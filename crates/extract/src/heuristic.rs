@@ -274,6 +274,8 @@ pub struct PriceCandidate {
     /// The features behind the score, for diagnostics.
     pub why: String,
     node: NodeId,
+    /// The page's main title element, if any (a product card never holds it).
+    title: Option<NodeId>,
 }
 
 /// How many price candidates a page yields at most (the first in document order). Real pages
@@ -349,8 +351,14 @@ pub fn price_candidates(page: &Page) -> Vec<PriceCandidate> {
             shape - same
         })
         .collect();
+    let title_node = title
+        .chain
+        .iter()
+        .find(|(_, steps)| **steps == 0)
+        .map(|(id, _)| *id);
     for (c, n) in out.iter_mut().zip(lookalikes) {
         c.lookalikes = n;
+        c.title = title_node;
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out
@@ -495,6 +503,7 @@ fn evaluate_text(
         shape: shape(el),
         why: why.join("; "),
         node: el.id(),
+        title: None,
     })
 }
 
@@ -770,19 +779,24 @@ impl PriceCandidate {
         let Some(node) = tree.get(self.node) else {
             return false;
         };
-        let title = main_title(page).map(|t| t.id());
+        let title = self.title;
         let here = page.url();
         for block in node
             .ancestors()
             .take(CARD_DEPTH)
             .filter_map(ElementRef::wrap)
         {
-            let whole_page = matches!(block.value().name(), "body" | "html" | "main");
+            // The size first: every other look at the block is then bounded by it.
+            if matches!(block.value().name(), "body" | "html" | "main")
+                || block.descendants().nth(CARD_SIZE).is_some()
+            {
+                return false;
+            }
             let headed = block
                 .descendants()
                 .filter_map(ElementRef::wrap)
                 .any(|d| d.value().name() == "h1" || title.is_some_and(|t| d.id() == t));
-            if whole_page || headed || block.descendants().nth(CARD_SIZE).is_some() {
+            if headed {
                 return false;
             }
             let linked = block.descendants().filter_map(ElementRef::wrap).any(|a| {

@@ -232,8 +232,7 @@ fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
         // to buy with or the price is clearly the page's.
         let listing = best.is_some_and(|b| {
             b.lookalikes >= 2
-                || (b.lookalikes >= 1 && b.in_linked_card(page))
-                || (b.in_linked_card(page) && !has_buy_button(page))
+                || (b.in_linked_card(page) && (b.lookalikes >= 1 || !has_buy_button(page)))
         });
         let weak = !has_buy_button(page) && best.is_none_or(|b| b.score < STRONG_PRICE);
         if listing || weak {
