@@ -2,7 +2,8 @@
 //! SQLite store, logs one summary line per run, serves `/metrics` meanwhile, and stops
 //! cleanly on SIGTERM. Two watches one after the other over a changing shop deliver exactly
 //! the expected change events to a webhook, across the restart, and count them in
-//! `haul_events_total`.
+//! `haul_events_total`. Two watches at once on one store share the runs through the store's
+//! lease: the shop sees each run once, never two at once.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -197,6 +198,12 @@ fn watch_shop(
     .env("RUST_LOG", "warn,haul_cli=info,haul_watch=info")
     .spawn()
     .unwrap();
+    let lines = collect_stderr(&mut child);
+    (child, lines)
+}
+
+/// Collects `child`'s standard error, line by line, into the returned lines.
+fn collect_stderr(child: &mut tokio::process::Child) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
     let sink = lines.clone();
@@ -205,7 +212,7 @@ fn watch_shop(
             sink.lock().unwrap().push(line);
         }
     });
-    (child, lines)
+    lines
 }
 
 /// SIGTERM, then the exit within 30 s; the collected lines.
@@ -323,4 +330,111 @@ async fn watch_runs_deliver_exactly_the_expected_events_across_a_restart() {
         receiver.refused.load(Ordering::SeqCst) >= 4,
         "refused at first"
     );
+}
+
+/// Two `haul watch` processes started together on one store and one shop, every 2 s: each run
+/// of the site happens in one of them, never two at once. The shop's own log of requests (in
+/// arrival order) is cut into runs at each fetch of the start page: no page comes twice
+/// within one (two runs at once would interleave their pages), and the start page was fetched
+/// once per run the store counts (finished or stopped by the SIGTERM).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_watches_on_one_store_never_run_a_site_twice_at_once() {
+    use axum::extract::Request;
+    use axum::middleware::{self, Next};
+    use haul_testkit::{TestServer, demo_router};
+
+    let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = requests.clone();
+    // Slow pages, so that a run lasts long enough for the other watch's clock to come round.
+    let shop = demo_router(std::time::Duration::from_millis(40)).layer(middleware::from_fn(
+        move |req: Request, next: Next| {
+            log.lock().unwrap().push(req.uri().path().to_string());
+            next.run(req)
+        },
+    ));
+    let server = TestServer::start(shop).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.db");
+    let config = dir.path().join("haul.toml");
+    std::fs::write(&config, "render = \"never\"\n").unwrap();
+    let start = server.url("/").to_string();
+    let watch = || {
+        let mut child = haul_command(&[
+            "watch",
+            "demo",
+            "--start-url",
+            &start,
+            "--every",
+            "2s",
+            "--jitter",
+            "0",
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            store.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn,haul_cli=info,haul_watch=info")
+        .spawn()
+        .unwrap();
+        let lines = collect_stderr(&mut child);
+        (child, lines)
+    };
+    let ((a, a_lines), (b, b_lines)) = (watch(), watch());
+    let (a_pid, b_pid) = (a.id().unwrap(), b.id().unwrap());
+    let done = "run done: site=demo";
+    wait_until(40, "not four runs in 40 s", || {
+        count(&a_lines, done) + count(&b_lines, done) >= 4
+    })
+    .await;
+    let (a_log, b_log) = tokio::join!(stop(a, &a_lines), stop(b, &b_lines));
+
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let (runs, lease): (u32, Option<String>) = conn
+        .query_row(
+            "SELECT runs, lease_owner FROM schedule WHERE site = 'demo'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let logs = format!("first watch:\n{a_log}\nsecond watch:\n{b_log}");
+    let runs = runs as usize;
+    let lines_with = |what: &str| a_log.matches(what).count() + b_log.matches(what).count();
+    assert_eq!(
+        lines_with(done),
+        runs,
+        "a summary line per run kept\n{logs}"
+    );
+    assert!(runs >= 4, "{runs} runs\n{logs}");
+    assert_eq!(lease, None, "both released their leases\n{logs}");
+
+    let requests = requests.lock().unwrap().clone();
+    let pages: Vec<&str> = (requests.iter())
+        .map(String::as_str)
+        .filter(|p| *p != "/robots.txt")
+        .collect();
+    assert_eq!(pages.first(), Some(&"/"), "{requests:?}");
+    let starts = pages.iter().filter(|p| **p == "/").count();
+    let stopped = lines_with("run interrupted: site=demo");
+    assert_eq!(
+        starts,
+        runs + stopped,
+        "start-page fetches\n{requests:?}\n{logs}"
+    );
+    for (k, run) in pages.split(|p| *p == "/").skip(1).enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        let twice: Vec<&&str> = run.iter().filter(|p| !seen.insert(**p)).collect();
+        assert!(
+            twice.is_empty(),
+            "run {k} fetched {twice:?} twice: two runs at once\n{requests:?}\n{logs}"
+        );
+    }
+    // Whichever waited for the other's run says so, naming it (its pid in its owner id).
+    for (log, other) in [(&a_log, b_pid), (&b_log, a_pid)] {
+        for l in log
+            .lines()
+            .filter(|l| l.contains("running in another watch"))
+        {
+            assert!(l.contains(&format!(":{other}:")), "{l}");
+        }
+    }
 }

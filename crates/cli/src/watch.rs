@@ -226,8 +226,15 @@ pub(crate) async fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     };
     let cancel = CancellationToken::new();
     spawn_ctrl_c(cancel.clone());
-    tracing::info!("watching {} site(s) into {}", sites.len(), store.display());
-    let watched = Watch::new(sites, jitter)
+    let count = sites.len();
+    // Other watches on the store share the sites through leases in it, claimed as this owner.
+    let watch = Watch::new(sites, jitter);
+    tracing::info!(
+        "watching {count} site(s) into {} as lease owner {}",
+        store.display(),
+        watch.owner()
+    );
+    let watched = watch
         .run(Arc::new(runner), Arc::new(next_runs), cancel)
         .await;
     if let Some(llm) = &llm {

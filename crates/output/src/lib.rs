@@ -50,8 +50,9 @@
 //!   the reference price, the last price event, the day's count, `gone`) and
 //!   `gone_candidates` (products a page listed last time and not this time) behind them.
 //! * `delivery_targets` and `deliveries`: the outbox of event deliveries ([`Outbox`]).
-//! * `schedule (site, spec, next_run, last_started, last_finished, runs)`: `haul watch`'s
-//!   next run per site ([`schedule::ScheduleStore`]).
+//! * `schedule (site, spec, next_run, last_started, last_finished, runs, lease_owner,
+//!   lease_until)`: `haul watch`'s next run per site and the lease that keeps a site's runs
+//!   to one watch at a time ([`schedule::ScheduleStore`]).
 //!
 //! Each drained batch is one transaction (WAL journal), so a kill loses no committed record.
 

@@ -1,7 +1,10 @@
 //! Scheduler tests on tokio's paused clock: no real sleep anywhere.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use haul_output::schedule::ScheduleStore;
 
 use super::*;
 use crate::{MemoryNextRuns, StoreNextRuns};
@@ -281,4 +284,195 @@ async fn a_run_stopped_by_the_cancellation_is_not_counted_and_runs_again_at_rest
     assert_eq!(r.starts(), vec![t("2026-01-01T00:15:00Z")]);
 }
 
-use haul_output::schedule::ScheduleStore;
+/// Runs of several sites from any number of watches: how many of each site run at once
+/// (the most seen), and when each started.
+struct CountingRun {
+    clock: Clock,
+    takes: Duration,
+    running: Mutex<HashMap<String, usize>>,
+    most: Mutex<HashMap<String, usize>>,
+    starts: Mutex<Vec<(String, DateTime<Utc>)>>,
+}
+
+impl CountingRun {
+    fn new(clock: Clock, takes: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            takes,
+            running: Mutex::default(),
+            most: Mutex::default(),
+            starts: Mutex::default(),
+        })
+    }
+
+    fn starts_of(&self, site: &str) -> Vec<DateTime<Utc>> {
+        (self.starts.lock().unwrap().iter())
+            .filter(|(s, _)| s == site)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SiteRun for CountingRun {
+    async fn run(&self, site: &str, cancel: CancellationToken) -> RunSummary {
+        {
+            let mut running = self.running.lock().unwrap();
+            let now = running.entry(site.into()).or_default();
+            *now += 1;
+            let mut most = self.most.lock().unwrap();
+            let m = most.entry(site.into()).or_default();
+            *m = (*m).max(*now);
+        }
+        self.starts
+            .lock()
+            .unwrap()
+            .push((site.into(), self.clock.now()));
+        let interrupted = tokio::select! {
+            () = tokio::time::sleep(self.takes) => false,
+            () = cancel.cancelled() => true,
+        };
+        *self.running.lock().unwrap().get_mut(site).unwrap() -= 1;
+        RunSummary {
+            interrupted,
+            ..RunSummary::default()
+        }
+    }
+}
+
+fn two_sites() -> Vec<WatchedSite> {
+    ["demo", "shop"]
+        .into_iter()
+        .map(|name| WatchedSite {
+            name: name.into(),
+            schedule: Schedule::every("10m").unwrap(),
+        })
+        .collect()
+}
+
+/// Two watches of the same two sites every 10 min from 00:00, each with its own `NextRuns`
+/// (`a`, `b`: two connections to one store file, as two processes have), runs of 3 min
+/// (longer than the 60 s lease, so only its renewal keeps the other watch out), stopped at
+/// 01:02: the runner that both call.
+async fn two_watches(a: Arc<dyn NextRuns>, b: Arc<dyn NextRuns>) -> Arc<CountingRun> {
+    let clock = Clock::starting_at(t("2026-01-01T00:00:00Z"));
+    let runner = CountingRun::new(clock, 3 * MIN);
+    let cancel = CancellationToken::new();
+    let watch = || Watch::new(two_sites(), no_jitter()).with_clock(clock);
+    let (wa, wb) = (watch(), watch());
+    assert_ne!(wa.owner(), wb.owner(), "one owner id per watch");
+    let ta = tokio::spawn(wa.run(runner.clone(), a, cancel.clone()));
+    let tb = tokio::spawn(wb.run(runner.clone(), b, cancel.clone()));
+    tokio::time::sleep(62 * MIN).await;
+    cancel.cancel();
+    ta.await.unwrap().unwrap();
+    tb.await.unwrap().unwrap();
+    runner
+}
+
+/// What one watch alone does from 00:00 to 01:02: a run every 10 min, the last (01:00)
+/// interrupted by the stop.
+fn assert_run_once_per_slot(runner: &CountingRun) {
+    let slots: Vec<DateTime<Utc>> = (0..7)
+        .map(|k| t("2026-01-01T00:00:00Z") + chrono::Duration::minutes(10 * k))
+        .collect();
+    for site in ["demo", "shop"] {
+        assert_eq!(
+            runner.most.lock().unwrap().get(site),
+            Some(&1),
+            "{site}: most runs at once"
+        );
+        assert_eq!(runner.starts_of(site), slots, "{site}: each slot run once");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_watches_on_one_store_file_never_run_a_site_twice_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let open = || Arc::new(StoreNextRuns::open(&path).unwrap()) as Arc<dyn NextRuns>;
+    let runner = two_watches(open(), open()).await;
+    assert_run_once_per_slot(&runner);
+    let store = ScheduleStore::open(&path).unwrap();
+    for site in ["demo", "shop"] {
+        let kept = store.get(site).unwrap().unwrap();
+        // The 01:00 runs were stopped: not counted, still due, their leases released.
+        assert_eq!(kept.runs, 6, "{site}");
+        assert_eq!(kept.next_run, t("2026-01-01T01:00:00Z"));
+        assert_eq!(kept.lease, None, "{site}: lease released at the stop");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_watches_sharing_memory_next_runs_never_run_a_site_twice_at_once() {
+    let memory = MemoryNextRuns::default();
+    let runner = two_watches(Arc::new(memory.clone()), Arc::new(memory.clone())).await;
+    assert_run_once_per_slot(&runner);
+    let kept = memory.load("demo").await.unwrap().unwrap();
+    assert_eq!((kept.runs, kept.lease), (6, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_watchs_lease_holds_its_site_up_only_until_it_lapses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        // A watch claimed the 00:00 run (lease until 00:01), then died.
+        let mut s = ScheduleStore::open(&path).unwrap();
+        s.plan("demo", "every 10m", t("2026-01-01T00:00:00Z"))
+            .unwrap();
+        let claim = s.claim(
+            "demo",
+            "dead:1:0",
+            t("2026-01-01T00:00:00Z"),
+            t("2026-01-01T00:01:00Z"),
+        );
+        assert_eq!(claim.unwrap(), Claim::Claimed);
+    }
+    let r = watch_for(
+        site(Schedule::every("10m").unwrap()),
+        no_jitter(),
+        "2026-01-01T00:00:00Z",
+        MIN,
+        15 * MIN,
+        Arc::new(StoreNextRuns::open(&path).unwrap()),
+    )
+    .await;
+    assert_eq!(
+        r.starts(),
+        vec![t("2026-01-01T00:01:00Z"), t("2026-01-01T00:10:00Z")]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_lost_while_running_is_not_fatal_and_the_taker_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let clock = Clock::starting_at(t("2026-01-01T00:00:00Z"));
+    let runner = FakeRun::new(clock, 5 * MIN);
+    let cancel = CancellationToken::new();
+    let watch = Watch::new(site(Schedule::every("10m").unwrap()), no_jitter()).with_clock(clock);
+    let store = Arc::new(StoreNextRuns::open(&path).unwrap());
+    let task = tokio::spawn(watch.run(runner.clone(), store, cancel.clone()));
+    tokio::time::sleep(2 * MIN).await;
+    // Another watch whose clock runs far ahead (as ours would look after a suspension past
+    // the lease) takes the lease of the run under way.
+    let thief = StoreNextRuns::open(&path).unwrap();
+    let (at, until) = (t("2026-01-01T00:09:00Z"), t("2026-01-01T00:20:00Z"));
+    let claim = thief.claim("demo", "thief:2:0", at, until).await.unwrap();
+    assert_eq!(claim, Claim::Claimed);
+    tokio::time::sleep(13 * MIN).await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    // Our run went on to its end (and was recorded); the 00:10 one waited for the thief's.
+    assert_eq!(runner.starts(), vec![t("2026-01-01T00:00:00Z")]);
+    let kept = thief.load("demo").await.unwrap().unwrap();
+    assert_eq!(kept.runs, 1);
+    assert_eq!(
+        kept.lease,
+        Some(Lease {
+            owner: "thief:2:0".into(),
+            until
+        })
+    );
+}
