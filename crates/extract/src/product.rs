@@ -11,7 +11,7 @@ use crate::jsonld::json_ld;
 use crate::microdata::microdata;
 use crate::opengraph::{og_type_is_product, open_graph};
 use crate::page::Page;
-use crate::text::{element_text, sel, token_overlap};
+use crate::text::{TitleWords, element_text, sel};
 use crate::verdict::{
     Abstain, DEFAULT_MIN_CONFIDENCE, STRONG_PRICE, Vote, abstention, confidence, visibly_priced,
 };
@@ -72,22 +72,23 @@ pub fn layers(page: &Page, site: &str) -> Layers {
 /// The words the page itself uses for its product: the `<h1>` chosen as title, `og:title`
 /// and `<title>`.
 fn page_title_reference(page: &Page) -> String {
-    [
-        heuristic_title(page),
-        page.meta("og:title"),
-        page.title_tag(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" ")
+    crate::text::title_reference(
+        [
+            heuristic_title(page),
+            page.meta("og:title"),
+            page.title_tag(),
+        ]
+        .into_iter()
+        .flatten(),
+    )
 }
 
 /// The record among `records` that is the page's own product: the one whose title matches
 /// the page's title best (ties: the one with a price, then the first).
 fn pick_main<'a>(records: &'a [Record], reference: &str) -> Option<&'a Record> {
+    let words = TitleWords::new(reference);
     let scored = records.iter().map(|r| {
-        let overlap = token_overlap(&r.title, reference);
+        let overlap = words.share_of(&r.title);
         (overlap + if r.price.is_some() { 0.05 } else { 0.0 }, r)
     });
     let (score, best) = scored.fold(None::<(f64, &Record)>, |best, (s, r)| match best {
@@ -412,14 +413,15 @@ fn best_title(page: &Page, current: &str, order: &[Record]) -> String {
     let Some(reference) = page.title_tag() else {
         return current.to_string();
     };
-    let base = token_overlap(current, &reference);
+    let reference = TitleWords::new(&crate::text::title_reference([reference]));
+    let base = reference.share_of(current);
     let mut best = (base, current.to_string());
     for r in order {
         let t = &r.title;
         if crate::text::title_tokens(t).len() < 2 || t.len() > 300 {
             continue;
         }
-        let s = token_overlap(t, &reference);
+        let s = reference.share_of(t);
         if s > best.0 + 0.2 {
             best = (s, t.clone());
         }
