@@ -56,6 +56,23 @@ impl Document {
             .map(String::as_str)
     }
 
+    /// Where the document's relative links resolve: its `<base href>` when it has one
+    /// ([`crate::head`]), else its URL. Read from the body each call: keep it when resolving
+    /// many links.
+    pub fn base_url(&self) -> Url {
+        if self.is_json() {
+            return self.url.clone();
+        }
+        crate::head::base_url(&crate::head::scan(&self.body), &self.url)
+    }
+
+    /// An `href` of the document as an absolute http(s) URL, resolved against
+    /// [`Document::base_url`]; `None` when it is not one.
+    pub fn resolve(&self, href: &str) -> Option<Url> {
+        let u = self.base_url().join(href.trim()).ok()?;
+        matches!(u.scheme(), "http" | "https").then_some(u)
+    }
+
     /// Whether the content type (or, without one, the body) looks like JSON.
     pub fn is_json(&self) -> bool {
         match &self.content_type {

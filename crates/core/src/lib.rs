@@ -26,6 +26,7 @@ mod document;
 mod error;
 mod extractor;
 mod failure;
+pub mod head;
 mod later;
 mod llm;
 pub mod net;

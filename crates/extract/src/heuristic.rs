@@ -205,11 +205,12 @@ pub fn main_title<'a>(page: &'a Page) -> Option<ElementRef<'a>> {
     if crate::budget::stop() {
         return None;
     }
-    let reference = [page.meta("og:title"), page.title_tag()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let reference = crate::text::title_reference(
+        [page.meta("og:title"), page.title_tag()]
+            .into_iter()
+            .flatten(),
+    );
+    let words = crate::text::TitleWords::new(&reference);
     let mut best: Option<(f64, ElementRef<'a>)> = None;
     let mut consider = |el: ElementRef<'a>, bonus: f64| {
         let text = element_text(el);
@@ -222,10 +223,7 @@ pub fn main_title<'a>(page: &'a Page) -> Option<ElementRef<'a>> {
         let (precision, recall) = if reference.is_empty() {
             (0.5, 0.0)
         } else {
-            (
-                token_overlap(&text, &reference),
-                token_overlap(&reference, &text),
-            )
+            (words.share_of(&text), token_overlap(&reference, &text))
         };
         let score = precision + 0.1 * recall + bonus - if noise { 1.0 } else { 0.0 };
         if best.as_ref().is_none_or(|(s, _)| score > *s) {

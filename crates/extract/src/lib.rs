@@ -65,6 +65,7 @@ pub use product::{
     has_buy_button, layers, looks_like_product_page, merge, merge_at,
 };
 pub use text::{
-    decode_entities, element_text, normalize_space, price_text, title_tokens, token_overlap,
+    TitleWords, decode_entities, element_text, normalize_space, price_text, title_tokens,
+    token_overlap,
 };
 pub use verdict::{Abstain, DEFAULT_MIN_CONFIDENCE, ShownPrices};

@@ -73,7 +73,7 @@ pub fn page_links(page: &Page) -> Vec<Url> {
         {
             continue;
         }
-        let Ok(mut u) = base.join(href) else {
+        let Ok(mut u) = page.base_url().join(href) else {
             continue;
         };
         u.set_fragment(None);
@@ -111,6 +111,34 @@ mod tests {
                 "https://www.shop.example/p/stove",
                 "https://shop.example/category/tents?page=2"
             ]
+        );
+    }
+
+    #[test]
+    fn relative_links_resolve_against_the_base_href() {
+        // A Magento-style page: `<base href>` at the shop's root, relative product links and
+        // canonical, on a deep category page.
+        let html = r#"<html><head><base href="https://shop.example/"><link rel="canonical" href="c/tents.html">
+            <noscript><base href="/nojs/"></noscript></head>
+            <body><a href="p/tent.html">Tent</a> <a href="./p/stove.html">Stove</a></body></html>"#;
+        let url = Url::parse("https://shop.example/c/tents.html?p=2").unwrap();
+        let page = Page::parse(html, &url);
+        let links: Vec<String> = page_links(&page).iter().map(Url::to_string).collect();
+        assert_eq!(
+            links,
+            [
+                "https://shop.example/p/tent.html",
+                "https://shop.example/p/stove.html"
+            ]
+        );
+        assert_eq!(
+            page.canonical_url().as_str(),
+            "https://shop.example/c/tents.html"
+        );
+        assert_eq!(page.url().as_str(), url.as_str());
+        assert_eq!(
+            page.resolve("img/t.jpg").as_deref(),
+            Some("https://shop.example/img/t.jpg")
         );
     }
 }

@@ -17,6 +17,8 @@ use crate::text::{normalize_space, sel};
 pub struct Page {
     html: Html,
     url: Url,
+    /// Where relative links resolve: the `<base href>`, else `url`.
+    base: Url,
     canonical: Url,
     host: String,
     lang: Option<String>,
@@ -60,7 +62,8 @@ impl Page {
     }
 
     fn from_html(doc: Html, raw: &str, url: &Url) -> Self {
-        let canonical = canonical_url(&doc, url);
+        let base = haul_core::head::base_url(&haul_core::head::scan(raw), url);
+        let canonical = canonical_url(&doc, url, &base);
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         let lang = doc
             .root_element()
@@ -88,6 +91,7 @@ impl Page {
         Self {
             html: doc,
             url: url.clone(),
+            base,
             canonical,
             host,
             lang,
@@ -112,6 +116,11 @@ impl Page {
     /// The URL the page was fetched from.
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// Where the page's relative links resolve: its `<base href>`, else its URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
     }
 
     /// The page's canonical address: its `<link rel="canonical">` when that is an absolute
@@ -240,7 +249,7 @@ impl Page {
         if href.is_empty() || href.starts_with("data:") || href.starts_with("javascript:") {
             return None;
         }
-        let u = self.url.join(href).ok()?;
+        let u = self.base.join(href).ok()?;
         matches!(u.scheme(), "http" | "https").then(|| u.to_string())
     }
 
@@ -276,7 +285,7 @@ fn same_site(a: &str, b: &str) -> bool {
     strip(a) == strip(b)
 }
 
-fn canonical_url(doc: &Html, url: &Url) -> Url {
+fn canonical_url(doc: &Html, url: &Url, base: &Url) -> Url {
     let mut fallback = url.clone();
     fallback.set_fragment(None);
     let Some(href) = doc
@@ -291,7 +300,7 @@ fn canonical_url(doc: &Html, url: &Url) -> Url {
     else {
         return fallback;
     };
-    match url.join(href.trim()) {
+    match base.join(href.trim()) {
         Ok(mut c)
             if matches!(c.scheme(), "http" | "https")
                 && !c.as_str().contains(['\'', '"', '{', '}', ' '])

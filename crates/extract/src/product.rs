@@ -11,7 +11,7 @@ use crate::jsonld::json_ld;
 use crate::microdata::microdata;
 use crate::opengraph::{og_type_is_product, open_graph};
 use crate::page::Page;
-use crate::text::{element_text, sel, token_overlap};
+use crate::text::{TitleWords, element_text, sel};
 use crate::verdict::{
     Abstain, DEFAULT_MIN_CONFIDENCE, STRONG_PRICE, Vote, abstention, confidence, visibly_priced,
 };
@@ -72,22 +72,23 @@ pub fn layers(page: &Page, site: &str) -> Layers {
 /// The words the page itself uses for its product: the `<h1>` chosen as title, `og:title`
 /// and `<title>`.
 fn page_title_reference(page: &Page) -> String {
-    [
-        heuristic_title(page),
-        page.meta("og:title"),
-        page.title_tag(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" ")
+    crate::text::title_reference(
+        [
+            heuristic_title(page),
+            page.meta("og:title"),
+            page.title_tag(),
+        ]
+        .into_iter()
+        .flatten(),
+    )
 }
 
 /// The record among `records` that is the page's own product: the one whose title matches
 /// the page's title best (ties: the one with a price, then the first).
 fn pick_main<'a>(records: &'a [Record], reference: &str) -> Option<&'a Record> {
+    let words = TitleWords::new(reference);
     let scored = records.iter().map(|r| {
-        let overlap = token_overlap(&r.title, reference);
+        let overlap = words.share_of(&r.title);
         (overlap + if r.price.is_some() { 0.05 } else { 0.0 }, r)
     });
     let (score, best) = scored.fold(None::<(f64, &Record)>, |best, (s, r)| match best {
@@ -226,57 +227,17 @@ fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
         out.records = listing_records(page, &l);
         return Judged::of(out);
     };
-    if record.method == Method::Heuristic && !structured && !og_product && !evidence_found {
-        // A title and a price found by the heuristics alone: a product page only if the price
-        // is not one of many alike (product cards of a listing) and the page has something
-        // to buy with or the price is clearly the page's.
-        let listing = best.is_some_and(|b| {
-            b.lookalikes >= 2
-                || (b.in_linked_card(page) && (b.lookalikes >= 1 || !has_buy_button(page)))
-        });
-        let weak = !has_buy_button(page) && best.is_none_or(|b| b.score < STRONG_PRICE);
-        if listing || weak {
-            out.records = listing_records(page, &l);
-            return Judged::of(out);
-        }
-    }
-    // Cross-check a structured price against what the page shows.
-    // It gives way when the page does not show it, or shows it as the former price of a
-    // sale ("$39.90 $1.90").
-    if record.method != Method::Heuristic
-        && let (Some(p), Some(h)) = (record.price, he.as_ref())
-        && let Some(hp) = h.price
-        && hp != p
-        && (!visibly_priced(&l.candidates, p) || (h.list_price == Some(p) && hp < p))
-        && best.is_some_and(|b| b.score >= 0.5)
+    if record.method == Method::Heuristic
+        && !structured
+        && !og_product
+        && !evidence_found
+        && heuristic_price_is_no_product(page, best)
     {
-        record.price = h.price;
-        record.list_price = h.list_price;
-        record.currency = h.currency.or(record.currency);
-        record.method = Method::Heuristic;
+        out.records = listing_records(page, &l);
+        return Judged::of(out);
     }
-    for other in &order {
-        fill(&mut record, other);
-    }
-    if record.title.trim().is_empty()
-        && let Some(t) = order
-            .iter()
-            .map(|r| &r.title)
-            .find(|t| !t.trim().is_empty())
-    {
-        record.title = t.clone();
-    }
-    record.title = best_title(page, &record.title, &order);
-    record.brand = record.brand.as_deref().and_then(crate::text::clean_brand);
-    if record.image.is_none() {
-        record.image = ["og:image:secure_url", "og:image", "twitter:image"]
-            .iter()
-            .find_map(|k| page.meta(k).and_then(|u| page.resolve(&u)));
-    }
-    if record.currency.is_none() && record.price.is_some() {
-        record.currency = page.stated_currency();
-    }
-    record.url = page.canonical_url().to_string();
+    cross_check_shown_price(&mut record, he.as_ref(), &l.candidates, best);
+    complete_record(page, &mut record, &order);
     let mut votes = votes(&order, best);
     votes.extend(l.evidence.iter().skip(1).map(|e| Vote {
         method: e.source.method(),
@@ -296,6 +257,68 @@ fn judged_merge(page: &Page, l: Layers, min_confidence: f64) -> Judged {
         extraction: out,
         withheld,
     }
+}
+
+/// Whether a title and a price found by the heuristics alone are no product: a page is a
+/// product page only if its price is not one of many alike (product cards of a listing) and
+/// it has something to buy with or the price is clearly the page's.
+fn heuristic_price_is_no_product(page: &Page, best: Option<&PriceCandidate>) -> bool {
+    let listing = best.is_some_and(|b| {
+        b.lookalikes >= 2
+            || (b.in_linked_card(page) && (b.lookalikes >= 1 || !has_buy_button(page)))
+    });
+    let weak = !has_buy_button(page) && best.is_none_or(|b| b.score < STRONG_PRICE);
+    listing || weak
+}
+
+/// Cross-checks a structured price against what the page shows: it gives way to the
+/// heuristic's when the page does not show it, or shows it as the former price of a sale
+/// ("$39.90 $1.90").
+fn cross_check_shown_price(
+    record: &mut Record,
+    he: Option<&Record>,
+    candidates: &[PriceCandidate],
+    best: Option<&PriceCandidate>,
+) {
+    if record.method != Method::Heuristic
+        && let (Some(p), Some(h)) = (record.price, he)
+        && let Some(hp) = h.price
+        && hp != p
+        && (!visibly_priced(candidates, p) || (h.list_price == Some(p) && hp < p))
+        && best.is_some_and(|b| b.score >= 0.5)
+    {
+        record.price = h.price;
+        record.list_price = h.list_price;
+        record.currency = h.currency.or(record.currency);
+        record.method = Method::Heuristic;
+    }
+}
+
+/// Fills what the chosen record lacks from the other layers (`order`) and the page: title,
+/// brand, image, currency and the canonical URL.
+fn complete_record(page: &Page, record: &mut Record, order: &[Record]) {
+    for other in order {
+        fill(record, other);
+    }
+    if record.title.trim().is_empty()
+        && let Some(t) = order
+            .iter()
+            .map(|r| &r.title)
+            .find(|t| !t.trim().is_empty())
+    {
+        record.title = t.clone();
+    }
+    record.title = best_title(page, &record.title, order);
+    record.brand = record.brand.as_deref().and_then(crate::text::clean_brand);
+    if record.image.is_none() {
+        record.image = ["og:image:secure_url", "og:image", "twitter:image"]
+            .iter()
+            .find_map(|k| page.meta(k).and_then(|u| page.resolve(&u)));
+    }
+    if record.currency.is_none() && record.price.is_some() {
+        record.currency = page.stated_currency();
+    }
+    record.url = page.canonical_url().to_string();
 }
 
 impl Judged {
@@ -412,14 +435,15 @@ fn best_title(page: &Page, current: &str, order: &[Record]) -> String {
     let Some(reference) = page.title_tag() else {
         return current.to_string();
     };
-    let base = token_overlap(current, &reference);
+    let reference = TitleWords::new(&crate::text::title_reference([reference]));
+    let base = reference.share_of(current);
     let mut best = (base, current.to_string());
     for r in order {
         let t = &r.title;
         if crate::text::title_tokens(t).len() < 2 || t.len() > 300 {
             continue;
         }
-        let s = token_overlap(t, &reference);
+        let s = reference.share_of(t);
         if s > best.0 + 0.2 {
             best = (s, t.clone());
         }

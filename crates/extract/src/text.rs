@@ -263,12 +263,52 @@ pub fn title_tokens(s: &str) -> Vec<String> {
 
 /// Share (0..=1) of the tokens of `a` that also appear in `b`.
 pub fn token_overlap(a: &str, b: &str) -> f64 {
-    let ta = title_tokens(a);
-    if ta.is_empty() {
-        return 0.0;
+    TitleWords::new(b).share_of(a)
+}
+
+/// Characters of one piece of a title reference (an `<h1>`, `og:title`, `<title>`) that
+/// count: a real title is far shorter, and an unclosed `<h1>` or `<title>` on a broken page
+/// holds the rest of the page.
+pub(crate) const REFERENCE_PIECE_CHARS: usize = 600;
+
+/// The words a page uses for its product, from its title-like `pieces` (each cut at
+/// [`REFERENCE_PIECE_CHARS`]), joined by spaces.
+pub(crate) fn title_reference(pieces: impl IntoIterator<Item = String>) -> String {
+    pieces
+        .into_iter()
+        .map(|p| match p.char_indices().nth(REFERENCE_PIECE_CHARS) {
+            Some((cut, _)) => p[..cut].to_string(),
+            None => p,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The words of a reference text (a page's title and `<h1>`), tokenised once so that many
+/// candidate titles can be compared with it: on a page with thousands of candidates and a
+/// long reference, tokenising the reference per candidate was quadratic.
+#[derive(Debug, Default, Clone)]
+pub struct TitleWords(std::collections::HashSet<String>);
+
+impl TitleWords {
+    /// The words of `reference` (see [`title_tokens`]).
+    pub fn new(reference: &str) -> Self {
+        Self(title_tokens(reference).into_iter().collect())
     }
-    let tb: std::collections::HashSet<String> = title_tokens(b).into_iter().collect();
-    ta.iter().filter(|t| tb.contains(*t)).count() as f64 / ta.len() as f64
+
+    /// Whether the reference has no word.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Share (0..=1) of the tokens of `title` that the reference uses; 0 without tokens.
+    pub fn share_of(&self, title: &str) -> f64 {
+        let ta = title_tokens(title);
+        if ta.is_empty() {
+            return 0.0;
+        }
+        ta.iter().filter(|t| self.0.contains(*t)).count() as f64 / ta.len() as f64
+    }
 }
 
 #[cfg(test)]

@@ -142,7 +142,16 @@ fn evidence_survives_huge_and_deep_state() {
     );
     let unterminated = format!("<script>dataLayer.push({{a: '{}", "x".repeat(1 << 20));
     let many_attrs = r#"<span data-price="1.00" data-old-price="2">"#.repeat(20_000);
-    for html in [deep, wide, unterminated, many_attrs] {
+    // An `<h1>` never closed holds the rest of the page (its title words), and the state
+    // holds thousands of variants with schema.org-shaped offers: each is compared with the
+    // page's title words.
+    let broken_h1 = format!(
+        "<h1>Tent {}<script id=\"__NEXT_DATA__\" type=\"application/json\">[{}]</script>",
+        "ultralight dome tent for two ".repeat(40_000),
+        vec![r#"{"name":"Tent variant","offers":{"price":"3","priceCurrency":"EUR"}}"#; 5_000]
+            .join(",")
+    );
+    for html in [deep, wide, unterminated, many_attrs, broken_h1] {
         let page = Page::parse(&html, &url);
         let start = thread_cpu();
         let _ = evidence(&page);

@@ -201,132 +201,152 @@ pub(crate) fn scan(
     is_currency_start: &dyn Fn(usize) -> bool,
 ) -> Vec<NumToken> {
     let mut out = Vec::new();
-    let n = chars.len();
     let mut i = 0;
     // Where the previous number's consumed characters end (a minus there is not a sign).
     let mut prev_end = 0;
-    while i < n {
-        // Where does a number start here?
-        let c = chars[i];
-        let mut leading = None;
-        let mut j = i;
-        if matches!(c, '.' | ',') {
-            let run = chars[i..].iter().take_while(|&&x| x == c).count();
-            let prev_ok = i == 0 || !chars[i - 1].is_alphanumeric();
-            if prev_ok && digits_at(chars, i + run) > 0 {
-                leading = Some(c);
-                j = i + run;
-            } else {
-                i += 1;
-                continue;
-            }
-        } else if !c.is_ascii_digit() {
+    while i < chars.len() {
+        let Some((leading, j)) = number_start(chars, i) else {
             i += 1;
             continue;
-        }
-        let start = i;
-        let mut groups: Vec<String> = Vec::new();
-        let mut seps: Vec<Sep> = Vec::new();
-        let len = digits_at(chars, j);
-        groups.push(chars[j..j + len].iter().collect());
-        j += len;
-        let mut end = j;
-        let mut consumed_end = j;
-        while let Some(&c) = chars.get(j) {
-            let next = chars.get(j + 1).copied();
-            if matches!(c, '.' | ',') {
-                let d = digits_at(chars, j + 1);
-                if d > 0 {
-                    seps.push(Sep::Mark(c));
-                    groups.push(chars[j + 1..j + 1 + d].iter().collect());
-                    j += 1 + d;
-                    end = j;
-                    consumed_end = j;
-                    continue;
-                }
-                // `119. 95`: the separator, one space, then exactly two digits.
-                if next.is_some_and(is_space) {
-                    let d = digits_at(chars, j + 2);
-                    if d == 2 {
-                        seps.push(Sep::Split(c));
-                        groups.push(chars[j + 2..j + 4].iter().collect());
-                        j += 4;
-                        end = j;
-                        consumed_end = j;
-                        break;
-                    }
-                }
-                // `12,-` / `1.899,–` / `105. –`: a dash standing for zero cents.
-                let mut k = j + 1;
-                if chars.get(k).copied().is_some_and(is_space) {
-                    k += 1;
-                }
-                if chars.get(k).copied().is_some_and(is_dash) {
-                    while chars.get(k).copied().is_some_and(is_dash) {
-                        k += 1;
-                    }
-                    consumed_end = k;
-                } else {
-                    consumed_end = j + 1;
-                }
-                break;
-            }
-            // Swedish `199:-`.
-            if c == ':' && next.is_some_and(is_dash) {
-                consumed_end = j + 2;
-                break;
-            }
-            if matches!(c, '\'' | '’' | 'ʼ') && digits_at(chars, j + 1) == 3 {
-                seps.push(Sep::Apostrophe);
-                groups.push(chars[j + 1..j + 4].iter().collect());
-                j += 4;
-                end = j;
-                consumed_end = j;
-                continue;
-            }
-            if is_space(c)
-                && digits_at(chars, j + 1) == 3
-                && seps.iter().all(|s| *s == Sep::Space)
-                && groups[0].len() <= 3
-                && leading.is_none()
-            {
-                seps.push(Sep::Space);
-                groups.push(chars[j + 1..j + 4].iter().collect());
-                j += 4;
-                end = j;
-                consumed_end = j;
-                continue;
-            }
-            // A currency sign as the decimal point: `35€99`, `35€ 99`, `1250€600` (with hint).
-            if let Some(tok) =
-                symbol_fraction(chars, j, symbol_decimal, conv.hint, is_currency_start)
-                && interpret(leading, &groups, &seps, conv).is_some_and(|(_, dec)| !dec)
-            {
-                let (sym, frac_start, frac_len) = tok;
-                seps.push(Sep::Symbol(sym));
-                groups.push(chars[frac_start..frac_start + frac_len].iter().collect());
-                j = frac_start + frac_len;
-                end = j;
-                consumed_end = j;
-            }
-            break;
-        }
-        let mut value = interpret(leading, &groups, &seps, conv).map(|(d, _)| d);
-        let mut start = start;
+        };
+        let mut run = Run::first_group(chars, j);
+        run.extend(chars, leading, conv, symbol_decimal, is_currency_start);
+        let mut value = interpret(leading, &run.groups, &run.seps, conv).map(|(d, _)| d);
+        let mut start = i;
         if leading.is_none() && start > prev_end && minus_before(chars, start) {
             start -= 1;
             value = value.map(|d| -d);
         }
         out.push(NumToken {
             start,
-            end,
-            consumed_end,
+            end: run.end,
+            consumed_end: run.consumed_end,
             value,
         });
-        prev_end = consumed_end;
-        i = consumed_end.max(start + 1);
+        prev_end = run.consumed_end;
+        i = run.consumed_end.max(start + 1);
     }
     out
+}
+
+/// Whether a number starts at `i`: at a digit, or at a run of `.` / `,` (not after a letter
+/// or digit) followed by digits (`.99`). Gives the leading mark, if any, and where the
+/// digits start.
+fn number_start(chars: &[char], i: usize) -> Option<(Option<char>, usize)> {
+    let c = chars[i];
+    if matches!(c, '.' | ',') {
+        let run = chars[i..].iter().take_while(|&&x| x == c).count();
+        let prev_ok = i == 0 || !chars[i - 1].is_alphanumeric();
+        return (prev_ok && digits_at(chars, i + run) > 0).then_some((Some(c), i + run));
+    }
+    c.is_ascii_digit().then_some((None, i))
+}
+
+/// One number being read: its digit groups, the separators between them, where its digits
+/// end and where the characters it consumed end (a trailing `,-` or `:-`).
+struct Run {
+    groups: Vec<String>,
+    seps: Vec<Sep>,
+    /// The next character to look at.
+    j: usize,
+    end: usize,
+    consumed_end: usize,
+}
+
+impl Run {
+    /// The run of digits at `j`.
+    fn first_group(chars: &[char], j: usize) -> Self {
+        let len = digits_at(chars, j);
+        Self {
+            groups: vec![chars[j..j + len].iter().collect()],
+            seps: Vec::new(),
+            j: j + len,
+            end: j + len,
+            consumed_end: j + len,
+        }
+    }
+
+    /// Takes `sep` and the `len` digits at `from` as the next group.
+    fn push(&mut self, chars: &[char], sep: Sep, from: usize, len: usize) {
+        self.seps.push(sep);
+        self.groups.push(chars[from..from + len].iter().collect());
+        self.j = from + len;
+        self.end = self.j;
+        self.consumed_end = self.j;
+    }
+
+    /// Reads the groups that follow: marks, `119. 95`, apostrophes, spaces between thousands,
+    /// a currency sign as the decimal point, and a dash or `:-` standing for zero cents.
+    fn extend(
+        &mut self,
+        chars: &[char],
+        leading: Option<char>,
+        conv: Conventions,
+        symbol_decimal: &[char],
+        is_currency_start: &dyn Fn(usize) -> bool,
+    ) {
+        while let Some(&c) = chars.get(self.j) {
+            let j = self.j;
+            let next = chars.get(j + 1).copied();
+            if matches!(c, '.' | ',') {
+                let d = digits_at(chars, j + 1);
+                if d > 0 {
+                    self.push(chars, Sep::Mark(c), j + 1, d);
+                    continue;
+                }
+                // `119. 95`: the separator, one space, then exactly two digits.
+                if next.is_some_and(is_space) && digits_at(chars, j + 2) == 2 {
+                    self.push(chars, Sep::Split(c), j + 2, 2);
+                    return;
+                }
+                self.consumed_end = zero_cents_end(chars, j);
+                return;
+            }
+            // Swedish `199:-`.
+            if c == ':' && next.is_some_and(is_dash) {
+                self.consumed_end = j + 2;
+                return;
+            }
+            if matches!(c, '\'' | '’' | 'ʼ') && digits_at(chars, j + 1) == 3 {
+                self.push(chars, Sep::Apostrophe, j + 1, 3);
+                continue;
+            }
+            if is_space(c)
+                && digits_at(chars, j + 1) == 3
+                && self.seps.iter().all(|s| *s == Sep::Space)
+                && self.groups[0].len() <= 3
+                && leading.is_none()
+            {
+                self.push(chars, Sep::Space, j + 1, 3);
+                continue;
+            }
+            // A currency sign as the decimal point: `35€99`, `35€ 99`, `1250€600` (with hint).
+            if let Some((sym, frac_start, frac_len)) =
+                symbol_fraction(chars, j, symbol_decimal, conv.hint, is_currency_start)
+                && interpret(leading, &self.groups, &self.seps, conv).is_some_and(|(_, dec)| !dec)
+            {
+                self.push(chars, Sep::Symbol(sym), frac_start, frac_len);
+            }
+            return;
+        }
+    }
+}
+
+/// Where the characters consumed after a mark at `j` with no digits after it end:
+/// `12,-` / `1.899,–` / `105. –` (a dash standing for zero cents) take the dashes, else the
+/// mark alone.
+fn zero_cents_end(chars: &[char], j: usize) -> usize {
+    let mut k = j + 1;
+    if chars.get(k).copied().is_some_and(is_space) {
+        k += 1;
+    }
+    if !chars.get(k).copied().is_some_and(is_dash) {
+        return j + 1;
+    }
+    while chars.get(k).copied().is_some_and(is_dash) {
+        k += 1;
+    }
+    k
 }
 
 /// At `j` (just after digits): optional space, a decimal currency sign, optional space, digits.

@@ -80,6 +80,22 @@ enum Answer {
     Redirect(Url),
 }
 
+/// Where an HTML page that is a redirect written in markup sends the fetch: a `<meta
+/// http-equiv="refresh">` of a few seconds at most to another URL, outside `<noscript>`
+/// ([`haul_core::head`]), on a 200 page that is no bot wall (a challenge that refreshes
+/// itself stays a block). Followed as a redirect hop, within the same limits.
+fn refresh_redirect(doc: &Document) -> Option<Url> {
+    let html = doc
+        .content_type
+        .as_deref()
+        .is_none_or(|ct| ct.to_ascii_lowercase().contains("html"));
+    if doc.status != 200 || !html || doc.is_json() {
+        return None;
+    }
+    let to = haul_core::head::refresh_target(&haul_core::head::scan(&doc.body), &doc.url)?;
+    haul_core::block::detect(doc, &[]).is_none().then_some(to)
+}
+
 /// Whether a request's headers make it conditional (a 304 is then a valid answer).
 pub(crate) fn is_conditional(headers: &[(String, String)]) -> bool {
     headers.iter().any(|(k, _)| {
@@ -307,6 +323,9 @@ impl HttpFetcher {
         doc.content_type = content_type;
         doc.headers = headers;
         self.note_block(&doc, pick.as_ref());
+        if let Some(to) = refresh_redirect(&doc) {
+            return Ok(Hop::Redirect(to));
+        }
         Ok(Hop::Done(doc))
     }
 
@@ -749,6 +768,58 @@ mod tests {
             .await
             .unwrap();
         assert!(!whole.cut && whole.bytes.len() == 10_000);
+    }
+
+    #[tokio::test]
+    async fn a_meta_refresh_is_a_redirect_unless_it_is_for_browsers_without_javascript() {
+        use axum::response::Html;
+        use axum::routing::get;
+        let page = |head: &'static str| {
+            move || async move {
+                Html(format!(
+                    "<html><head>{head}</head><body><h1>here</h1></body></html>"
+                ))
+            }
+        };
+        let router = axum::Router::new()
+            .route(
+                "/",
+                get(page(
+                    r#"<META HTTP-EQUIV="Refresh" CONTENT="0; URL='/en-us/'">"#,
+                )),
+            )
+            .route("/en-us/", get(page("<title>Shop</title>")))
+            .route(
+                "/app",
+                get(page(
+                    r#"<noscript><meta http-equiv="refresh" content="0;url=/nojs"></noscript>"#,
+                )),
+            )
+            .route(
+                "/later",
+                get(page(r#"<meta http-equiv="refresh" content="300;url=/">"#)),
+            )
+            .route(
+                "/loop",
+                get(page(
+                    r#"<meta http-equiv="refresh" content="0;url=/loop2">"#,
+                )),
+            )
+            .route(
+                "/loop2",
+                get(page(r#"<meta http-equiv="refresh" content="0;url=/loop">"#)),
+            );
+        let base = serve(router).await;
+        let fetcher = HttpFetcher::new(&HttpOptions::local()).unwrap();
+        let get = |path: &str| fetcher.fetch(FetchRequest::get(base.join(path).unwrap()));
+        let doc = get("/").await.unwrap();
+        assert_eq!((doc.url.path(), doc.requested.path()), ("/en-us/", "/"));
+        assert!(doc.body.contains("<title>Shop</title>"));
+        for stays in ["/app", "/later"] {
+            assert_eq!(get(stays).await.unwrap().url.path(), stays);
+        }
+        let looped = get("/loop").await.unwrap_err();
+        assert_eq!(looped.kind(), haul_core::FailureKind::Redirect, "{looped}");
     }
 
     #[tokio::test]

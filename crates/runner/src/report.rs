@@ -341,94 +341,100 @@ impl CrawlReport {
     }
 }
 
-impl fmt::Display for CrawlReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// `k=v k=v` of a count map, for one report line.
+fn pairs<K: fmt::Display>(m: &BTreeMap<K, u64>) -> String {
+    let v: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    v.join(" ")
+}
+
+impl SiteReport {
+    /// The site's row of the table, then one indented line per thing worth saying.
+    fn write_lines(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self;
         writeln!(
             f,
-            "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>8} {:>7}",
-            "site", "pages", "failed", "records", "retries", "p50 ms", "p95 ms", "pages/s"
+            "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>8} {:>7.1}",
+            s.site,
+            s.pages_ok + s.pages_failed,
+            s.pages_failed,
+            s.records,
+            s.retries,
+            s.page_ms_p50,
+            s.page_ms_p95,
+            s.pages_per_sec()
         )?;
-        for s in &self.sites {
+        if !s.status.is_empty() {
+            writeln!(f, "{:<14} status: {}", "", pairs(&s.status))?;
+        }
+        if s.rendered > 0 {
             writeln!(
                 f,
-                "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>8} {:>7.1}",
-                s.site,
-                s.pages_ok + s.pages_failed,
-                s.pages_failed,
-                s.records,
-                s.retries,
-                s.page_ms_p50,
-                s.page_ms_p95,
-                s.pages_per_sec()
+                "{:<14} rendered: {} ({}), over HTTP: {}",
+                "",
+                s.rendered,
+                pairs(&s.render_reasons),
+                s.http_pages
             )?;
-            if !s.status.is_empty() {
-                let st: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                writeln!(f, "{:<14} status: {}", "", st.join(" "))?;
-            }
-            if s.rendered > 0 {
-                let why: Vec<String> = s
-                    .render_reasons
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                writeln!(
-                    f,
-                    "{:<14} rendered: {} ({}), over HTTP: {}",
-                    "",
-                    s.rendered,
-                    why.join(" "),
-                    s.http_pages
-                )?;
-            }
-            if s.not_modified + s.unchanged_skipped + s.sitemap_urls > 0 {
-                writeln!(
-                    f,
-                    "{:<14} recrawl: {} not modified (304), {} unchanged by sitemap lastmod (not fetched), {} from sitemaps",
-                    "", s.not_modified, s.unchanged_skipped, s.sitemap_urls
-                )?;
-            }
-            if s.currency_mismatch > 0 {
-                writeln!(
-                    f,
-                    "{:<14} records not in the pinned currency: {}",
-                    "", s.currency_mismatch
-                )?;
-            }
-            if !s.contract_breaches.is_empty() {
-                let b: Vec<String> = s
-                    .contract_breaches
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                writeln!(f, "{:<14} contract breaches: {}", "", b.join(" "))?;
-            }
-            if !s.blocks.is_empty() {
-                let by: Vec<String> = s.blocks.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                writeln!(
-                    f,
-                    "{:<14} blocked: {} (domain pauses: {})",
-                    "",
-                    by.join(" "),
-                    s.block_pauses
-                )?;
-            }
-            for stop in s.block_stops.values() {
-                writeln!(
-                    f,
-                    "{:<14} STOPPED: {} blocked {} times in a row (last by {} on {}) at {}; its other pages were not fetched",
-                    "",
-                    stop.domain,
-                    stop.blocks,
-                    stop.vendor,
-                    stop.url,
-                    stop.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                )?;
-            }
-            if !s.errors.is_empty() {
-                let errs: Vec<String> = s.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                writeln!(f, "{:<14} errors: {}", "", errs.join(" "))?;
-            }
         }
+        if s.not_modified + s.unchanged_skipped + s.sitemap_urls > 0 {
+            writeln!(
+                f,
+                "{:<14} recrawl: {} not modified (304), {} unchanged by sitemap lastmod (not fetched), {} from sitemaps",
+                "", s.not_modified, s.unchanged_skipped, s.sitemap_urls
+            )?;
+        }
+        if s.currency_mismatch > 0 {
+            writeln!(
+                f,
+                "{:<14} records not in the pinned currency: {}",
+                "", s.currency_mismatch
+            )?;
+        }
+        if !s.contract_breaches.is_empty() {
+            writeln!(
+                f,
+                "{:<14} contract breaches: {}",
+                "",
+                pairs(&s.contract_breaches)
+            )?;
+        }
+        s.write_blocks(f)?;
+        if !s.errors.is_empty() {
+            writeln!(f, "{:<14} errors: {}", "", pairs(&s.errors))?;
+        }
+        Ok(())
+    }
+
+    /// Blocks by vendor and the domains stopped for blocking.
+    fn write_blocks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.blocks.is_empty() {
+            writeln!(
+                f,
+                "{:<14} blocked: {} (domain pauses: {})",
+                "",
+                pairs(&self.blocks),
+                self.block_pauses
+            )?;
+        }
+        for stop in self.block_stops.values() {
+            writeln!(
+                f,
+                "{:<14} STOPPED: {} blocked {} times in a row (last by {} on {}) at {}; its other pages were not fetched",
+                "",
+                stop.domain,
+                stop.blocks,
+                stop.vendor,
+                stop.url,
+                stop.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl CrawlReport {
+    /// One line per proxy, then the browser pool's and the LLM pool's lines.
+    fn write_pools(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for p in &self.proxies {
             writeln!(
                 f,
@@ -470,6 +476,21 @@ impl fmt::Display for CrawlReport {
                 sum("output_tokens") as f64 / records as f64
             )?;
         }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CrawlReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<14} {:>7} {:>7} {:>8} {:>7} {:>8} {:>8} {:>7}",
+            "site", "pages", "failed", "records", "retries", "p50 ms", "p95 ms", "pages/s"
+        )?;
+        for s in &self.sites {
+            s.write_lines(f)?;
+        }
+        self.write_pools(f)?;
         write!(
             f,
             "total: {} pages, {} records, {} failed, {:.2} s{}",

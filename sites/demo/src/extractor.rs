@@ -101,10 +101,11 @@ impl Extractor for Demo {
     fn parse(&self, doc: &Document) -> Result<Extraction, ExtractError> {
         let html = haul_extract::parse_html(&doc.body);
         let mut out = Extraction::default();
+        let base = doc.base_url();
         for a in html.select(&sel(
             ".main-nav a, .category-list a, .product-grid a, .pagination a",
         )) {
-            if let Some(link) = a.value().attr("href").and_then(|h| doc.url.join(h).ok()) {
+            if let Some(link) = a.value().attr("href").and_then(|h| base.join(h).ok()) {
                 out.links.push(link);
             }
         }

@@ -236,13 +236,13 @@ impl Slickdeals {
     fn parse_listing(&self, doc: &Document, out: &mut Extraction) {
         let html = haul_extract::parse_html(&doc.body);
         let root = html.root_element();
+        let base = doc.base_url();
         let mut seen = HashSet::new();
         for card in CARD.iter().flat_map(|s| root.select(s)) {
             if is_sponsored(card) {
                 continue;
             }
-            let Some(link) =
-                first_attr(card, &CARD_LINK, "href").and_then(|h| doc.url.join(&h).ok())
+            let Some(link) = first_attr(card, &CARD_LINK, "href").and_then(|h| base.join(&h).ok())
             else {
                 // Nothing names the deal: no record can carry it.
                 continue;
@@ -319,13 +319,13 @@ impl Slickdeals {
                 .and_then(|a| a.value().attr("href"))
                 .map(str::to_string)
             })
-            .and_then(|h| doc.url.join(&h).ok())
+            .and_then(|h| doc.resolve(&h))
             .map(String::from);
         r.image = first(root, &DEAL_IMAGE, |e| image_src(e, &doc.url).is_some())
             .and_then(|e| image_src(e, &doc.url))
             .or_else(|| {
                 first_attr(root, &OG_IMAGE, "content")
-                    .and_then(|s| doc.url.join(&s).ok())
+                    .and_then(|s| doc.resolve(&s))
                     .map(String::from)
             });
         for (missing, what) in [

@@ -82,7 +82,7 @@ fn advertised_api_root(doc: &Document) -> Option<Url> {
     let html = haul_extract::parse_html(&doc.body);
     let sel = Selector::parse(r#"link[rel="https://api.w.org/"]"#).ok()?;
     let href = html.select(&sel).next()?.value().attr("href")?;
-    doc.url.join(href.trim()).ok()
+    doc.resolve(href)
 }
 
 /// The link a non-API page maps to.

@@ -28,7 +28,7 @@ use crate::page::Page;
 use ego_tree::iter::Edge;
 use scraper::ElementRef;
 
-use crate::text::normalize_space;
+use crate::text::{TitleWords, normalize_space, title_reference};
 
 /// The kind of inline script state a price came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,8 +153,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) page: &'a Page,
     /// The elements the sources read, found in one pass.
     pub(crate) scan: Scan<'a>,
-    /// The words the page uses for its product: its first `<h1>`s, `og:title`, `<title>`.
-    pub(crate) reference: String,
+    /// The words the page uses for its product: its first `<h1>`s, `og:title`, `<title>`
+    /// (see [`crate::text::title_reference`]).
+    pub(crate) reference: TitleWords,
 }
 
 /// Elements read per kind (price attributes, loose itemprops, metas, scripts).
@@ -268,17 +269,16 @@ impl<'a> Ctx<'a> {
         let mut ctx = Self {
             page,
             scan,
-            reference: String::new(),
+            reference: TitleWords::default(),
         };
-        ctx.reference = ctx
+        let pieces = ctx
             .scan
             .h1s
             .iter()
             .cloned()
             .chain(ctx.meta("og:title"))
-            .chain(ctx.scan.title.clone())
-            .collect::<Vec<_>>()
-            .join(" ");
+            .chain(ctx.scan.title.clone());
+        ctx.reference = TitleWords::new(&title_reference(pieces));
         ctx
     }
 
@@ -299,7 +299,7 @@ impl<'a> Ctx<'a> {
         if crate::text::title_tokens(t).is_empty() || self.reference.is_empty() {
             return None;
         }
-        Some(crate::text::token_overlap(t, &self.reference))
+        Some(self.reference.share_of(t))
     }
 
     /// A strength adjustment for the title a source pairs with its price: up when it names

@@ -115,6 +115,7 @@ const INNER_LIST_KEYS: &[&str] = &[
     "compareat",
     "strikethrough",
     "rrp",
+    "listprice",
 ];
 /// Keys naming a product (a title).
 const NAME_KEYS: &[&str] = &[
@@ -634,6 +635,7 @@ fn product_like(
     let mut current: Vec<(usize, &str, &Value)> = Vec::new();
     let mut list: Option<&Value> = None;
     let mut prices_obj = None;
+    let mut offers = None;
     for (k, v) in m {
         let nk = norm(k);
         if let Some(rank) = CURRENT_KEYS.iter().position(|c| *c == nk) {
@@ -642,6 +644,9 @@ fn product_like(
             list = list.or(Some(v));
         } else if nk == "prices" && v.is_object() {
             prices_obj = Some(v);
+        } else if matches!(nk.as_str(), "offers" | "offer") {
+            // A schema.org-shaped offer in the page's state (`{"price", "priceCurrency"}`).
+            offers = offers.or(Some(v));
         } else if NAME_KEYS.contains(&nk.as_str()) {
             identified = true;
             if title.is_none() {
@@ -680,6 +685,12 @@ fn product_like(
     {
         (price, key, cur, inner_list) = (Some(p), "prices", c, l);
     }
+    if price.is_none()
+        && let Some(o) = offers
+        && let Some((p, c, l)) = read(o)
+    {
+        (price, key, cur, inner_list) = (Some(p), "offers", c, l);
+    }
     let price = price?;
     let mut list = list.and_then(read).map(|x| x.0).or(inner_list);
     // GA4 items: `price` is after `discount`.
@@ -695,7 +706,12 @@ fn product_like(
         price,
         list,
         currency: cur.or_else(|| hint.and_then(|h| ctx.page.currency(h))),
-        availability: availability(m),
+        availability: availability(m).or_else(|| {
+            // A schema.org-shaped offer carries the stock state with its price.
+            offers
+                .and_then(|o| o.as_object().or_else(|| o.get(0)?.as_object()))
+                .and_then(availability)
+        }),
         title,
         path: if path.is_empty() {
             key.to_string()
@@ -744,9 +760,15 @@ fn price_object(
             return Some((p, c, None));
         }
     };
-    let code = ["currency", "currencyCode", "currencyIso", "currency_code"]
-        .iter()
-        .find_map(|k| m.get(*k).and_then(json_currency_code));
+    let code = [
+        "currency",
+        "currencyCode",
+        "currencyIso",
+        "currency_code",
+        "priceCurrency",
+    ]
+    .iter()
+    .find_map(|k| m.get(*k).and_then(json_currency_code));
     let hint = code.as_deref().or(hint);
     let mut price = None;
     if let Some(c) = m
