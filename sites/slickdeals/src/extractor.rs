@@ -252,7 +252,7 @@ impl Slickdeals {
                 if !seen.insert(link.clone()) {
                     continue;
                 }
-                if let Some(record) = card_record(card, &link, &doc.url) {
+                if let Some(record) = card_record(card, &link, &doc.url, &base) {
                     out.records.push(record);
                 }
                 out.links.push(link);
@@ -264,7 +264,7 @@ impl Slickdeals {
                 if !seen.insert(link.clone()) {
                     continue;
                 }
-                if let Some(mut record) = card_record(card, &link, &doc.url) {
+                if let Some(mut record) = card_record(card, &link, &doc.url, &base) {
                     record.deal_url = Some(link.to_string());
                     out.records.push(record);
                 }
@@ -321,8 +321,9 @@ impl Slickdeals {
             })
             .and_then(|h| doc.resolve(&h))
             .map(String::from);
-        r.image = first(root, &DEAL_IMAGE, |e| image_src(e, &doc.url).is_some())
-            .and_then(|e| image_src(e, &doc.url))
+        let base = doc.base_url();
+        r.image = first(root, &DEAL_IMAGE, |e| image_src(e, &base).is_some())
+            .and_then(|e| image_src(e, &base))
             .or_else(|| {
                 first_attr(root, &OG_IMAGE, "content")
                     .and_then(|s| doc.resolve(&s))
@@ -360,8 +361,9 @@ fn machine_time(e: ElementRef<'_>) -> Option<String> {
         .and_then(posted)
 }
 
-/// The deal record of a listing card, when the card shows a title and a price.
-fn card_record(card: ElementRef<'_>, link: &Url, page: &Url) -> Option<Record> {
+/// The deal record of a listing card on `page`, when the card shows a title and a price
+/// (its image resolved against the page's `base`).
+fn card_record(card: ElementRef<'_>, link: &Url, page: &Url, base: &Url) -> Option<Record> {
     let title = first_text(card, &CARD_TITLE).or_else(|| first_attr(card, &CARD_LINK, "title"))?;
     let (now, currency) = price(&first_text(card, &CARD_PRICE)?);
     let now = now?;
@@ -380,7 +382,7 @@ fn card_record(card: ElementRef<'_>, link: &Url, page: &Url) -> Option<Record> {
     r.merchant = first_text(card, &CARD_STORE);
     r.votes = first_text(card, &CARD_VOTES).and_then(|t| votes(&t));
     r.image =
-        first(card, &CARD_IMAGE, |e| image_src(e, page).is_some()).and_then(|e| image_src(e, page));
+        first(card, &CARD_IMAGE, |e| image_src(e, base).is_some()).and_then(|e| image_src(e, base));
     r.source = Some(page.to_string());
     Some(r)
 }
