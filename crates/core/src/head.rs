@@ -88,7 +88,8 @@ pub fn scan(body: &str) -> HeadFacts {
         cut -= 1;
     }
     let head = &body[..cut];
-    if !head.contains("<base") && !head.contains("<BASE") && !contains_refresh(head) {
+    // Most pages have neither: no tokenizing for them.
+    if !contains_ignore_case(head, b"<base") && !contains_ignore_case(head, b"refresh") {
         return HeadFacts::default();
     }
     let tok = Tokenizer::new(Sink::default(), TokenizerOpts::default());
@@ -99,10 +100,11 @@ pub fn scan(body: &str) -> HeadFacts {
     tok.sink.facts.take()
 }
 
-fn contains_refresh(s: &str) -> bool {
+/// Whether `s` holds `needle` (ASCII, lower-case) in any case.
+fn contains_ignore_case(s: &str, needle: &[u8]) -> bool {
     s.as_bytes()
-        .windows(7)
-        .any(|w| w.eq_ignore_ascii_case(b"refresh"))
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The content of a refresh meta: `5`, `0;url=/x`, `0; URL='/x'`, `0,url=/x`, `0 /x`.
